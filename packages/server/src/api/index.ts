@@ -1,0 +1,71 @@
+/**
+ * The REST API (`/api/*`) and ops endpoints, as one Hono app. Handlers stay thin: they validate, call a
+ * domain, and answer. Errors become JSON in one place (`onError`).
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { AppContext } from "../context.ts";
+import { keyMatches } from "../util/auth.ts";
+import { HttpError } from "../util/http-error.ts";
+import { callRoutes } from "./calls.ts";
+
+/** Route groups that other domains add under `/api` (graph, notifications, exports...). */
+export type RouteMount = (api: Hono, ctx: AppContext) => void;
+
+export function createApi(ctx: AppContext, mounts: RouteMount[] = []): Hono {
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError) return c.json(err.toJSON(), err.status as 400);
+    ctx.log.error(`${c.req.method} ${c.req.path}: ${err.stack ?? String(err)}`);
+    return c.json(new HttpError(500, "internal error; the server log has the details").toJSON(), 500);
+  });
+  app.notFound((c) => c.json(new HttpError(404, `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
+
+  app.get("/healthz", (c) =>
+    c.json({
+      status: "ok",
+      store: ctx.store.dialect.name,
+      storeReachable: ctx.recorder.storeReachable,
+      queueDepth: ctx.recorder.queueDepth,
+    }),
+  );
+
+  const requireKey = async (c: import("hono").Context, next: () => Promise<void>) => {
+    const key = ctx.config.apiKey;
+    if (key) {
+      const bearer = c.req.header("authorization")?.replace(/^Bearer\s+/i, "");
+      if (!keyMatches(c.req.header("x-intersebd-key") ?? bearer, key)) {
+        throw new HttpError(
+          401,
+          "missing or wrong API key: send it as x-intersebd-key or Authorization: Bearer",
+        );
+      }
+    }
+    await next();
+  };
+
+  app.get("/metrics", requireKey, async (c) => {
+    c.header("content-type", ctx.metrics.registry.contentType);
+    return c.body(await ctx.metrics.registry.metrics());
+  });
+
+  const api = new Hono();
+  api.use("*", requireKey);
+  api.use(
+    "*",
+    bodyLimit({
+      maxSize: ctx.config.maxBodyBytes,
+      onError: () => {
+        throw new HttpError(
+          413,
+          `request body exceeds ${ctx.config.maxBodyBytes} bytes (INTERSEBD_MAX_BODY_BYTES)`,
+        );
+      },
+    }),
+  );
+  api.route("/calls", callRoutes(ctx));
+  for (const mount of mounts) mount(api, ctx);
+  app.route("/api", api);
+  return app;
+}

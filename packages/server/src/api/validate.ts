@@ -1,0 +1,60 @@
+/**
+ * Validation at the edge: every body and query goes through its zod schema here, and a failure becomes a
+ * 400 naming the field (`[2].numericReward` for the third item of a batch).
+ */
+import type { Context } from "hono";
+import type { z } from "zod";
+import { HttpError } from "../util/http-error.ts";
+
+function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  return path
+    .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join("");
+}
+
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, where = "body"): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const inner = issue ? fieldPath(issue.path) : "";
+  // In a batch, `where` is the item's index, so the field reads `[2].numericReward`.
+  const field = where.startsWith("[") ? (inner ? `${where}.${inner}` : where) : inner || where;
+  const message =
+    issue?.code === "unrecognized_keys" ? `unknown field(s) ${issue.keys.join(", ")}` : issue?.message;
+  throw new HttpError(400, `${where.startsWith("[") ? "" : `${where} `}field ${field}: ${message}`, {
+    field,
+  });
+}
+
+/** Reads a JSON body; a malformed one is a 400, not a crash. */
+export async function jsonBody(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (!text.trim()) throw new HttpError(400, "request body is empty (expected JSON)");
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Reads a body that may be one item or an array of them (a batch), validating each.
+ * Returns the items and whether it was a batch.
+ */
+export async function oneOrBatch<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+  maxBatch = 10_000,
+): Promise<{ items: z.infer<S>[]; batch: boolean }> {
+  const body = await jsonBody(c);
+  if (Array.isArray(body)) {
+    if (body.length === 0) throw new HttpError(400, "batch is empty");
+    if (body.length > maxBatch) throw new HttpError(413, `batch of ${body.length} exceeds ${maxBatch} items`);
+    return { items: body.map((item, i) => parseOrThrow(schema, item, `[${i}]`)), batch: true };
+  }
+  return { items: [parseOrThrow(schema, body)], batch: false };
+}
+
+export function queryOf<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
+  return parseOrThrow(schema, c.req.query(), "query");
+}

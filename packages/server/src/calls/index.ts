@@ -1,0 +1,67 @@
+/**
+ * The calls domain: capturing, storing and reading LLM calls.
+ */
+import type { CaptureMode } from "../config/index.ts";
+import type { Store } from "../store/index.ts";
+import { newId } from "../util/ids.ts";
+import { type CapturedCall, toCallRow } from "./record.ts";
+import { type CallRecorder, insertCalls } from "./recorder.ts";
+import type { IngestCall } from "./schemas.ts";
+
+export { costUsd, priceOf } from "./pricing.ts";
+export {
+  type CallView,
+  callConditions,
+  findCall,
+  listCalls,
+  pageNewestFirst,
+  previewOf,
+  toCallView,
+} from "./queries.ts";
+export { type CapturedCall, type Outcome, outcomes, tagsOf, toCallRow } from "./record.ts";
+export { CallRecorder, insertCalls } from "./recorder.ts";
+export * from "./schemas.ts";
+
+/**
+ * Stores calls captured elsewhere (`POST /api/calls`). Written at once when the store answers; otherwise
+ * handed to the recorder, whose spool keeps them until it does. Returns the ids and whether they are stored yet.
+ */
+export async function ingestCalls(
+  store: Store,
+  recorder: CallRecorder,
+  calls: IngestCall[],
+  capture: CaptureMode,
+  patterns: RegExp[],
+): Promise<{ stored: boolean; items: Array<{ id: string; completionId: string | null }> }> {
+  const rows = calls.map((c) => {
+    const startedAt = c.startedAt ?? Date.now();
+    const captured: CapturedCall = {
+      id: c.id ?? newId("call"),
+      startedAt,
+      endedAt: c.endedAt ?? startedAt,
+      ttftMs: c.ttftMs ?? null,
+      upstream: c.upstream,
+      path: c.path,
+      stream: c.stream,
+      status: c.status,
+      outcome: c.outcome,
+      error: c.error ?? null,
+      request: c.request,
+      response: c.response ?? null,
+      sessionId: c.sessionId ?? null,
+      userId: c.userId ?? null,
+      tags: c.tags,
+      metadata: c.metadata,
+      source: c.source,
+    };
+    return toCallRow(captured, capture, patterns);
+  });
+  const items = rows.map((r) => ({ id: r.id, completionId: r.completionId ?? null }));
+  try {
+    await insertCalls(store, rows);
+    return { stored: true, items };
+  } catch {
+    for (const r of rows) recorder.record(r);
+    return { stored: false, items };
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * Reading calls: the filtered, cursor-paged list and one call by id or completion id.
+ */
+import type { Expression, ExpressionBuilder, SelectQueryBuilder, SqlBool } from "kysely";
+import type { CallRow, Database, Store } from "../store/index.ts";
+import { HttpError } from "../util/http-error.ts";
+import type { CallFilter } from "./schemas.ts";
+
+/** A call as the API shows it (camelCase JSON, PRODUCT.md "Concepts"). */
+export interface CallView {
+  id: string;
+  completionId: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  durationMs: number | null;
+  ttftMs: number | null;
+  upstream: string;
+  path: string;
+  requestedModel: string | null;
+  servedModel: string | null;
+  stream: boolean;
+  status: number | null;
+  outcome: string;
+  error: string | null;
+  usage: {
+    promptTokens: number | null;
+    completionTokens: number | null;
+    cachedTokens: number | null;
+    reasoningTokens: number | null;
+    totalTokens: number | null;
+  };
+  costUsd: number | null;
+  sessionId: string | null;
+  userId: string | null;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  capture: string;
+  source: string;
+  request?: Record<string, unknown> | null;
+  response?: Record<string, unknown> | null;
+  /** In lists: the last user message and the first answer, shortened. */
+  preview?: { input: string | null; output: string | null };
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function textOf(content: unknown): string | null {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    return content.map((p) => (p && typeof p === "object" && "text" in p ? String(p.text) : "")).join(" ");
+  }
+  return null;
+}
+
+const clip = (s: string | null, n = 200) => (s && s.length > n ? `${s.slice(0, n)}…` : s);
+
+export function previewOf(
+  request: unknown,
+  response: unknown,
+): { input: string | null; output: string | null } {
+  const messages = (request as { messages?: Array<{ role?: string; content?: unknown }> } | null)?.messages;
+  const lastUser = Array.isArray(messages)
+    ? [...messages].reverse().find((m) => m?.role === "user")
+    : undefined;
+  const choice = (response as { choices?: Array<{ message?: Record<string, unknown> }> } | null)?.choices?.[0]
+    ?.message;
+  let output = textOf(choice?.content) ?? (choice?.refusal as string | undefined) ?? null;
+  const calls = choice?.tool_calls as Array<{ function?: { name?: string } }> | undefined;
+  if (!output && calls?.length) output = `→ ${calls.map((c) => c.function?.name).join(", ")}()`;
+  const error = (response as { error?: { message?: string } } | null)?.error?.message;
+  return {
+    input: clip(textOf(lastUser?.content)),
+    output: clip(output ?? (error ? `error: ${error}` : null)),
+  };
+}
+
+/** Turns a stored row into its API view; `full` includes the bodies. */
+export function toCallView(row: CallRow, full: boolean): CallView {
+  const request = row.request ? (JSON.parse(row.request) as Record<string, unknown>) : null;
+  const response = row.response ? (JSON.parse(row.response) as Record<string, unknown>) : null;
+  const view: CallView = {
+    id: row.id,
+    completionId: row.completionId,
+    startedAt: iso(row.startedAt) as string,
+    endedAt: iso(row.endedAt),
+    durationMs: row.durationMs,
+    ttftMs: row.ttftMs,
+    upstream: row.upstream,
+    path: row.path,
+    requestedModel: row.requestedModel,
+    servedModel: row.servedModel,
+    stream: Boolean(row.stream),
+    status: row.status,
+    outcome: row.outcome,
+    error: row.error,
+    usage: {
+      promptTokens: row.promptTokens,
+      completionTokens: row.completionTokens,
+      cachedTokens: row.cachedTokens,
+      reasoningTokens: row.reasoningTokens,
+      totalTokens: row.totalTokens,
+    },
+    costUsd: row.costUsd,
+    sessionId: row.sessionId,
+    userId: row.userId,
+    tags: JSON.parse(row.tags) as string[],
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    capture: row.capture,
+    source: row.source,
+  };
+  if (full) {
+    view.request = request;
+    view.response = response;
+  } else {
+    view.preview = previewOf(request, response);
+  }
+  return view;
+}
+
+type CallsQuery<O> = SelectQueryBuilder<Database, "calls", O>;
+
+/** The WHERE conditions of a call filter, shared by the list, exports and datasets. */
+export function callConditions(store: Store, f: CallFilter) {
+  return (eb: ExpressionBuilder<Database, "calls">): Expression<SqlBool> => {
+    const and: Expression<SqlBool>[] = [];
+    if (f.from !== undefined) and.push(eb("calls.startedAt", ">=", f.from));
+    if (f.to !== undefined) and.push(eb("calls.startedAt", "<", f.to));
+    if (f.model?.length) {
+      and.push(eb.or([eb("calls.requestedModel", "in", f.model), eb("calls.servedModel", "in", f.model)]));
+    }
+    if (f.upstream?.length) and.push(eb("calls.upstream", "in", f.upstream));
+    if (f.status !== undefined) and.push(eb("calls.status", "=", f.status));
+    if (f.outcome?.length) and.push(eb("calls.outcome", "in", f.outcome));
+    if (f.sessionId) and.push(eb("calls.sessionId", "=", f.sessionId));
+    if (f.userId) and.push(eb("calls.userId", "=", f.userId));
+    if (f.source) and.push(eb("calls.source", "=", f.source));
+    if (f.tag) {
+      and.push(
+        eb.exists(
+          eb
+            .selectFrom("callTags")
+            .select("callTags.callId")
+            .where("callTags.tag", "=", f.tag)
+            .whereRef("callTags.callId", "=", "calls.id"),
+        ),
+      );
+    }
+    if (f.q) {
+      and.push(
+        eb.or([
+          store.dialect.containsText(eb.ref("calls.request"), f.q),
+          store.dialect.containsText(eb.ref("calls.response"), f.q),
+        ]),
+      );
+    }
+    return eb.and(and);
+  };
+}
+
+interface Cursor {
+  t: number;
+  id: string;
+}
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(`${c.t}:${c.id}`).toString("base64url");
+}
+
+function decodeCursor(s: string): Cursor {
+  const raw = Buffer.from(s, "base64url").toString("utf8");
+  const i = raw.indexOf(":");
+  const t = Number(raw.slice(0, i));
+  if (i <= 0 || !Number.isFinite(t))
+    throw new HttpError(400, "cursor is not one this server issued", { field: "cursor" });
+  return { t, id: raw.slice(i + 1) };
+}
+
+/** Applies newest-first keyset paging; returns the page and the cursor of the next one. */
+export async function pageNewestFirst<O extends { id: string; startedAt: number }>(
+  query: CallsQuery<O>,
+  cursor: string | undefined,
+  limit: number,
+): Promise<{ rows: O[]; nextCursor: string | null }> {
+  let q = query;
+  if (cursor) {
+    const c = decodeCursor(cursor);
+    q = q.where((eb) =>
+      eb.or([
+        eb("calls.startedAt", "<", c.t),
+        eb.and([eb("calls.startedAt", "=", c.t), eb("calls.id", "<", c.id)]),
+      ]),
+    );
+  }
+  const rows = (await q
+    .orderBy("calls.startedAt", "desc")
+    .orderBy("calls.id", "desc")
+    .limit(limit + 1)
+    .execute()) as O[];
+  const more = rows.length > limit;
+  if (more) rows.pop();
+  const last = rows.at(-1);
+  return { rows, nextCursor: more && last ? encodeCursor({ t: last.startedAt, id: last.id }) : null };
+}
+
+export async function listCalls(store: Store, filter: CallFilter, page: { cursor?: string; limit: number }) {
+  const query = store.db.selectFrom("calls").selectAll("calls").where(callConditions(store, filter));
+  const { rows, nextCursor } = await pageNewestFirst(query, page.cursor, page.limit);
+  return { data: rows.map((r) => toCallView(r, false)), nextCursor };
+}
+
+/** Finds a call by its intersebd id or its completion id (the newest, if a provider reused one). */
+export async function findCall(store: Store, idOrCompletionId: string): Promise<CallRow | undefined> {
+  const byId = await store.db
+    .selectFrom("calls")
+    .selectAll()
+    .where("id", "=", idOrCompletionId)
+    .executeTakeFirst();
+  if (byId) return byId;
+  return store.db
+    .selectFrom("calls")
+    .selectAll()
+    .where("completionId", "=", idOrCompletionId)
+    .orderBy("startedAt", "desc")
+    .limit(1)
+    .executeTakeFirst();
+}

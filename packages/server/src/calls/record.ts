@@ -1,0 +1,97 @@
+/**
+ * Turns what the proxy (or an SDK, or POST /api/calls) saw into the row the store keeps:
+ * capture mode applied, usage extracted, cost computed. Runs after the response is done, off the hot path.
+ */
+import type { CaptureMode } from "../config/index.ts";
+import type { NewCallRow } from "../store/index.ts";
+import { costUsd } from "./pricing.ts";
+import { applyCaptureMode } from "./redact.ts";
+
+export const outcomes = ["ok", "upstream_error", "network_error", "client_aborted", "timeout"] as const;
+export type Outcome = (typeof outcomes)[number];
+
+/** Everything known about one call when it ends. */
+export interface CapturedCall {
+  id: string;
+  startedAt: number;
+  endedAt: number;
+  ttftMs: number | null;
+  upstream: string;
+  path: string;
+  stream: boolean;
+  status: number | null;
+  outcome: Outcome;
+  error: string | null;
+  request: Record<string, unknown> | null;
+  response: Record<string, unknown> | null;
+  sessionId: string | null;
+  userId: string | null;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  source: "proxy" | "sdk" | "api";
+}
+
+type Usage = {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  total_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number } | null;
+  completion_tokens_details?: { reasoning_tokens?: number } | null;
+};
+
+const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+
+/** Builds the stored row. `capture` and `patterns` apply the privacy mode to both bodies. */
+export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: RegExp[] = []): NewCallRow {
+  const usage = (call.response?.usage ?? {}) as Usage;
+  const requestedModel = str(call.request?.model);
+  const servedModel = str(call.response?.model);
+  const tokens = {
+    promptTokens: num(usage.prompt_tokens),
+    completionTokens: num(usage.completion_tokens),
+    cachedTokens: num(usage.prompt_tokens_details?.cached_tokens),
+  };
+  // The body's own `user` and `metadata` fields are the service's, so they count as the call's too.
+  const bodyMetadata = call.request?.metadata;
+  const metadata =
+    bodyMetadata && typeof bodyMetadata === "object" && !Array.isArray(bodyMetadata)
+      ? { ...(bodyMetadata as Record<string, unknown>), ...call.metadata }
+      : call.metadata;
+  return {
+    id: call.id,
+    completionId: str(call.response?.id),
+    startedAt: call.startedAt,
+    endedAt: call.endedAt,
+    durationMs: call.endedAt - call.startedAt,
+    ttftMs: call.ttftMs,
+    upstream: call.upstream,
+    path: call.path,
+    requestedModel,
+    servedModel,
+    stream: call.stream ? 1 : 0,
+    status: call.status,
+    outcome: call.outcome,
+    error: call.error,
+    request: call.request ? JSON.stringify(applyCaptureMode(call.request, capture, patterns)) : null,
+    response: call.response ? JSON.stringify(applyCaptureMode(call.response, capture, patterns)) : null,
+    ...tokens,
+    reasoningTokens: num(usage.completion_tokens_details?.reasoning_tokens),
+    totalTokens: num(usage.total_tokens),
+    costUsd: costUsd(servedModel ?? requestedModel, tokens),
+    sessionId: call.sessionId,
+    userId: call.userId ?? str(call.request?.user),
+    tags: JSON.stringify(call.tags),
+    metadata: JSON.stringify(metadata),
+    capture,
+    source: call.source,
+  };
+}
+
+/** The tags a call answers to: its id, its completion id, and its custom tags. */
+export function tagsOf(row: Pick<NewCallRow, "id" | "completionId" | "tags">): string[] {
+  const tags = new Set<string>([row.id]);
+  if (row.completionId) tags.add(row.completionId);
+  for (const t of JSON.parse(row.tags ?? "[]") as string[]) tags.add(t);
+  return [...tags];
+}

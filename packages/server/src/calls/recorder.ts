@@ -1,0 +1,269 @@
+/**
+ * The write-behind path from the proxy to the store (PRODUCT.md "Storage and scale").
+ *
+ * `record()` only pushes onto a bounded in-memory queue; one worker loop drains it in batches:
+ *   1. the batch is appended to this process's journal file,
+ *   2. inserted in one transaction (ON CONFLICT DO NOTHING: a replay never duplicates),
+ *   3. the journal is truncated.
+ * If the insert fails the journal becomes a spool file, later batches go straight to spool files, and the
+ * loop probes the store with back-off; once it answers, every spool file is replayed and deleted.
+ * At start, journals and spools left by dead processes (kill -9, power loss after the OS flushed) are replayed.
+ * Records still in memory when a process is killed with SIGKILL are lost: at most one flush interval's worth.
+ */
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import readline from "node:readline";
+import { sql } from "kysely";
+import type { Metrics } from "../metrics/index.ts";
+import type { NewCallRow, Store } from "../store/index.ts";
+import type { Logger } from "../util/log.ts";
+import { tagsOf } from "./record.ts";
+
+export interface RecorderOptions {
+  spoolDir: string;
+  queueMax: number;
+  flushMs: number;
+  batchSize: number;
+  /** Longest wait between probes of an unreachable store. */
+  maxRetryMs?: number;
+}
+
+const INSERT_CHUNK = 200;
+
+/** Inserts calls and their tags; safe to repeat with the same rows. */
+export async function insertCalls(store: Store, rows: NewCallRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await store.db.transaction().execute(async (trx) => {
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      await trx
+        .insertInto("calls")
+        .values(chunk)
+        .onConflict((oc) => oc.column("id").doNothing())
+        .execute();
+      const tags = chunk.flatMap((r) => tagsOf(r).map((tag) => ({ tag, callId: r.id })));
+      for (let j = 0; j < tags.length; j += INSERT_CHUNK * 2) {
+        await trx
+          .insertInto("callTags")
+          .values(tags.slice(j, j + INSERT_CHUNK * 2))
+          .onConflict((oc) => oc.columns(["tag", "callId"]).doNothing())
+          .execute();
+      }
+    }
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export class CallRecorder {
+  readonly #store: Store;
+  readonly #opts: Required<RecorderOptions>;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #journalPath: string;
+  #queue: NewCallRow[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #storeDown = false;
+  #retryMs = 250;
+  #nextProbeAt = 0;
+  #spoolSeq = 0;
+  #currentSpool: string | undefined;
+  #closed = false;
+
+  constructor(store: Store, opts: RecorderOptions, metrics: Metrics, log: Logger) {
+    this.#store = store;
+    this.#opts = { maxRetryMs: 10_000, ...opts };
+    this.#metrics = metrics;
+    this.#log = log;
+    fs.mkdirSync(opts.spoolDir, { recursive: true });
+    this.#journalPath = path.join(opts.spoolDir, `journal-${process.pid}.jsonl`);
+  }
+
+  /** Whether the store answered the last write. */
+  get storeReachable(): boolean {
+    return !this.#storeDown;
+  }
+
+  get queueDepth(): number {
+    return this.#queue.length;
+  }
+
+  /** Queues a call for storage; never blocks and never throws. */
+  record(row: NewCallRow): void {
+    if (this.#closed || this.#queue.length >= this.#opts.queueMax) {
+      this.#metrics.droppedRecords.inc();
+      this.#log.warn(`capture queue full (${this.#opts.queueMax}); dropped call ${row.id}`);
+      return;
+    }
+    this.#queue.push(row);
+    this.#metrics.queueDepth.set(this.#queue.length);
+    if (this.#queue.length >= this.#opts.batchSize) this.#kick();
+    else this.#schedule(this.#opts.flushMs);
+  }
+
+  /** Replays what dead processes (or this one, earlier) left in the spool directory. */
+  async start(): Promise<void> {
+    await this.#replayOrphans();
+  }
+
+  /** Writes everything queued (to the store, or to the spool if it is down). */
+  async flush(): Promise<void> {
+    while (this.#queue.length > 0 || this.#running) {
+      this.#kick();
+      await this.#running;
+    }
+  }
+
+  /** Drains the queue and stops. What cannot reach the store stays in the spool for the next start. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.#closed = true;
+    clearTimeout(this.#timer);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#timer || this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#kick();
+    }, ms);
+    this.#timer.unref();
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = this.#work()
+      .catch((err) => this.#log.error(`capture writer: ${String(err)}`))
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#queue.length > 0) this.#schedule(this.#opts.flushMs);
+        else if (this.#storeDown) this.#schedule(Math.max(this.#nextProbeAt - Date.now(), 10));
+      });
+  }
+
+  async #work(): Promise<void> {
+    if (this.#storeDown && Date.now() >= this.#nextProbeAt) await this.#probeAndReplay();
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#opts.batchSize);
+      this.#metrics.queueDepth.set(this.#queue.length);
+      const lines = `${batch.map((r) => JSON.stringify(r)).join("\n")}\n`;
+      if (this.#storeDown) {
+        await this.#spool(lines, batch.length);
+        continue;
+      }
+      await fsp.appendFile(this.#journalPath, lines);
+      try {
+        await insertCalls(this.#store, batch);
+        this.#metrics.storedCalls.inc(batch.length);
+        await fsp.truncate(this.#journalPath, 0);
+      } catch (err) {
+        this.#markDown(err);
+        // The journal already holds this batch: it becomes the first spool file.
+        await fsp.rename(this.#journalPath, this.#newSpoolPath());
+        this.#metrics.spooledRecords.inc(batch.length);
+      }
+    }
+  }
+
+  #markDown(err: unknown): void {
+    if (!this.#storeDown)
+      this.#log.warn(`store unreachable (${String(err)}); spooling calls to ${this.#opts.spoolDir}`);
+    this.#storeDown = true;
+    this.#nextProbeAt = Date.now() + this.#retryMs;
+    this.#retryMs = Math.min(this.#retryMs * 2, this.#opts.maxRetryMs);
+    this.#currentSpool = undefined;
+  }
+
+  #newSpoolPath(): string {
+    return path.join(this.#opts.spoolDir, `spool-${process.pid}-${Date.now()}-${this.#spoolSeq++}.jsonl`);
+  }
+
+  async #spool(lines: string, count: number): Promise<void> {
+    this.#currentSpool ??= this.#newSpoolPath();
+    try {
+      await fsp.appendFile(this.#currentSpool, lines);
+      this.#metrics.spooledRecords.inc(count);
+    } catch (err) {
+      this.#metrics.droppedRecords.inc(count);
+      this.#log.error(`spool write failed, ${count} calls lost: ${String(err)}`);
+    }
+  }
+
+  async #probeAndReplay(): Promise<void> {
+    try {
+      await sql`select 1`.execute(this.#store.db);
+    } catch (err) {
+      this.#markDown(err);
+      return;
+    }
+    this.#currentSpool = undefined;
+    const files = (await fsp.readdir(this.#opts.spoolDir))
+      .filter((f) => f.startsWith(`spool-${process.pid}-`))
+      .sort();
+    for (const f of files) {
+      if (!(await this.#replayFile(path.join(this.#opts.spoolDir, f)))) return;
+    }
+    await this.#replayOrphans();
+    if (this.#storeDown) return;
+    this.#log.info("store reachable again; spooled calls replayed");
+    this.#storeDown = false;
+    this.#retryMs = 250;
+  }
+
+  /** Inserts every record of a journal or spool file, then deletes it. False if the store failed. */
+  async #replayFile(file: string): Promise<boolean> {
+    const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+    let batch: NewCallRow[] = [];
+    let total = 0;
+    try {
+      for await (const line of lines) {
+        if (!line.trim()) continue;
+        try {
+          batch.push(JSON.parse(line) as NewCallRow);
+        } catch {
+          // A line cut short by a crash mid-write: every complete line before it is kept.
+          this.#log.warn(`${path.basename(file)}: skipped a truncated record`);
+          continue;
+        }
+        if (batch.length >= this.#opts.batchSize) {
+          await insertCalls(this.#store, batch);
+          total += batch.length;
+          batch = [];
+        }
+      }
+      await insertCalls(this.#store, batch);
+      total += batch.length;
+    } catch (err) {
+      lines.close();
+      this.#markDown(err);
+      return false;
+    }
+    await fsp.rm(file, { force: true });
+    this.#metrics.replayedRecords.inc(total);
+    if (total > 0) this.#log.info(`replayed ${total} calls from ${path.basename(file)}`);
+    return true;
+  }
+
+  async #replayOrphans(): Promise<void> {
+    const files = (await fsp.readdir(this.#opts.spoolDir))
+      .filter((f) => /^(journal|spool)-\d+.*\.jsonl$/.test(f))
+      .sort();
+    for (const f of files) {
+      const pid = Number(f.split("-")[1]?.replace(".jsonl", ""));
+      if (pid !== process.pid && pidAlive(pid)) continue;
+      if (!(await this.#replayFile(path.join(this.#opts.spoolDir, f)))) {
+        this.#log.warn(`could not replay ${f} yet; it stays in the spool and is retried`);
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+/**
+ * The `intersebd` command line. Each subcommand lives in its own file; this one only wires them up.
+ */
+import { Command } from "commander";
+import { serveCommand } from "./serve.ts";
+
+const program = new Command()
+  .name("intersebd")
+  .description("Log, link, annotate and reward the LLM calls of your service.\nDocs: README.md")
+  .showHelpAfterError("(run with --help for usage)");
+
+program.addCommand(serveCommand());
+
+await program.parseAsync(process.argv);

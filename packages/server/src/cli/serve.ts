@@ -1,0 +1,85 @@
+import { Command, InvalidArgumentError } from "commander";
+import { ConfigError, type ConfigOverrides, loadConfig } from "../config/index.ts";
+import { startServer } from "../server.ts";
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError("expected a port number, 0 to 65535");
+  return n;
+}
+
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("run the proxy, the REST API and the web app")
+    .option("-p, --port <port>", "port to listen on (INTERSEBD_PORT, default 8787)", parsePort)
+    .option("--host <host>", "address to bind (INTERSEBD_HOST, default 127.0.0.1)")
+    .option(
+      "-u, --upstream <url|name=url>",
+      "default upstream URL, or a named one reached at /<name>/v1; repeatable (INTERSEBD_UPSTREAM, INTERSEBD_UPSTREAMS)",
+      collect,
+    )
+    .option(
+      "--db <url|file>",
+      "postgres://... or a SQLite file (DATABASE_URL, default ./.intersebd/intersebd.sqlite)",
+    )
+    .option("--capture <mode>", "full | redacted | metadata (INTERSEBD_CAPTURE, default full)")
+    .option(
+      "--data-dir <dir>",
+      "where the SQLite file and spool live (INTERSEBD_DATA_DIR, default ./.intersebd)",
+    )
+    .action(async (flags: ConfigOverrides) => {
+      let config: ReturnType<typeof loadConfig>;
+      try {
+        config = loadConfig(process.env, flags);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          process.stderr.write(`intersebd: ${err.message}\n`);
+          process.exit(2);
+        }
+        throw err;
+      }
+      let server: Awaited<ReturnType<typeof startServer>>;
+      try {
+        server = await startServer(config);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        const hint =
+          e.code === "EADDRINUSE"
+            ? ` (port ${config.port} is taken: pass --port or set INTERSEBD_PORT)`
+            : e.code === "ECONNREFUSED"
+              ? " (is PostgreSQL running at DATABASE_URL?)"
+              : "";
+        process.stderr.write(`intersebd: could not start: ${e.message}${hint}\n`);
+        process.exit(1);
+      }
+      const upstreams = [...config.upstreams.values()]
+        .map(
+          (u) =>
+            `${u.name === "default" ? "/v1" : `/${u.name}/v1`} → ${u.baseUrl.href}${u.apiKey ? " (key set)" : ""}`,
+        )
+        .join(", ");
+      process.stdout.write(
+        [
+          `intersebd listening on ${server.url}`,
+          `  proxy:    ${upstreams}`,
+          `  store:    ${server.ctx.store.description}`,
+          `  capture:  ${config.capture}; auth: ${config.apiKey ? "API key required" : "off (loopback only)"}`,
+          `  point your client at: new OpenAI({ baseURL: "${server.url}/v1" })`,
+          "",
+        ].join("\n"),
+      );
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write(`intersebd: ${signal}, draining the capture queue...\n`);
+        await server.close();
+        process.exit(0);
+      };
+      process.on("SIGTERM", () => void stop("SIGTERM"));
+      process.on("SIGINT", () => void stop("SIGINT"));
+    });
+}

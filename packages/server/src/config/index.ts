@@ -1,0 +1,228 @@
+/**
+ * The server's configuration: one schema for every `INTERSEBD_*` variable, parsed once at start.
+ * CLI flags override the environment (see `cli/main.ts`); nothing else reads `process.env`.
+ */
+import path from "node:path";
+import { z } from "zod";
+
+const DEFAULT_UPSTREAM = "https://api.openai.com/v1";
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+
+export const captureModes = ["full", "redacted", "metadata"] as const;
+export type CaptureMode = (typeof captureModes)[number];
+
+/** A named OpenAI-compatible server that the proxy forwards to. */
+export interface Upstream {
+  name: string;
+  /** Base URL including its `/v1` (or equivalent) prefix, without a trailing slash. */
+  baseUrl: URL;
+  /** Injected as `Authorization: Bearer` only when the client sends no credentials of its own. */
+  apiKey?: string;
+}
+
+const positiveInt = z.coerce.number().int().positive();
+
+/** Every variable the server reads, with its default and unit. */
+export const envSchema = z.object({
+  INTERSEBD_PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+  INTERSEBD_HOST: z.string().min(1).default("127.0.0.1"),
+  /** The default upstream, reached at `/v1/*`. */
+  INTERSEBD_UPSTREAM: z.url().default(DEFAULT_UPSTREAM),
+  /** Its API key, injected when the client sends none. */
+  INTERSEBD_UPSTREAM_KEY: z.string().optional(),
+  /** Named upstreams, `name=url,name=url`, reached at `/<name>/v1/*`; keys in `INTERSEBD_UPSTREAM_KEY_<NAME>`. */
+  INTERSEBD_UPSTREAMS: z.string().default(""),
+  /** `postgres://...` for PostgreSQL, a file path for SQLite; unset: SQLite in the data directory. */
+  DATABASE_URL: z.string().optional(),
+  INTERSEBD_DB: z.string().optional(),
+  INTERSEBD_DATA_DIR: z.string().default(".intersebd"),
+  INTERSEBD_CAPTURE: z.enum(captureModes).default("full"),
+  /** Extra regular expressions to mask in `redacted` mode, separated by newlines or `;;`. */
+  INTERSEBD_REDACT_PATTERNS: z.string().default(""),
+  /** When set, `/api` and the proxy require it (`x-intersebd-key`, or `Authorization: Bearer` on `/api`). */
+  INTERSEBD_API_KEY: z.string().min(1).optional(),
+  /** Largest accepted request body, bytes (default 20 MiB); larger gets 413. */
+  INTERSEBD_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024),
+  /** How long to wait for the upstream's response headers, ms (default 10 min, as the openai client). */
+  INTERSEBD_UPSTREAM_TIMEOUT_MS: positiveInt.default(600_000),
+  /** Captured calls held in memory before they spill to the journal file. */
+  INTERSEBD_QUEUE_MAX: positiveInt.default(10_000),
+  /** Write-behind flush: at most this many ms between flushes, and this many records per batch. */
+  INTERSEBD_FLUSH_MS: positiveInt.default(50),
+  INTERSEBD_BATCH_SIZE: positiveInt.default(500),
+  /** How many links a resolution follows at most. */
+  INTERSEBD_LINK_DEPTH: positiveInt.max(64).default(10),
+  /** Absolute URL of this server as people reach it, for links in notifications. */
+  INTERSEBD_PUBLIC_URL: z.url().optional(),
+  INTERSEBD_LOG_LEVEL: z.enum(["silent", "error", "warn", "info", "debug"]).default("info"),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  upstreams: Map<string, Upstream>;
+  /** Storage: `{ kind: "sqlite", file }` or `{ kind: "postgres", url }`. */
+  db: { kind: "sqlite"; file: string } | { kind: "postgres"; url: string };
+  dataDir: string;
+  capture: CaptureMode;
+  redactPatterns: RegExp[];
+  apiKey?: string;
+  maxBodyBytes: number;
+  upstreamTimeoutMs: number;
+  queueMax: number;
+  flushMs: number;
+  batchSize: number;
+  linkDepth: number;
+  publicUrl?: string;
+  logLevel: Env["INTERSEBD_LOG_LEVEL"];
+}
+
+/** A configuration problem, reported at start with the variable or flag to fix. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** The key for the default upstream, which `/v1/*` reaches. */
+export const DEFAULT_UPSTREAM_NAME = "default";
+
+function parseUpstreamUrl(raw: string, where: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${where}: "${raw}" is not a URL (expected e.g. https://api.openai.com/v1)`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(`${where}: "${raw}" must be an http(s) URL`);
+  }
+  url.pathname = url.pathname.replace(/\/+$/, "");
+  return url;
+}
+
+/** Parses `name=url` pairs from a comma-separated list or repeated CLI flags. */
+export function parseNamedUpstreams(
+  entries: string[],
+  keyFor: (name: string) => string | undefined,
+  where: string,
+): Upstream[] {
+  return entries
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const eq = entry.indexOf("=");
+      if (eq <= 0) throw new ConfigError(`${where}: "${entry}" should be name=url`);
+      const name = entry.slice(0, eq).trim();
+      if (!/^[a-z0-9][a-z0-9_-]*$/i.test(name) || name === "v1" || name === "api") {
+        throw new ConfigError(
+          `${where}: upstream name "${name}" must be letters, digits, - or _ (and not "v1" or "api")`,
+        );
+      }
+      return { name, baseUrl: parseUpstreamUrl(entry.slice(eq + 1).trim(), where), apiKey: keyFor(name) };
+    });
+}
+
+function parseRedactPatterns(raw: string): RegExp[] {
+  return raw
+    .split(/\n|;;/)
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => {
+      try {
+        return new RegExp(p, "g");
+      } catch (err) {
+        throw new ConfigError(`INTERSEBD_REDACT_PATTERNS: /${p}/ is not a valid regular expression (${err})`);
+      }
+    });
+}
+
+/** Flags given on the command line; each overrides its environment variable. */
+export interface ConfigOverrides {
+  port?: number;
+  host?: string;
+  upstream?: string[];
+  db?: string;
+  capture?: string;
+  dataDir?: string;
+}
+
+/**
+ * Builds the configuration from the environment and CLI flags.
+ * @throws ConfigError naming the variable or flag and how to fix it.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: ConfigOverrides = {},
+): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`${issue?.path.join(".")}: ${issue?.message}`);
+  }
+  const e = parsed.data;
+  const keyFor = (name: string) => env[`INTERSEBD_UPSTREAM_KEY_${name.toUpperCase().replace(/-/g, "_")}`];
+
+  const upstreams = new Map<string, Upstream>();
+  upstreams.set(DEFAULT_UPSTREAM_NAME, {
+    name: DEFAULT_UPSTREAM_NAME,
+    baseUrl: parseUpstreamUrl(e.INTERSEBD_UPSTREAM, "INTERSEBD_UPSTREAM"),
+    apiKey: e.INTERSEBD_UPSTREAM_KEY,
+  });
+  for (const u of parseNamedUpstreams(e.INTERSEBD_UPSTREAMS.split(","), keyFor, "INTERSEBD_UPSTREAMS")) {
+    upstreams.set(u.name, u);
+  }
+  for (const flag of overrides.upstream ?? []) {
+    if (flag.includes("=")) {
+      for (const u of parseNamedUpstreams([flag], keyFor, "--upstream")) upstreams.set(u.name, u);
+    } else {
+      upstreams.set(DEFAULT_UPSTREAM_NAME, {
+        name: DEFAULT_UPSTREAM_NAME,
+        baseUrl: parseUpstreamUrl(flag, "--upstream"),
+        apiKey: e.INTERSEBD_UPSTREAM_KEY,
+      });
+    }
+  }
+
+  const capture = overrides.capture ?? e.INTERSEBD_CAPTURE;
+  if (!(captureModes as readonly string[]).includes(capture)) {
+    throw new ConfigError(`--capture: "${capture}" must be one of ${captureModes.join(", ")}`);
+  }
+  const dataDir = path.resolve(overrides.dataDir ?? e.INTERSEBD_DATA_DIR);
+  const dbSpec = overrides.db ?? e.DATABASE_URL ?? e.INTERSEBD_DB;
+  const db: Config["db"] =
+    dbSpec && /^postgres(ql)?:\/\//.test(dbSpec)
+      ? { kind: "postgres", url: dbSpec }
+      : { kind: "sqlite", file: dbSpec ? path.resolve(dbSpec) : path.join(dataDir, "intersebd.sqlite") };
+
+  const host = overrides.host ?? e.INTERSEBD_HOST;
+  if (!e.INTERSEBD_API_KEY && !LOOPBACK_HOSTS.has(host)) {
+    throw new ConfigError(
+      `refusing to listen on ${host} without an API key: anyone who can reach it could read your calls. ` +
+        `Set INTERSEBD_API_KEY, or listen on 127.0.0.1 (--host 127.0.0.1).`,
+    );
+  }
+  const port = overrides.port ?? e.INTERSEBD_PORT;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`--port: "${port}" must be a whole number from 0 to 65535`);
+  }
+
+  return {
+    port,
+    host,
+    upstreams,
+    db,
+    dataDir,
+    capture: capture as CaptureMode,
+    redactPatterns: parseRedactPatterns(e.INTERSEBD_REDACT_PATTERNS),
+    apiKey: e.INTERSEBD_API_KEY,
+    maxBodyBytes: e.INTERSEBD_MAX_BODY_BYTES,
+    upstreamTimeoutMs: e.INTERSEBD_UPSTREAM_TIMEOUT_MS,
+    queueMax: e.INTERSEBD_QUEUE_MAX,
+    flushMs: e.INTERSEBD_FLUSH_MS,
+    batchSize: e.INTERSEBD_BATCH_SIZE,
+    linkDepth: e.INTERSEBD_LINK_DEPTH,
+    publicUrl: e.INTERSEBD_PUBLIC_URL?.replace(/\/+$/, ""),
+    logLevel: e.INTERSEBD_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,16 @@
+/**
+ * What a running server holds, handed to the API and domains. Built once in `server.ts`.
+ */
+import type { CallRecorder } from "./calls/index.ts";
+import type { Config } from "./config/index.ts";
+import type { Metrics } from "./metrics/index.ts";
+import type { Store } from "./store/index.ts";
+import type { Logger } from "./util/log.ts";
+
+export interface AppContext {
+  config: Config;
+  store: Store;
+  recorder: CallRecorder;
+  metrics: Metrics;
+  log: Logger;
+}

@@ -1,0 +1,64 @@
+/**
+ * Prometheus metrics (prom-client), one registry per server so tests can run several in one process.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "intersebd_process_" });
+  return {
+    registry,
+    proxiedRequests: new Counter({
+      name: "intersebd_proxied_requests_total",
+      help: "Requests forwarded to an upstream, by upstream, kind (chat or other) and response status",
+      labelNames: ["upstream", "kind", "status"] as const,
+      registers: [registry],
+    }),
+    upstreamLatency: new Histogram({
+      name: "intersebd_upstream_latency_seconds",
+      help: "Time from receiving a request to the upstream's response headers",
+      labelNames: ["upstream"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: "intersebd_queue_depth",
+      help: "Captured calls waiting in memory to be written to the store",
+      registers: [registry],
+    }),
+    spooledRecords: new Counter({
+      name: "intersebd_spooled_records_total",
+      help: "Captured calls written to the spool file because the store was unreachable",
+      registers: [registry],
+    }),
+    replayedRecords: new Counter({
+      name: "intersebd_replayed_records_total",
+      help: "Spooled calls replayed into the store",
+      registers: [registry],
+    }),
+    droppedRecords: new Counter({
+      name: "intersebd_dropped_records_total",
+      help: "Captured calls lost because both the memory queue and the spool file were unavailable",
+      registers: [registry],
+    }),
+    storedCalls: new Counter({
+      name: "intersebd_stored_calls_total",
+      help: "Calls written to the store",
+      registers: [registry],
+    }),
+    tokens: new Counter({
+      name: "intersebd_tokens_total",
+      help: "Tokens used by captured calls, by upstream, served model and kind (prompt, completion)",
+      labelNames: ["upstream", "model", "kind"] as const,
+      registers: [registry],
+    }),
+    costUsd: new Counter({
+      name: "intersebd_cost_usd_total",
+      help: "Cost in USD of captured calls whose model price is known",
+      labelNames: ["upstream", "model"] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,341 @@
+/**
+ * The proxy's hot path: forward bytes to the upstream and back, and watch them on the side.
+ *
+ * Nothing here waits on the database: when a chat completion ends, the record is handed to a callback
+ * (the write-behind recorder). Bodies are piped, never buffered before forwarding; for chat completions a copy
+ * of the request body and of the response (parsed as SSE when streamed) is kept to build the record.
+ */
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
+import { StringDecoder } from "node:string_decoder";
+import zlib from "node:zlib";
+import { createParser } from "eventsource-parser";
+import type { CapturedCall, Outcome } from "../calls/record.ts";
+import type { Upstream } from "../config/index.ts";
+import type { Metrics } from "../metrics/index.ts";
+import { keyMatches } from "../util/auth.ts";
+import { HttpError } from "../util/http-error.ts";
+import { newId } from "../util/ids.ts";
+import { ChatCompletionAssembler } from "./assemble.ts";
+import { type CallContext, responseHeaders, splitRequestHeaders } from "./headers.ts";
+import { type ProxyRoute, routeRequest } from "./route.ts";
+
+export { ChatCompletionAssembler } from "./assemble.ts";
+export { routeRequest } from "./route.ts";
+
+export interface ProxyOptions {
+  upstreams: Map<string, Upstream>;
+  apiKey?: string;
+  maxBodyBytes: number;
+  upstreamTimeoutMs: number;
+  metrics: Metrics;
+  /** Receives every finished chat completion; must not throw or block. */
+  onCall: (call: CapturedCall) => void;
+}
+
+// Keep-alive to the upstream matters more than anything else for proxy overhead (see README, Benchmarks).
+const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: "lifo" as const };
+const httpAgent = new http.Agent(agentOptions);
+const httpsAgent = new https.Agent(agentOptions);
+
+export function sendJsonError(
+  res: ServerResponse,
+  err: HttpError,
+  extraHeaders: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(err);
+  res.writeHead(err.status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    ...extraHeaders,
+  });
+  res.end(body);
+}
+
+/**
+ * Returns a request handler for proxy paths. It answers and returns true for `/v1/*` and `/<name>/v1/*`,
+ * and returns false for anything else, which the caller routes on.
+ */
+export function createProxy(opts: ProxyOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const route = routeRequest(req.method ?? "GET", req.url ?? "/", opts.upstreams);
+    if (!route) return false;
+    if ("unknownUpstream" in route) {
+      const known = [...opts.upstreams.keys()].filter((n) => n !== "default");
+      sendJsonError(
+        res,
+        new HttpError(
+          404,
+          `unknown upstream "${route.unknownUpstream}"; configured: ${known.length ? known.map((n) => `/${n}/v1`).join(", ") : "none besides the default /v1"} (set INTERSEBD_UPSTREAMS)`,
+          { field: "upstream", code: "unknown_upstream" },
+        ),
+      );
+      return true;
+    }
+    try {
+      forward(req, res, route, opts);
+    } catch (err) {
+      sendJsonError(res, err instanceof HttpError ? err : new HttpError(500, "internal error in the proxy"));
+    }
+    return true;
+  };
+}
+
+function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, opts: ProxyOptions): void {
+  const t0 = performance.now();
+  const startedAt = Date.now();
+  const { forward: headers, context, hasAuth } = splitRequestHeaders(req.rawHeaders);
+  if (opts.apiKey && !keyMatches(context.key, opts.apiKey)) {
+    throw new HttpError(
+      401,
+      "missing or wrong x-intersebd-key header (this intersebd server requires its API key)",
+    );
+  }
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > opts.maxBodyBytes) {
+    throw new HttpError(
+      413,
+      `request body of ${declared} bytes exceeds the limit of ${opts.maxBodyBytes} (INTERSEBD_MAX_BODY_BYTES)`,
+    );
+  }
+  const { upstream } = route;
+  if (!hasAuth && upstream.apiKey) headers.push("authorization", `Bearer ${upstream.apiKey}`);
+
+  const callId = newId("call");
+  const watch = route.isChat
+    ? new CallWatcher(callId, route, context, startedAt, t0, opts.onCall)
+    : undefined;
+  const labels = { upstream: upstream.name, kind: route.isChat ? "chat" : "other" };
+  let status: number | null = null;
+  let settled = false;
+  const settle = (outcome: Outcome, error: string | null) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(headerTimer);
+    opts.metrics.proxiedRequests.inc({ ...labels, status: status ?? outcome });
+    watch?.finish(outcome, status, error);
+  };
+
+  const url = upstream.baseUrl;
+  const upstreamReq = (url.protocol === "https:" ? https : http).request({
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: url.port || undefined,
+    method: req.method,
+    path: route.upstreamPath,
+    headers,
+    agent: url.protocol === "https:" ? httpsAgent : httpAgent,
+  });
+
+  const headerTimer = setTimeout(() => {
+    upstreamReq.destroy(new UpstreamTimeout());
+  }, opts.upstreamTimeoutMs);
+
+  let received = 0;
+  req.on("data", (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > opts.maxBodyBytes) {
+      req.unpipe(upstreamReq);
+      upstreamReq.destroy();
+      sendJsonError(
+        res,
+        new HttpError(
+          413,
+          `request body exceeds the limit of ${opts.maxBodyBytes} bytes (INTERSEBD_MAX_BODY_BYTES)`,
+        ),
+        { connection: "close" },
+      );
+      settle("client_aborted", "request body too large");
+      return;
+    }
+    watch?.requestChunk(chunk);
+  });
+  req.pipe(upstreamReq);
+
+  upstreamReq.on("response", (ures) => {
+    clearTimeout(headerTimer);
+    status = ures.statusCode ?? 502;
+    opts.metrics.upstreamLatency.observe({ upstream: upstream.name }, (performance.now() - t0) / 1000);
+    res.writeHead(status, responseHeaders(ures.rawHeaders, callId));
+    watch?.responseStart(ures);
+    if (watch) ures.on("data", (chunk: Buffer) => watch.responseChunk(chunk));
+    ures.pipe(res);
+    ures.on("end", () => settle(status !== null && status >= 400 ? "upstream_error" : "ok", null));
+    ures.on("error", (err) => {
+      res.destroy();
+      settle("network_error", `upstream connection broke mid-response: ${err.message}`);
+    });
+  });
+
+  upstreamReq.on("error", (err) => {
+    if (settled) return;
+    if (err instanceof UpstreamTimeout) {
+      sendJsonError(
+        res,
+        new HttpError(504, `upstream ${upstream.name} sent no response within ${opts.upstreamTimeoutMs} ms`),
+      );
+      settle("timeout", err.message);
+      return;
+    }
+    sendJsonError(
+      res,
+      new HttpError(
+        502,
+        `upstream ${upstream.name} (${url.host}) is unreachable: ${(err as NodeJS.ErrnoException).code ?? err.message}`,
+      ),
+    );
+    settle("network_error", err.message);
+  });
+
+  // The client went away before we finished answering: stop the upstream work it asked for.
+  res.on("close", () => {
+    if (!res.writableFinished) {
+      upstreamReq.destroy();
+      settle("client_aborted", "client disconnected before the response was complete");
+    }
+  });
+}
+
+class UpstreamTimeout extends Error {
+  override name = "UpstreamTimeout";
+  override message = "upstream response timeout";
+}
+
+/** Watches one chat completion on the side and builds its record when it ends. */
+class CallWatcher {
+  readonly #requestChunks: Buffer[] = [];
+  readonly #responseChunks: Buffer[] = [];
+  #stream = false;
+  #ttftMs: number | null = null;
+  #assembler: ChatCompletionAssembler | undefined;
+  #sse: ReturnType<typeof createParser> | undefined;
+  #decoder: StringDecoder | undefined;
+  #inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
+  readonly #id: string;
+  readonly #route: ProxyRoute;
+  readonly #context: CallContext;
+  readonly #startedAt: number;
+  readonly #t0: number;
+  readonly #onCall: (call: CapturedCall) => void;
+
+  constructor(
+    id: string,
+    route: ProxyRoute,
+    context: CallContext,
+    startedAt: number,
+    t0: number,
+    onCall: (c: CapturedCall) => void,
+  ) {
+    this.#id = id;
+    this.#route = route;
+    this.#context = context;
+    this.#startedAt = startedAt;
+    this.#t0 = t0;
+    this.#onCall = onCall;
+  }
+
+  requestChunk(chunk: Buffer): void {
+    this.#requestChunks.push(chunk);
+  }
+
+  responseStart(ures: IncomingMessage): void {
+    this.#stream = String(ures.headers["content-type"] ?? "").includes("text/event-stream");
+    const encoding = String(ures.headers["content-encoding"] ?? "").toLowerCase();
+    if (encoding === "gzip" || encoding === "deflate" || encoding === "br") {
+      this.#inflate =
+        encoding === "gzip"
+          ? zlib.createGunzip()
+          : encoding === "br"
+            ? zlib.createBrotliDecompress()
+            : zlib.createInflate();
+      this.#inflate.on("data", (c: Buffer) => this.#decoded(c));
+      // A body we cannot decode is still forwarded untouched; only its record lacks the response.
+      this.#inflate.on("error", () => {});
+    }
+    if (this.#stream) {
+      this.#assembler = new ChatCompletionAssembler();
+      this.#decoder = new StringDecoder("utf8");
+      this.#sse = createParser({
+        onEvent: (event) => {
+          if (event.data === "[DONE]") return;
+          try {
+            this.#assembler?.push(JSON.parse(event.data));
+          } catch {
+            // Not JSON (a provider's comment or keep-alive): the client still gets it, the record skips it.
+          }
+        },
+      });
+    }
+  }
+
+  responseChunk(chunk: Buffer): void {
+    if (this.#ttftMs === null && this.#stream) this.#ttftMs = Math.round(performance.now() - this.#t0);
+    if (this.#inflate) this.#inflate.write(chunk);
+    else this.#decoded(chunk);
+  }
+
+  #decoded(chunk: Buffer): void {
+    if (this.#sse && this.#decoder) this.#sse.feed(this.#decoder.write(chunk));
+    else this.#responseChunks.push(chunk);
+  }
+
+  finish(outcome: Outcome, status: number | null, error: string | null): void {
+    const done = () => {
+      try {
+        this.#onCall(this.#build(outcome, status, error));
+      } catch {
+        // Building the record must never affect the proxied request; a malformed body is recorded as raw text.
+      }
+    };
+    if (this.#inflate) {
+      this.#inflate.end();
+      this.#inflate.once("end", done).once("error", done);
+    } else done();
+  }
+
+  #build(outcome: Outcome, status: number | null, error: string | null): CapturedCall {
+    const request = parseJsonObject(Buffer.concat(this.#requestChunks).toString("utf8"));
+    let response: Record<string, unknown> | null;
+    if (this.#assembler) {
+      if (this.#decoder) this.#sse?.feed(this.#decoder.end());
+      response = this.#assembler.result() ?? null;
+    } else {
+      response = this.#responseChunks.length
+        ? parseJsonObject(Buffer.concat(this.#responseChunks).toString("utf8"))
+        : null;
+    }
+    return {
+      id: this.#id,
+      startedAt: this.#startedAt,
+      endedAt: this.#startedAt + Math.round(performance.now() - this.#t0),
+      ttftMs: this.#ttftMs,
+      upstream: this.#route.upstream.name,
+      path: this.#route.upstreamPath,
+      stream: this.#stream || request?.stream === true,
+      status,
+      outcome,
+      error,
+      request,
+      response,
+      sessionId: this.#context.sessionId,
+      userId: this.#context.userId,
+      tags: this.#context.tags,
+      metadata: this.#context.metadata,
+      source: "proxy",
+    };
+  }
+}
+
+/** A body as a JSON object; anything else is kept as `{ "_raw": text }` so the record still shows it. */
+function parseJsonObject(text: string): Record<string, unknown> | null {
+  if (!text) return null;
+  try {
+    const v = JSON.parse(text);
+    if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {}
+  return { _raw: text.length > 65536 ? `${text.slice(0, 65536)}…` : text };
+}

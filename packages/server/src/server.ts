@@ -1,0 +1,104 @@
+/**
+ * Composes a running intersebd: the store, the write-behind recorder, the proxy (raw `node:http` on the hot
+ * path) and the REST API (Hono) behind one port.
+ */
+import http from "node:http";
+import path from "node:path";
+import { getRequestListener } from "@hono/node-server";
+import { createApi, type RouteMount } from "./api/index.ts";
+import { CallRecorder, toCallRow } from "./calls/index.ts";
+import type { Config } from "./config/index.ts";
+import type { AppContext } from "./context.ts";
+import { createMetrics } from "./metrics/index.ts";
+import { allMounts } from "./mounts.ts";
+import { createProxy } from "./proxy/index.ts";
+import { openStore } from "./store/index.ts";
+import { createLogger, type Logger } from "./util/log.ts";
+
+export interface RunningServer {
+  /** Base URL, e.g. `http://127.0.0.1:8787`. */
+  url: string;
+  ctx: AppContext;
+  http: http.Server;
+  /** Stops accepting requests, drains the capture queue, closes the store. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** Extra route groups (tests and plugins); the built-in domains are always mounted. */
+  mounts?: RouteMount[];
+}
+
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const store = await openStore(config.db);
+  const metrics = createMetrics();
+  const recorder = new CallRecorder(
+    store,
+    {
+      spoolDir: path.join(config.dataDir, "spool"),
+      queueMax: config.queueMax,
+      flushMs: config.flushMs,
+      batchSize: config.batchSize,
+    },
+    metrics,
+    log,
+  );
+  await recorder.start();
+  const ctx: AppContext = { config, store, recorder, metrics, log };
+
+  const proxy = createProxy({
+    upstreams: config.upstreams,
+    apiKey: config.apiKey,
+    maxBodyBytes: config.maxBodyBytes,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    metrics,
+    onCall: (call) => {
+      const row = toCallRow(call, config.capture, config.redactPatterns);
+      recorder.record(row);
+      const model = row.servedModel ?? row.requestedModel ?? "unknown";
+      if (row.promptTokens)
+        metrics.tokens.inc({ upstream: row.upstream, model, kind: "prompt" }, row.promptTokens);
+      if (row.completionTokens)
+        metrics.tokens.inc({ upstream: row.upstream, model, kind: "completion" }, row.completionTokens);
+      if (row.costUsd) metrics.costUsd.inc({ upstream: row.upstream, model }, row.costUsd);
+    },
+  });
+  const api = createApi(ctx, [...allMounts, ...(opts.mounts ?? [])]);
+  const apiListener = getRequestListener(api.fetch);
+
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    if (!proxy(req, res)) void apiListener(req, res);
+  });
+  // Long streams are normal here; Node's default request timeout (5 min) would cut them.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : config.port;
+  const host = config.host.includes(":") && !config.host.startsWith("[") ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    ctx,
+    http: server,
+    close: () => {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await recorder.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

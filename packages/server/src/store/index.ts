@@ -1,0 +1,79 @@
+/**
+ * The store: one Kysely instance over SQLite (`node:sqlite`) or PostgreSQL (`pg`), migrated at open.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import type { Config } from "../config/index.ts";
+import { type DialectHelpers, type DialectName, dialectHelpers } from "./dialect.ts";
+import { migrations } from "./migrations/index.ts";
+import type { Database } from "./schema.ts";
+import { openSqlite } from "./sqlite-driver.ts";
+
+export type { DialectHelpers, DialectName } from "./dialect.ts";
+export type * from "./schema.ts";
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: DialectHelpers;
+  /** Where the data lives, for the startup line (PostgreSQL URL without its password). */
+  description: string;
+  close(): Promise<void>;
+}
+
+// int8 (bigint) columns hold millisecond timestamps, which fit a JS number; pg would hand back strings.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres (unparseable URL)";
+  }
+}
+
+/** Opens the store described by `config.db` and applies pending migrations. */
+export async function openStore(dbConfig: Config["db"]): Promise<Store> {
+  let db: Kysely<Database>;
+  let name: DialectName;
+  let description: string;
+  if (dbConfig.kind === "postgres") {
+    name = "postgres";
+    description = `PostgreSQL ${redactUrl(dbConfig.url)}`;
+    const pool = new pg.Pool({ connectionString: dbConfig.url, max: 10 });
+    // An idle client's error (the server restarted) must not crash the process; the next query reports it.
+    pool.on("error", () => {});
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
+  } else {
+    name = "sqlite";
+    description = `SQLite ${dbConfig.file}`;
+    if (dbConfig.file !== ":memory:") fs.mkdirSync(path.dirname(dbConfig.file), { recursive: true });
+    db = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: openSqlite(dbConfig.file) }),
+      plugins: [new CamelCasePlugin()],
+    });
+  }
+  await migrate(db);
+  return { db, dialect: dialectHelpers(name), description, close: () => db.destroy() };
+}
+
+/**
+ * Applies pending migrations. Kysely's migrator holds a lock row while it runs, so several instances
+ * starting at once against one PostgreSQL database apply each migration exactly once.
+ */
+async function migrate(db: Kysely<Database>): Promise<void> {
+  const migrator = new Migrator({
+    db: db as unknown as Kysely<unknown>,
+    provider: { getMigrations: async () => migrations },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error");
+    throw new Error(`database migration ${failed?.migrationName ?? ""} failed: ${String(error)}`, {
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The database's tables as Kysely sees them (camelCase here, snake_case in SQL through CamelCasePlugin).
+ * JSON values are stored as text in both dialects so that one set of queries serves both.
+ */
+import type { Insertable, Selectable } from "kysely";
+
+export interface CallsTable {
+  id: string;
+  completionId: string | null;
+  startedAt: number;
+  endedAt: number | null;
+  durationMs: number | null;
+  ttftMs: number | null;
+  upstream: string;
+  path: string;
+  requestedModel: string | null;
+  servedModel: string | null;
+  stream: number;
+  status: number | null;
+  outcome: string;
+  error: string | null;
+  /** JSON: the request body as sent (after redaction). */
+  request: string | null;
+  /** JSON: the response body, or for a stream the equivalent `chat.completion` object. */
+  response: string | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  cachedTokens: number | null;
+  reasoningTokens: number | null;
+  totalTokens: number | null;
+  costUsd: number | null;
+  sessionId: string | null;
+  userId: string | null;
+  /** JSON array of the custom tags. */
+  tags: string;
+  /** JSON object: header metadata merged with the request body's `metadata`. */
+  metadata: string;
+  capture: string;
+  /** How the call reached us: `proxy`, `sdk` (wrapOpenAI) or `api` (POST /api/calls). */
+  source: string;
+}
+
+/** Every tag of a call: its id, its completion id, and its custom tags. */
+export interface CallTagsTable {
+  tag: string;
+  callId: string;
+}
+
+export interface LinksTable {
+  upstreamTag: string;
+  downstreamTag: string;
+  metadata: string | null;
+  createdAt: number;
+}
+
+export interface AnnotationsTable {
+  id: string;
+  key: string;
+  name: string;
+  numericReward: number | null;
+  content: string | null;
+  data: string | null;
+  comment: string | null;
+  correction: string | null;
+  source: string;
+  annotatorId: string | null;
+  notificationId: string | null;
+  createdAt: number;
+}
+
+export interface NotificationsTable {
+  id: string;
+  completionId: string;
+  recipient: string;
+  message: string | null;
+  rubric: string | null;
+  status: string;
+  metadata: string | null;
+  createdAt: number;
+  expiresAt: number;
+  doneAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface ComparisonsTable {
+  id: string;
+  a: string;
+  b: string;
+  choice: string;
+  reason: string | null;
+  annotatorId: string | null;
+  source: string;
+  createdAt: number;
+}
+
+export interface Database {
+  calls: CallsTable;
+  callTags: CallTagsTable;
+  links: LinksTable;
+  annotations: AnnotationsTable;
+  notifications: NotificationsTable;
+  comparisons: ComparisonsTable;
+}
+
+export type CallRow = Selectable<CallsTable>;
+export type NewCallRow = Insertable<CallsTable>;
+export type LinkRow = Selectable<LinksTable>;
+export type AnnotationRow = Selectable<AnnotationsTable>;
+export type NotificationRow = Selectable<NotificationsTable>;
+export type ComparisonRow = Selectable<ComparisonsTable>;

@@ -1,0 +1,41 @@
+/**
+ * Adapts Node's built-in `node:sqlite` to the interface Kysely's SqliteDialect expects (that of
+ * better-sqlite3), so the embedded store needs no native addon.
+ */
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type { SqliteDatabase, SqliteStatement } from "kysely";
+
+// node:sqlite binds only null, numbers, bigints, strings and bytes; Kysely may hand it booleans.
+function bindable(params: ReadonlyArray<unknown>): SQLInputValue[] {
+  return params.map((p) => (typeof p === "boolean" ? Number(p) : (p as SQLInputValue)));
+}
+
+class NodeSqliteStatement implements SqliteStatement {
+  readonly reader: boolean;
+  readonly #stmt: StatementSync;
+  constructor(stmt: StatementSync) {
+    this.#stmt = stmt;
+    this.reader = stmt.columns().length > 0;
+  }
+  all(parameters: ReadonlyArray<unknown>): unknown[] {
+    return this.#stmt.all(...bindable(parameters));
+  }
+  run(parameters: ReadonlyArray<unknown>) {
+    const r = this.#stmt.run(...bindable(parameters));
+    return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
+  }
+  iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
+    return this.#stmt.iterate(...bindable(parameters)) as IterableIterator<unknown>;
+  }
+}
+
+/** Opens a SQLite file with the settings a concurrent web server wants (WAL, a busy timeout). */
+export function openSqlite(file: string): SqliteDatabase & { raw: DatabaseSync } {
+  const raw = new DatabaseSync(file);
+  raw.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  return {
+    raw,
+    close: () => raw.close(),
+    prepare: (sql: string) => new NodeSqliteStatement(raw.prepare(sql)),
+  };
+}
