@@ -10,7 +10,7 @@ import { CallRecorder, toCallRow } from "./calls/index.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
 import { createMetrics } from "./metrics/index.ts";
-import { allMounts } from "./mounts.ts";
+import { allMounts, rootMounts } from "./mounts.ts";
 import { createProxy } from "./proxy/index.ts";
 import { openStore } from "./store/index.ts";
 import { createLogger, type Logger } from "./util/log.ts";
@@ -65,7 +65,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       if (row.costUsd) metrics.costUsd.inc({ upstream: row.upstream, model }, row.costUsd);
     },
   });
-  const api = createApi(ctx, [...allMounts, ...(opts.mounts ?? [])]);
+  const api = createApi(ctx, [...allMounts, ...(opts.mounts ?? [])], rootMounts);
   const apiListener = getRequestListener(api.fetch);
 
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {

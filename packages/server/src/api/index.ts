@@ -9,10 +9,13 @@ import { keyMatches } from "../util/auth.ts";
 import { HttpError } from "../util/http-error.ts";
 import { callRoutes } from "./calls.ts";
 
-/** Route groups that other domains add under `/api` (graph, notifications, exports...). */
-export type RouteMount = (api: Hono, ctx: AppContext) => void;
+/**
+ * A domain's route group. `api` is mounted at `/api` (key-protected); `root` is the top-level app, for pages
+ * and assets, and is only given to root mounts, which run after `/api` is in place.
+ */
+export type RouteMount = (api: Hono, ctx: AppContext, root: Hono) => void;
 
-export function createApi(ctx: AppContext, mounts: RouteMount[] = []): Hono {
+export function createApi(ctx: AppContext, mounts: RouteMount[] = [], rootMounts: RouteMount[] = []): Hono {
   const app = new Hono();
 
   app.onError((err, c) => {
@@ -65,7 +68,8 @@ export function createApi(ctx: AppContext, mounts: RouteMount[] = []): Hono {
     }),
   );
   api.route("/calls", callRoutes(ctx));
-  for (const mount of mounts) mount(api, ctx);
+  for (const mount of mounts) mount(api, ctx, app);
   app.route("/api", api);
+  for (const mount of rootMounts) mount(api, ctx, app);
   return app;
 }

@@ -3,6 +3,9 @@
  * The `intersebd` command line. Each subcommand lives in its own file; this one only wires them up.
  */
 import { Command } from "commander";
+import { evalCommand } from "./eval.ts";
+import { exportCommand } from "./export.ts";
+import { fakeUpstreamCommand } from "./fake-upstream.ts";
 import { serveCommand } from "./serve.ts";
 
 const program = new Command()
@@ -11,5 +14,8 @@ const program = new Command()
   .showHelpAfterError("(run with --help for usage)");
 
 program.addCommand(serveCommand());
+program.addCommand(exportCommand());
+program.addCommand(evalCommand());
+program.addCommand(fakeUpstreamCommand());
 
 await program.parseAsync(process.argv);

@@ -3,6 +3,9 @@
  * JSON values are stored as text in both dialects so that one set of queries serves both.
  */
 import type { Insertable, Selectable } from "kysely";
+import type { EvalsTables } from "./schema-evals.ts";
+import type { ExportsTables } from "./schema-exports.ts";
+import type { NotificationsTables } from "./schema-notifications.ts";
 
 export interface CallsTable {
   id: string;
@@ -93,7 +96,7 @@ export interface ComparisonsTable {
   createdAt: number;
 }
 
-export interface Database {
+export interface Database extends NotificationsTables, ExportsTables, EvalsTables {
   calls: CallsTable;
   callTags: CallTagsTable;
   links: LinksTable;

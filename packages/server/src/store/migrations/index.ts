@@ -5,8 +5,14 @@
 import type { Migration } from "kysely";
 import * as m0001 from "./0001_calls.ts";
 import * as m0002 from "./0002_graph.ts";
+import * as m0003 from "./0003_notifications.ts";
+import * as m0004 from "./0004_exports.ts";
+import * as m0005 from "./0005_evals.ts";
 
 export const migrations: Record<string, Migration> = {
   "0001_calls": m0001,
   "0002_graph": m0002,
+  "0003_notifications": m0003,
+  "0004_exports": m0004,
+  "0005_evals": m0005,
 };

@@ -1,0 +1,347 @@
+/**
+ * A fake OpenAI-compatible server that speaks the real protocol over HTTP, for tests, benchmarks, the worked
+ * example and demos (`intersebd fake-upstream`). The LLM provider is the one part we cannot run here.
+ *
+ * Behaviour is chosen per request:
+ * - default: a `chat.completion` whose content is `echo: <last user message>`; `n` choices; usage.
+ * - `stream: true`: the same, as `chat.completion.chunk` events word by word; usage when
+ *   `stream_options.include_usage` is set; then `data: [DONE]`.
+ * - `tools` given and a user message containing "weather": a tool call (`get_weather` with JSON arguments).
+ * - model `fake-judge`: replies with a deterministic verdict for LLM-judge tests (see `judgeVerdict`).
+ * - header `x-fake-fixture: <name>`: replays `<fixturesDir>/<name>.sse` byte for byte (recorded OpenAI streams).
+ * - header `x-fake-status: 429` (any code) with optional `x-fake-retry-after`: an OpenAI-shaped error.
+ * - header `x-fake-delay-ms`: wait before the response headers; `x-fake-chunk-delay-ms`: between stream events.
+ * - header `x-fake-disconnect-after: N`: destroy the connection after N stream events.
+ * - `GET /v1/models`, `POST /v1/embeddings`: small valid answers.
+ * - `GET /__requests`: the requests seen (method, url, headers, body) for assertions; `DELETE /__requests` clears.
+ */
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export interface FakeUpstream {
+  url: string;
+  port: number;
+  requests: SeenRequest[];
+  /** Count of requests whose connection the client closed before the response ended. */
+  aborted: number;
+  close(): Promise<void>;
+}
+
+interface ChatRequest {
+  model?: string;
+  messages?: Array<{ role: string; content?: unknown }>;
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  n?: number;
+  tools?: unknown[];
+  response_format?: { type?: string };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function lastUserText(req: ChatRequest): string {
+  const m = [...(req.messages ?? [])].reverse().find((x) => x.role === "user");
+  if (typeof m?.content === "string") return m.content;
+  if (Array.isArray(m?.content)) return m.content.map((p) => (p as { text?: string }).text ?? "").join(" ");
+  return "";
+}
+
+/**
+ * A fake judge's verdict, a pure function of the prompt so tests can compute expectations by hand:
+ * for a pairwise prompt it prefers the answer labelled A when the prompt contains "[[A-WINS]]", B for
+ * "[[B-WINS]]", else tie; for an absolute prompt the score is the number after "[[SCORE:" or 3.
+ */
+export function judgeVerdict(prompt: string): string {
+  if (prompt.includes("[[A-WINS]]")) return JSON.stringify({ choice: "a", reason: "fake judge: marker A" });
+  if (prompt.includes("[[B-WINS]]")) return JSON.stringify({ choice: "b", reason: "fake judge: marker B" });
+  const score = /\[\[SCORE:(\d+)]]/.exec(prompt)?.[1];
+  if (/compare|pairwise|which answer/i.test(prompt))
+    return JSON.stringify({ choice: "tie", reason: "fake judge: no marker" });
+  return JSON.stringify({ score: Number(score ?? 3), reason: "fake judge" });
+}
+
+function completionId(body: string): string {
+  return `chatcmpl-fake${createHash("sha256").update(body).update(String(Math.random())).digest("hex").slice(0, 20)}`;
+}
+
+function answerFor(req: ChatRequest): { content: string | null; toolCalls?: unknown[] } {
+  const text = lastUserText(req);
+  if (req.model === "fake-judge") return { content: judgeVerdict(text) };
+  if (req.tools?.length && /weather/i.test(text)) {
+    return {
+      content: null,
+      toolCalls: [
+        {
+          id: "call_fake_weather_1",
+          type: "function",
+          function: { name: "get_weather", arguments: JSON.stringify({ city: "Paris", unit: "c" }) },
+        },
+      ],
+    };
+  }
+  if (req.response_format?.type === "json_object" || req.response_format?.type === "json_schema") {
+    return { content: JSON.stringify({ echo: text }) };
+  }
+  return { content: `echo: ${text}` };
+}
+
+function usageFor(req: ChatRequest, completion: string) {
+  const prompt = JSON.stringify(req.messages ?? []).length >> 2;
+  const out = Math.max(1, completion.length >> 2);
+  return { prompt_tokens: prompt, completion_tokens: out, total_tokens: prompt + out };
+}
+
+export async function startFakeUpstream(
+  opts: { port?: number; fixturesDir?: string; keepRequests?: boolean } = {},
+): Promise<FakeUpstream> {
+  const fixturesDir =
+    opts.fixturesDir ??
+    path.resolve(import.meta.dirname, "../../../../../shared/fixtures/openai-chat-streams");
+  const requests: SeenRequest[] = [];
+  const state = { aborted: 0 };
+
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString("utf8");
+    const url = req.url ?? "/";
+    if (url === "/__requests") {
+      if (req.method === "DELETE") requests.length = 0;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(requests));
+      return;
+    }
+    if (opts.keepRequests !== false)
+      requests.push({ method: req.method ?? "", url, headers: req.headers, body });
+    res.on("close", () => {
+      if (!res.writableFinished) state.aborted++;
+    });
+
+    const h = (name: string) => req.headers[name] as string | undefined;
+    const delay = Number(h("x-fake-delay-ms") ?? 0);
+    if (delay) await sleep(delay);
+    if (res.destroyed) return;
+
+    const status = Number(h("x-fake-status") ?? 0);
+    if (status) {
+      const headers: http.OutgoingHttpHeaders = {
+        "content-type": "application/json",
+        "x-request-id": "req_fake_error",
+      };
+      if (h("x-fake-retry-after")) headers["retry-after"] = h("x-fake-retry-after");
+      res.writeHead(status, headers);
+      res.end(
+        JSON.stringify({
+          error: { message: `fake upstream error ${status}`, type: "fake_error", code: String(status) },
+        }),
+      );
+      return;
+    }
+
+    if (req.method === "GET" && url.startsWith("/v1/models")) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          object: "list",
+          data: [{ id: "fake-model", object: "model", owned_by: "intersebd" }],
+        }),
+      );
+      return;
+    }
+    if (req.method === "POST" && url.startsWith("/v1/embeddings")) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          object: "list",
+          data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2, 0.3] }],
+          model: "fake-embed",
+          usage: { prompt_tokens: 1, total_tokens: 1 },
+        }),
+      );
+      return;
+    }
+    if (!(req.method === "POST" && url.startsWith("/v1/chat/completions"))) {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: `fake upstream has no route ${req.method} ${url}` } }));
+      return;
+    }
+
+    let chat: ChatRequest;
+    try {
+      chat = JSON.parse(body) as ChatRequest;
+    } catch {
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          error: {
+            message: "We could not parse the JSON body of your request.",
+            type: "invalid_request_error",
+          },
+        }),
+      );
+      return;
+    }
+
+    const chunkDelay = Number(h("x-fake-chunk-delay-ms") ?? 0);
+    const disconnectAfter = h("x-fake-disconnect-after")
+      ? Number(h("x-fake-disconnect-after"))
+      : Number.POSITIVE_INFINITY;
+    const fixture = h("x-fake-fixture");
+    if (fixture) {
+      const file = path.join(fixturesDir, `${path.basename(fixture)}.sse`);
+      const raw = fs.readFileSync(file);
+      res.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "x-request-id": "req_fake_fixture",
+      });
+      // Replays the recorded bytes exactly, one SSE event per write, so chunk boundaries look like the real thing.
+      const events = raw.toString("utf8").split(/(?<=\n\n)/);
+      let sent = 0;
+      for (const ev of events) {
+        if (sent++ >= disconnectAfter) return void res.destroy();
+        res.write(ev);
+        if (chunkDelay) await sleep(chunkDelay);
+      }
+      res.end();
+      return;
+    }
+
+    const id = completionId(body);
+    const created = Math.floor(Date.now() / 1000);
+    const model = chat.model ?? "fake-model";
+    const n = Math.max(1, Math.min(chat.n ?? 1, 8));
+    const answer = answerFor(chat);
+    const usage = usageFor(chat, answer.content ?? JSON.stringify(answer.toolCalls));
+
+    if (!chat.stream) {
+      const choices = Array.from({ length: n }, (_, index) => ({
+        index,
+        message: {
+          role: "assistant",
+          content: answer.content,
+          refusal: null,
+          ...(answer.toolCalls ? { tool_calls: answer.toolCalls } : {}),
+        },
+        logprobs: null,
+        finish_reason: answer.toolCalls ? "tool_calls" : "stop",
+      }));
+      const payload = JSON.stringify({
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices,
+        usage,
+        system_fingerprint: "fp_fake",
+      });
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "x-request-id": `req_${id}`,
+        "openai-processing-ms": "1",
+      });
+      res.end(payload);
+      return;
+    }
+
+    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "x-request-id": `req_${id}` });
+    const base = { id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_fake" };
+    const events: unknown[] = [];
+    for (let index = 0; index < n; index++) {
+      events.push({
+        ...base,
+        choices: [{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }],
+      });
+    }
+    if (answer.toolCalls) {
+      const tc = answer.toolCalls[0] as { id: string; function: { name: string; arguments: string } };
+      const args = tc.function.arguments;
+      for (let index = 0; index < n; index++) {
+        events.push({
+          ...base,
+          choices: [
+            {
+              index,
+              delta: {
+                tool_calls: [
+                  {
+                    index: 0,
+                    id: tc.id,
+                    type: "function",
+                    function: { name: tc.function.name, arguments: "" },
+                  },
+                ],
+              },
+              logprobs: null,
+              finish_reason: null,
+            },
+          ],
+        });
+        for (let i = 0; i < args.length; i += 8) {
+          events.push({
+            ...base,
+            choices: [
+              {
+                index,
+                delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(i, i + 8) } }] },
+                logprobs: null,
+                finish_reason: null,
+              },
+            ],
+          });
+        }
+      }
+    } else {
+      const words = (answer.content ?? "").split(/(?<= )/);
+      for (const w of words) {
+        for (let index = 0; index < n; index++) {
+          events.push({
+            ...base,
+            choices: [{ index, delta: { content: w }, logprobs: null, finish_reason: null }],
+          });
+        }
+      }
+    }
+    for (let index = 0; index < n; index++) {
+      events.push({
+        ...base,
+        choices: [
+          { index, delta: {}, logprobs: null, finish_reason: answer.toolCalls ? "tool_calls" : "stop" },
+        ],
+      });
+    }
+    if (chat.stream_options?.include_usage) events.push({ ...base, choices: [], usage });
+    let sent = 0;
+    for (const ev of events) {
+      if (sent++ >= disconnectAfter || res.destroyed) return void res.destroy();
+      res.write(`data: ${JSON.stringify(ev)}\n\n`);
+      if (chunkDelay) await sleep(chunkDelay);
+    }
+    res.end("data: [DONE]\n\n");
+  });
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    port,
+    requests,
+    get aborted() {
+      return state.aborted;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

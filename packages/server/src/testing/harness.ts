@@ -1,0 +1,153 @@
+/**
+ * Test harness: starts a real server on a random port against a fresh store, on SQLite or PostgreSQL.
+ * Every store test runs once per dialect in `DIALECTS` (narrow with `INTERSEBD_TEST_DIALECTS=sqlite`).
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { type Config, loadConfig } from "../config/index.ts";
+import { type RunningServer, startServer } from "../server.ts";
+import { createLogger } from "../util/log.ts";
+
+export type Dialect = "sqlite" | "postgres";
+
+/** Admin connection for creating throwaway databases; the machine's local PostgreSQL by default. */
+export const PG_ADMIN_URL =
+  process.env.INTERSEBD_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+let pgAvailable: Promise<boolean> | undefined;
+
+/** Whether the test PostgreSQL answers; when it does not, PostgreSQL tests are skipped and say so loudly. */
+export function postgresAvailable(): Promise<boolean> {
+  pgAvailable ??= (async () => {
+    const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2000 });
+    try {
+      await client.connect();
+      await client.end();
+      return true;
+    } catch (err) {
+      process.stderr.write(
+        `\n!!! PostgreSQL tests SKIPPED: cannot reach ${PG_ADMIN_URL} (${(err as Error).message}).\n` +
+          "!!! Start it (pg_ctlcluster <version> main start) or set INTERSEBD_TEST_PG_URL.\n\n",
+      );
+      return false;
+    }
+  })();
+  return pgAvailable;
+}
+
+export const DIALECTS: Dialect[] = (process.env.INTERSEBD_TEST_DIALECTS ?? "sqlite,postgres")
+  .split(",")
+  .map((d) => d.trim() as Dialect)
+  .filter((d) => d === "sqlite" || d === "postgres");
+
+/** A fresh, empty database of the given dialect; `drop()` removes it. */
+export async function freshDatabase(
+  dialect: Dialect,
+): Promise<{ db: string; dataDir: string; drop(): Promise<void> }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-test-"));
+  if (dialect === "sqlite") {
+    return {
+      db: path.join(dataDir, "test.sqlite"),
+      dataDir,
+      drop: async () => fs.rmSync(dataDir, { recursive: true, force: true }),
+    };
+  }
+  const name = `intersebd_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    db: url.toString(),
+    dataDir,
+    drop: async () => {
+      const a = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await a.connect();
+      await a.query(`drop database if exists ${name} with (force)`);
+      await a.end();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestServer extends RunningServer {
+  config: Config;
+  /** `fetch` against the server's base URL, parsing JSON. */
+  api<T = unknown>(
+    pathname: string,
+    init?: { method?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: T; headers: Headers }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a server on a fresh store. `env` adds `INTERSEBD_*` variables; `upstream` sets the default upstream.
+ */
+export async function startTestServer(
+  dialect: Dialect,
+  opts: { upstream?: string; env?: Record<string, string>; db?: string; dataDir?: string } = {},
+): Promise<TestServer> {
+  const fresh = opts.db ? undefined : await freshDatabase(dialect);
+  const config = loadConfig(
+    {
+      INTERSEBD_PORT: "0",
+      INTERSEBD_UPSTREAM: opts.upstream ?? "http://127.0.0.1:9/v1",
+      INTERSEBD_FLUSH_MS: "5",
+      INTERSEBD_LOG_LEVEL: process.env.INTERSEBD_TEST_LOG ?? "silent",
+      ...opts.env,
+    },
+    { db: opts.db ?? fresh?.db, dataDir: opts.dataDir ?? fresh?.dataDir },
+  );
+  const server = await startServer(config, { log: createLogger(config.logLevel) });
+  return {
+    ...server,
+    config,
+    api: async (pathname, init = {}) => {
+      const res = await fetch(server.url + pathname, {
+        method: init.method ?? (init.body === undefined ? "GET" : "POST"),
+        headers: { "content-type": "application/json", ...init.headers },
+        body:
+          init.body === undefined
+            ? undefined
+            : typeof init.body === "string"
+              ? init.body
+              : JSON.stringify(init.body),
+      });
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {}
+      return { status: res.status, body: body as never, headers: res.headers };
+    },
+    stop: async () => {
+      await server.close();
+      await fresh?.drop();
+    },
+  };
+}
+
+/** Waits until `check` returns a truthy value (polling), or fails after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  timeoutMs = 5000,
+  what = "condition",
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
