@@ -13,4 +13,8 @@ export interface AppContext {
   recorder: CallRecorder;
   metrics: Metrics;
   log: Logger;
+  /** The URL this server is reached at (public URL if configured), known once it listens. */
+  baseUrl(): string;
+  /** Registers work to stop on shutdown (background workers), run before the store closes. */
+  onClose(fn: () => Promise<void> | void): void;
 }

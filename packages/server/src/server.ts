@@ -46,7 +46,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log,
   );
   await recorder.start();
-  const ctx: AppContext = { config, store, recorder, metrics, log };
+  const closers: Array<() => Promise<void> | void> = [];
+  let listeningUrl = `http://${config.host}:${config.port}`;
+  const ctx: AppContext = {
+    config,
+    store,
+    recorder,
+    metrics,
+    log,
+    baseUrl: () => config.publicUrl ?? listeningUrl,
+    onClose: (fn) => closers.push(fn),
+  };
 
   const proxy = createProxy({
     upstreams: config.upstreams,
@@ -83,6 +93,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const port = typeof addr === "object" && addr ? addr.port : config.port;
   const host = config.host.includes(":") && !config.host.startsWith("[") ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
+  listeningUrl = url;
 
   let closing: Promise<void> | undefined;
   return {
@@ -95,6 +106,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        for (const fn of closers.reverse()) await fn();
         await recorder.close();
         await store.close();
       })();

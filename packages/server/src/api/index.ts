@@ -36,7 +36,8 @@ export function createApi(ctx: AppContext, mounts: RouteMount[] = [], rootMounts
 
   const requireKey = async (c: import("hono").Context, next: () => Promise<void>) => {
     const key = ctx.config.apiKey;
-    if (key) {
+    // `/api/a/{token}/...` serves annotation links: the signed token is the credential, for people with no key.
+    if (key && !c.req.path.startsWith("/api/a/")) {
       const bearer = c.req.header("authorization")?.replace(/^Bearer\s+/i, "");
       if (!keyMatches(c.req.header("x-intersebd-key") ?? bearer, key)) {
         throw new HttpError(

@@ -55,6 +55,21 @@ export const envSchema = z.object({
   /** Absolute URL of this server as people reach it, for links in notifications. */
   INTERSEBD_PUBLIC_URL: z.url().optional(),
   INTERSEBD_LOG_LEVEL: z.enum(["silent", "error", "warn", "info", "debug"]).default("info"),
+  /** Where notifications are POSTed (Standard Webhooks signature); unset: no webhook. */
+  INTERSEBD_WEBHOOK_URL: z.url().optional(),
+  /** The webhook signing secret, `whsec_<base64>`. */
+  INTERSEBD_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]+$/, "must look like whsec_<base64>")
+    .optional(),
+  /** HMAC key for annotation links (`/a/{token}`); unset: generated once and kept in the store. */
+  INTERSEBD_TOKEN_SECRET: z.string().min(16).optional(),
+  /** How long an annotation link stays valid, seconds (default 7 days). */
+  INTERSEBD_TOKEN_TTL_SECONDS: positiveInt.default(7 * 24 * 3600),
+  /** JSON file of rubrics (named feedback forms) loaded at start. */
+  INTERSEBD_RUBRICS_FILE: z.string().optional(),
+  /** JSON file of checks (evaluations) loaded at start. */
+  INTERSEBD_CHECKS_FILE: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -77,6 +92,11 @@ export interface Config {
   linkDepth: number;
   publicUrl?: string;
   logLevel: Env["INTERSEBD_LOG_LEVEL"];
+  webhook?: { url: string; secret?: string };
+  tokenSecret?: string;
+  tokenTtlSeconds: number;
+  rubricsFile?: string;
+  checksFile?: string;
 }
 
 /** A configuration problem, reported at start with the variable or flag to fix. */
@@ -224,5 +244,12 @@ export function loadConfig(
     linkDepth: e.INTERSEBD_LINK_DEPTH,
     publicUrl: e.INTERSEBD_PUBLIC_URL?.replace(/\/+$/, ""),
     logLevel: e.INTERSEBD_LOG_LEVEL,
+    webhook: e.INTERSEBD_WEBHOOK_URL
+      ? { url: e.INTERSEBD_WEBHOOK_URL, secret: e.INTERSEBD_WEBHOOK_SECRET }
+      : undefined,
+    tokenSecret: e.INTERSEBD_TOKEN_SECRET,
+    tokenTtlSeconds: e.INTERSEBD_TOKEN_TTL_SECONDS,
+    rubricsFile: e.INTERSEBD_RUBRICS_FILE ? path.resolve(e.INTERSEBD_RUBRICS_FILE) : undefined,
+    checksFile: e.INTERSEBD_CHECKS_FILE ? path.resolve(e.INTERSEBD_CHECKS_FILE) : undefined,
   };
 }
