@@ -41,6 +41,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       queueMax: config.queueMax,
       flushMs: config.flushMs,
       batchSize: config.batchSize,
+      linkDepth: config.linkDepth,
     },
     metrics,
     log,

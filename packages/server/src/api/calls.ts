@@ -1,14 +1,7 @@
 import { Hono } from "hono";
-import {
-  callFilterSchema,
-  findCall,
-  ingestCallSchema,
-  ingestCalls,
-  listCalls,
-  pageSchema,
-  toCallView,
-} from "../calls/index.ts";
+import { callFilterSchema, ingestCallSchema, ingestCalls, listCalls, pageSchema } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
+import { callDetail } from "../graph/index.ts";
 import { HttpError } from "../util/http-error.ts";
 import { oneOrBatch, queryOf } from "./validate.ts";
 
@@ -21,14 +14,21 @@ export function callRoutes(ctx: AppContext) {
       return c.json(await listCalls(store, filter, page));
     })
     .get("/:id", async (c) => {
-      const row = await findCall(store, c.req.param("id"));
-      if (!row)
+      const detail = await callDetail(ctx, c.req.param("id"));
+      if (!detail)
         throw new HttpError(404, `no call with id or completion id "${c.req.param("id")}"`, { field: "id" });
-      return c.json(toCallView(row, true));
+      return c.json(detail);
     })
     .post("/", async (c) => {
       const { items, batch } = await oneOrBatch(c, ingestCallSchema);
-      const r = await ingestCalls(store, recorder, items, config.capture, config.redactPatterns);
+      const r = await ingestCalls(
+        store,
+        recorder,
+        items,
+        config.capture,
+        config.redactPatterns,
+        config.linkDepth,
+      );
       // 202: accepted into the spool because the store is down; it will be stored once it answers.
       const status = r.stored ? 201 : 202;
       return c.json(

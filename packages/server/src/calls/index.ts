@@ -32,6 +32,7 @@ export async function ingestCalls(
   calls: IngestCall[],
   capture: CaptureMode,
   patterns: RegExp[],
+  linkDepth: number,
 ): Promise<{ stored: boolean; items: Array<{ id: string; completionId: string | null }> }> {
   const rows = calls.map((c) => {
     const startedAt = c.startedAt ?? Date.now();
@@ -58,7 +59,7 @@ export async function ingestCalls(
   });
   const items = rows.map((r) => ({ id: r.id, completionId: r.completionId ?? null }));
   try {
-    await insertCalls(store, rows);
+    await insertCalls(store, rows, linkDepth);
     return { stored: true, items };
   } catch {
     for (const r of rows) recorder.record(r);

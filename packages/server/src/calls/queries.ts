@@ -40,6 +40,9 @@ export interface CallView {
   response?: Record<string, unknown> | null;
   /** In lists: the last user message and the first answer, shortened. */
   preview?: { input: string | null; output: string | null };
+  /** In lists: how many annotations resolve to the call, and their mean numeric reward. */
+  annotationCount?: number;
+  meanReward?: number | null;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -145,6 +148,41 @@ export function callConditions(store: Store, f: CallFilter) {
         ),
       );
     }
+    if (f.annotated !== undefined) {
+      const any = eb.exists(
+        eb
+          .selectFrom("callAnnotations")
+          .select("callAnnotations.callId")
+          .whereRef("callAnnotations.callId", "=", "calls.id"),
+      );
+      and.push(f.annotated ? any : eb.not(any));
+    }
+    if (
+      f.name !== undefined ||
+      f.minReward !== undefined ||
+      f.maxReward !== undefined ||
+      f.annotationSource
+    ) {
+      and.push(
+        eb.exists(
+          eb
+            .selectFrom("callAnnotations")
+            .innerJoin("annotations", "annotations.id", "callAnnotations.annotationId")
+            .select("callAnnotations.callId")
+            .whereRef("callAnnotations.callId", "=", "calls.id")
+            .$if(f.name !== undefined, (q) => q.where("annotations.name", "=", f.name as string))
+            .$if(f.minReward !== undefined, (q) =>
+              q.where("annotations.numericReward", ">=", f.minReward as number),
+            )
+            .$if(f.maxReward !== undefined, (q) =>
+              q.where("annotations.numericReward", "<=", f.maxReward as number),
+            )
+            .$if(Boolean(f.annotationSource), (q) =>
+              q.where("annotations.source", "=", f.annotationSource as string),
+            ),
+        ),
+      );
+    }
     if (f.q) {
       and.push(
         eb.or([
@@ -205,7 +243,34 @@ export async function pageNewestFirst<O extends { id: string; startedAt: number 
 export async function listCalls(store: Store, filter: CallFilter, page: { cursor?: string; limit: number }) {
   const query = store.db.selectFrom("calls").selectAll("calls").where(callConditions(store, filter));
   const { rows, nextCursor } = await pageNewestFirst(query, page.cursor, page.limit);
-  return { data: rows.map((r) => toCallView(r, false)), nextCursor };
+  const stats = new Map<string, { n: number; mean: number | null }>();
+  if (rows.length) {
+    const agg = await store.db
+      .selectFrom("callAnnotations")
+      .innerJoin("annotations", "annotations.id", "callAnnotations.annotationId")
+      .select((eb) => [
+        "callAnnotations.callId",
+        eb.fn.countAll<number>().as("n"),
+        eb.fn.avg<number | null>("annotations.numericReward").as("mean"),
+      ])
+      .where(
+        "callAnnotations.callId",
+        "in",
+        rows.map((r) => r.id),
+      )
+      .groupBy("callAnnotations.callId")
+      .execute();
+    for (const a of agg)
+      stats.set(a.callId, { n: Number(a.n), mean: a.mean === null ? null : Number(a.mean) });
+  }
+  return {
+    data: rows.map((r) => ({
+      ...toCallView(r, false),
+      annotationCount: stats.get(r.id)?.n ?? 0,
+      meanReward: stats.get(r.id)?.mean ?? null,
+    })),
+    nextCursor,
+  };
 }
 
 /** Finds a call by its intersebd id or its completion id (the newest, if a provider reused one). */

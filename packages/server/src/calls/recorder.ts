@@ -15,6 +15,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import readline from "node:readline";
 import { sql } from "kysely";
+import { materializeForCalls } from "../graph/resolve.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { NewCallRow, Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
@@ -25,14 +26,19 @@ export interface RecorderOptions {
   queueMax: number;
   flushMs: number;
   batchSize: number;
+  /** Depth bound of link resolution (INTERSEBD_LINK_DEPTH). */
+  linkDepth: number;
   /** Longest wait between probes of an unreachable store. */
   maxRetryMs?: number;
 }
 
 const INSERT_CHUNK = 200;
 
-/** Inserts calls and their tags; safe to repeat with the same rows. */
-export async function insertCalls(store: Store, rows: NewCallRow[]): Promise<void> {
+/**
+ * Inserts calls and their tags, and resolves links and annotations that arrived before them;
+ * safe to repeat with the same rows.
+ */
+export async function insertCalls(store: Store, rows: NewCallRow[], linkDepth: number): Promise<void> {
   if (rows.length === 0) return;
   await store.db.transaction().execute(async (trx) => {
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -50,6 +56,11 @@ export async function insertCalls(store: Store, rows: NewCallRow[]): Promise<voi
           .onConflict((oc) => oc.columns(["tag", "callId"]).doNothing())
           .execute();
       }
+      await materializeForCalls(
+        trx,
+        chunk.map((r) => r.id),
+        linkDepth,
+      );
     }
   });
 }
@@ -162,7 +173,7 @@ export class CallRecorder {
       }
       await fsp.appendFile(this.#journalPath, lines);
       try {
-        await insertCalls(this.#store, batch);
+        await insertCalls(this.#store, batch, this.#opts.linkDepth);
         this.#metrics.storedCalls.inc(batch.length);
         await fsp.truncate(this.#journalPath, 0);
       } catch (err) {
@@ -235,12 +246,12 @@ export class CallRecorder {
           continue;
         }
         if (batch.length >= this.#opts.batchSize) {
-          await insertCalls(this.#store, batch);
+          await insertCalls(this.#store, batch, this.#opts.linkDepth);
           total += batch.length;
           batch = [];
         }
       }
-      await insertCalls(this.#store, batch);
+      await insertCalls(this.#store, batch, this.#opts.linkDepth);
       total += batch.length;
     } catch (err) {
       lines.close();

@@ -69,6 +69,15 @@ export const callFilterSchema = z.object({
   tag: z.string().optional(),
   q: z.string().max(500).optional().describe("text search in the request and response"),
   source: z.string().optional(),
+  annotated: z
+    .enum(["true", "false"], { error: 'annotated must be "true" or "false"' })
+    .transform((v) => v === "true")
+    .optional()
+    .describe("only calls with (true) or without (false) a resolved annotation"),
+  name: z.string().min(1).optional().describe("annotation name the reward conditions apply to"),
+  minReward: z.coerce.number().refine(Number.isFinite, "must be a finite number").optional(),
+  maxReward: z.coerce.number().refine(Number.isFinite, "must be a finite number").optional(),
+  annotationSource: z.enum(["code", "human", "user", "judge"]).optional(),
 });
 export type CallFilter = z.infer<typeof callFilterSchema>;
 

@@ -103,6 +103,8 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
     );
   }
   const { upstream } = route;
+  // With raw header arrays Node adds no Host of its own; the upstream's is the right one (virtual hosting, TLS SNI).
+  headers.push("host", upstream.baseUrl.host);
   if (!hasAuth && upstream.apiKey) headers.push("authorization", `Bearer ${upstream.apiKey}`);
 
   const callId = newId("call");

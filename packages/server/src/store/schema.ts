@@ -71,6 +71,12 @@ export interface AnnotationsTable {
   createdAt: number;
 }
 
+/** Materialized resolution: which annotations apply to which calls. */
+export interface CallAnnotationsTable {
+  callId: string;
+  annotationId: string;
+}
+
 export interface NotificationsTable {
   id: string;
   completionId: string;
@@ -101,6 +107,7 @@ export interface Database extends NotificationsTables, ExportsTables, EvalsTable
   callTags: CallTagsTable;
   links: LinksTable;
   annotations: AnnotationsTable;
+  callAnnotations: CallAnnotationsTable;
   notifications: NotificationsTable;
   comparisons: ComparisonsTable;
 }

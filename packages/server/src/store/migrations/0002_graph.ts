@@ -32,6 +32,20 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("created_at", "bigint", (c) => c.notNull())
     .execute();
   await db.schema.createIndex("annotations_key").on("annotations").columns(["key", "created_at"]).execute();
+
+  // Resolution, materialized: annotation X applies to call Y (reachable within the depth bound).
+  // Maintained on every new call, link and annotation, so filters and exports need no graph walk.
+  await db.schema
+    .createTable("call_annotations")
+    .addColumn("call_id", "text", (c) => c.notNull())
+    .addColumn("annotation_id", "text", (c) => c.notNull())
+    .addPrimaryKeyConstraint("call_annotations_pk", ["call_id", "annotation_id"])
+    .execute();
+  await db.schema
+    .createIndex("call_annotations_annotation")
+    .on("call_annotations")
+    .column("annotation_id")
+    .execute();
   await db.schema.createIndex("annotations_created").on("annotations").column("created_at").execute();
 
   await db.schema

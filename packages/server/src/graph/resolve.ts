@@ -1,0 +1,129 @@
+/**
+ * Resolution (PRODUCT.md "Concepts"): the annotations of a call are those on any tag reachable downstream
+ * from the call's tags; the calls of a tag are those reachable upstream from it. Cycles, fan-in and fan-out
+ * are allowed, every walk stops at the depth bound, and order of arrival does not matter.
+ *
+ * Walks are recursive CTEs that run unchanged on SQLite and PostgreSQL: `UNION` (not `UNION ALL`) drops
+ * repeated (tag, depth) rows, and the depth bound ends cycles. Raw SQL here uses snake_case names.
+ *
+ * The pairs (call, annotation) are also materialized in `call_annotations`, maintained incrementally:
+ * - a new annotation on key k applies to every call reaching k;
+ * - a new link u → d joins every call reaching u to every annotation reachable from d, when the two walks
+ *   plus the link fit in the depth bound (shortest paths on each side give the shortest path through the link);
+ * - a new call takes every annotation reachable from its tags.
+ * Links and annotations are never deleted, so pairs only ever appear: insertion is the whole story.
+ */
+import { type Kysely, sql } from "kysely";
+import type { Database } from "../store/index.ts";
+
+type Db = Kysely<Database>;
+
+/** Materializes the pairs for annotations just inserted. */
+export async function materializeForAnnotations(
+  db: Db,
+  annotationIds: string[],
+  maxDepth: number,
+): Promise<void> {
+  if (annotationIds.length === 0) return;
+  await sql`
+    with recursive up(annotation_id, tag, depth) as (
+      select id, key, 0 from annotations where id in (${sql.join(annotationIds)})
+      union
+      select up.annotation_id, l.upstream_tag, up.depth + 1
+      from links l join up on l.downstream_tag = up.tag
+      where up.depth < ${maxDepth}
+    )
+    insert into call_annotations (call_id, annotation_id)
+    select distinct ct.call_id, up.annotation_id from up join call_tags ct on ct.tag = up.tag
+    where true
+    on conflict do nothing`.execute(db);
+}
+
+/** Materializes the pairs that a link just inserted creates. */
+export async function materializeForLink(
+  db: Db,
+  upstreamTag: string,
+  downstreamTag: string,
+  maxDepth: number,
+): Promise<void> {
+  await sql`
+    with recursive up(tag, depth) as (
+      select cast(${upstreamTag} as text), 0
+      union
+      select l.upstream_tag, up.depth + 1 from links l join up on l.downstream_tag = up.tag
+      where up.depth < ${maxDepth - 1}
+    ),
+    down(tag, depth) as (
+      select cast(${downstreamTag} as text), 0
+      union
+      select l.downstream_tag, down.depth + 1 from links l join down on l.upstream_tag = down.tag
+      where down.depth < ${maxDepth - 1}
+    ),
+    c as (select ct.call_id, min(up.depth) as depth from up join call_tags ct on ct.tag = up.tag group by ct.call_id),
+    a as (select an.id, min(down.depth) as depth from down join annotations an on an.key = down.tag group by an.id)
+    insert into call_annotations (call_id, annotation_id)
+    select c.call_id, a.id from c cross join a
+    where c.depth + 1 + a.depth <= ${maxDepth}
+    on conflict do nothing`.execute(db);
+}
+
+/** Materializes the pairs for calls just inserted (their tags may already have links and annotations). */
+export async function materializeForCalls(db: Db, callIds: string[], maxDepth: number): Promise<void> {
+  if (callIds.length === 0) return;
+  await sql`
+    with recursive down(call_id, tag, depth) as (
+      select call_id, tag, 0 from call_tags where call_id in (${sql.join(callIds)})
+      union
+      select down.call_id, l.downstream_tag, down.depth + 1
+      from links l join down on l.upstream_tag = down.tag
+      where down.depth < ${maxDepth}
+    )
+    insert into call_annotations (call_id, annotation_id)
+    select distinct down.call_id, an.id from down join annotations an on an.key = down.tag
+    where true
+    on conflict do nothing`.execute(db);
+}
+
+export interface WalkStep {
+  tag: string;
+  depth: number;
+  /** The tag this one was reached from (null at the start). */
+  via: string | null;
+}
+
+/**
+ * Every tag reachable from `start` (downstream, or upstream), with a shortest path back to the start.
+ * Returns a map tag → path (start first).
+ */
+export async function walk(
+  db: Db,
+  start: string[],
+  direction: "down" | "up",
+  maxDepth: number,
+): Promise<Map<string, string[]>> {
+  if (start.length === 0) return new Map();
+  const [from, to] =
+    direction === "down"
+      ? [sql.ref("l.upstream_tag"), sql.ref("l.downstream_tag")]
+      : [sql.ref("l.downstream_tag"), sql.ref("l.upstream_tag")];
+  const seeds = sql.join(
+    start.map((t) => sql`select cast(${t} as text) as tag, 0 as depth, cast(null as text) as via`),
+    sql` union all `,
+  );
+  const { rows } = await sql<WalkStep>`
+    with recursive w(tag, depth, via) as (
+      ${seeds}
+      union
+      select ${to}, w.depth + 1, w.tag from links l join w on ${from} = w.tag
+      where w.depth < ${maxDepth}
+    )
+    select tag, depth, via from w order by depth`.execute(db);
+  // Breadth-first order means the first time a tag appears is at its shortest depth.
+  const paths = new Map<string, string[]>();
+  for (const r of rows) {
+    if (paths.has(r.tag)) continue;
+    const prev = r.via === null ? undefined : paths.get(r.via);
+    paths.set(r.tag, prev ? [...prev, r.tag] : [r.tag]);
+  }
+  return paths;
+}
