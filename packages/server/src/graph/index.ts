@@ -7,7 +7,7 @@ import type { AppContext } from "../context.ts";
 import type { AnnotationRow, ComparisonRow, Database, LinkRow, Store } from "../store/index.ts";
 import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
-import { materializeForAnnotations, materializeForCalls, materializeForLink, walk } from "./resolve.ts";
+import { materializeForAnnotations, materializeForLink, walk } from "./resolve.ts";
 import type { AnnotationInput, ComparisonInput, LinkInput } from "./schemas.ts";
 
 export { materializeForCalls } from "./resolve.ts";

@@ -175,20 +175,18 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
 
   upstreamReq.on("error", (err) => {
     if (settled) return;
+    const idHeader = { "x-intersebd-call-id": callId };
     if (err instanceof UpstreamTimeout) {
-      sendJsonError(
-        res,
-        new HttpError(504, `upstream ${upstream.name} sent no response within ${opts.upstreamTimeoutMs} ms`),
-      );
+      const msg = `upstream ${upstream.name} sent no response within ${opts.upstreamTimeoutMs} ms`;
+      sendJsonError(res, new HttpError(504, msg), idHeader);
       settle("timeout", err.message);
       return;
     }
+    const reason = (err as NodeJS.ErrnoException).code ?? err.message;
     sendJsonError(
       res,
-      new HttpError(
-        502,
-        `upstream ${upstream.name} (${url.host}) is unreachable: ${(err as NodeJS.ErrnoException).code ?? err.message}`,
-      ),
+      new HttpError(502, `upstream ${upstream.name} (${url.host}) is unreachable: ${reason}`),
+      idHeader,
     );
     settle("network_error", err.message);
   });

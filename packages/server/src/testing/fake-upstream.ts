@@ -159,12 +159,20 @@ export async function startFakeUpstream(
     }
     if (req.method === "POST" && url.startsWith("/v1/embeddings")) {
       res.writeHead(200, { "content-type": "application/json" });
+      const vector = [0.1, 0.2, 0.3];
+      // The openai client asks for base64 (little-endian float32) by default and decodes it itself.
+      const wantsBase64 =
+        (JSON.parse(body || "{}") as { encoding_format?: string }).encoding_format === "base64";
+      const embedding = wantsBase64
+        ? Buffer.from(new Float32Array(vector).buffer).toString("base64")
+        : vector;
+      const usage = { prompt_tokens: 1, total_tokens: 1 };
       res.end(
         JSON.stringify({
           object: "list",
-          data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2, 0.3] }],
+          data: [{ object: "embedding", index: 0, embedding }],
           model: "fake-embed",
-          usage: { prompt_tokens: 1, total_tokens: 1 },
+          usage,
         }),
       );
       return;
