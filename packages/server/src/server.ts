@@ -42,6 +42,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       flushMs: config.flushMs,
       batchSize: config.batchSize,
       linkDepth: config.linkDepth,
+      faultInject: config.faultInject,
     },
     metrics,
     log,

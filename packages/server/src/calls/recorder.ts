@@ -30,6 +30,8 @@ export interface RecorderOptions {
   linkDepth: number;
   /** Longest wait between probes of an unreachable store. */
   maxRetryMs?: number;
+  /** Testing only: where to SIGKILL this process during a flush. */
+  faultInject?: "crash-after-journal" | "crash-after-insert";
 }
 
 const INSERT_CHUNK = 200;
@@ -92,7 +94,7 @@ export class CallRecorder {
 
   constructor(store: Store, opts: RecorderOptions, metrics: Metrics, log: Logger) {
     this.#store = store;
-    this.#opts = { maxRetryMs: 10_000, ...opts };
+    this.#opts = { maxRetryMs: 10_000, faultInject: undefined, ...opts } as Required<RecorderOptions>;
     this.#metrics = metrics;
     this.#log = log;
     fs.mkdirSync(opts.spoolDir, { recursive: true });
@@ -172,8 +174,10 @@ export class CallRecorder {
         continue;
       }
       await fsp.appendFile(this.#journalPath, lines);
+      if (this.#opts.faultInject === "crash-after-journal") process.kill(process.pid, "SIGKILL");
       try {
         await insertCalls(this.#store, batch, this.#opts.linkDepth);
+        if (this.#opts.faultInject === "crash-after-insert") process.kill(process.pid, "SIGKILL");
         this.#metrics.storedCalls.inc(batch.length);
         await fsp.truncate(this.#journalPath, 0);
       } catch (err) {

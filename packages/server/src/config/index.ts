@@ -68,6 +68,8 @@ export const envSchema = z.object({
   INTERSEBD_TOKEN_TTL_SECONDS: positiveInt.default(7 * 24 * 3600),
   /** JSON file of rubrics (named feedback forms) loaded at start. */
   INTERSEBD_RUBRICS_FILE: z.string().optional(),
+  /** Testing only: SIGKILL the process at a point of the capture flush, to prove crash safety. */
+  INTERSEBD_FAULT_INJECT: z.enum(["crash-after-journal", "crash-after-insert"]).optional(),
   /** JSON file of checks (evaluations) loaded at start. */
   INTERSEBD_CHECKS_FILE: z.string().optional(),
 });
@@ -97,6 +99,7 @@ export interface Config {
   tokenTtlSeconds: number;
   rubricsFile?: string;
   checksFile?: string;
+  faultInject?: Env["INTERSEBD_FAULT_INJECT"];
 }
 
 /** A configuration problem, reported at start with the variable or flag to fix. */
@@ -251,5 +254,6 @@ export function loadConfig(
     tokenTtlSeconds: e.INTERSEBD_TOKEN_TTL_SECONDS,
     rubricsFile: e.INTERSEBD_RUBRICS_FILE ? path.resolve(e.INTERSEBD_RUBRICS_FILE) : undefined,
     checksFile: e.INTERSEBD_CHECKS_FILE ? path.resolve(e.INTERSEBD_CHECKS_FILE) : undefined,
+    faultInject: e.INTERSEBD_FAULT_INJECT,
   };
 }

@@ -1,0 +1,191 @@
+/**
+ * Fault tests of the write-behind path: the store going away during traffic, and the process being
+ * killed with SIGKILL in the middle of a flush. Every captured call must be stored exactly once.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import {
+  DIALECTS,
+  eventually,
+  type FakeUpstream,
+  freshDatabase,
+  PG_ADMIN_URL,
+  postgresAvailable,
+  startFakeUpstream,
+  startTestServer,
+} from "../testing/index.ts";
+
+const NODE = process.execPath;
+const CLI = path.resolve(import.meta.dirname, "../cli/main.ts");
+
+async function chat(base: string, text: string): Promise<Response> {
+  return fetch(`${base}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: text }] }),
+  });
+}
+
+/** A TCP relay to PostgreSQL that the test can cut and restore, to make the database unreachable for real. */
+async function startRelay(targetPort: number, port = 0) {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", drop).on("close", drop);
+    upstream.on("error", drop).on("close", drop);
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cut: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
+describe("write-behind recorder", () => {
+  let fake: FakeUpstream;
+  before(async () => {
+    fake = await startFakeUpstream({ keepRequests: false });
+  });
+  after(async () => fake.close());
+
+  it("stores every call exactly once when PostgreSQL goes down during traffic and comes back", async (t) => {
+    if (!DIALECTS.includes("postgres") || !(await postgresAvailable()))
+      return t.skip("PostgreSQL unreachable");
+    const fresh = await freshDatabase("postgres");
+    const pgPort = Number(new URL(PG_ADMIN_URL).port || 5432);
+    let relay = await startRelay(pgPort);
+    const url = new URL(fresh.db);
+    url.host = `127.0.0.1:${relay.port}`;
+    const server = await startTestServer("postgres", {
+      upstream: fake.url,
+      db: url.toString(),
+      dataDir: fresh.dataDir,
+    });
+    try {
+      const before = await Promise.all(Array.from({ length: 10 }, (_, i) => chat(server.url, `before ${i}`)));
+      assert.ok(before.every((r) => r.status === 200));
+      await server.ctx.recorder.flush();
+
+      await relay.cut();
+      const during = await Promise.all(Array.from({ length: 25 }, (_, i) => chat(server.url, `during ${i}`)));
+      assert.ok(
+        during.every((r) => r.status === 200),
+        "no proxied request fails because logging failed",
+      );
+      await server.ctx.recorder.flush();
+      assert.equal(server.ctx.recorder.storeReachable, false, "the recorder noticed the store is down");
+      const spooled = fs.readdirSync(path.join(fresh.dataDir, "spool")).filter((f) => f.startsWith("spool-"));
+      assert.ok(spooled.length > 0, "calls went to the spool file");
+      const health = await server.api<{ storeReachable: boolean }>("/healthz");
+      assert.equal(health.body.storeReachable, false);
+
+      relay = await startRelay(pgPort, relay.port);
+      const after = await Promise.all(Array.from({ length: 5 }, (_, i) => chat(server.url, `after ${i}`)));
+      assert.ok(after.every((r) => r.status === 200));
+      const ids = [...before, ...during, ...after].map((r) => r.headers.get("x-intersebd-call-id") as string);
+      await eventually(
+        async () => {
+          await server.ctx.recorder.flush();
+          const rows = await server.ctx.store.db.selectFrom("calls").select("id").execute();
+          return rows.length === ids.length;
+        },
+        20_000,
+        "all 40 calls stored after the database came back",
+      );
+      const rows = await server.ctx.store.db.selectFrom("calls").select("id").execute();
+      assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "each call stored exactly once");
+      const left = fs.readdirSync(path.join(fresh.dataDir, "spool")).filter((f) => f.startsWith("spool-"));
+      assert.deepEqual(left, [], "replayed spool files are removed");
+    } finally {
+      await server.close();
+      await relay.cut();
+      await fresh.drop();
+    }
+  });
+
+  for (const point of ["crash-after-journal", "crash-after-insert"] as const) {
+    for (const dialect of DIALECTS) {
+      it(`replays the journal once after SIGKILL at ${point} (${dialect})`, async (t) => {
+        if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+        const fresh = await freshDatabase(dialect);
+        const child = spawn(
+          NODE,
+          [CLI, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir],
+          {
+            env: {
+              ...process.env,
+              INTERSEBD_UPSTREAM: fake.url,
+              INTERSEBD_FLUSH_MS: "400",
+              INTERSEBD_FAULT_INJECT: point,
+              INTERSEBD_LOG_LEVEL: "error",
+            },
+            stdio: ["ignore", "pipe", "inherit"],
+          },
+        );
+        const exited = new Promise<NodeJS.Signals | null>((r) =>
+          child.on("exit", (_code, signal) => r(signal)),
+        );
+        try {
+          const base = await new Promise<string>((resolve, reject) => {
+            let out = "";
+            child.stdout.on("data", (d: Buffer) => {
+              out += d.toString();
+              const m = /listening on (http:\/\/\S+)/.exec(out);
+              if (m?.[1]) resolve(m[1]);
+            });
+            child.on("exit", () => reject(new Error(`server exited before listening: ${out}`)));
+          });
+          const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => chat(base, `crash ${i}`)));
+          assert.ok(responses.every((r) => r.status === 200));
+          const ids = responses.map((r) => r.headers.get("x-intersebd-call-id") as string);
+          assert.equal(await exited, "SIGKILL", "the process died in the middle of its flush");
+
+          const journals = fs.readdirSync(path.join(fresh.dataDir, "spool"));
+          assert.ok(
+            journals.some((f) => f.startsWith("journal-")),
+            "the journal survived the kill",
+          );
+          const server = await startTestServer(dialect, {
+            upstream: fake.url,
+            db: fresh.db,
+            dataDir: fresh.dataDir,
+          });
+          try {
+            const rows = await server.ctx.store.db.selectFrom("calls").select("id").execute();
+            assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "every call once, none twice");
+            const tags = await server.ctx.store.db
+              .selectFrom("callTags")
+              .selectAll()
+              .where("callId", "in", ids)
+              .execute();
+            assert.equal(tags.length, ids.length * 2, "each call has its id and completion id as tags, once");
+            assert.deepEqual(
+              fs.readdirSync(path.join(fresh.dataDir, "spool")),
+              [],
+              "the replayed journal is gone",
+            );
+          } finally {
+            await server.close();
+          }
+        } finally {
+          child.kill("SIGKILL");
+          await fresh.drop();
+        }
+      });
+    }
+  }
+});
