@@ -14,7 +14,7 @@ const BUILTIN_PATTERNS: Array<[label: string, pattern: RegExp]> = [
   ],
   ["email", /\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b/g],
   ["card", /\b(?:\d[ -]?){12,18}\d\b/g],
-  ["phone", /(?<![\w+])\+?\d{1,3}[\s.-]?\(?\d{2,4}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,4}\b/g],
+  ["phone", /(?<![\w+])\+?\(?\d[\d\s().-]{6,}\d(?!\w)/g],
 ];
 
 /** True when the digits of a candidate card number pass the Luhn check (fewer false positives). */
@@ -32,10 +32,21 @@ function luhn(candidate: string): boolean {
   return sum % 10 === 0;
 }
 
+/** 9 to 15 digits (E.164), written as a phone number: a leading + or at least two separators. */
+function looksLikePhone(candidate: string): boolean {
+  const digits = candidate.replace(/\D/g, "").length;
+  const separators = (candidate.match(/[\s().-]/g) ?? []).length;
+  return digits >= 9 && digits <= 15 && (candidate.startsWith("+") || separators >= 2);
+}
+
 export function redactText(text: string, custom: RegExp[] = []): string {
   let out = text;
   for (const [label, pattern] of BUILTIN_PATTERNS) {
-    out = out.replace(pattern, (m) => (label === "card" && !luhn(m) ? m : `[${label.toUpperCase()}]`));
+    out = out.replace(pattern, (m) => {
+      if (label === "card" && !luhn(m)) return m;
+      if (label === "phone" && !looksLikePhone(m)) return m;
+      return `[${label.toUpperCase()}]`;
+    });
   }
   for (const pattern of custom) out = out.replace(pattern, "[REDACTED]");
   return out;

@@ -1,0 +1,171 @@
+/**
+ * The server as an operator runs it: auth with an API key, capture modes, the CLI's start and shutdown.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import OpenAI from "openai";
+import {
+  type FakeUpstream,
+  freshDatabase,
+  startFakeUpstream,
+  startTestServer,
+} from "../../packages/server/src/testing/index.ts";
+
+const CLI = path.resolve(import.meta.dirname, "../../packages/server/src/cli/main.ts");
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
+type Body = Record<string, any>;
+
+describe("server", () => {
+  let fake: FakeUpstream;
+  before(async () => {
+    fake = await startFakeUpstream({ keepRequests: false });
+  });
+  after(async () => fake.close());
+
+  it("requires the API key on /api and the proxy when one is configured, in either header", async () => {
+    const s = await startTestServer("sqlite", {
+      upstream: fake.url,
+      env: { INTERSEBD_API_KEY: "team-key-123" },
+    });
+    try {
+      assert.equal((await s.api("/api/calls")).status, 401);
+      assert.equal((await s.api("/api/calls", { headers: { "x-intersebd-key": "wrong" } })).status, 401);
+      assert.equal(
+        (await s.api("/api/calls", { headers: { "x-intersebd-key": "team-key-123" } })).status,
+        200,
+      );
+      assert.equal(
+        (await s.api("/api/calls", { headers: { authorization: "Bearer team-key-123" } })).status,
+        200,
+      );
+      const denied = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "sk-x", maxRetries: 0 });
+      await assert.rejects(
+        denied.chat.completions.create({ model: "m", messages: [] }),
+        (e: unknown) => e instanceof OpenAI.AuthenticationError,
+      );
+      const allowed = new OpenAI({
+        baseURL: `${s.url}/v1`,
+        apiKey: "sk-x",
+        maxRetries: 0,
+        defaultHeaders: { "x-intersebd-key": "team-key-123" },
+      });
+      const r = await allowed.chat.completions.create({
+        model: "m",
+        messages: [{ role: "user", content: "k" }],
+      });
+      assert.equal(r.choices[0]?.message.content, "echo: k");
+      assert.equal((await s.api("/healthz")).status, 200, "health stays open for load balancers");
+      assert.equal((await s.api("/metrics")).status, 401, "metrics need the key");
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it("masks personal data and secrets before storage in redacted mode", async () => {
+    const s = await startTestServer("sqlite", {
+      upstream: fake.url,
+      env: { INTERSEBD_CAPTURE: "redacted", INTERSEBD_REDACT_PATTERNS: "ACME-\\d+" },
+    });
+    try {
+      const text =
+        "mail ana@example.com, call +33 6 12 34 56 78, card 4111 1111 1111 1111, key sk-proj-abcdefghijklmnop1234, order ACME-991";
+      const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "sk-x", maxRetries: 0 });
+      const r = await client.chat.completions.create({
+        model: "m",
+        messages: [{ role: "user", content: text }],
+      });
+      assert.equal(r.choices[0]?.message.content, `echo: ${text}`, "the client still gets the real answer");
+      await s.ctx.recorder.flush();
+      const call = (await s.api<Body>(`/api/calls/${r.id}`)).body;
+      const stored = JSON.stringify([call.request, call.response]);
+      for (const secret of [
+        "ana@example.com",
+        "12 34 56 78",
+        "4111 1111 1111 1111",
+        "sk-proj-abcdefghijklmnop1234",
+        "ACME-991",
+      ]) {
+        assert.ok(!stored.includes(secret), `${secret} is masked`);
+      }
+      assert.match(stored, /\[EMAIL\].*\[PHONE\].*\[CARD\].*\[API_KEY\].*\[REDACTED\]/);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it("keeps no message text in metadata mode, but keeps usage and models", async () => {
+    const s = await startTestServer("sqlite", { upstream: fake.url, env: { INTERSEBD_CAPTURE: "metadata" } });
+    try {
+      const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "sk-x", maxRetries: 0 });
+      const r = await client.chat.completions.create({
+        model: "gpt-4o",
+        messages: [{ role: "user", content: "private words" }],
+      });
+      await s.ctx.recorder.flush();
+      const call = (await s.api<Body>(`/api/calls/${r.id}`)).body;
+      assert.ok(!JSON.stringify(call).includes("private words"));
+      assert.equal(call.capture, "metadata");
+      assert.equal(call.requestedModel, "gpt-4o");
+      assert.ok(call.usage.totalTokens > 0);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it("prints a startup line, and drains queued calls on SIGTERM", async () => {
+    const fresh = await freshDatabase("sqlite");
+    const child = spawn(
+      process.execPath,
+      [CLI, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir, "-u", fake.url],
+      {
+        // A long flush interval: only the shutdown drain can store the call.
+        env: { ...process.env, INTERSEBD_FLUSH_MS: "600000", INTERSEBD_LOG_LEVEL: "error" },
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    let out = "";
+    const base = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m?.[1] && out.includes("baseURL")) resolve(m[1]);
+      });
+      child.on("exit", () => reject(new Error(out)));
+    });
+    assert.match(out, /store: +SQLite/);
+    assert.match(out, /\/v1 → http:\/\/127\.0\.0\.1:\d+\/v1/);
+    const r = await fetch(`${base}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "drain me" }] }),
+    });
+    const id = r.headers.get("x-intersebd-call-id");
+    const code = await new Promise<number | null>((resolve) => {
+      child.on("exit", (c) => resolve(c));
+      child.kill("SIGTERM");
+    });
+    assert.equal(code, 0);
+    const s = await startTestServer("sqlite", { db: fresh.db, dataDir: fresh.dataDir });
+    try {
+      assert.equal((await s.api(`/api/calls/${id}`)).status, 200, "the queued call was written before exit");
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it("explains a bad flag on the command line", async () => {
+    const child = spawn(process.execPath, [CLI, "serve", "--capture", "all"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    assert.equal(code, 2);
+    assert.match(err, /--capture: "all" must be one of full, redacted, metadata/);
+  });
+});
