@@ -8,12 +8,15 @@ import type { AppContext } from "../context.ts";
 import { keyMatches } from "../util/auth.ts";
 import { HttpError } from "../util/http-error.ts";
 import { callRoutes } from "./calls.ts";
+import { openApiDocument } from "./openapi.ts";
 
 /**
  * A domain's route group. `api` is mounted at `/api` (key-protected); `root` is the top-level app, for pages
  * and assets, and is only given to root mounts, which run after `/api` is in place.
  */
 export type RouteMount = (api: Hono, ctx: AppContext, root: Hono) => void;
+
+export const SERVER_VERSION = "0.1.0";
 
 export function createApi(ctx: AppContext, mounts: RouteMount[] = [], rootMounts: RouteMount[] = []): Hono {
   const app = new Hono();
@@ -69,6 +72,8 @@ export function createApi(ctx: AppContext, mounts: RouteMount[] = [], rootMounts
     }),
   );
   api.route("/calls", callRoutes(ctx));
+  const openapi = openApiDocument(SERVER_VERSION);
+  api.get("/openapi.json", (c) => c.json(openapi));
   for (const mount of mounts) mount(api, ctx, app);
   app.route("/api", api);
   for (const mount of rootMounts) mount(api, ctx, app);

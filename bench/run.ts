@@ -1,0 +1,538 @@
+/**
+ * `npm run bench`: intersebd's figures beside their baselines, measured in one run on this machine.
+ *
+ * Starts the fake upstream, intersebd (SQLite, fresh data dir) and a bare reference proxy, each in its own
+ * process, and drives them with wrk (C, µs resolution; `apt-get install wrk`). Then measures the store and the
+ * tag graph in-process, and runs the SDK, export and evaluation benchmarks when present.
+ * Options: --quick (shorter runs, 100k-row stores), --runs N (median of N, default 3), --duration S.
+ * Prints one table and writes bench/results/latest.{json,md}.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { insertCalls, toCallRow } from "../packages/server/src/calls/index.ts";
+import { loadConfig } from "../packages/server/src/config/index.ts";
+import { insertLinks, resolveCallAnnotations } from "../packages/server/src/graph/index.ts";
+import { startServer } from "../packages/server/src/server.ts";
+import { openStore } from "../packages/server/src/store/index.ts";
+import { createLogger } from "../packages/server/src/util/log.ts";
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    runs: { type: "string" },
+    duration: { type: "string" },
+  },
+});
+const QUICK = opts.quick ?? false;
+const RUNS = Number(opts.runs ?? (QUICK ? 1 : 3));
+const DURATION = Number(opts.duration ?? (QUICK ? 3 : 5));
+const BIG = QUICK ? 100_000 : 1_000_000;
+const ROOT = path.resolve(import.meta.dirname, "..");
+const NODE = process.execPath;
+const CLI = path.join(ROOT, "packages/server/src/cli/main.ts");
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-bench-"));
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim() || 100);
+const children: ChildProcess[] = [];
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+function start(args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(NODE, args, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  children.push(child);
+  return child;
+}
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, "127.0.0.1", () => r(!!s.end()));
+      s.on("error", () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+function cpuTicks(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return Number(f[11]) + Number(f[12]);
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+function toMs(v: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(v);
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : n * 1000;
+}
+
+interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+}
+
+function wrk(url: string, connections: number): WrkResult {
+  const out = execFileSync(
+    "wrk",
+    ["-t1", `-c${connections}`, `-d${DURATION}s`, "--latency", "-s", path.join(ROOT, "bench/post.lua"), url],
+    { encoding: "utf8" },
+  );
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (errors) throw new Error(`wrk saw ${errors[1]} error responses from ${url}`);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    p50: toMs(/50%\s+(\S+)/.exec(out)?.[1] ?? ""),
+    p99: toMs(/99%\s+(\S+)/.exec(out)?.[1] ?? ""),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
+  };
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const streamBody = JSON.stringify({
+  model: "gpt-4o-mini",
+  stream: true,
+  stream_options: { include_usage: true },
+  messages: [{ role: "user", content: "a streamed answer of several words for the benchmark" }],
+});
+
+/** Sequential streaming requests: median time to first byte and to the end, ms. */
+async function streaming(port: number, count: number): Promise<{ ttfb: number; total: number }> {
+  const ttfb: number[] = [];
+  const total: number[] = [];
+  for (let i = 0; i < count; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const t0 = performance.now();
+      const req = http.request(
+        {
+          port,
+          host: "127.0.0.1",
+          method: "POST",
+          path: "/v1/chat/completions",
+          agent,
+          headers: { "content-type": "application/json" },
+        },
+        (res) => {
+          let first = true;
+          res.on("data", () => {
+            if (first) ttfb.push(performance.now() - t0);
+            first = false;
+          });
+          res.on("end", () => {
+            total.push(performance.now() - t0);
+            resolve();
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(streamBody);
+    });
+  }
+  return { ttfb: median(ttfb), total: median(total) };
+}
+
+async function proxyFigures() {
+  const [fakePort, servePort, barePort] = [19_901, 19_902, 19_903];
+  start([CLI, "fake-upstream", "--port", String(fakePort)]);
+  await waitPort(fakePort);
+  const serve = start(
+    [
+      CLI,
+      "serve",
+      "--port",
+      String(servePort),
+      "--data-dir",
+      path.join(TMP, "serve"),
+      "-u",
+      `http://127.0.0.1:${fakePort}/v1`,
+    ],
+    {
+      INTERSEBD_LOG_LEVEL: "warn",
+    },
+  );
+  const bare = start([
+    path.join(ROOT, "bench/bare-proxy.ts"),
+    String(barePort),
+    `http://127.0.0.1:${fakePort}`,
+  ]);
+  await Promise.all([waitPort(servePort), waitPort(barePort)]);
+  const targets = { direct: fakePort, bare: barePort, intersebd: servePort } as const;
+  const pids = { direct: undefined, bare: bare.pid, intersebd: serve.pid } as const;
+
+  type Name = keyof typeof targets;
+  const samples: Record<Name, { c1: WrkResult[]; c50: WrkResult[]; cpu: number[] }> = {
+    direct: { c1: [], c50: [], cpu: [] },
+    bare: { c1: [], c50: [], cpu: [] },
+    intersebd: { c1: [], c50: [], cpu: [] },
+  };
+  for (const name of Object.keys(targets) as Name[])
+    wrk(`http://127.0.0.1:${targets[name]}/v1/chat/completions`, 10); // warm-up
+  for (let run = 1; run <= RUNS; run++) {
+    for (const name of Object.keys(targets) as Name[]) {
+      const url = `http://127.0.0.1:${targets[name]}/v1/chat/completions`;
+      log(`run ${run}/${RUNS}: ${name}`);
+      samples[name].c1.push(wrk(url, 1));
+      const pid = pids[name];
+      const before = pid ? cpuTicks(pid) : 0;
+      const r50 = wrk(url, 50);
+      samples[name].c50.push(r50);
+      if (pid) samples[name].cpu.push((((cpuTicks(pid) - before) / CLK_TCK) * 1e6) / r50.requests);
+    }
+  }
+  const stream: Record<Name, { ttfb: number; total: number }> = {
+    direct: await streaming(fakePort, 300),
+    bare: await streaming(barePort, 300),
+    intersebd: await streaming(servePort, 300),
+  };
+  const summary = (name: Name) => ({
+    rpsC1: median(samples[name].c1.map((r) => r.rps)),
+    p50C1: median(samples[name].c1.map((r) => r.p50)),
+    p99C1: median(samples[name].c1.map((r) => r.p99)),
+    rpsC50: median(samples[name].c50.map((r) => r.rps)),
+    p50C50: median(samples[name].c50.map((r) => r.p50)),
+    p99C50: median(samples[name].c50.map((r) => r.p99)),
+    cpuUsPerReq: samples[name].cpu.length ? median(samples[name].cpu) : null,
+    peakRssMb: pids[name] ? peakRssMb(pids[name] as number) : null,
+    streamTtfbMs: stream[name].ttfb,
+    streamTotalMs: stream[name].total,
+  });
+  const result = { direct: summary("direct"), bare: summary("bare"), intersebd: summary("intersebd") };
+  for (const c of children) c.kill();
+  return result;
+}
+
+function fakeCall(i: number, t0: number) {
+  return toCallRow(
+    {
+      id: `call_bench_${String(i).padStart(8, "0")}`,
+      startedAt: t0 + i,
+      endedAt: t0 + i + 420,
+      ttftMs: null,
+      upstream: "default",
+      path: "/v1/chat/completions",
+      stream: false,
+      status: 200,
+      outcome: i % 50 === 0 ? "upstream_error" : "ok",
+      error: null,
+      request: {
+        model: i % 3 ? "gpt-4o-mini" : "gpt-4.1",
+        messages: [{ role: "user", content: `document ${i} about benchmarks` }],
+      },
+      response: {
+        id: `chatcmpl-bench${i}`,
+        object: "chat.completion",
+        model: i % 3 ? "gpt-4o-mini" : "gpt-4.1",
+        choices: [{ index: 0, message: { role: "assistant", content: `Title ${i}` }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 20, completion_tokens: 4, total_tokens: 24 },
+      },
+      sessionId: `s${i % 10_000}`,
+      userId: `u${i % 1000}`,
+      tags: [],
+      metadata: {},
+      source: "proxy",
+    },
+    "full",
+  );
+}
+
+async function storeFigures() {
+  const config = loadConfig(
+    { INTERSEBD_LOG_LEVEL: "silent" },
+    { db: path.join(TMP, "store.sqlite"), dataDir: path.join(TMP, "store") },
+  );
+  const store = await openStore(config.db);
+  const t0 = Date.now() - BIG * 10;
+  // Ingest throughput: batches as the recorder writes them.
+  const ingestN = QUICK ? 20_000 : 50_000;
+  let t = performance.now();
+  for (let i = 0; i < ingestN; i += 500) {
+    await insertCalls(
+      store,
+      Array.from({ length: 500 }, (_, j) => fakeCall(i + j, t0)),
+      config.linkDepth,
+    );
+  }
+  const ingestPerSec = ingestN / ((performance.now() - t) / 1000);
+  log(`store ingest: ${Math.round(ingestPerSec)} calls/s; filling to ${BIG} calls...`);
+  for (let i = ingestN; i < BIG; i += 1000) {
+    await insertCalls(
+      store,
+      Array.from({ length: 1000 }, (_, j) => fakeCall(i + j, t0)),
+      config.linkDepth,
+    );
+    if (i % 100_000 === 0) log(`  ${i} calls`);
+  }
+  await store.close();
+
+  // The API on the big store: first page of a filtered list, and one call's page.
+  const server = await startServer({ ...config, port: 0 }, { log: createLogger("silent") });
+  const time = async (url: string, n = 30) => {
+    const xs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = performance.now();
+      const r = await fetch(server.url + url);
+      await r.arrayBuffer();
+      if (r.status !== 200) throw new Error(`${url}: ${r.status}`);
+      xs.push(performance.now() - s);
+    }
+    return median(xs);
+  };
+  const listMs = await time("/api/calls?model=gpt-4.1&limit=50");
+  const listUnfilteredMs = await time("/api/calls?limit=50");
+  const callMs = await time(`/api/calls/call_bench_${String(Math.floor(BIG / 2)).padStart(8, "0")}`);
+
+  // Links and annotations through the API, in batches of 1,000.
+  const post = async (p: string, body: unknown) => {
+    const r = await fetch(server.url + p, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (r.status !== 201) throw new Error(`${p}: ${r.status} ${await r.text()}`);
+  };
+  const graphN = 20_000;
+  t = performance.now();
+  for (let i = 0; i < graphN; i += 1000) {
+    await post(
+      "/api/links",
+      Array.from({ length: 1000 }, (_, j) => ({
+        upstreamTag: `chatcmpl-bench${i + j}`,
+        downstreamTag: `reply-${i + j}`,
+      })),
+    );
+  }
+  const linksPerSec = graphN / ((performance.now() - t) / 1000);
+  t = performance.now();
+  for (let i = 0; i < graphN; i += 1000) {
+    await post(
+      "/api/annotations",
+      Array.from({ length: 1000 }, (_, j) => ({
+        annotationKey: `reply-${i + j}`,
+        numericReward: (i + j) % 2,
+      })),
+    );
+  }
+  const annotationsPerSec = graphN / ((performance.now() - t) / 1000);
+  await server.close();
+
+  // Resolution through a 5-hop chain with 1,000,000 links stored.
+  const g = await openStore({ kind: "sqlite", file: path.join(TMP, "graph.sqlite") });
+  log("filling 1,000,000 links...");
+  const now = Date.now();
+  for (let i = 0; i < 1_000_000; i += 2000) {
+    await g.db
+      .insertInto("links")
+      .values(
+        Array.from({ length: 2000 }, (_, j) => ({
+          upstreamTag: `t${(i + j) * 7}`,
+          downstreamTag: `t${(i + j) * 7 + 3}`,
+          metadata: null,
+          createdAt: now,
+        })),
+      )
+      .execute();
+  }
+  await insertCalls(g, [fakeCall(0, now)], 10);
+  const chain = ["chatcmpl-bench0", "h1", "h2", "h3", "h4", "h5"];
+  await insertLinks(
+    g,
+    chain.slice(1).map((d, i) => ({ upstreamTag: chain[i] as string, downstreamTag: d })),
+    10,
+  );
+  await g.db
+    .insertInto("annotations")
+    .values({
+      id: "ann_bench",
+      key: "h5",
+      name: "reward",
+      numericReward: 1,
+      content: null,
+      data: null,
+      comment: null,
+      correction: null,
+      source: "code",
+      annotatorId: null,
+      notificationId: null,
+      createdAt: now,
+    })
+    .execute();
+  const { materializeForCalls } = await import("../packages/server/src/graph/resolve.ts");
+  await materializeForCalls(g.db, ["call_bench_00000000"], 10);
+  const res: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const s = performance.now();
+    const anns = await resolveCallAnnotations(g, "call_bench_00000000", 10);
+    res.push(performance.now() - s);
+    if (anns[0]?.path.length !== 6) throw new Error("the 5-hop chain did not resolve");
+  }
+  await g.close();
+  return {
+    ingestPerSec,
+    listMs,
+    listUnfilteredMs,
+    callMs,
+    linksPerSec,
+    annotationsPerSec,
+    resolve5HopMs: median(res),
+  };
+}
+
+function optionalBench(file: string, args: string[] = []): Record<string, number> | null {
+  const p = path.join(ROOT, file);
+  if (!fs.existsSync(p)) return null;
+  log(`running ${file}...`);
+  const r = spawnSync(NODE, [p, ...args], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    timeout: 20 * 60_000,
+  });
+  try {
+    return JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "null");
+  } catch {
+    log(`${file} printed no JSON result`);
+    return null;
+  }
+}
+
+const fmt = (n: number | null | undefined, digits = 2) =>
+  n === null || n === undefined || Number.isNaN(n)
+    ? "—"
+    : n >= 100
+      ? Math.round(n).toLocaleString("en-US")
+      : n.toFixed(digits);
+
+try {
+  const proxy = await proxyFigures();
+  const store = await storeFigures();
+  const sdk = optionalBench("packages/sdk/bench/sdk.bench.ts");
+  const exp = optionalBench("bench/export.bench.ts", ["--calls", String(BIG)]);
+  const ev = optionalBench("bench/eval.bench.ts");
+
+  const d = proxy.direct;
+  const b = proxy.bare;
+  const x = proxy.intersebd;
+  const lines: string[] = [];
+  lines.push(
+    `intersebd benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.versions.node}, wrk, median of ${RUNS} run(s) of ${DURATION}s`,
+  );
+  lines.push("");
+  lines.push("| proxy, non-streaming and streaming | direct | bare reference | intersebd |");
+  lines.push("|---|---:|---:|---:|");
+  lines.push(`| req/s, c=1 | ${fmt(d.rpsC1)} | ${fmt(b.rpsC1)} | ${fmt(x.rpsC1)} |`);
+  lines.push(
+    `| p50 / p99 ms, c=1 | ${fmt(d.p50C1)} / ${fmt(d.p99C1)} | ${fmt(b.p50C1)} / ${fmt(b.p99C1)} | ${fmt(x.p50C1)} / ${fmt(x.p99C1)} |`,
+  );
+  lines.push(`| req/s, c=50 | ${fmt(d.rpsC50)} | ${fmt(b.rpsC50)} | ${fmt(x.rpsC50)} |`);
+  lines.push(
+    `| p50 / p99 ms, c=50 | ${fmt(d.p50C50)} / ${fmt(d.p99C50)} | ${fmt(b.p50C50)} / ${fmt(b.p99C50)} | ${fmt(x.p50C50)} / ${fmt(x.p99C50)} |`,
+  );
+  lines.push(
+    `| CPU µs per request (proxy process, c=50) | — | ${fmt(b.cpuUsPerReq, 0)} | ${fmt(x.cpuUsPerReq, 0)} |`,
+  );
+  lines.push(`| peak RSS MB | — | ${fmt(b.peakRssMb, 0)} | ${fmt(x.peakRssMb, 0)} |`);
+  lines.push(
+    `| stream: first byte / total ms, c=1 | ${fmt(d.streamTtfbMs)} / ${fmt(d.streamTotalMs)} | ${fmt(b.streamTtfbMs)} / ${fmt(b.streamTotalMs)} | ${fmt(x.streamTtfbMs)} / ${fmt(x.streamTotalMs)} |`,
+  );
+  lines.push("");
+  const targets: Array<[string, string, string, boolean]> = [
+    [
+      "throughput c=50 vs bare reference",
+      `${fmt(x.rpsC50 / b.rpsC50)}×`,
+      "≥ 0.8×",
+      x.rpsC50 / b.rpsC50 >= 0.8,
+    ],
+    ["added p50 at c=1 vs direct", `${fmt(x.p50C1 - d.p50C1, 3)} ms`, "< 0.6 ms", x.p50C1 - d.p50C1 < 0.6],
+    [
+      "first streamed byte vs direct",
+      `+${fmt(x.streamTtfbMs - d.streamTtfbMs, 3)} ms`,
+      "< 2 ms",
+      x.streamTtfbMs - d.streamTtfbMs < 2,
+    ],
+    ["CPU per proxied request", `${fmt(x.cpuUsPerReq, 0)} µs`, "< 250 µs", (x.cpuUsPerReq ?? 1e9) < 250],
+    ["peak RSS under load", `${fmt(x.peakRssMb, 0)} MB`, "< 150 MB", (x.peakRssMb ?? 1e9) < 150],
+    ["store ingest, SQLite", `${fmt(store.ingestPerSec)} calls/s`, "> 20,000/s", store.ingestPerSec > 20_000],
+    [
+      "links ingest via API, batches of 1,000",
+      `${fmt(store.linksPerSec)} /s`,
+      "> 20,000/s",
+      store.linksPerSec > 20_000,
+    ],
+    [
+      "annotations ingest via API, batches of 1,000",
+      `${fmt(store.annotationsPerSec)} /s`,
+      "> 20,000/s",
+      store.annotationsPerSec > 20_000,
+    ],
+    [
+      "resolve a 5-hop chain, 1,000,000 links stored",
+      `${fmt(store.resolve5HopMs, 3)} ms`,
+      "< 5 ms",
+      store.resolve5HopMs < 5,
+    ],
+    [
+      `calls list, first page, filtered (${fmt(BIG)} calls)`,
+      `${fmt(store.listMs)} ms`,
+      "< 100 ms",
+      store.listMs < 100,
+    ],
+    [`call page (${fmt(BIG)} calls)`, `${fmt(store.callMs)} ms`, "< 50 ms", store.callMs < 50],
+  ];
+  if (sdk) {
+    targets.push([
+      "SDK link/annotate, enabled",
+      `${fmt(sdk.enabledNs, 0)} ns`,
+      "< 2,000 ns",
+      (sdk.enabledNs ?? Number.POSITIVE_INFINITY) < 2000,
+    ]);
+    targets.push([
+      "SDK link/annotate, disabled",
+      `${fmt(sdk.disabledNs, 1)} ns`,
+      "< 50 ns",
+      (sdk.disabledNs ?? Number.POSITIVE_INFINITY) < 50,
+    ]);
+  }
+  if (exp)
+    targets.push([
+      `export openai-sft (${fmt(exp.rows)} calls)`,
+      `${fmt(exp.rowsPerSec)} rows/s, peak RSS ${fmt(exp.peakRssMb, 0)} MB`,
+      "> 20,000/s, flat memory",
+      (exp.rowsPerSec ?? 0) > 20_000,
+    ]);
+  if (ev)
+    targets.push([
+      "evaluation overhead per item",
+      `${fmt(ev.overheadMsPerItem, 3)} ms`,
+      "< 5 ms",
+      (ev.overheadMsPerItem ?? Number.POSITIVE_INFINITY) < 5,
+    ]);
+  lines.push("| target | measured | goal | met |");
+  lines.push("|---|---:|---:|:---:|");
+  for (const [name, measured, goal, met] of targets)
+    lines.push(`| ${name} | ${measured} | ${goal} | ${met ? "yes" : "**no**"} |`);
+  const table = lines.join("\n");
+  process.stdout.write(`\n${table}\n`);
+  fs.mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, "bench/results/latest.md"), `${table}\n`);
+  fs.writeFileSync(
+    path.join(ROOT, "bench/results/latest.json"),
+    `${JSON.stringify({ proxy, store, sdk, export: exp, eval: ev }, null, 2)}\n`,
+  );
+} finally {
+  for (const c of children) c.kill();
+  fs.rmSync(TMP, { recursive: true, force: true });
+}

@@ -1,0 +1,79 @@
+/**
+ * The OpenAPI document, generated from the same zod schemas that validate requests, so the docs cannot drift
+ * from what the server accepts. Served at `GET /api/openapi.json`.
+ */
+import { z } from "zod";
+import { callFilterSchema, ingestCallSchema } from "../calls/schemas.ts";
+import { annotationSchema, comparisonSchema, linkSchema, notificationSchema } from "../graph/schemas.ts";
+
+const oneOrMany = (schema: z.ZodType) => {
+  const one = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" });
+  return { oneOf: [one, { type: "array", items: one }] };
+};
+
+function writeOp(summary: string, schema: z.ZodType) {
+  return {
+    post: {
+      summary,
+      requestBody: { required: true, content: { "application/json": { schema: oneOrMany(schema) } } },
+      responses: {
+        "201": { description: "stored (a batch answers `{ data: [...] }`)" },
+        "400": { description: "`{ error: { message, field, code } }` naming the field" },
+        "413": { description: "body too large" },
+      },
+    },
+  };
+}
+
+export function openApiDocument(version: string) {
+  const filter = z.toJSONSchema(callFilterSchema, { io: "input", unrepresentable: "any" }) as {
+    properties?: Record<string, { description?: string }>;
+  };
+  const filterParams = Object.entries(filter.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: "query",
+    required: false,
+    description: s.description,
+    schema: { type: "string" },
+  }));
+  return {
+    openapi: "3.1.0",
+    info: { title: "intersebd", version, description: "Log, link, annotate and reward LLM calls." },
+    paths: {
+      "/api/calls": {
+        get: {
+          summary: "List calls, newest first",
+          parameters: [
+            ...filterParams,
+            {
+              name: "limit",
+              in: "query",
+              schema: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
+            },
+            { name: "cursor", in: "query", schema: { type: "string" } },
+          ],
+          responses: { "200": { description: "`{ data: Call[], nextCursor }`" } },
+        },
+        ...writeOp("Ingest calls captured elsewhere", ingestCallSchema),
+      },
+      "/api/calls/{id}": {
+        get: {
+          summary: "One call by call id or completion id, with resolved annotations, links and comparisons",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: { "200": { description: "the call" }, "404": { description: "no such call" } },
+        },
+      },
+      "/api/links": writeOp("Link an upstream tag to a downstream tag", linkSchema),
+      "/api/annotations": writeOp("Annotate a tag", annotationSchema),
+      "/api/comparisons": writeOp("Store a pairwise choice between two tags", comparisonSchema),
+      "/api/notifications": writeOp("Ask a person to judge a call", notificationSchema),
+      "/api/tags/{tag}": {
+        get: {
+          summary: "A tag's calls (upstream), links both ways, and annotations",
+          parameters: [{ name: "tag", in: "path", required: true, schema: { type: "string" } }],
+          responses: { "200": { description: "the tag" } },
+        },
+      },
+    },
+  };
+}
