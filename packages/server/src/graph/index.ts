@@ -7,7 +7,7 @@ import type { AppContext } from "../context.ts";
 import type { AnnotationRow, ComparisonRow, Database, LinkRow, Store } from "../store/index.ts";
 import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
-import { materializeForAnnotations, materializeForLink, walk } from "./resolve.ts";
+import { materializeForAnnotations, materializeForLinks, walk } from "./resolve.ts";
 import type { AnnotationInput, ComparisonInput, LinkInput } from "./schemas.ts";
 
 export { materializeForCalls } from "./resolve.ts";
@@ -87,25 +87,37 @@ export function comparisonView(r: ComparisonRow): ComparisonView {
 }
 
 /**
- * Adds links (idempotent: the same pair again updates its metadata) and resolves what they connect.
+ * Adds links (idempotent: the same pair again keeps one link, with the newer metadata when given) and
+ * resolves what they connect. A link from a tag to itself connects nothing and is ignored.
  */
 export async function insertLinks(store: Store, links: LinkInput[], maxDepth: number): Promise<void> {
   const now = Date.now();
+  // One row per pair: PostgreSQL refuses to upsert the same row twice in one statement.
+  const unique = new Map<
+    string,
+    { upstreamTag: string; downstreamTag: string; metadata: string | null; createdAt: number }
+  >();
+  for (const l of links) {
+    if (l.upstreamTag === l.downstreamTag) continue;
+    const key = JSON.stringify([l.upstreamTag, l.downstreamTag]);
+    const metadata = json(l.metadata) ?? unique.get(key)?.metadata ?? null;
+    unique.set(key, { upstreamTag: l.upstreamTag, downstreamTag: l.downstreamTag, metadata, createdAt: now });
+  }
+  const rows = [...unique.values()];
+  if (rows.length === 0) return;
   await store.db.transaction().execute(async (trx) => {
-    for (const l of links) {
-      if (l.upstreamTag === l.downstreamTag) continue;
-      const metadata = json(l.metadata);
+    for (let i = 0; i < rows.length; i += 500) {
       await trx
         .insertInto("links")
-        .values({ upstreamTag: l.upstreamTag, downstreamTag: l.downstreamTag, metadata, createdAt: now })
+        .values(rows.slice(i, i + 500))
         .onConflict((oc) =>
-          oc
-            .columns(["upstreamTag", "downstreamTag"])
-            .doUpdateSet(metadata === null ? { metadata: (eb) => eb.ref("links.metadata") } : { metadata }),
+          oc.columns(["upstreamTag", "downstreamTag"]).doUpdateSet((eb) => ({
+            metadata: eb.fn.coalesce(eb.ref("excluded.metadata"), eb.ref("links.metadata")),
+          })),
         )
         .execute();
-      await materializeForLink(trx, l.upstreamTag, l.downstreamTag, maxDepth);
     }
+    await materializeForLinks(trx, rows, maxDepth);
   });
 }
 

@@ -5,6 +5,9 @@
  *
  * Walks are recursive CTEs that run unchanged on SQLite and PostgreSQL: `UNION` (not `UNION ALL`) drops
  * repeated (tag, depth) rows, and the depth bound ends cycles. Raw SQL here uses snake_case names.
+ * Joins from a walk are written `from walk cross join t where t.x = walk.tag`: SQLite then keeps the walk as
+ * the outer loop and searches `t` by index (with `join ... on` and a GROUP BY it chose to scan all of `t`);
+ * PostgreSQL plans both forms alike.
  *
  * The pairs (call, annotation) are also materialized in `call_annotations`, maintained incrementally:
  * - a new annotation on key k applies to every call reaching k;
@@ -34,37 +37,52 @@ export async function materializeForAnnotations(
       where up.depth < ${maxDepth}
     )
     insert into call_annotations (call_id, annotation_id)
-    select distinct ct.call_id, up.annotation_id from up join call_tags ct on ct.tag = up.tag
-    where true
+    select distinct ct.call_id, up.annotation_id from up cross join call_tags ct
+    where ct.tag = up.tag
     on conflict do nothing`.execute(db);
 }
 
-/** Materializes the pairs that a link just inserted creates. */
-export async function materializeForLink(
+/**
+ * Materializes the pairs that links just inserted create, for a whole batch in one statement: each link is
+ * walked upstream from its source and downstream from its target, and the two sides are joined per link.
+ */
+export async function materializeForLinks(
   db: Db,
-  upstreamTag: string,
-  downstreamTag: string,
+  links: Array<{ upstreamTag: string; downstreamTag: string }>,
   maxDepth: number,
 ): Promise<void> {
-  await sql`
-    with recursive up(tag, depth) as (
-      select cast(${upstreamTag} as text), 0
-      union
-      select l.upstream_tag, up.depth + 1 from links l join up on l.downstream_tag = up.tag
-      where up.depth < ${maxDepth - 1}
-    ),
-    down(tag, depth) as (
-      select cast(${downstreamTag} as text), 0
-      union
-      select l.downstream_tag, down.depth + 1 from links l join down on l.upstream_tag = down.tag
-      where down.depth < ${maxDepth - 1}
-    ),
-    c as (select ct.call_id, min(up.depth) as depth from up join call_tags ct on ct.tag = up.tag group by ct.call_id),
-    a as (select an.id, min(down.depth) as depth from down join annotations an on an.key = down.tag group by an.id)
-    insert into call_annotations (call_id, annotation_id)
-    select c.call_id, a.id from c cross join a
-    where c.depth + 1 + a.depth <= ${maxDepth}
-    on conflict do nothing`.execute(db);
+  for (let i = 0; i < links.length; i += 300) {
+    const chunk = links.slice(i, i + 300);
+    const seeds = sql.join(
+      chunk.map((l, j) => sql`(${i + j}, cast(${l.upstreamTag} as text), cast(${l.downstreamTag} as text))`),
+    );
+    await sql`
+      with recursive seeds(link, src, dst) as (values ${seeds}),
+      up(link, tag, depth) as (
+        select link, src, 0 from seeds
+        union
+        select up.link, l.upstream_tag, up.depth + 1 from up cross join links l
+        where l.downstream_tag = up.tag and up.depth < ${maxDepth - 1}
+      ),
+      down(link, tag, depth) as (
+        select link, dst, 0 from seeds
+        union
+        select down.link, l.downstream_tag, down.depth + 1 from down cross join links l
+        where l.upstream_tag = down.tag and down.depth < ${maxDepth - 1}
+      ),
+      c as (
+        select up.link, ct.call_id, min(up.depth) as depth from up cross join call_tags ct
+        where ct.tag = up.tag group by up.link, ct.call_id
+      ),
+      a as (
+        select down.link, an.id, min(down.depth) as depth from down cross join annotations an
+        where an.key = down.tag group by down.link, an.id
+      )
+      insert into call_annotations (call_id, annotation_id)
+      select distinct c.call_id, a.id from c cross join a
+      where a.link = c.link and c.depth + 1 + a.depth <= ${maxDepth}
+      on conflict do nothing`.execute(db);
+  }
 }
 
 /** Materializes the pairs for calls just inserted (their tags may already have links and annotations). */
@@ -79,8 +97,8 @@ export async function materializeForCalls(db: Db, callIds: string[], maxDepth: n
       where down.depth < ${maxDepth}
     )
     insert into call_annotations (call_id, annotation_id)
-    select distinct down.call_id, an.id from down join annotations an on an.key = down.tag
-    where true
+    select distinct down.call_id, an.id from down cross join annotations an
+    where an.key = down.tag
     on conflict do nothing`.execute(db);
 }
 
