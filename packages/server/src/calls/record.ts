@@ -24,6 +24,9 @@ export interface CapturedCall {
   error: string | null;
   request: Record<string, unknown> | null;
   response: Record<string, unknown> | null;
+  /** The bodies' JSON text as received, when known: stored as is in `full` mode instead of re-serialising. */
+  requestText?: string;
+  responseText?: string;
   sessionId: string | null;
   userId: string | null;
   tags: string[];
@@ -41,6 +44,17 @@ type Usage = {
 
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+
+function bodyText(
+  body: Record<string, unknown> | null,
+  text: string | undefined,
+  capture: CaptureMode,
+  patterns: RegExp[],
+): string | null {
+  if (!body) return null;
+  if (capture === "full" && text !== undefined) return text;
+  return JSON.stringify(applyCaptureMode(body, capture, patterns));
+}
 
 /** Builds the stored row. `capture` and `patterns` apply the privacy mode to both bodies. */
 export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: RegExp[] = []): NewCallRow {
@@ -73,8 +87,8 @@ export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: Re
     status: call.status,
     outcome: call.outcome,
     error: call.error,
-    request: call.request ? JSON.stringify(applyCaptureMode(call.request, capture, patterns)) : null,
-    response: call.response ? JSON.stringify(applyCaptureMode(call.response, capture, patterns)) : null,
+    request: bodyText(call.request, call.requestText, capture, patterns),
+    response: bodyText(call.response, call.responseText, capture, patterns),
     ...tokens,
     reasoningTokens: num(usage.completion_tokens_details?.reasoning_tokens),
     totalTokens: num(usage.total_tokens),

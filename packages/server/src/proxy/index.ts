@@ -298,15 +298,18 @@ class CallWatcher {
   }
 
   #build(outcome: Outcome, status: number | null, error: string | null): CapturedCall {
-    const request = parseJsonObject(Buffer.concat(this.#requestChunks).toString("utf8"));
+    const requestText = Buffer.concat(this.#requestChunks).toString("utf8");
+    const request = parseJsonObject(requestText);
     let response: Record<string, unknown> | null;
+    let responseText: string | undefined;
     if (this.#assembler) {
       if (this.#decoder) this.#sse?.feed(this.#decoder.end());
       response = this.#assembler.result() ?? null;
     } else {
-      response = this.#responseChunks.length
-        ? parseJsonObject(Buffer.concat(this.#responseChunks).toString("utf8"))
-        : null;
+      responseText = this.#responseChunks.length
+        ? Buffer.concat(this.#responseChunks).toString("utf8")
+        : undefined;
+      response = responseText ? parseJsonObject(responseText) : null;
     }
     return {
       id: this.#id,
@@ -321,6 +324,9 @@ class CallWatcher {
       error,
       request,
       response,
+      // Raw text only when it parsed as a JSON object; `_raw` wrappers are re-serialised.
+      requestText: request && !("_raw" in request) ? requestText : undefined,
+      responseText: response && !("_raw" in response) ? responseText : undefined,
       sessionId: this.#context.sessionId,
       userId: this.#context.userId,
       tags: this.#context.tags,

@@ -29,13 +29,31 @@ class NodeSqliteStatement implements SqliteStatement {
   }
 }
 
-/** Opens a SQLite file with the settings a concurrent web server wants (WAL, a busy timeout). */
+const STATEMENT_CACHE_SIZE = 200;
+
+/**
+ * Opens a SQLite file with the settings a concurrent web server wants (WAL, a busy timeout).
+ * Prepared statements are cached by SQL text (as better-sqlite3 users do by hand): the write-behind batches
+ * repeat the same few statements, and preparing them again each time showed up in profiles.
+ */
 export function openSqlite(file: string): SqliteDatabase & { raw: DatabaseSync } {
   const raw = new DatabaseSync(file);
   raw.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  const cache = new Map<string, NodeSqliteStatement>();
   return {
     raw,
-    close: () => raw.close(),
-    prepare: (sql: string) => new NodeSqliteStatement(raw.prepare(sql)),
+    close: () => {
+      cache.clear();
+      raw.close();
+    },
+    prepare: (sql: string) => {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        stmt = new NodeSqliteStatement(raw.prepare(sql));
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
   };
 }
