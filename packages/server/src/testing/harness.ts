@@ -132,17 +132,19 @@ export async function startTestServer(
 }
 
 /** Waits until `check` returns a truthy value (polling), or fails after `timeoutMs`. */
+type Falsy = undefined | null | false | 0 | "";
+
 export async function eventually<T>(
   check: () => Promise<T> | T,
   timeoutMs = 5000,
   what = "condition",
-): Promise<T> {
+): Promise<Exclude<T, Falsy>> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await check();
-      if (v) return v;
+      if (v) return v as Exclude<T, Falsy>;
     } catch (err) {
       last = err;
     }
