@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { callFilterSchema, ingestCallSchema, ingestCalls, listCalls, pageSchema } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
 import { callDetail } from "../graph/index.ts";
+import { notificationsOf } from "../notifications/index.ts";
 import { HttpError } from "../util/http-error.ts";
 import { oneOrBatch, queryOf } from "./validate.ts";
 
@@ -17,7 +18,8 @@ export function callRoutes(ctx: AppContext) {
       const detail = await callDetail(ctx, c.req.param("id"));
       if (!detail)
         throw new HttpError(404, `no call with id or completion id "${c.req.param("id")}"`, { field: "id" });
-      return c.json(detail);
+      const notifications = await notificationsOf(store, [detail.id, detail.completionId ?? detail.id]);
+      return c.json({ ...detail, notifications });
     })
     .post("/", async (c) => {
       const { items, batch } = await oneOrBatch(c, ingestCallSchema);

@@ -59,15 +59,21 @@ export function createApi(ctx: AppContext, mounts: RouteMount[] = [], rootMounts
 
   const api = new Hono();
   api.use("*", requireKey);
+  const tooLarge = () =>
+    new HttpError(413, `request body exceeds ${ctx.config.maxBodyBytes} bytes (INTERSEBD_MAX_BODY_BYTES)`);
+  // A declared length is checked before anything opens the body stream. `bodyLimit` alone opens it (to
+  // count), so the unread rest of the body is never drained: @hono/node-server then destroys the kept-alive
+  // socket 500 ms later, failing whatever request the client sent next on it.
+  api.use("*", async (c, next) => {
+    if (Number(c.req.header("content-length")) > ctx.config.maxBodyBytes) throw tooLarge();
+    await next();
+  });
   api.use(
     "*",
     bodyLimit({
       maxSize: ctx.config.maxBodyBytes,
       onError: () => {
-        throw new HttpError(
-          413,
-          `request body exceeds ${ctx.config.maxBodyBytes} bytes (INTERSEBD_MAX_BODY_BYTES)`,
-        );
+        throw tooLarge();
       },
     }),
   );

@@ -4,7 +4,9 @@
  */
 import { z } from "zod";
 import { callFilterSchema, ingestCallSchema } from "../calls/schemas.ts";
+import { exportsOpenApiPaths } from "../exports/index.ts";
 import { annotationSchema, comparisonSchema, linkSchema, notificationSchema } from "../graph/schemas.ts";
+import { answersSchema, rubricSchema } from "../notifications/index.ts";
 
 const oneOrMany = (schema: z.ZodType) => {
   const one = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" });
@@ -67,6 +69,50 @@ export function openApiDocument(version: string) {
       "/api/annotations": writeOp("Annotate a tag", annotationSchema),
       "/api/comparisons": writeOp("Store a pairwise choice between two tags", comparisonSchema),
       "/api/notifications": writeOp("Ask a person to judge a call", notificationSchema),
+      "/api/notifications/{id}/revoke": {
+        post: {
+          summary: "Revoke a notification's link",
+          responses: { "200": { description: "the notification" } },
+        },
+      },
+      "/api/a/{token}": {
+        get: {
+          summary:
+            "What an annotation link shows: the notification, the call, the rubric (no API key: the token is the credential)",
+          responses: {
+            "200": { description: "the task" },
+            "401": { description: "invalid token" },
+            "410": { description: "expired or revoked" },
+          },
+        },
+      },
+      "/api/a/{token}/answers": {
+        post: {
+          summary: "Answer a notification: one annotation per rubric field",
+          requestBody: {
+            content: {
+              "application/json": {
+                schema: z.toJSONSchema(answersSchema, { io: "input", unrepresentable: "any" }),
+              },
+            },
+          },
+          responses: { "201": { description: "stored" } },
+        },
+      },
+      "/api/rubrics/{name}": {
+        put: {
+          summary: "Create or replace a rubric (a named feedback form)",
+          requestBody: {
+            content: {
+              "application/json": {
+                schema: z.toJSONSchema(rubricSchema, { io: "input", unrepresentable: "any" }),
+              },
+            },
+          },
+          responses: { "200": { description: "the rubric" } },
+        },
+      },
+      ...exportsOpenApiPaths(),
       "/api/tags/{tag}": {
         get: {
           summary: "A tag's calls (upstream), links both ways, and annotations",

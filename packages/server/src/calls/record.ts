@@ -42,8 +42,14 @@ type Usage = {
   completion_tokens_details?: { reasoning_tokens?: number } | null;
 };
 
-const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
-const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+// Values taken from the bodies must fit their columns whatever the client or upstream sent: on PostgreSQL a
+// NUL character in a text column, or 1.5 or 3e10 in an integer one, fails the insert, and the write-behind
+// queue would retry that batch forever. Such values are dropped (NUL characters removed), not stored.
+const INT_MAX = 2_147_483_647;
+const int = (v: unknown): number | null =>
+  typeof v === "number" && Number.isInteger(v) && Math.abs(v) <= INT_MAX ? v : null;
+const str = (v: unknown): string | null =>
+  typeof v === "string" && v !== "" ? v.replaceAll("\u0000", "") || null : null;
 
 function bodyText(
   body: Record<string, unknown> | null,
@@ -62,9 +68,9 @@ export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: Re
   const requestedModel = str(call.request?.model);
   const servedModel = str(call.response?.model);
   const tokens = {
-    promptTokens: num(usage.prompt_tokens),
-    completionTokens: num(usage.completion_tokens),
-    cachedTokens: num(usage.prompt_tokens_details?.cached_tokens),
+    promptTokens: int(usage.prompt_tokens),
+    completionTokens: int(usage.completion_tokens),
+    cachedTokens: int(usage.prompt_tokens_details?.cached_tokens),
   };
   // The body's own `user` and `metadata` fields are the service's, so they count as the call's too.
   const bodyMetadata = call.request?.metadata;
@@ -77,8 +83,8 @@ export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: Re
     completionId: str(call.response?.id),
     startedAt: call.startedAt,
     endedAt: call.endedAt,
-    durationMs: call.endedAt - call.startedAt,
-    ttftMs: call.ttftMs,
+    durationMs: int(call.endedAt - call.startedAt),
+    ttftMs: int(call.ttftMs),
     upstream: call.upstream,
     path: call.path,
     requestedModel,
@@ -86,12 +92,12 @@ export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: Re
     stream: call.stream ? 1 : 0,
     status: call.status,
     outcome: call.outcome,
-    error: call.error,
+    error: call.error === null ? null : call.error.replaceAll("\u0000", ""),
     request: bodyText(call.request, call.requestText, capture, patterns),
     response: bodyText(call.response, call.responseText, capture, patterns),
     ...tokens,
-    reasoningTokens: num(usage.completion_tokens_details?.reasoning_tokens),
-    totalTokens: num(usage.total_tokens),
+    reasoningTokens: int(usage.completion_tokens_details?.reasoning_tokens),
+    totalTokens: int(usage.total_tokens),
     costUsd: costUsd(servedModel ?? requestedModel, tokens),
     sessionId: call.sessionId,
     userId: call.userId ?? str(call.request?.user),

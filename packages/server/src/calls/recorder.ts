@@ -15,7 +15,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import readline from "node:readline";
 import { sql } from "kysely";
-import { materializeForCalls } from "../graph/resolve.ts";
+import { lockGraphWrites, materializeForCalls } from "../graph/resolve.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { NewCallRow, Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
@@ -38,19 +38,28 @@ const INSERT_CHUNK = 200;
 
 /**
  * Inserts calls and their tags, and resolves links and annotations that arrived before them;
- * safe to repeat with the same rows.
+ * safe to repeat with the same rows. A call is stored once, as first written: a later row with the same id
+ * (a replay, or a client reusing an id, even within one batch) is ignored, tags included, so that a call
+ * never answers to tags it does not show.
  */
 export async function insertCalls(store: Store, rows: NewCallRow[], linkDepth: number): Promise<void> {
   if (rows.length === 0) return;
+  const seen = new Set<string>();
+  const unique = rows.filter((r) => !seen.has(r.id) && seen.add(r.id));
   await store.db.transaction().execute(async (trx) => {
-    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-      const chunk = rows.slice(i, i + INSERT_CHUNK);
-      await trx
+    await lockGraphWrites(trx, store.dialect.name);
+    for (let i = 0; i < unique.length; i += INSERT_CHUNK) {
+      const chunk = unique.slice(i, i + INSERT_CHUNK);
+      const inserted = await trx
         .insertInto("calls")
         .values(chunk)
         .onConflict((oc) => oc.column("id").doNothing())
+        .returning("id")
         .execute();
-      const tags = chunk.flatMap((r) => tagsOf(r).map((tag) => ({ tag, callId: r.id })));
+      const ids = new Set(inserted.map((r) => r.id));
+      const fresh = chunk.filter((r) => ids.has(r.id));
+      if (fresh.length === 0) continue;
+      const tags = fresh.flatMap((r) => tagsOf(r).map((tag) => ({ tag, callId: r.id })));
       for (let j = 0; j < tags.length; j += INSERT_CHUNK * 2) {
         await trx
           .insertInto("callTags")
@@ -60,7 +69,7 @@ export async function insertCalls(store: Store, rows: NewCallRow[], linkDepth: n
       }
       await materializeForCalls(
         trx,
-        chunk.map((r) => r.id),
+        fresh.map((r) => r.id),
         linkDepth,
       );
     }

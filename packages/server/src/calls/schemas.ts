@@ -6,6 +6,13 @@ import { z } from "zod";
 import { outcomes } from "./record.ts";
 
 const jsonObject = z.record(z.string(), z.unknown());
+/** PostgreSQL text cannot hold a NUL character: refused here rather than failing the insert. */
+const text = (min: number, max: number) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .refine((s) => !s.includes("\u0000"), "must not contain NUL characters");
 const time = z.union([
   z.number().int().nonnegative(),
   z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
@@ -14,21 +21,25 @@ const time = z.union([
 /** A call captured outside the proxy (SDK wrapper, another gateway), for `POST /api/calls`. */
 export const ingestCallSchema = z
   .object({
-    id: z.string().min(1).max(200).optional().describe("intersebd call id; generated when absent"),
+    id: text(1, 200).optional().describe("intersebd call id; generated when absent"),
     startedAt: time.optional().describe("ms since epoch or ISO 8601; default now"),
     endedAt: time.optional(),
-    ttftMs: z.number().int().nonnegative().nullable().optional(),
-    upstream: z.string().min(1).max(200).default("sdk"),
-    path: z.string().max(500).default("/chat/completions"),
+    ttftMs: z.number().int().nonnegative().max(2_147_483_647).nullable().optional(),
+    upstream: text(1, 200).default("sdk"),
+    path: text(0, 500).default("/chat/completions"),
     stream: z.boolean().default(false),
     status: z.number().int().min(100).max(599).nullable().default(200),
     outcome: z.enum(outcomes).default("ok"),
-    error: z.string().max(10_000).nullable().optional(),
+    error: text(0, 10_000).nullable().optional(),
     request: jsonObject.describe("the Chat Completions request body"),
     response: jsonObject.nullable().optional().describe("the chat.completion object (a stream reassembled)"),
-    sessionId: z.string().min(1).max(500).nullable().optional(),
-    userId: z.string().min(1).max(500).nullable().optional(),
-    tags: z.array(z.string().min(1).max(500)).max(100).default([]),
+    sessionId: text(1, 500).nullable().optional(),
+    userId: text(1, 500).nullable().optional(),
+    // Trimmed like the tags of links and annotations, or a tag with spaces around it could never be linked.
+    tags: z
+      .array(z.string().trim().pipe(text(1, 500)))
+      .max(100)
+      .default([]),
     metadata: jsonObject.default({}),
     source: z.enum(["sdk", "api"]).default("api"),
   })

@@ -3,6 +3,7 @@
  * The `intersebd` command line. Each subcommand lives in its own file; this one only wires them up.
  */
 import { Command } from "commander";
+import { datasetsCommand } from "./datasets.ts";
 import { evalCommand } from "./eval.ts";
 import { exportCommand } from "./export.ts";
 import { fakeUpstreamCommand } from "./fake-upstream.ts";
@@ -15,6 +16,7 @@ const program = new Command()
 
 program.addCommand(serveCommand());
 program.addCommand(exportCommand());
+program.addCommand(datasetsCommand());
 program.addCommand(evalCommand());
 program.addCommand(fakeUpstreamCommand());
 

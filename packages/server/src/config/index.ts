@@ -62,6 +62,10 @@ export const envSchema = z.object({
     .string()
     .regex(/^whsec_[A-Za-z0-9+/=]+$/, "must look like whsec_<base64>")
     .optional(),
+  /** First webhook retry delay, ms (default 5 s); each further retry waits 4× longer, at most 6 hours. */
+  INTERSEBD_WEBHOOK_RETRY_BASE_MS: positiveInt.default(5000),
+  /** Delivery attempts before a webhook is marked failed (default 8: about 7 hours at the default base). */
+  INTERSEBD_WEBHOOK_MAX_ATTEMPTS: positiveInt.max(100).default(8),
   /** HMAC key for annotation links (`/a/{token}`); unset: generated once and kept in the store. */
   INTERSEBD_TOKEN_SECRET: z.string().min(16).optional(),
   /** How long an annotation link stays valid, seconds (default 7 days). */
@@ -94,7 +98,7 @@ export interface Config {
   linkDepth: number;
   publicUrl?: string;
   logLevel: Env["INTERSEBD_LOG_LEVEL"];
-  webhook?: { url: string; secret?: string };
+  webhook?: { url: string; secret?: string; retryBaseMs: number; maxAttempts: number };
   tokenSecret?: string;
   tokenTtlSeconds: number;
   rubricsFile?: string;
@@ -248,7 +252,12 @@ export function loadConfig(
     publicUrl: e.INTERSEBD_PUBLIC_URL?.replace(/\/+$/, ""),
     logLevel: e.INTERSEBD_LOG_LEVEL,
     webhook: e.INTERSEBD_WEBHOOK_URL
-      ? { url: e.INTERSEBD_WEBHOOK_URL, secret: e.INTERSEBD_WEBHOOK_SECRET }
+      ? {
+          url: e.INTERSEBD_WEBHOOK_URL,
+          secret: e.INTERSEBD_WEBHOOK_SECRET,
+          retryBaseMs: e.INTERSEBD_WEBHOOK_RETRY_BASE_MS,
+          maxAttempts: e.INTERSEBD_WEBHOOK_MAX_ATTEMPTS,
+        }
       : undefined,
     tokenSecret: e.INTERSEBD_TOKEN_SECRET,
     tokenTtlSeconds: e.INTERSEBD_TOKEN_TTL_SECONDS,

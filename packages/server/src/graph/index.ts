@@ -7,7 +7,7 @@ import type { AppContext } from "../context.ts";
 import type { AnnotationRow, ComparisonRow, Database, LinkRow, Store } from "../store/index.ts";
 import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
-import { materializeForAnnotations, materializeForLinks, walk } from "./resolve.ts";
+import { lockGraphWrites, materializeForAnnotations, materializeForLinks, walk } from "./resolve.ts";
 import type { AnnotationInput, ComparisonInput, LinkInput } from "./schemas.ts";
 
 export { materializeForCalls } from "./resolve.ts";
@@ -106,6 +106,7 @@ export async function insertLinks(store: Store, links: LinkInput[], maxDepth: nu
   const rows = [...unique.values()];
   if (rows.length === 0) return;
   await store.db.transaction().execute(async (trx) => {
+    await lockGraphWrites(trx, store.dialect.name);
     for (let i = 0; i < rows.length; i += 500) {
       await trx
         .insertInto("links")
@@ -147,6 +148,7 @@ export async function insertAnnotations(
   }));
   const ids = rows.map((r) => r.id);
   const stored = await store.db.transaction().execute(async (trx) => {
+    await lockGraphWrites(trx, store.dialect.name);
     const inserted: string[] = [];
     for (let i = 0; i < rows.length; i += 200) {
       const res = await trx
@@ -188,11 +190,16 @@ export async function insertComparisons(store: Store, items: ComparisonInput[]):
     source: c.source,
     createdAt: now,
   }));
-  await store.db
-    .insertInto("comparisons")
-    .values(rows)
-    .onConflict((oc) => oc.column("id").doNothing())
-    .execute();
+  // In chunks: a batch may hold 10,000 items, more bound parameters than one statement takes.
+  await store.db.transaction().execute(async (trx) => {
+    for (let i = 0; i < rows.length; i += 500) {
+      await trx
+        .insertInto("comparisons")
+        .values(rows.slice(i, i + 500))
+        .onConflict((oc) => oc.column("id").doNothing())
+        .execute();
+    }
+  });
   return rows.map(comparisonView);
 }
 

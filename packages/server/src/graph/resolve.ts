@@ -15,11 +15,27 @@
  *   plus the link fit in the depth bound (shortest paths on each side give the shortest path through the link);
  * - a new call takes every annotation reachable from its tags.
  * Links and annotations are never deleted, so pairs only ever appear: insertion is the whole story.
+ * This is complete only if writers do not overlap: see `lockGraphWrites`.
  */
 import { type Kysely, sql } from "kysely";
-import type { Database } from "../store/index.ts";
+import type { Database, DialectName } from "../store/index.ts";
 
 type Db = Kysely<Database>;
+
+/** Key of the PostgreSQL advisory lock that serializes writers of the graph ("intersebd graph"). */
+const GRAPH_WRITE_LOCK = 0x1e75_eb_9a;
+
+/**
+ * Takes the graph's write lock for the rest of the transaction; every transaction that inserts calls, links or
+ * annotations takes it first. Each materializer joins what it writes with what the others wrote, so two
+ * concurrent writers must not both miss each other: under PostgreSQL's READ COMMITTED a link u → d and an
+ * annotation on d committed at the same moment would each see nothing to join, and the pair would be lost for
+ * good. The lock makes graph writes run one after another, across instances. SQLite has a single writer.
+ */
+export async function lockGraphWrites(db: Db, dialect: DialectName): Promise<void> {
+  if (dialect === "postgres")
+    await sql`select pg_advisory_xact_lock(${sql.lit(GRAPH_WRITE_LOCK)})`.execute(db);
+}
 
 /** Materializes the pairs for annotations just inserted. */
 export async function materializeForAnnotations(

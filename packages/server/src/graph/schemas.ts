@@ -8,15 +8,24 @@ export const MAX_TAG_LENGTH = 1000;
 /** Largest JSON value (metadata, data, content) accepted in one field, in bytes when serialised. */
 export const MAX_JSON_BYTES = 256 * 1024;
 
+/** PostgreSQL text cannot hold a NUL character: refused here rather than failing the insert with a 500. */
+const noNul = (s: string) => !s.includes("\u0000");
+const NO_NUL = "must not contain NUL characters";
+
 const tag = (what: string) =>
   z
     .string({ error: `${what} must be a string` })
     .trim()
     .min(1, `${what} must not be empty`)
-    .max(MAX_TAG_LENGTH, `${what} is longer than ${MAX_TAG_LENGTH} characters`);
+    .max(MAX_TAG_LENGTH, `${what} is longer than ${MAX_TAG_LENGTH} characters`)
+    .refine(noNul, `${what} ${NO_NUL}`);
 
+/** A string field other than a tag, bounded in length, with no NUL character. */
+const text = (min: number, max: number) => z.string().min(min).max(max).refine(noNul, NO_NUL);
+
+const utf8 = new TextEncoder();
 const boundedJson = <T extends z.ZodType>(schema: T) =>
-  schema.refine((v) => v === undefined || JSON.stringify(v).length <= MAX_JSON_BYTES, {
+  schema.refine((v) => v === undefined || utf8.encode(JSON.stringify(v)).length <= MAX_JSON_BYTES, {
     message: `is larger than ${MAX_JSON_BYTES} bytes`,
   });
 
@@ -48,9 +57,9 @@ export const correctionSchema = z.union([
 
 export const annotationSchema = z
   .object({
-    id: z.string().min(1).max(200).optional().describe("client id: a retry with the same id is stored once"),
+    id: text(1, 200).optional().describe("client id: a retry with the same id is stored once"),
     annotationKey: tag("annotationKey").describe("the tag judged: a completion id, a call id or your own id"),
-    name: z.string().trim().min(1).max(200).default("reward"),
+    name: z.string().trim().pipe(text(1, 200)).default("reward"),
     numericReward: z
       .number({ error: "numericReward must be a finite number" })
       .refine(Number.isFinite, "numericReward must be a finite number")
@@ -58,11 +67,11 @@ export const annotationSchema = z
       .optional(),
     content: anyJson.optional(),
     data: anyJson.optional(),
-    comment: z.string().max(100_000).nullable().optional(),
+    comment: text(0, 100_000).nullable().optional(),
     correction: correctionSchema.nullable().optional(),
     source: z.enum(annotationSources).default("code"),
-    annotatorId: z.string().min(1).max(500).nullable().optional(),
-    notificationId: z.string().min(1).max(200).nullable().optional(),
+    annotatorId: text(1, 500).nullable().optional(),
+    notificationId: text(1, 200).nullable().optional(),
   })
   .strict();
 export type AnnotationInput = z.infer<typeof annotationSchema>;
@@ -87,12 +96,12 @@ export type NotificationInput = z.infer<typeof notificationSchema>;
 
 export const comparisonSchema = z
   .object({
-    id: z.string().min(1).max(200).optional(),
+    id: text(1, 200).optional(),
     a: tag("a"),
     b: tag("b"),
     choice: z.enum(["a", "b", "tie"], { error: 'choice must be "a", "b" or "tie"' }),
-    reason: z.string().max(10_000).nullable().optional(),
-    annotatorId: z.string().min(1).max(500).nullable().optional(),
+    reason: text(0, 10_000).nullable().optional(),
+    annotatorId: text(1, 500).nullable().optional(),
     source: z.enum(annotationSources).default("human"),
   })
   .strict();

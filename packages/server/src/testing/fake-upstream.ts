@@ -55,15 +55,29 @@ function lastUserText(req: ChatRequest): string {
   return "";
 }
 
+/** The text between `<tag>` and `</tag>` in a prompt, if it has them. */
+function section(prompt: string, tag: string): string | undefined {
+  return new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(prompt)?.[1];
+}
+
 /**
  * A fake judge's verdict, a pure function of the prompt so tests can compute expectations by hand:
  * for a pairwise prompt it prefers the answer labelled A when the prompt contains "[[A-WINS]]", B for
- * "[[B-WINS]]", else tie; for an absolute prompt the score is the number after "[[SCORE:" or 3.
+ * "[[B-WINS]]" (a judge biased by position), else the one of `<answer_a>…</answer_a>` and
+ * `<answer_b>…</answer_b>` that alone contains "[[GOOD]]" (a judge that reads the answers), else tie;
+ * for an absolute prompt the score is the number after "[[SCORE:" (looked for inside `<answer>…</answer>`
+ * when the prompt has that section, so the question's text does not count), or 3.
  */
 export function judgeVerdict(prompt: string): string {
   if (prompt.includes("[[A-WINS]]")) return JSON.stringify({ choice: "a", reason: "fake judge: marker A" });
   if (prompt.includes("[[B-WINS]]")) return JSON.stringify({ choice: "b", reason: "fake judge: marker B" });
-  const score = /\[\[SCORE:(\d+)]]/.exec(prompt)?.[1];
+  const a = section(prompt, "answer_a");
+  const b = section(prompt, "answer_b");
+  if (a !== undefined && b !== undefined && a.includes("[[GOOD]]") !== b.includes("[[GOOD]]")) {
+    const choice = a.includes("[[GOOD]]") ? "a" : "b";
+    return JSON.stringify({ choice, reason: `fake judge: [[GOOD]] in answer ${choice.toUpperCase()}` });
+  }
+  const score = /\[\[SCORE:(\d+)]]/.exec(section(prompt, "answer") ?? prompt)?.[1];
   if (/compare|pairwise|which answer/i.test(prompt))
     return JSON.stringify({ choice: "tie", reason: "fake judge: no marker" });
   return JSON.stringify({ score: Number(score ?? 3), reason: "fake judge" });

@@ -1,4 +1,75 @@
+/**
+ * Serves the built web app (`packages/web/dist`, made by `npm run build`) at `/`: files as they are, and
+ * `index.html` for any other page URL (`/calls/...`, `/a/{token}`, ...) so the app's router can show it.
+ * Vite names the files under `/assets/` by their content hash, so they are cached for a year; `index.html`
+ * is revalidated on every load so a new build is picked up at once.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { serveStatic } from "@hono/node-server/serve-static";
+import type { Context, Hono } from "hono";
 import type { RouteMount } from "../api/index.ts";
 
-/** Serves the built web app (packages/web/dist) at `/`; filled by the web issue. */
-export const webRoutes: RouteMount = (_api, _ctx, _root) => {};
+/** Where `npm run build -w @intersebd/web` writes the app. */
+export const WEB_DIST = path.resolve(import.meta.dirname, "../../../web/dist");
+
+/** Paths that belong to the API, the proxy and operations, never to the app. */
+const NOT_APP = /^\/(?:api|v1|healthz|metrics)(?:\/|$)|^\/[^/]+\/v1(?:\/|$)/;
+
+const IMMUTABLE = "public, max-age=31536000, immutable";
+
+const NOT_BUILT = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>intersebd: web app not built</title></head>
+<body style="font: 15px/1.5 system-ui, sans-serif; max-width: 640px; margin: 48px auto; padding: 0 16px">
+<h1>intersebd is running, but its web app is not built</h1>
+<p>The proxy (<code>/v1</code>) and the API (<code>/api</code>) work. To get the web app, build it and reload:</p>
+<pre style="background: #f3f4f7; padding: 10px 12px; border-radius: 6px">npm run build</pre>
+<p>(<code>npm install</code> builds it too.)</p>
+</body></html>`;
+
+/**
+ * Mounts the app's files from `dist` on `root`. Exported for tests that serve another folder.
+ *
+ * @example
+ * mountWebApp(app, "/path/to/dist");
+ */
+export function mountWebApp(root: Hono, dist: string): void {
+  // Made on first use: serveStatic complains at once about a folder that is not built yet.
+  let files: ReturnType<typeof serveStatic> | undefined;
+  const index = path.join(dist, "index.html");
+
+  const handler = async (c: Context, next: () => Promise<void>) => {
+    if (NOT_APP.test(c.req.path)) return next();
+    if (!fs.existsSync(index)) {
+      c.header("Cache-Control", "no-store");
+      return c.html(NOT_BUILT, 503);
+    }
+    // Headers set before the file is served end up on its response (serveStatic builds it at once).
+    const asset = c.req.path.startsWith("/assets/");
+    c.header(
+      "Cache-Control",
+      asset
+        ? IMMUTABLE
+        : c.req.path === "/" || c.req.path === "/index.html"
+          ? "no-cache"
+          : "public, max-age=300",
+    );
+    files ??= serveStatic({ root: dist });
+    const served = await files(c, async () => {});
+    if (served) return served;
+    // A missing hashed asset is a stale page asking for an old build: a 404, not the app's HTML.
+    if (asset) {
+      c.header("Cache-Control", "no-store");
+      return c.text("not found", 404);
+    }
+    const html = await fs.promises.readFile(index, "utf8");
+    c.header("Cache-Control", "no-cache");
+    return c.html(html);
+  };
+  // Hono answers HEAD with its GET route.
+  root.get("*", handler);
+}
+
+/** Serves the built web app (packages/web/dist) at `/`. */
+export const webRoutes: RouteMount = (_api, _ctx, root) => mountWebApp(root, WEB_DIST);

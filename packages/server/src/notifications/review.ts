@@ -1,0 +1,306 @@
+/**
+ * The review queue: what a person should judge next, among the calls no person has judged yet (no annotation
+ * with `source: "human"` resolves to them; automated `code`, `user` and `judge` annotations do not count, so
+ * that their low or disagreeing rewards can be checked by a person).
+ *
+ * Five sources, interleaved so that one kind cannot fill the queue: upstream errors, low or disagreeing rewards,
+ * outputs that fail their `response_format`, slow calls (above the p90 of recent calls) and a random sample of
+ * recent calls. Each item says why it was picked; a call picked for several reasons is listed once with all.
+ * Only the most recent `REVIEW_WINDOW` calls are considered.
+ */
+import { type ExpressionBuilder, sql } from "kysely";
+import { type CallView, toCallView } from "../calls/index.ts";
+import type { CallRow, Database, Store } from "../store/index.ts";
+
+export const reviewKinds = ["error", "reward", "schema", "slow", "random"] as const;
+export type ReviewKind = (typeof reviewKinds)[number];
+
+export interface ReviewItem {
+  call: CallView;
+  /** Why it was picked, in words. */
+  reasons: string[];
+  /** The same, as codes: `error`, `reward`, `schema`, `slow`, `random`. */
+  kinds: ReviewKind[];
+}
+
+/** Only the most recent calls are considered, so the queue costs the same on a store of any size. */
+export const REVIEW_WINDOW = 10_000;
+/** How many recent calls the p90 and the random sample look at, and how many JSON outputs are checked. */
+const RECENT = 1000;
+const SCHEMA_SCAN = 500;
+
+const noHumanJudgement = (eb: ExpressionBuilder<Database, "calls">) =>
+  eb.not(
+    eb.exists(
+      eb
+        .selectFrom("callAnnotations")
+        .innerJoin("annotations", "annotations.id", "callAnnotations.annotationId")
+        .select("callAnnotations.callId")
+        .whereRef("callAnnotations.callId", "=", "calls.id")
+        .where("annotations.source", "=", "human"),
+    ),
+  );
+
+const clip = (s: string, n = 160) => (s.length > n ? `${s.slice(0, n)}…` : s);
+const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+
+type Candidate = { row: CallRow; reason: string };
+
+function unjudged(store: Store, since: number) {
+  return store.db
+    .selectFrom("calls")
+    .selectAll("calls")
+    .where("calls.startedAt", ">=", since)
+    .where(noHumanJudgement);
+}
+
+/** The start of the window: when the `REVIEW_WINDOW`-th most recent call started (0 with fewer calls). */
+async function windowStart(store: Store): Promise<number> {
+  const row = await store.db
+    .selectFrom("calls")
+    .select("startedAt")
+    .orderBy("startedAt", "desc")
+    .offset(REVIEW_WINDOW - 1)
+    .limit(1)
+    .executeTakeFirst();
+  return row?.startedAt ?? 0;
+}
+
+async function errors(store: Store, since: number, limit: number): Promise<Candidate[]> {
+  const rows = await unjudged(store, since)
+    .where("calls.outcome", "!=", "ok")
+    .orderBy("calls.startedAt", "desc")
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({
+    row,
+    reason:
+      `upstream error: ${row.outcome}${row.status ? ` (HTTP ${row.status})` : ""}` +
+      (row.error ? `: ${clip(row.error)}` : ""),
+  }));
+}
+
+async function rewards(store: Store, since: number, limit: number): Promise<Candidate[]> {
+  const agg = await store.db
+    .selectFrom("calls")
+    .innerJoin("callAnnotations", "callAnnotations.callId", "calls.id")
+    .innerJoin("annotations", "annotations.id", "callAnnotations.annotationId")
+    .select((eb) => [
+      "calls.id",
+      eb.fn.min<number>("annotations.numericReward").as("lo"),
+      eb.fn.max<number>("annotations.numericReward").as("hi"),
+      eb.fn.count<number>("annotations.numericReward").as("n"),
+      eb.fn.max<number>("calls.startedAt").as("t"),
+    ])
+    .where("annotations.numericReward", "is not", null)
+    .where("calls.startedAt", ">=", since)
+    .where(noHumanJudgement)
+    .groupBy("calls.id")
+    .having((eb) => eb.fn.min("annotations.numericReward"), "<", 0.5)
+    .orderBy("t", "desc")
+    .limit(limit)
+    .execute();
+  if (agg.length === 0) return [];
+  const rows = await store.db
+    .selectFrom("calls")
+    .selectAll()
+    .where(
+      "id",
+      "in",
+      agg.map((a) => a.id),
+    )
+    .execute();
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return agg.flatMap((a) => {
+    const row = byId.get(a.id);
+    if (!row) return [];
+    const lo = Number(a.lo);
+    const hi = Number(a.hi);
+    const n = Number(a.n);
+    const reason =
+      hi >= 0.5
+        ? `disagreeing rewards: from ${lo} to ${hi} over ${n} annotations`
+        : `low reward: ${n === 1 ? lo : `at most ${hi} over ${n} annotations`}`;
+    return [{ row, reason }];
+  });
+}
+
+/** Why an output fails the JSON its request asked for, or undefined when it does not (or cannot be checked). */
+export function schemaFailure(request: unknown, response: unknown): string | undefined {
+  const format = (request as { response_format?: { type?: string; json_schema?: Record<string, unknown> } })
+    ?.response_format;
+  if (format?.type !== "json_schema" && format?.type !== "json_object") return undefined;
+  const message = (response as { choices?: Array<{ message?: { content?: unknown; refusal?: unknown } }> })
+    ?.choices?.[0]?.message;
+  if (!message) return undefined;
+  if (typeof message.refusal === "string" && message.refusal)
+    return `the model refused instead of answering in ${format.type}`;
+  if (typeof message.content !== "string") return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(message.content);
+  } catch {
+    return `output is not valid JSON though response_format asks for ${format.type}`;
+  }
+  if (format.type === "json_object") {
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? undefined
+      : "output is JSON but not an object, though response_format asks for json_object";
+  }
+  const schema = format.json_schema?.schema as { type?: unknown; required?: unknown } | undefined;
+  const name = typeof format.json_schema?.name === "string" ? ` "${format.json_schema.name}"` : "";
+  if (!schema) return undefined;
+  if (schema.type === "object" && (value === null || typeof value !== "object" || Array.isArray(value))) {
+    return `output is not an object, though the json_schema${name} asks for one`;
+  }
+  if (Array.isArray(schema.required) && value && typeof value === "object") {
+    const missing = schema.required.filter((k): k is string => typeof k === "string" && !(k in value));
+    if (missing.length)
+      return `output misses required key(s) ${missing.join(", ")} of the json_schema${name}`;
+  }
+  return undefined;
+}
+
+async function schemaFailures(store: Store, since: number, limit: number): Promise<Candidate[]> {
+  const rows = await unjudged(store, since)
+    .where("calls.outcome", "=", "ok")
+    .where((eb) => store.dialect.containsText(eb.ref("calls.request"), '"response_format"'))
+    .orderBy("calls.startedAt", "desc")
+    .limit(SCHEMA_SCAN)
+    .execute();
+  const out: Candidate[] = [];
+  for (const row of rows) {
+    if (out.length >= limit) break;
+    let reason: string | undefined;
+    try {
+      reason = schemaFailure(
+        row.request ? JSON.parse(row.request) : null,
+        row.response ? JSON.parse(row.response) : null,
+      );
+    } catch {
+      continue;
+    }
+    if (reason) out.push({ row, reason });
+  }
+  return out;
+}
+
+async function slow(store: Store, since: number, limit: number): Promise<Candidate[]> {
+  const recent = await store.db
+    .selectFrom("calls")
+    .select("durationMs")
+    .where("durationMs", "is not", null)
+    .orderBy("startedAt", "desc")
+    .limit(RECENT)
+    .execute();
+  // Below 10 calls a p90 says nothing.
+  if (recent.length < 10) return [];
+  const sorted = recent.map((r) => r.durationMs as number).sort((a, b) => a - b);
+  const p90 = sorted[Math.ceil(sorted.length * 0.9) - 1] as number;
+  const rows = await unjudged(store, since)
+    .where("calls.durationMs", ">", p90)
+    .orderBy("calls.startedAt", "desc")
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({
+    row,
+    reason: `slow: ${seconds(row.durationMs as number)}, above the p90 of ${seconds(p90)} over the last ${recent.length} calls`,
+  }));
+}
+
+async function randomSample(
+  store: Store,
+  since: number,
+  limit: number,
+  exclude: Set<string>,
+): Promise<Candidate[]> {
+  const ids = await store.db
+    .selectFrom("calls")
+    .select("calls.id")
+    .where("calls.startedAt", ">=", since)
+    .where(noHumanJudgement)
+    .orderBy("calls.startedAt", "desc")
+    .limit(RECENT)
+    .execute();
+  const pool = ids.map((r) => r.id).filter((id) => !exclude.has(id));
+  // Partial Fisher–Yates: the first `limit` places get a uniform sample.
+  for (let i = 0; i < Math.min(limit, pool.length); i++) {
+    const j = i + Math.floor(Math.random() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j] as string, pool[i] as string];
+  }
+  const chosen = pool.slice(0, limit);
+  if (chosen.length === 0) return [];
+  const rows = await store.db.selectFrom("calls").selectAll().where("id", "in", chosen).execute();
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return chosen.flatMap((id) => {
+    const row = byId.get(id);
+    return row ? [{ row, reason: `random sample of the last ${ids.length} unjudged calls` }] : [];
+  });
+}
+
+/** Proposes up to `limit` calls to judge, each with why. */
+export async function reviewQueue(store: Store, limit: number): Promise<ReviewItem[]> {
+  const since = await windowStart(store);
+  const [e, r, s, sl] = await Promise.all([
+    errors(store, since, limit),
+    rewards(store, since, limit),
+    schemaFailures(store, since, limit),
+    slow(store, since, limit),
+  ]);
+  const picked = new Set([...e, ...r, ...s, ...sl].map((p) => p.row.id));
+  const random = await randomSample(store, since, limit, picked);
+  const lists: Array<[ReviewKind, Candidate[]]> = [
+    ["error", e],
+    ["reward", r],
+    ["schema", s],
+    ["slow", sl],
+    ["random", random],
+  ];
+  const items = new Map<string, { row: CallRow; reasons: string[]; kinds: ReviewKind[] }>();
+  // Every reason a listed call has, even those found in a list after the queue filled up.
+  const all = new Map<string, Array<[ReviewKind, string]>>();
+  for (const [kind, list] of lists) {
+    for (const p of list) all.set(p.row.id, [...(all.get(p.row.id) ?? []), [kind, p.reason]]);
+  }
+  for (let i = 0; items.size < limit; i++) {
+    let any = false;
+    for (const [, list] of lists) {
+      const p = list[i];
+      if (!p) continue;
+      any = true;
+      if (items.size >= limit || items.has(p.row.id)) continue;
+      const reasons = all.get(p.row.id) ?? [];
+      items.set(p.row.id, { row: p.row, reasons: reasons.map((x) => x[1]), kinds: reasons.map((x) => x[0]) });
+    }
+    if (!any) break;
+  }
+  const stats = await annotationStats(store, [...items.keys()]);
+  return [...items.values()].map((it) => ({
+    call: {
+      ...toCallView(it.row, false),
+      annotationCount: stats.get(it.row.id)?.n ?? 0,
+      meanReward: stats.get(it.row.id)?.mean ?? null,
+    },
+    reasons: it.reasons,
+    kinds: it.kinds,
+  }));
+}
+
+/** Count and mean reward of the annotations that resolve to each call (as the calls list shows). */
+async function annotationStats(store: Store, ids: string[]) {
+  const out = new Map<string, { n: number; mean: number | null }>();
+  if (ids.length === 0) return out;
+  const rows = await store.db
+    .selectFrom("callAnnotations")
+    .innerJoin("annotations", "annotations.id", "callAnnotations.annotationId")
+    .select([
+      "callAnnotations.callId",
+      sql<number>`count(*)`.as("n"),
+      sql<number | null>`avg(annotations.numeric_reward)`.as("mean"),
+    ])
+    .where("callAnnotations.callId", "in", ids)
+    .groupBy("callAnnotations.callId")
+    .execute();
+  for (const r of rows) out.set(r.callId, { n: Number(r.n), mean: r.mean === null ? null : Number(r.mean) });
+  return out;
+}

@@ -1,0 +1,116 @@
+/**
+ * Sessions: the calls that share an `x-intersebd-session-id`, read as one conversation.
+ */
+import { sql } from "kysely";
+import { type CallView, toCallView } from "../calls/index.ts";
+import type { Store } from "../store/index.ts";
+import { HttpError } from "../util/http-error.ts";
+
+export interface SessionSummary {
+  sessionId: string;
+  calls: number;
+  firstAt: string;
+  lastAt: string;
+  /** Served models (requested where none was served), distinct, sorted. */
+  models: string[];
+  userIds: string[];
+}
+
+/** At most this many calls of one session are returned. */
+export const SESSION_MAX_CALLS = 1000;
+
+function encodeCursor(t: number, id: string) {
+  return Buffer.from(JSON.stringify([t, id])).toString("base64url");
+}
+
+function decodeCursor(s: string): { t: number; id: string } {
+  try {
+    const [t, id] = JSON.parse(Buffer.from(s, "base64url").toString("utf8")) as [unknown, unknown];
+    if (typeof t === "number" && typeof id === "string") return { t, id };
+  } catch {}
+  throw new HttpError(400, "cursor is not one this server issued", { field: "cursor" });
+}
+
+/** Sessions, most recently active first. */
+export async function listSessions(
+  store: Store,
+  page: { cursor?: string; limit: number },
+): Promise<{ data: SessionSummary[]; nextCursor: string | null }> {
+  const lastAt = sql<number>`max(started_at)`;
+  let q = store.db
+    .selectFrom("calls")
+    .select((eb) => [
+      "sessionId",
+      eb.fn.countAll<number>().as("n"),
+      eb.fn.min<number>("startedAt").as("firstAt"),
+      lastAt.as("lastAt"),
+    ])
+    .where("sessionId", "is not", null)
+    .groupBy("sessionId");
+  if (page.cursor) {
+    const c = decodeCursor(page.cursor);
+    q = q.having((eb) =>
+      eb.or([eb(lastAt, "<", c.t), eb.and([eb(lastAt, "=", c.t), eb("sessionId", "<", c.id)])]),
+    );
+  }
+  const rows = await q
+    .orderBy(lastAt, "desc")
+    .orderBy("sessionId", "desc")
+    .limit(page.limit + 1)
+    .execute();
+  const more = rows.length > page.limit;
+  if (more) rows.pop();
+  const ids = rows.map((r) => r.sessionId as string);
+  const details = ids.length
+    ? await store.db
+        .selectFrom("calls")
+        .select(["sessionId", "requestedModel", "servedModel", "userId"])
+        .distinct()
+        .where("sessionId", "in", ids)
+        .execute()
+    : [];
+  const models = new Map<string, Set<string>>();
+  const users = new Map<string, Set<string>>();
+  for (const d of details) {
+    const id = d.sessionId as string;
+    const model = d.servedModel ?? d.requestedModel;
+    if (model) models.set(id, (models.get(id) ?? new Set()).add(model));
+    if (d.userId) users.set(id, (users.get(id) ?? new Set()).add(d.userId));
+  }
+  const last = rows.at(-1);
+  return {
+    data: rows.map((r) => ({
+      sessionId: r.sessionId as string,
+      calls: Number(r.n),
+      firstAt: new Date(Number(r.firstAt)).toISOString(),
+      lastAt: new Date(Number(r.lastAt)).toISOString(),
+      models: [...(models.get(r.sessionId as string) ?? [])].sort(),
+      userIds: [...(users.get(r.sessionId as string) ?? [])].sort(),
+    })),
+    nextCursor: more && last ? encodeCursor(Number(last.lastAt), last.sessionId as string) : null,
+  };
+}
+
+/**
+ * One session's calls, oldest first, with their bodies (the first `SESSION_MAX_CALLS`; `truncated` says
+ * when there are more). @throws HttpError 404 when no call has this session id.
+ */
+export async function getSession(
+  store: Store,
+  sessionId: string,
+): Promise<{ sessionId: string; calls: CallView[]; truncated: boolean }> {
+  const rows = await store.db
+    .selectFrom("calls")
+    .selectAll()
+    .where("sessionId", "=", sessionId)
+    .orderBy("startedAt", "asc")
+    .orderBy("id", "asc")
+    .limit(SESSION_MAX_CALLS + 1)
+    .execute();
+  if (rows.length === 0) {
+    throw new HttpError(404, `no calls with session id "${sessionId}"`, { field: "id" });
+  }
+  const truncated = rows.length > SESSION_MAX_CALLS;
+  if (truncated) rows.pop();
+  return { sessionId, calls: rows.map((r) => toCallView(r, true)), truncated };
+}

@@ -1,0 +1,166 @@
+import { lazy, Suspense, useEffect, useState } from "react";
+import { Link, NavLink, Route, Routes, useLocation } from "react-router";
+import { api, getApiKey, NEED_KEY_EVENT, setApiKey } from "./api.ts";
+import { Loading } from "./components/ui.tsx";
+import { INBOX_CHANGED_EVENT, RECIPIENT_KEY, useStoredString } from "./hooks.ts";
+
+const CallsPage = lazy(() => import("./pages/CallsPage.tsx"));
+const CallPage = lazy(() => import("./pages/CallPage.tsx"));
+const SessionsPage = lazy(() => import("./pages/SessionsPage.tsx"));
+const SessionPage = lazy(() => import("./pages/SessionPage.tsx"));
+const InboxPage = lazy(() => import("./pages/InboxPage.tsx"));
+const AnnotatePage = lazy(() => import("./pages/AnnotatePage.tsx"));
+const ComparePage = lazy(() => import("./pages/ComparePage.tsx"));
+const ReviewPage = lazy(() => import("./pages/ReviewPage.tsx"));
+const RubricsPage = lazy(() => import("./pages/RubricsPage.tsx"));
+const SettingsPage = lazy(() => import("./pages/SettingsPage.tsx"));
+
+function InboxCount() {
+  const [recipient] = useStoredString(RECIPIENT_KEY);
+  const location = useLocation();
+  const [open, setOpen] = useState<number | null>(null);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const bump = () => setTick((t) => t + 1);
+    window.addEventListener(INBOX_CHANGED_EVENT, bump);
+    return () => window.removeEventListener(INBOX_CHANGED_EVENT, bump);
+  }, []);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: refresh on navigation and on inbox changes
+  useEffect(() => {
+    if (!recipient) {
+      setOpen(null);
+      return;
+    }
+    let live = true;
+    api
+      .get<{ counts?: { open?: number } }>("/api/notifications", { recipient, status: "open", limit: 1 })
+      .then(
+        (r) => live && setOpen(r.counts?.open ?? null),
+        () => live && setOpen(null),
+      );
+    return () => {
+      live = false;
+    };
+  }, [recipient, location.pathname, tick]);
+  if (!open) return null;
+  return (
+    <span className="count" data-testid="inbox-count" title={`${open} open for ${recipient}`}>
+      {open}
+    </span>
+  );
+}
+
+function Nav() {
+  return (
+    <nav className="nav" aria-label="main">
+      <Link to="/" className="brand">
+        intersebd
+      </Link>
+      <div className="nav-links">
+        <NavLink to="/" end>
+          Calls
+        </NavLink>
+        <NavLink to="/sessions">Sessions</NavLink>
+        <NavLink to="/inbox">
+          Inbox <InboxCount />
+        </NavLink>
+        <NavLink to="/review">Review</NavLink>
+        <NavLink to="/compare">Compare</NavLink>
+        <NavLink to="/rubrics">Rubrics</NavLink>
+        <NavLink to="/settings">Settings</NavLink>
+      </div>
+    </nav>
+  );
+}
+
+/** Asks once for the server's API key when it answers 401, and keeps it in localStorage. */
+function KeyPrompt() {
+  const [reason, setReason] = useState<string | null>(null);
+  const [value, setValue] = useState("");
+  useEffect(() => {
+    const onNeed = (e: Event) => setReason((e as CustomEvent<string>).detail ?? "API key required");
+    window.addEventListener(NEED_KEY_EVENT, onNeed);
+    return () => window.removeEventListener(NEED_KEY_EVENT, onNeed);
+  }, []);
+  if (reason === null) return null;
+  const had = getApiKey();
+  return (
+    <div className="modal-backdrop">
+      <form
+        className="modal card"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setApiKey(value.trim() || null);
+          window.location.reload();
+        }}
+      >
+        <h2>API key</h2>
+        <p>
+          This intersebd server asks for an API key ({reason}).{" "}
+          {had ? "The key saved in this browser was refused." : ""} It is kept in this browser only and sent
+          as <code>x-intersebd-key</code>.
+        </p>
+        <label className="field">
+          <span>Key</span>
+          {/* biome-ignore lint/a11y/noAutofocus: the only thing to do on this dialog */}
+          <input type="password" value={value} onChange={(e) => setValue(e.target.value)} autoFocus />
+        </label>
+        <div className="row">
+          <button type="submit" className="primary">
+            Save and reload
+          </button>
+          <button type="button" onClick={() => setReason(null)}>
+            Cancel
+          </button>
+        </div>
+      </form>
+    </div>
+  );
+}
+
+function NotFound() {
+  return (
+    <div className="page">
+      <h1>Page not found</h1>
+      <p>
+        <Link to="/">Back to the calls</Link>
+      </p>
+    </div>
+  );
+}
+
+export function App() {
+  const location = useLocation();
+  // The annotate page is opened by people with no account: no navigation to pages they cannot use.
+  const bare = location.pathname.startsWith("/a/");
+  return (
+    <>
+      {bare ? (
+        <nav className="nav bare" aria-label="main">
+          <span className="brand">intersebd</span>
+        </nav>
+      ) : (
+        <Nav />
+      )}
+      <main className={bare ? "main narrow" : "main"}>
+        <Suspense fallback={<Loading />}>
+          <Routes>
+            <Route path="/" element={<CallsPage />} />
+            <Route path="/calls/:id" element={<CallPage />} />
+            <Route path="/sessions" element={<SessionsPage />} />
+            <Route path="/sessions/:id" element={<SessionPage />} />
+            <Route path="/inbox" element={<InboxPage />} />
+            <Route path="/a/:token" element={<AnnotatePage />} />
+            <Route path="/compare" element={<ComparePage />} />
+            <Route path="/review" element={<ReviewPage />} />
+            <Route path="/rubrics" element={<RubricsPage />} />
+            <Route path="/rubrics/:name" element={<RubricsPage />} />
+            <Route path="/settings" element={<SettingsPage />} />
+            <Route path="*" element={<NotFound />} />
+          </Routes>
+        </Suspense>
+      </main>
+      {bare ? null : <KeyPrompt />}
+    </>
+  );
+}

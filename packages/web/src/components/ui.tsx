@@ -1,0 +1,147 @@
+import { type ReactNode, useState } from "react";
+import type { ApiError } from "../api.ts";
+import { fmtReward, pretty } from "../format.ts";
+
+/** The server's error message, shown where the content would have been. */
+export function ErrorBox({ error, title }: { error: ApiError | Error | string; title?: string }) {
+  const message = typeof error === "string" ? error : error.message;
+  const status = typeof error === "object" && "status" in error ? (error as ApiError).status : undefined;
+  return (
+    <div className="error-box" role="alert">
+      {title ? <strong>{title}: </strong> : null}
+      {message}
+      {status === 404 && typeof error === "object" && (error as ApiError).isMissingRoute ? (
+        <div className="muted small">This server does not offer this yet.</div>
+      ) : null}
+    </div>
+  );
+}
+
+export function Loading({ what = "Loading" }: { what?: string }) {
+  return (
+    <div className="loading" aria-busy="true">
+      {what}…
+    </div>
+  );
+}
+
+const OUTCOME_CLASS: Record<string, string> = {
+  ok: "ok",
+  upstream_error: "bad",
+  network_error: "bad",
+  timeout: "warn",
+  client_aborted: "warn",
+};
+
+export function OutcomeBadge({ outcome, status }: { outcome: string; status?: number | null }) {
+  const label = outcome === "ok" ? "ok" : outcome.replace(/_/g, " ");
+  return (
+    <span className={`badge ${OUTCOME_CLASS[outcome] ?? "neutral"}`} data-outcome={outcome}>
+      {label}
+      {status && outcome !== "ok" ? ` ${status}` : ""}
+    </span>
+  );
+}
+
+/** The annotations of a call in a list row: how many and their mean reward. */
+export function AnnotationBadge({ count, mean }: { count?: number; mean?: number | null }) {
+  if (!count) return <span className="muted small">—</span>;
+  const cls = mean === null || mean === undefined ? "neutral" : mean >= 0.5 ? "ok" : "bad";
+  const icon = mean === 1 ? <Thumb /> : mean === 0 ? <Thumb down /> : null;
+  return (
+    <span
+      className={`badge ${cls}`}
+      data-testid="annotation-badge"
+      title={`${count} annotation${count === 1 ? "" : "s"}, mean reward ${fmtReward(mean)}`}
+    >
+      {icon ?? fmtReward(mean)}
+      {count > 1 ? ` ×${count}` : ""}
+    </span>
+  );
+}
+
+/** A thumb icon (Material Design's thumb_up path, Apache-2.0), pointing down when `down`. */
+export function Thumb({ down = false }: { down?: boolean }) {
+  return (
+    <svg
+      className={`thumb ${down ? "down" : "up"}`}
+      viewBox="0 0 24 24"
+      width="1em"
+      height="1em"
+      aria-hidden="true"
+      focusable="false"
+    >
+      <path
+        fill="currentColor"
+        d="M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z"
+      />
+    </svg>
+  );
+}
+
+export function RewardValue({ value }: { value: number | null }) {
+  if (value === null) return <span className="muted">—</span>;
+  if (value === 1)
+    return (
+      <span className="reward up" title="reward 1 (thumbs up)">
+        <Thumb /> 1
+      </span>
+    );
+  if (value === 0)
+    return (
+      <span className="reward down" title="reward 0 (thumbs down)">
+        <Thumb down /> 0
+      </span>
+    );
+  return <span className="reward">{fmtReward(value)}</span>;
+}
+
+export function JsonBlock({ value, className }: { value: unknown; className?: string }) {
+  return <pre className={`json ${className ?? ""}`}>{pretty(value)}</pre>;
+}
+
+export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
+  const [done, setDone] = useState(false);
+  return (
+    <button
+      type="button"
+      className="small-button"
+      onClick={() => {
+        void navigator.clipboard?.writeText(text).then(
+          () => {
+            setDone(true);
+            setTimeout(() => setDone(false), 1500);
+          },
+          () => {},
+        );
+      }}
+    >
+      {done ? "Copied" : label}
+    </button>
+  );
+}
+
+export function Section({
+  title,
+  children,
+  actions,
+}: {
+  title: string;
+  children: ReactNode;
+  actions?: ReactNode;
+}) {
+  return (
+    <section className="card">
+      <header className="card-head">
+        <h2>{title}</h2>
+        {actions}
+      </header>
+      {children}
+    </section>
+  );
+}
+
+/** A key shown as a keyboard key. */
+export function Kbd({ children }: { children: ReactNode }) {
+  return <kbd>{children}</kbd>;
+}

@@ -1,0 +1,166 @@
+import { useState } from "react";
+import { getApiKey, setApiKey } from "../api.ts";
+import { ErrorBox, Loading, Section } from "../components/ui.tsx";
+import { RECIPIENT_KEY, useApi, useStoredString } from "../hooks.ts";
+import type { Settings } from "../types.ts";
+
+function authLabel(auth: Settings["auth"]): string {
+  if (typeof auth === "boolean") return auth ? "API key required" : "open (no API key)";
+  if (typeof auth === "string") return auth;
+  if (auth && typeof auth === "object") return auth.enabled ? "API key required" : "open (no API key)";
+  return "—";
+}
+
+function fmtTtl(s: number): string {
+  if (s % 86400 === 0) return `${s / 86400} day${s === 86400 ? "" : "s"}`;
+  if (s % 3600 === 0) return `${s / 3600} h`;
+  return `${s} s`;
+}
+
+function ThisBrowser() {
+  const [recipient, setRecipient] = useStoredString(RECIPIENT_KEY);
+  const [hasKey, setHasKey] = useState(Boolean(getApiKey()));
+  return (
+    <Section title="This browser">
+      <dl className="facts">
+        <div className="fact">
+          <dt>Your id (inbox)</dt>
+          <dd>
+            <input value={recipient} placeholder="e.g. ana" onChange={(e) => setRecipient(e.target.value)} />
+          </dd>
+        </div>
+        <div className="fact">
+          <dt>API key</dt>
+          <dd>
+            {hasKey ? "saved in this browser " : "none saved "}
+            {hasKey ? (
+              <button
+                type="button"
+                className="small-button"
+                onClick={() => {
+                  setApiKey(null);
+                  setHasKey(false);
+                }}
+              >
+                Forget it
+              </button>
+            ) : null}
+          </dd>
+        </div>
+      </dl>
+    </Section>
+  );
+}
+
+export default function SettingsPage() {
+  const { data: s, error, loading } = useApi<Settings>("/api/settings");
+  return (
+    <div className="page">
+      <header className="page-head">
+        <h1>Settings</h1>
+        {s?.version ? <span className="muted small">intersebd {s.version}</span> : null}
+      </header>
+      {error ? <ErrorBox error={error} /> : null}
+      {loading && !s ? <Loading what="Loading settings" /> : null}
+      {s ? (
+        <>
+          <Section title="Upstreams">
+            <table className="upstreams" data-testid="upstreams">
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Base URL</th>
+                  <th>Proxy path</th>
+                  <th>Key</th>
+                </tr>
+              </thead>
+              <tbody>
+                {s.upstreams.map((u, i) => (
+                  <tr key={u.name}>
+                    <td>
+                      {u.name}
+                      {i === 0 ? <span className="muted small"> (default)</span> : null}
+                    </td>
+                    <td>
+                      <code>{u.baseUrl}</code>
+                    </td>
+                    <td>
+                      <code>{i === 0 ? "/v1" : `/${u.name}/v1`}</code>
+                    </td>
+                    <td>{u.hasKey ? "server key" : "client's key forwarded"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </Section>
+          <Section title="Server">
+            <dl className="facts">
+              <div className="fact">
+                <dt>Capture mode</dt>
+                <dd>
+                  <strong>{s.capture}</strong>{" "}
+                  <span className="muted small">
+                    {s.capture === "full"
+                      ? "requests and answers stored as sent"
+                      : s.capture === "redacted"
+                        ? "personal data and secrets masked before storage"
+                        : "no message text stored"}
+                  </span>
+                </dd>
+              </div>
+              <div className="fact">
+                <dt>Access</dt>
+                <dd>{authLabel(s.auth)}</dd>
+              </div>
+              <div className="fact">
+                <dt>Public URL</dt>
+                <dd>
+                  {s.publicUrl ? (
+                    <code>{s.publicUrl}</code>
+                  ) : (
+                    <span className="muted">
+                      not set (INTERSEBD_PUBLIC_URL); links use the address the server listens on
+                    </span>
+                  )}
+                </dd>
+              </div>
+              <div className="fact">
+                <dt>Annotation links valid for</dt>
+                <dd>{fmtTtl(s.tokenTtlSeconds)}</dd>
+              </div>
+            </dl>
+          </Section>
+          <Section title="Webhook">
+            {s.webhook.configured ? (
+              <dl className="facts" data-testid="webhook">
+                <div className="fact">
+                  <dt>Sends to</dt>
+                  <dd>
+                    <code>{s.webhook.url ?? "(hidden)"}</code>
+                  </dd>
+                </div>
+                <div className="fact">
+                  <dt>Signing</dt>
+                  <dd>
+                    {s.webhook.signing === true
+                      ? "Standard Webhooks signature (webhook-signature)"
+                      : s.webhook.signing === false
+                        ? "not signed: set INTERSEBD_WEBHOOK_SECRET"
+                        : String(s.webhook.signing ?? "—")}
+                  </dd>
+                </div>
+              </dl>
+            ) : (
+              <p className="muted" data-testid="webhook">
+                No webhook. Set <code>INTERSEBD_WEBHOOK_URL</code> (and <code>INTERSEBD_WEBHOOK_SECRET</code>,
+                a <code>whsec_…</code> secret) to POST every notification, with its link, to Slack, mail or
+                your own service. Each notification's delivery state shows on its call's page.
+              </p>
+            )}
+          </Section>
+        </>
+      ) : null}
+      <ThisBrowser />
+    </div>
+  );
+}
