@@ -9,6 +9,7 @@ import { createApi, type RouteMount } from "./api/index.ts";
 import { CallRecorder, toCallRow } from "./calls/index.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
+import { ensureResolutionDepth } from "./graph/index.ts";
 import { createMetrics } from "./metrics/index.ts";
 import { allMounts, rootMounts } from "./mounts.ts";
 import { createProxy } from "./proxy/index.ts";
@@ -33,6 +34,7 @@ export interface StartOptions {
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.logLevel);
   const store = await openStore(config.db);
+  await ensureResolutionDepth(store, config.linkDepth, log);
   const metrics = createMetrics();
   const recorder = new CallRecorder(
     store,

@@ -117,6 +117,57 @@ describe("write-behind recorder", () => {
     }
   });
 
+  for (const dialect of DIALECTS) {
+    it(`sets aside a row the store refuses, stores the rest, and keeps the store marked reachable (${dialect})`, async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      const server = await startTestServer(dialect, { upstream: fake.url });
+      try {
+        const ok = await Promise.all([chat(server.url, "first"), chat(server.url, "second")]);
+        await server.ctx.recorder.flush();
+        const good = ok.map((r) => r.headers.get("x-intersebd-call-id") as string);
+        const stored = await server.ctx.store.db
+          .selectFrom("calls")
+          .selectAll()
+          .where("id", "=", good[0] as string)
+          .executeTakeFirstOrThrow();
+        // A row no store will take (outcome is NOT NULL), between two good ones in the same batch.
+        server.ctx.recorder.record({ ...stored, id: "call_good_1" });
+        server.ctx.recorder.record({ ...stored, id: "call_poison", outcome: null as unknown as string });
+        server.ctx.recorder.record({ ...stored, id: "call_good_2" });
+        await server.ctx.recorder.flush();
+        assert.equal(
+          server.ctx.recorder.storeReachable,
+          true,
+          "one bad row does not make the store look down",
+        );
+        const ids = (await server.ctx.store.db.selectFrom("calls").select("id").execute())
+          .map((r) => r.id)
+          .sort();
+        assert.deepEqual(ids, [...good, "call_good_1", "call_good_2"].sort());
+        const spool = path.join(server.config.dataDir, "spool");
+        const rejected = fs.readdirSync(spool).filter((f) => f.startsWith("rejected-"));
+        assert.equal(rejected.length, 1);
+        const lines = fs
+          .readFileSync(path.join(spool, rejected[0] as string), "utf8")
+          .trim()
+          .split("\n");
+        assert.equal(lines.length, 1);
+        assert.equal(JSON.parse(lines[0] as string).row.id, "call_poison");
+        const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+        assert.match(metrics, /intersebd_rejected_records_total 1/);
+        const after = await chat(server.url, "third");
+        await server.ctx.recorder.flush();
+        assert.equal(
+          (await server.api(`/api/calls/${after.headers.get("x-intersebd-call-id")}`)).status,
+          200,
+          "later calls are stored",
+        );
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+
   for (const point of ["crash-after-journal", "crash-after-insert"] as const) {
     for (const dialect of DIALECTS) {
       it(`replays the journal once after SIGKILL at ${point} (${dialect})`, async (t) => {

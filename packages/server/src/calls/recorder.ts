@@ -76,6 +76,9 @@ export async function insertCalls(store: Store, rows: NewCallRow[], linkDepth: n
   });
 }
 
+/** Thrown inside a replay when the store stopped answering (already recorded by `#markDown`). */
+class StoreDown extends Error {}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -184,17 +187,58 @@ export class CallRecorder {
       }
       await fsp.appendFile(this.#journalPath, lines);
       if (this.#opts.faultInject === "crash-after-journal") process.kill(process.pid, "SIGKILL");
-      try {
-        await insertCalls(this.#store, batch, this.#opts.linkDepth);
+      if (await this.#insertOrSetAside(batch)) {
         if (this.#opts.faultInject === "crash-after-insert") process.kill(process.pid, "SIGKILL");
-        this.#metrics.storedCalls.inc(batch.length);
         await fsp.truncate(this.#journalPath, 0);
-      } catch (err) {
-        this.#markDown(err);
+      } else {
         // The journal already holds this batch: it becomes the first spool file.
         await fsp.rename(this.#journalPath, this.#newSpoolPath());
         this.#metrics.spooledRecords.inc(batch.length);
       }
+    }
+  }
+
+  /**
+   * Inserts a batch. When the store refuses it but still answers, the batch holds a row it will never take
+   * (a value out of range, a constraint): rows are then tried one by one and any refused row is set aside in
+   * `rejected-<pid>.jsonl` (and counted), so one bad row can neither block the others nor make the store look
+   * down. Returns false when the store is unreachable (nothing is lost: the caller keeps the batch).
+   */
+  async #insertOrSetAside(rows: NewCallRow[]): Promise<boolean> {
+    try {
+      await insertCalls(this.#store, rows, this.#opts.linkDepth);
+      this.#metrics.storedCalls.inc(rows.length);
+      return true;
+    } catch (err) {
+      if (!(await this.#reachable())) {
+        this.#markDown(err);
+        return false;
+      }
+    }
+    for (const row of rows) {
+      try {
+        await insertCalls(this.#store, [row], this.#opts.linkDepth);
+        this.#metrics.storedCalls.inc();
+      } catch (err) {
+        if (!(await this.#reachable())) {
+          this.#markDown(err);
+          return false;
+        }
+        const file = path.join(this.#opts.spoolDir, `rejected-${process.pid}.jsonl`);
+        await fsp.appendFile(file, `${JSON.stringify({ error: String(err), row })}\n`);
+        this.#metrics.rejectedRecords.inc();
+        this.#log.error(`the store refused call ${row.id} (${String(err)}); set aside in ${file}`);
+      }
+    }
+    return true;
+  }
+
+  async #reachable(): Promise<boolean> {
+    try {
+      await sql`select 1`.execute(this.#store.db);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -259,16 +303,16 @@ export class CallRecorder {
           continue;
         }
         if (batch.length >= this.#opts.batchSize) {
-          await insertCalls(this.#store, batch, this.#opts.linkDepth);
+          if (!(await this.#insertOrSetAside(batch))) throw new StoreDown();
           total += batch.length;
           batch = [];
         }
       }
-      await insertCalls(this.#store, batch, this.#opts.linkDepth);
+      if (batch.length && !(await this.#insertOrSetAside(batch))) throw new StoreDown();
       total += batch.length;
     } catch (err) {
       lines.close();
-      this.#markDown(err);
+      if (!(err instanceof StoreDown)) this.#markDown(err);
       return false;
     }
     await fsp.rm(file, { force: true });

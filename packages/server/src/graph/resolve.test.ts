@@ -830,3 +830,73 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+for (const dialect of DIALECTS) {
+  describe(`a changed depth bound on ${dialect}`, () => {
+    it("re-resolves every annotation when the server restarts with another INTERSEBD_LINK_DEPTH", async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      const first = await startTestServer(dialect, { env: { INTERSEBD_LINK_DEPTH: "5" } });
+      const { db, dataDir } = {
+        db: first.config.db.kind === "sqlite" ? first.config.db.file : first.config.db.url,
+        dataDir: first.config.dataDir,
+      };
+      try {
+        const chat = (id: string) => ({
+          id: "chat.completion",
+          object: "chat.completion",
+          model: "m",
+          choices: [],
+          usage: null,
+          ...{ id },
+        });
+        assert.equal(
+          (
+            await first.api("/api/calls", {
+              body: { id: "call_depth", request: { model: "m", messages: [] }, response: chat("cmpl-depth") },
+            })
+          ).status,
+          201,
+        );
+        const hops = ["cmpl-depth", "h1", "h2", "h3", "h4"];
+        await first.api("/api/links", {
+          body: hops.slice(1).map((d, i) => ({ upstreamTag: hops[i], downstreamTag: d })),
+        });
+        await first.api("/api/annotations", {
+          body: [
+            { id: "near", annotationKey: "h1" },
+            { id: "far", annotationKey: "h4" },
+          ],
+        });
+        const before = await first.api<{ annotations: Array<{ id: string }> }>("/api/calls/call_depth");
+        assert.deepEqual(before.body.annotations.map((a) => a.id).sort(), ["far", "near"]);
+        await first.close();
+
+        const narrow = await startTestServer(dialect, { db, dataDir, env: { INTERSEBD_LINK_DEPTH: "2" } });
+        const after2 = await narrow.api<{ annotations: Array<{ id: string; path: string[] }> }>(
+          "/api/calls/call_depth",
+        );
+        assert.deepEqual(
+          after2.body.annotations.map((a) => a.id),
+          ["near"],
+          "4 hops is beyond a bound of 2",
+        );
+        assert.deepEqual(after2.body.annotations[0]?.path, ["cmpl-depth", "h1"]);
+        const filtered = await narrow.api<{ data: unknown[] }>("/api/calls?annotated=true");
+        assert.equal(filtered.body.data.length, 1);
+        await narrow.close();
+
+        const wide = await startTestServer(dialect, { db, dataDir, env: { INTERSEBD_LINK_DEPTH: "4" } });
+        const after4 = await wide.api<{ annotations: Array<{ id: string }> }>("/api/calls/call_depth");
+        assert.deepEqual(
+          after4.body.annotations.map((a) => a.id).sort(),
+          ["far", "near"],
+          "a wider bound brings it back",
+        );
+        await wide.stop();
+      } catch (err) {
+        await first.stop().catch(() => {});
+        throw err;
+      }
+    });
+  });
+}

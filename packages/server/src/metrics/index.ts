@@ -41,6 +41,11 @@ export function createMetrics() {
       help: "Captured calls lost because both the memory queue and the spool file were unavailable",
       registers: [registry],
     }),
+    rejectedRecords: new Counter({
+      name: "intersebd_rejected_records_total",
+      help: "Captured calls the store refused although it answered; kept in the spool's rejected-*.jsonl",
+      registers: [registry],
+    }),
     storedCalls: new Counter({
       name: "intersebd_stored_calls_total",
       help: "Calls written to the store",
