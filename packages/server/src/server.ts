@@ -106,11 +106,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     http: server,
     close: () => {
       closing ??= (async () => {
+        // Background workers first: an evaluation's in-flight calls go through this server's own proxy.
+        for (const fn of closers.reverse()) await fn();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
-        for (const fn of closers.reverse()) await fn();
         await recorder.close();
         await store.close();
       })();

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { callFilterSchema, ingestCallSchema } from "../calls/schemas.ts";
+import { createEvalSchema, timeseriesSchema } from "../evals/schemas.ts";
 import { exportsOpenApiPaths } from "../exports/index.ts";
 import { annotationSchema, comparisonSchema, linkSchema, notificationSchema } from "../graph/schemas.ts";
 import { answersSchema, rubricSchema } from "../notifications/index.ts";
@@ -27,17 +28,22 @@ function writeOp(summary: string, schema: z.ZodType) {
   };
 }
 
-export function openApiDocument(version: string) {
-  const filter = z.toJSONSchema(callFilterSchema, { io: "input", unrepresentable: "any" }) as {
+/** A query schema's fields as OpenAPI query parameters. */
+function queryParams(schema: z.ZodType) {
+  const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as {
     properties?: Record<string, { description?: string }>;
   };
-  const filterParams = Object.entries(filter.properties ?? {}).map(([name, s]) => ({
+  return Object.entries(json.properties ?? {}).map(([name, s]) => ({
     name,
     in: "query",
     required: false,
     description: s.description,
     schema: { type: "string" },
   }));
+}
+
+export function openApiDocument(version: string) {
+  const filterParams = queryParams(callFilterSchema);
   return {
     openapi: "3.1.0",
     info: { title: "intersebd", version, description: "Log, link, annotate and reward LLM calls." },
@@ -113,6 +119,39 @@ export function openApiDocument(version: string) {
         },
       },
       ...exportsOpenApiPaths(),
+      "/api/evals": {
+        get: {
+          summary: "Evaluation runs, newest first",
+          responses: { "200": { description: "`{ data: Run[] }`" } },
+        },
+        ...writeOp(
+          "Start an evaluation: replay a dataset against a candidate, scored by checks and judges",
+          createEvalSchema,
+        ),
+      },
+      "/api/evals/{id}": {
+        get: {
+          summary: "A run's progress and report",
+          responses: { "200": { description: "`{ run, progress, report }`" } },
+        },
+      },
+      "/api/evals/{id}/cancel": {
+        post: { summary: "Cancel a run", responses: { "200": { description: "the run" } } },
+      },
+      "/api/evals/{id}/resume": {
+        post: {
+          summary: "Resume a cancelled or interrupted run",
+          responses: { "200": { description: "the run" } },
+        },
+      },
+      "/api/metrics/timeseries": {
+        get: {
+          summary:
+            "Reward, pass rate, cost, latency or volume over time, split by model, upstream or prompt version",
+          parameters: queryParams(timeseriesSchema),
+          responses: { "200": { description: "`{ buckets: [{ t, group, value, n }] }`" } },
+        },
+      },
       "/api/tags/{tag}": {
         get: {
           summary: "A tag's calls (upstream), links both ways, and annotations",

@@ -1,0 +1,143 @@
+/**
+ * The evals domain: checks, LLM judges and evaluations (a dataset replayed against a candidate and compared
+ * with the logged baseline), and metrics over time. README.md beside this file has the how and why.
+ */
+import type { Store } from "../store/index.ts";
+import type { CheckDef, CheckSpec, CustomCheck } from "./checks.ts";
+import { computeReport, type Report } from "./report.ts";
+import {
+  ACTIVE,
+  createRun,
+  type EvalDeps,
+  enforceMaxCost,
+  getRun,
+  type Progress,
+  planRun,
+  progressOf,
+  type RunView,
+  requireRun,
+  resumeRun,
+} from "./runs.ts";
+import { type Candidate, createEvalSchema, type JudgeInput, parseInput } from "./schemas.ts";
+import { EvalWorker } from "./worker.ts";
+
+export * from "./checks.ts";
+export { baselineFirst, outcomeOf, parseAbsolute, parsePairwise } from "./judge.ts";
+export { type Bucket, timeseries } from "./metrics.ts";
+export { computeReport, type Report } from "./report.ts";
+export * from "./runs.ts";
+export * from "./schemas.ts";
+export * from "./stats.ts";
+export { EvalWorker, type WorkerOptions } from "./worker.ts";
+
+const workers = new WeakMap<Store, EvalWorker>();
+
+/** Makes `worker` the one that runs evaluations from code against this store in this process. */
+export function registerWorker(store: Store, worker: EvalWorker): void {
+  workers.set(store, worker);
+}
+
+/** The worker this process runs against `store`, if a server started one. */
+export function workerOf(store: Store): EvalWorker | undefined {
+  return workers.get(store);
+}
+
+/** A run's state and report, as `GET /api/evals/:id` answers. */
+export async function runState(
+  store: Store,
+  id: string,
+): Promise<{ run: RunView; progress: Progress; report: Report }> {
+  const run = await requireRun(store, id);
+  const [progress, report] = await Promise.all([progressOf(store, id), computeReport(store, run)]);
+  return { run, progress, report };
+}
+
+export interface RunEvaluationInput {
+  /** A saved dataset's name, or… */
+  dataset?: string;
+  /** …the baseline calls' ids. */
+  callIds?: string[];
+  candidate?: Candidate;
+  /** Check declarations, shorthands, names of declared checks, or custom checks (`defineCheck`). */
+  checks?: Array<string | CheckSpec | CustomCheck>;
+  judge?: JudgeInput;
+  concurrency?: number;
+  seed?: number;
+  maxCostUsd?: number;
+  /** Continue this run instead of starting one (give its custom checks again). */
+  resume?: string;
+  /** Named checks that `checks` may refer to (a checks file, `loadChecksFile`). */
+  declared?: ReadonlyMap<string, CheckDef>;
+  onProgress?(progress: Progress, run: RunView): void;
+  /** How often progress is read, ms (default 250). */
+  pollMs?: number;
+}
+
+const isCustom = (c: unknown): c is CustomCheck =>
+  typeof c === "object" && c !== null && typeof (c as CustomCheck).run === "function";
+
+/**
+ * Runs an evaluation from code and resolves when it ends, with its report. Custom checks are functions, so
+ * such a run is processed only by this process (resume it with `resume` and the same checks).
+ * Uses the worker of the server that `deps` belongs to, or starts one for this run.
+ *
+ * @example
+ * ```ts
+ * import { defineCheck } from "intersebd";
+ * const server = await startServer(loadConfig());
+ * const { report } = await runEvaluation(server.ctx, {
+ *   dataset: "titles",
+ *   candidate: { model: "gpt-4.1-mini" },
+ *   checks: ["json-schema", defineCheck("short", ({ response }) => ({ pass: JSON.stringify(response).length < 4000 }))],
+ *   judge: { model: "gpt-4.1", mode: "pairwise" },
+ * });
+ * ```
+ */
+export async function runEvaluation(
+  deps: EvalDeps,
+  input: RunEvaluationInput,
+): Promise<{ run: RunView; progress: Progress; report: Report }> {
+  const { store } = deps;
+  const custom = (input.checks ?? []).filter(isCustom);
+  let run: RunView;
+  if (input.resume) {
+    run = await resumeRun(store, input.resume);
+  } else {
+    const body = parseInput(createEvalSchema, {
+      dataset: input.dataset,
+      callIds: input.callIds,
+      candidate: input.candidate,
+      checks: input.checks?.map((c) => (isCustom(c) ? c.name : c)),
+      judge: input.judge,
+      concurrency: input.concurrency,
+      seed: input.seed,
+      maxCostUsd: input.maxCostUsd,
+    });
+    const plan = await planRun(deps, body, {
+      declared: input.declared,
+      custom: new Set(custom.map((c) => c.name)),
+    });
+    enforceMaxCost(plan.estimate, body.maxCostUsd);
+    run = await createRun(store, plan);
+  }
+  let worker = workerOf(store);
+  const own = !worker;
+  if (!worker) {
+    worker = new EvalWorker(deps, { onlyRuns: new Set([run.id]) });
+    worker.start();
+  }
+  try {
+    if (custom.length) worker.provideCode(run.id, custom);
+    else worker.poke();
+    for (;;) {
+      const current = await getRun(store, run.id);
+      if (!current) throw new Error(`run ${run.id} disappeared from the store`);
+      input.onProgress?.(await progressOf(store, run.id), current);
+      if (!ACTIVE.includes(current.status)) break;
+      await new Promise((r) => setTimeout(r, input.pollMs ?? 250));
+    }
+    return await runState(store, run.id);
+  } finally {
+    if (own) await worker.stop();
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Request schemas of the evals API, validated at the edge (a failure is a 400 naming the field).
+ */
+import { z } from "zod";
+import { HttpError } from "../util/http-error.ts";
+
+// Credentials are never stored (PRODUCT.md "Privacy"), and a run's candidate is stored: upstream keys belong
+// in the server's configuration (INTERSEBD_UPSTREAM_KEY_<NAME>), which the proxy injects.
+const FORBIDDEN_HEADERS = new Set([
+  "authorization",
+  "api-key",
+  "x-api-key",
+  "cookie",
+  "host",
+  "content-length",
+  "content-type",
+  "connection",
+  "transfer-encoding",
+]);
+
+export const candidateSchema = z
+  .object({
+    model: z.string().trim().min(1, "model must not be empty").max(200).optional(),
+    upstream: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe("a configured upstream; the default when absent"),
+    systemPrompt: z
+      .string()
+      .max(100_000)
+      .optional()
+      .describe("replaces the first system (or developer) message; added first when there is none"),
+    params: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe("request body fields to set (temperature, max_tokens...); null removes one")
+      .superRefine((params, ctx) => {
+        for (const k of ["messages", "stream", "stream_options", "model"]) {
+          if (params && k in params)
+            ctx.addIssue({
+              code: "custom",
+              path: [k],
+              message:
+                k === "model"
+                  ? "set the model with candidate.model"
+                  : `${k} cannot be overridden (items are replayed with the logged messages, without streaming)`,
+            });
+        }
+      }),
+    headers: z
+      .record(z.string(), z.string().max(4000))
+      .optional()
+      .describe("extra HTTP headers forwarded to the upstream (not credentials)")
+      .superRefine((headers, ctx) => {
+        for (const k of Object.keys(headers ?? {})) {
+          const lower = k.toLowerCase();
+          if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k))
+            ctx.addIssue({ code: "custom", path: [k], message: "is not a valid header name" });
+          else if (FORBIDDEN_HEADERS.has(lower) || lower.startsWith("x-intersebd-"))
+            ctx.addIssue({
+              code: "custom",
+              path: [k],
+              message:
+                lower === "authorization" || lower.includes("api-key")
+                  ? "credentials are never stored: configure the upstream's key (INTERSEBD_UPSTREAM_KEY_<NAME>)"
+                  : "is set by intersebd and cannot be overridden",
+            });
+        }
+      }),
+  })
+  .strict();
+export type Candidate = z.infer<typeof candidateSchema>;
+
+export const judgeSchema = z
+  .object({
+    model: z.string().trim().min(1, "model must not be empty").max(200),
+    upstream: z.string().min(1).max(100).optional(),
+    mode: z.enum(["absolute", "pairwise"], { error: 'mode must be "absolute" or "pairwise"' }),
+    rubric: z.string().max(20_000).optional(),
+    name: z.string().trim().min(1).max(200).optional(),
+    scale: z
+      .tuple([z.number().int(), z.number().int()])
+      .refine(([lo, hi]) => lo < hi, "scale must be [low, high] with low < high")
+      .optional(),
+  })
+  .strict();
+export type JudgeInput = z.infer<typeof judgeSchema>;
+
+export const createEvalSchema = z
+  .object({
+    dataset: z.string().trim().min(1).max(200).optional().describe("a saved dataset's name"),
+    callIds: z
+      .array(z.string().min(1).max(200))
+      .min(1, "callIds must not be empty")
+      .max(100_000)
+      .optional()
+      .describe("the baseline calls, when not from a dataset"),
+    candidate: candidateSchema.default({}),
+    checks: z
+      .array(z.unknown())
+      .max(100)
+      .optional()
+      .describe("check objects or shorthands; default: every check of the checks file"),
+    judge: judgeSchema.optional(),
+    concurrency: z.number().int().min(1).max(64).default(4),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .optional()
+      .describe("seeds the pairwise order; random when absent"),
+    maxCostUsd: z.number().nonnegative().optional().describe("refuse to start when the estimate exceeds it"),
+    dryRun: z.boolean().default(false).describe("only estimate; create nothing"),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if ((v.dataset === undefined) === (v.callIds === undefined))
+      ctx.addIssue({ code: "custom", path: ["dataset"], message: "give exactly one of dataset or callIds" });
+  });
+export type CreateEvalInput = z.infer<typeof createEvalSchema>;
+
+export const listEvalsSchema = z.object({
+  status: z.enum(["queued", "running", "done", "failed", "cancelled"]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+const time = z.union([
+  z.coerce.number().int().nonnegative(),
+  z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
+]);
+
+export const timeseriesSchema = z
+  .object({
+    metric: z.enum(["reward", "passRate", "cost", "latency", "volume"], {
+      error: "metric must be one of reward, passRate, cost, latency, volume",
+    }),
+    bucket: z.enum(["hour", "day"], { error: 'bucket must be "hour" or "day"' }).default("hour"),
+    groupBy: z
+      .enum(["model", "upstream", "promptVersion"], {
+        error: "groupBy must be one of model, upstream, promptVersion",
+      })
+      .optional(),
+    from: time
+      .optional()
+      .describe("ms since epoch or ISO 8601; default: 7 days (hour) or 90 days (day) before to"),
+    to: time.optional().describe("default: now"),
+    name: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe("reward: the annotation name; passRate: the check name"),
+    source: z.enum(["code", "human", "user", "judge"]).optional().describe("reward: the annotation source"),
+    run: z.string().min(1).max(200).optional().describe("passRate: one evaluation run"),
+  })
+  .strict();
+export type TimeseriesQuery = z.infer<typeof timeseriesSchema>;
+
+/**
+ * Validates a value against a schema, throwing a 400 that names the first bad field (`candidate.model`).
+ * The API uses `api/validate.ts`; this is for the domain's own entry points (`runEvaluation`).
+ */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = (issue?.path ?? [])
+    .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join("");
+  const message =
+    issue?.code === "unrecognized_keys" ? `unknown field(s) ${issue.keys.join(", ")}` : issue?.message;
+  throw new HttpError(400, `field ${field || "(root)"}: ${message}`, { field: field || undefined });
+}

@@ -1,0 +1,239 @@
+/**
+ * The worker's contract, on each dialect: evaluations run from code with custom checks; an item leased by a
+ * worker that died is left alone until its lease ends, then reclaimed; two server instances on one store share
+ * a run's items without doing any twice; 429s are waited out as the upstream asks.
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import { after, before, describe, it } from "node:test";
+import {
+  DIALECTS,
+  eventually,
+  type FakeUpstream,
+  postgresAvailable,
+  startFakeUpstream,
+  startTestServer,
+  type TestServer,
+} from "../testing/index.ts";
+import { createLogger } from "../util/log.ts";
+import type { CustomCheck } from "./checks.ts";
+import { createRun, planRun, runEvaluation, workerOf } from "./index.ts";
+import { postThroughProxy, retryAfterMs } from "./item.ts";
+import { createEvalSchema, parseInput } from "./schemas.ts";
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
+type Body = Record<string, any>;
+
+const N = 6;
+const ids = Array.from({ length: N }, (_, i) => `w-${i}`);
+
+for (const dialect of DIALECTS) {
+  describe(`evaluation worker (${dialect})`, async () => {
+    const skip = dialect === "postgres" && !(await postgresAvailable());
+    let fake: FakeUpstream;
+    let s: TestServer;
+
+    before(async () => {
+      if (skip) return;
+      fake = await startFakeUpstream();
+      s = await startTestServer(dialect, { upstream: fake.url });
+      await s.api("/api/calls", {
+        body: ids.map((id, i) => ({
+          id,
+          request: { model: "fake-model", messages: [{ role: "user", content: `question ${i}` }] },
+          response: { choices: [{ index: 0, message: { role: "assistant", content: `answer ${i}` } }] },
+        })),
+      });
+      await s.api("/api/annotations", {
+        body: { annotationKey: "w-1", correction: "echo: question 1", source: "human" },
+      });
+    });
+    after(async () => {
+      await s?.stop();
+      await fake?.close();
+    });
+
+    it("should run an evaluation from code with custom checks and return its report", { skip }, async () => {
+      const seen: Body[] = [];
+      const even: CustomCheck = {
+        name: "even-question",
+        run: (item) => {
+          seen.push(item);
+          const text = String((item.request.messages as Array<{ content: string }>)[0]?.content);
+          const n = Number(text.split(" ")[1]);
+          return { pass: n % 2 === 0, score: n, reason: `question ${n}` };
+        },
+      };
+      const throws: CustomCheck = {
+        name: "throws",
+        run: () => {
+          throw new Error("boom");
+        },
+      };
+      const progress: number[] = [];
+      const { run, report } = await runEvaluation(s.ctx, {
+        callIds: ids,
+        candidate: { model: "fake-model" },
+        checks: [even, throws, "regex:^echo: question"],
+        pollMs: 20,
+        onProgress: (p) => progress.push(p.done),
+      });
+      assert.equal(run.status, "done");
+      assert.equal(run.needsCode, true);
+      const [e, t, r] = report.checks;
+      assert.deepEqual([e?.name, e?.passed, e?.failed, e?.meanScore], ["even-question", 3, 3, 2.5]);
+      assert.deepEqual([t?.errors, t?.n], [N, 0]);
+      assert.deepEqual([r?.passed, r?.failed], [N, 0]);
+      assert.equal(progress.at(-1), N);
+      // The reference is the correction when there is one, else the logged answer.
+      const refs = new Map(
+        seen.map((x) => [(x.request.messages as Array<{ content: string }>)[0]?.content, x.reference]),
+      );
+      assert.equal(refs.get("question 1"), "echo: question 1");
+      assert.deepEqual(refs.get("question 2"), { role: "assistant", content: "answer 2" });
+      assert.equal((seen[0]?.response as Body | undefined)?.object, "chat.completion");
+    });
+
+    it("should leave an item leased by a dead worker alone until its lease ends, then reclaim it", {
+      skip,
+    }, async () => {
+      const check: CustomCheck = { name: "ok", run: () => ({ pass: true }) };
+      // A run with a custom check is skipped by workers that lack the code, so the lock can be set up first.
+      const plan = await planRun(
+        s.ctx,
+        parseInput(createEvalSchema, { callIds: ids, checks: ["ok"], concurrency: 2 }),
+        { custom: new Set(["ok"]) },
+      );
+      const run = await createRun(s.ctx.store, plan);
+      const held = { status: "running", lease: "wkr_dead.1", attempts: 1, lockedUntil: Date.now() + 60_000 };
+      await s.ctx.store.db
+        .updateTable("evalItems")
+        .set(held)
+        .where("runId", "=", run.id)
+        .where("itemIndex", "=", 0)
+        .execute();
+      workerOf(s.ctx.store)?.provideCode(run.id, [check]);
+      const progress = async () => (await s.api<Body>(`/api/evals/${run.id}`)).body.progress;
+      await eventually(async () => (await progress()).done === N - 1, 10_000);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await progress(), { total: N, done: N - 1, failed: 0, pending: 0, running: 1 });
+      await s.ctx.store.db
+        .updateTable("evalItems")
+        .set({ lockedUntil: Date.now() - 1 })
+        .where("runId", "=", run.id)
+        .where("itemIndex", "=", 0)
+        .execute();
+      workerOf(s.ctx.store)?.poke();
+      await eventually(
+        async () => (await s.api<Body>(`/api/evals/${run.id}`)).body.run.status === "done",
+        10_000,
+      );
+      const items = await s.ctx.store.db
+        .selectFrom("evalItems")
+        .select(["itemIndex", "attempts", "status", "lease"])
+        .where("runId", "=", run.id)
+        .orderBy("itemIndex")
+        .execute();
+      assert.deepEqual(
+        items.map((i) => [i.itemIndex, i.attempts, i.status, i.lease]),
+        ids.map((_, i) => [i, i === 0 ? 2 : 1, "done", null]),
+      );
+    });
+
+    it("should share a run between two server instances on one store, each item done once", {
+      skip,
+    }, async () => {
+      const other = await startTestServer(dialect, {
+        upstream: fake.url,
+        db: s.config.db.kind === "sqlite" ? s.config.db.file : s.config.db.url,
+        dataDir: `${s.config.dataDir}-2`,
+      });
+      try {
+        fake.requests.splice(0);
+        const created = await s.api<Body>("/api/evals", {
+          body: {
+            callIds: ids,
+            candidate: { model: "shared-model", headers: { "x-fake-delay-ms": "100" } },
+            checks: ["regex:^echo:"],
+            concurrency: 1,
+          },
+        });
+        const id = created.body.id as string;
+        // Wake the second instance's worker too (it would otherwise find the run on its next poll).
+        workerOf(other.ctx.store)?.poke();
+        // Each instance runs one item at a time, so two at once means both are working on the run.
+        let maxRunning = 0;
+        await eventually(async () => {
+          const r = (await other.api<Body>(`/api/evals/${id}`)).body;
+          maxRunning = Math.max(maxRunning, r.progress.running);
+          return r.run.status === "done";
+        }, 15_000);
+        assert.equal(maxRunning, 2);
+        const questions = fake.requests
+          .map((r) => JSON.parse(r.body) as Body)
+          .filter((b) => b.model === "shared-model")
+          .map((b) => b.messages[0].content)
+          .sort();
+        assert.deepEqual(
+          questions,
+          ids.map((_, i) => `question ${i}`),
+        );
+        const rows = await s.ctx.store.db
+          .selectFrom("evalItems")
+          .select(["attempts"])
+          .where("runId", "=", id)
+          .execute();
+        assert.ok(rows.every((r) => r.attempts === 1));
+      } finally {
+        await other.stop();
+      }
+    });
+  });
+}
+
+describe("postThroughProxy", () => {
+  it("should wait out a 429 for as long as retry-after says, then succeed", async () => {
+    let n = 0;
+    const server = http.createServer((_req, res) => {
+      n++;
+      if (n === 1) {
+        res.writeHead(429, { "retry-after-ms": "30", "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { message: "slow down" } }));
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json", "x-intersebd-call-id": "call_x" });
+      res.end(JSON.stringify({ object: "chat.completion", choices: [] }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    const waits: number[] = [];
+    try {
+      const r = await postThroughProxy(
+        {
+          store: undefined as never,
+          config: { upstreams: new Map(), apiKey: "k", linkDepth: 10 },
+          baseUrl: () => `http://127.0.0.1:${port}`,
+          log: createLogger("silent"),
+        },
+        undefined,
+        { model: "m", messages: [] },
+        {},
+        { signal: new AbortController().signal, onRateLimited: (ms) => waits.push(ms) },
+      );
+      assert.equal(r.status, 200);
+      assert.equal(r.callId, "call_x");
+      assert.deepEqual(waits, [30]);
+      assert.equal(n, 2);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("should read retry-after in milliseconds, seconds or as a date", () => {
+    assert.equal(retryAfterMs(new Headers({ "retry-after-ms": "250" })), 250);
+    assert.equal(retryAfterMs(new Headers({ "retry-after": "2" })), 2000);
+    const now = Date.parse("2025-05-01T00:00:00Z");
+    assert.equal(retryAfterMs(new Headers({ "retry-after": "Thu, 01 May 2025 00:00:05 GMT" }), now), 5000);
+    assert.equal(retryAfterMs(new Headers({})), undefined);
+  });
+});
