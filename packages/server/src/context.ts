@@ -1,7 +1,7 @@
 /**
  * What a running server holds, handed to the API and domains. Built once in `server.ts`.
  */
-import type { CallRecorder } from "./calls/index.ts";
+import type { Recorder } from "./calls/index.ts";
 import type { Config } from "./config/index.ts";
 import type { Metrics } from "./metrics/index.ts";
 import type { Store } from "./store/index.ts";
@@ -10,7 +10,7 @@ import type { Logger } from "./util/log.ts";
 export interface AppContext {
   config: Config;
   store: Store;
-  recorder: CallRecorder;
+  recorder: Recorder;
   metrics: Metrics;
   log: Logger;
   /** The URL this server is reached at (public URL if configured), known once it listens. */

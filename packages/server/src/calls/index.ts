@@ -6,7 +6,7 @@ import type { CaptureMode } from "../config/index.ts";
 import type { Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 import { type CapturedCall, toCallRow } from "./record.ts";
-import { type CallRecorder, insertCalls } from "./recorder.ts";
+import { insertCalls, type Recorder } from "./recorder.ts";
 import type { IngestCall } from "./schemas.ts";
 
 export { costUsd, priceOf } from "./pricing.ts";
@@ -20,7 +20,7 @@ export {
   toCallView,
 } from "./queries.ts";
 export { type CapturedCall, type Outcome, outcomes, tagsOf, toCallRow } from "./record.ts";
-export { CallRecorder, insertCalls } from "./recorder.ts";
+export { CallRecorder, insertCalls, type Recorder, type RecorderMetrics } from "./recorder.ts";
 export * from "./schemas.ts";
 
 async function storeAnswers(store: Store): Promise<boolean> {
@@ -38,7 +38,7 @@ async function storeAnswers(store: Store): Promise<boolean> {
  */
 export async function ingestCalls(
   store: Store,
-  recorder: CallRecorder,
+  recorder: Recorder,
   calls: IngestCall[],
   capture: CaptureMode,
   patterns: RegExp[],

@@ -16,10 +16,30 @@ import path from "node:path";
 import readline from "node:readline";
 import { sql } from "kysely";
 import { lockGraphWrites, materializeForCalls } from "../graph/resolve.ts";
-import type { Metrics } from "../metrics/index.ts";
 import type { NewCallRow, Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
 import { tagsOf } from "./record.ts";
+
+/** The counters the recorder keeps; prom-client's objects fit, and so does the worker thread's tally. */
+export interface RecorderMetrics {
+  queueDepth: { set(value: number): void };
+  storedCalls: { inc(by?: number): void };
+  spooledRecords: { inc(by?: number): void };
+  replayedRecords: { inc(by?: number): void };
+  droppedRecords: { inc(by?: number): void };
+  rejectedRecords: { inc(by?: number): void };
+}
+
+/** What the rest of the server sees of the write-behind path, wherever it runs. */
+export interface Recorder {
+  /** Queues a call for storage; never blocks and never throws. */
+  record(row: NewCallRow): void;
+  /** Resolves once everything recorded so far is stored (or spooled, when the store is down). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  readonly storeReachable: boolean;
+  readonly queueDepth: number;
+}
 
 export interface RecorderOptions {
   spoolDir: string;
@@ -88,10 +108,10 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-export class CallRecorder {
+export class CallRecorder implements Recorder {
   readonly #store: Store;
   readonly #opts: Required<RecorderOptions>;
-  readonly #metrics: Metrics;
+  readonly #metrics: RecorderMetrics;
   readonly #log: Logger;
   readonly #journalPath: string;
   /** The journal stays open between batches: opening it for every batch showed up in profiles. */
@@ -106,7 +126,7 @@ export class CallRecorder {
   #currentSpool: string | undefined;
   #closed = false;
 
-  constructor(store: Store, opts: RecorderOptions, metrics: Metrics, log: Logger) {
+  constructor(store: Store, opts: RecorderOptions, metrics: RecorderMetrics, log: Logger) {
     this.#store = store;
     this.#opts = { maxRetryMs: 10_000, faultInject: undefined, ...opts } as Required<RecorderOptions>;
     this.#metrics = metrics;
