@@ -3,7 +3,7 @@
  */
 import type { Expression, ExpressionBuilder, SelectQueryBuilder, SqlBool } from "kysely";
 import type { CallRow, Database, Store } from "../store/index.ts";
-import { HttpError } from "../util/http-error.ts";
+import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import type { CallFilter } from "./schemas.ts";
 
 /** A call as the API shows it (camelCase JSON, PRODUCT.md "Concepts"). */
@@ -195,24 +195,6 @@ export function callConditions(store: Store, f: CallFilter) {
   };
 }
 
-interface Cursor {
-  t: number;
-  id: string;
-}
-
-function encodeCursor(c: Cursor): string {
-  return Buffer.from(`${c.t}:${c.id}`).toString("base64url");
-}
-
-function decodeCursor(s: string): Cursor {
-  const raw = Buffer.from(s, "base64url").toString("utf8");
-  const i = raw.indexOf(":");
-  const t = Number(raw.slice(0, i));
-  if (i <= 0 || !Number.isFinite(t))
-    throw new HttpError(400, "cursor is not one this server issued", { field: "cursor" });
-  return { t, id: raw.slice(i + 1) };
-}
-
 /** Applies newest-first keyset paging; returns the page and the cursor of the next one. */
 export async function pageNewestFirst<O extends { id: string; startedAt: number }>(
   query: CallsQuery<O>,
@@ -234,7 +216,7 @@ export async function pageNewestFirst<O extends { id: string; startedAt: number 
   const more = rows.length > limit;
   if (more) rows.pop();
   const last = rows.at(-1);
-  return { rows, nextCursor: more && last ? encodeCursor({ t: last.startedAt, id: last.id }) : null };
+  return { rows, nextCursor: more && last ? encodeCursor(last.startedAt, last.id) : null };
 }
 
 export async function listCalls(store: Store, filter: CallFilter, page: { cursor?: string; limit: number }) {

@@ -6,6 +6,7 @@ import type { ExpressionBuilder } from "kysely";
 import { previewOf } from "../calls/index.ts";
 import type { NotificationInput } from "../graph/index.ts";
 import type { Database, NotificationRow, Store } from "../store/index.ts";
+import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
 import { DEFAULT_RUBRIC, requireRubric } from "./rubrics.ts";
@@ -290,19 +291,6 @@ function statusCondition(status: (typeof listStatuses)[number], now: number) {
   };
 }
 
-function encodeCursor(t: number, id: string) {
-  return Buffer.from(`${t}:${id}`).toString("base64url");
-}
-
-function decodeCursor(s: string): { t: number; id: string } {
-  const raw = Buffer.from(s, "base64url").toString("utf8");
-  const i = raw.indexOf(":");
-  const t = Number(raw.slice(0, i));
-  if (i <= 0 || !Number.isFinite(t))
-    throw new HttpError(400, "cursor is not one this server issued", { field: "cursor" });
-  return { t, id: raw.slice(i + 1) };
-}
-
 export interface ListQuery {
   recipient?: string;
   /** Only notifications about these tags (a call's id, completion id and custom tags). */
@@ -326,10 +314,7 @@ export async function listNotifications(deps: NotificationsDeps, q: ListQuery) {
   if (q.cursor) {
     const c = decodeCursor(q.cursor);
     query = query.where((eb) =>
-      eb.or([
-        eb("notifications.createdAt", "<", c.t),
-        eb.and([eb("notifications.createdAt", "=", c.t), eb("notifications.id", "<", c.id)]),
-      ]),
+      eb(eb.refTuple("notifications.createdAt", "notifications.id"), "<", eb.tuple(c.t, c.id)),
     );
   }
   const rows = await query

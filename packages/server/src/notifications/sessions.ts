@@ -4,6 +4,7 @@
 import { sql } from "kysely";
 import { type CallView, toCallView } from "../calls/index.ts";
 import type { Store } from "../store/index.ts";
+import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import { HttpError } from "../util/http-error.ts";
 
 export interface SessionSummary {
@@ -18,18 +19,6 @@ export interface SessionSummary {
 
 /** At most this many calls of one session are returned. */
 export const SESSION_MAX_CALLS = 1000;
-
-function encodeCursor(t: number, id: string) {
-  return Buffer.from(JSON.stringify([t, id])).toString("base64url");
-}
-
-function decodeCursor(s: string): { t: number; id: string } {
-  try {
-    const [t, id] = JSON.parse(Buffer.from(s, "base64url").toString("utf8")) as [unknown, unknown];
-    if (typeof t === "number" && typeof id === "string") return { t, id };
-  } catch {}
-  throw new HttpError(400, "cursor is not one this server issued", { field: "cursor" });
-}
 
 /** Sessions, most recently active first. */
 export async function listSessions(
