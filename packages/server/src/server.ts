@@ -51,6 +51,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   );
   await recorder.start();
   const closers: Array<() => Promise<void> | void> = [];
+  const statistics = setInterval(() => {
+    store.optimize().catch((err: unknown) => log.warn(`refreshing store statistics: ${String(err)}`));
+  }, 10 * 60_000);
+  statistics.unref();
+  closers.push(() => clearInterval(statistics));
   let listeningUrl = `http://${config.host}:${config.port}`;
   const ctx: AppContext = {
     config,
