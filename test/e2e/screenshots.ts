@@ -35,11 +35,19 @@ const phone = await browser.newContext({
 const written: string[] = [];
 const missing: string[] = [];
 
-async function shot(name: string, page: Page, url: string, ready: string, fullPage = false): Promise<void> {
+async function shot(
+  name: string,
+  page: Page,
+  url: string,
+  ready: string,
+  fullPage = false,
+  then?: () => Promise<void>,
+): Promise<void> {
   if (only && !only.has(name)) return;
   await page.goto(server.url + url);
   try {
     await page.waitForSelector(ready, { timeout: 10_000 });
+    await then?.();
   } catch {
     missing.push(`${name} (${url}: "${ready}" never appeared)`);
     return;
@@ -48,6 +56,103 @@ async function shot(name: string, page: Page, url: string, ready: string, fullPa
   const file = path.join(OUT, `${name}.png`);
   await page.screenshot({ path: file, fullPage });
   written.push(path.relative(process.cwd(), file));
+}
+
+/**
+ * Fourteen days of ticket-title calls (ingested with their past times), rated; two datasets over them; and an
+ * evaluation of another model on the newer half, waited for. The fake judge's markers ([[GOOD]], [[SCORE:n]])
+ * make its verdicts vary.
+ */
+async function seedHistory(): Promise<{ evalId: string | null; evalError?: string }> {
+  const day = 86_400_000;
+  const now = Date.now();
+  const subjects = [
+    "printer on floor 3 is jammed again",
+    "cannot log in after the password reset",
+    "invoice 4471 shows the wrong VAT rate",
+    "mobile app crashes when uploading a photo",
+    "request for a second monitor",
+    "VPN disconnects every ten minutes",
+  ];
+  const calls: unknown[] = [];
+  const rewards: unknown[] = [];
+  let n = 0;
+  for (let d = 13; d >= 0; d--) {
+    const v2 = d < 7;
+    for (let k = 0; k < 6; k++, n++) {
+      const startedAt = now - d * day - (k + 1) * 3_600_000;
+      const model = k % 3 === 2 ? "gpt-4.1-mini" : "gpt-4o-mini";
+      const subject = subjects[(n + d) % subjects.length] as string;
+      const marker = `${n % 3 === 0 ? " [[GOOD]]" : ""} [[SCORE:${1 + (n % 5)}]]`;
+      const answer = `${v2 ? "Ticket: " : ""}${subject.charAt(0).toUpperCase()}${subject.slice(1)}${n % 3 === 1 ? " [[GOOD]]" : ""} [[SCORE:3]]`;
+      const id = `chatcmpl-history-${n}`;
+      calls.push({
+        startedAt,
+        endedAt: startedAt + (v2 ? 1300 : 700) + ((n * 137) % 500),
+        upstream: "default",
+        tags: ["ticket-titles", v2 ? "prompt-v2" : "prompt-v1"],
+        metadata: { promptVersion: v2 ? "v2" : "v1" },
+        request: {
+          model,
+          messages: [
+            { role: "system", content: "Write a short title for the support ticket." },
+            { role: "user", content: `Ticket #${1000 + n}: ${subject}${marker}` },
+          ],
+        },
+        response: {
+          id,
+          object: "chat.completion",
+          model,
+          choices: [{ index: 0, message: { role: "assistant", content: answer }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 60 + (n % 7) * 5, completion_tokens: 12 + (n % 4), total_tokens: 80 },
+        },
+      });
+      if (n % 4 !== 3)
+        rewards.push({
+          annotationKey: id,
+          numericReward: v2 ? [1, 0, 0.5][n % 3] : [1, 1, 0.5, 1, 0][n % 5],
+          source: "human",
+          annotatorId: "ana",
+        });
+    }
+  }
+  await server.api("/api/calls", { body: calls });
+  await server.api("/api/annotations", { body: rewards });
+  await server.api("/api/datasets", {
+    body: {
+      name: "ticket-titles",
+      description: "Titles written for support tickets",
+      filter: { tag: "ticket-titles" },
+    },
+  });
+  await server.api("/api/datasets", {
+    body: { name: "ticket-titles-v2", description: "Since the v2 prompt", filter: { tag: "prompt-v2" } },
+  });
+  await server.api("/api/datasets", {
+    body: { name: "thumbs-up", filter: { tag: "ticket-titles", where: "reward >= 1" } },
+  });
+  const created = await server.api<{ id?: string; error?: { message: string } }>("/api/evals", {
+    body: {
+      dataset: "ticket-titles-v2",
+      candidate: { model: "gpt-4.1-mini", headers: { "x-fake-delay-ms": "40" } },
+      checks: [
+        { type: "regex", name: "short-title", pattern: "^.{0,72}$" },
+        "latencyMs <= 2000",
+        "tokens.completion <= 40",
+        { type: "judge", mode: "absolute", model: "fake-judge", name: "quality" },
+      ],
+      judge: { mode: "pairwise", model: "fake-judge" },
+      seed: 7,
+    },
+  });
+  if (!created.body.id) return { evalId: null, evalError: created.body.error?.message ?? "not created" };
+  const id = created.body.id;
+  for (let i = 0; i < 300; i++) {
+    const r = await server.api<{ run: { status: string } }>(`/api/evals/${id}`);
+    if (!["queued", "running"].includes(r.body.run.status)) return { evalId: id };
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return { evalId: null, evalError: "the evaluation did not finish in 30 s" };
 }
 
 try {
@@ -93,11 +198,48 @@ try {
     `/compare?a=${s.plain.completionId}&b=${s.other.completionId}`,
     "[data-testid=compare-form]",
   );
+  // localStorage needs a page of the app open (with --only, no shot may have opened one yet).
+  if (!page.url().startsWith(server.url)) await page.goto(`${server.url}/settings`);
   await page.evaluate(() => localStorage.setItem("intersebd.recipient", "ana"));
   await shot("inbox", page, "/inbox?recipient=ana", "[data-testid=inbox-list]");
   await shot("review", page, "/review", "[data-testid=review-list]");
   await shot("rubrics", page, "/rubrics/default", "[data-testid=rubric-editor]");
   await shot("settings", page, "/settings", "[data-testid=upstreams]");
+  // Two weeks of history for the datasets, evaluation and metrics pages: a prompt change (v1 → v2) a week
+  // ago made the answers slower and less liked.
+  const history = await seedHistory();
+  await shot("datasets", page, "/datasets", "[data-testid=datasets-table] [data-testid=dataset-size-cell]");
+  await shot(
+    "dataset",
+    page,
+    "/datasets/ticket-titles",
+    "[data-testid=histogram-chart] canvas",
+    true,
+    async () => {
+      await page.click("[data-testid=report-trl-kto]");
+      await page.waitForSelector("[data-testid=export-report]");
+    },
+  );
+  if (history.evalId) {
+    await shot("evals", page, "/evals?dataset=ticket-titles-v2", "[data-testid=runs-table] tbody tr");
+    await shot(
+      "eval-report",
+      page,
+      `/evals/${history.evalId}`,
+      "[data-testid=eval-report][data-complete=true] [data-testid=latency-compare-chart] canvas",
+      true,
+    );
+  } else {
+    missing.push(`evals, eval-report (${history.evalError})`);
+  }
+  await shot(
+    "metrics",
+    page,
+    "/trends?range=30d&groupBy=promptVersion",
+    "[data-testid=chart-latency] canvas",
+    true,
+  );
+
   if (annotatePath) {
     await shot("annotate", page, annotatePath, "[data-testid=annotate-form]", true);
     await shot("annotate-phone", await phone.newPage(), annotatePath, "[data-testid=annotate-form]", true);

@@ -14,6 +14,11 @@ const ComparePage = lazy(() => import("./pages/ComparePage.tsx"));
 const ReviewPage = lazy(() => import("./pages/ReviewPage.tsx"));
 const RubricsPage = lazy(() => import("./pages/RubricsPage.tsx"));
 const SettingsPage = lazy(() => import("./pages/SettingsPage.tsx"));
+const DatasetsPage = lazy(() => import("./pages/DatasetsPage.tsx"));
+const DatasetPage = lazy(() => import("./pages/DatasetPage.tsx"));
+const EvalsPage = lazy(() => import("./pages/EvalsPage.tsx"));
+const EvalPage = lazy(() => import("./pages/EvalPage.tsx"));
+const MetricsPage = lazy(() => import("./pages/MetricsPage.tsx"));
 
 function InboxCount() {
   const [recipient] = useStoredString(RECIPIENT_KEY);
@@ -66,6 +71,9 @@ function Nav() {
         </NavLink>
         <NavLink to="/review">Review</NavLink>
         <NavLink to="/compare">Compare</NavLink>
+        <NavLink to="/datasets">Datasets</NavLink>
+        <NavLink to="/evals">Evaluations</NavLink>
+        <NavLink to="/trends">Metrics</NavLink>
         <NavLink to="/rubrics">Rubrics</NavLink>
         <NavLink to="/settings">Settings</NavLink>
       </div>
@@ -156,6 +164,12 @@ export function App() {
             <Route path="/rubrics" element={<RubricsPage />} />
             <Route path="/rubrics/:name" element={<RubricsPage />} />
             <Route path="/settings" element={<SettingsPage />} />
+            <Route path="/datasets" element={<DatasetsPage />} />
+            <Route path="/datasets/:name" element={<DatasetPage />} />
+            <Route path="/evals" element={<EvalsPage />} />
+            <Route path="/evals/:id" element={<EvalPage />} />
+            {/* Not /metrics: that is the server's Prometheus endpoint, which a reload would open. */}
+            <Route path="/trends" element={<MetricsPage />} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>

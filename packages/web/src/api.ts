@@ -106,3 +106,42 @@ export const api = {
 
 /** `encodeURIComponent` for a path segment. */
 export const seg = (s: string) => encodeURIComponent(s);
+
+/**
+ * Downloads `path` as a file the way a link would, but with the API key header (a plain link cannot send it).
+ * Used by export links when this browser has a key saved; without one the link downloads by itself.
+ */
+export async function downloadWithKey(path: string, fallbackName = "export.jsonl"): Promise<void> {
+  const headers: Record<string, string> = {};
+  const key = getApiKey();
+  if (key) headers["x-intersebd-key"] = key;
+  let res: Response;
+  try {
+    res = await fetch(path, { headers });
+  } catch (err) {
+    throw new ApiError(0, `cannot reach the intersebd server (${(err as Error).message})`);
+  }
+  if (!res.ok) {
+    const text = await res.text();
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? message;
+    } catch {}
+    if (res.status === 401) window.dispatchEvent(new CustomEvent(NEED_KEY_EVENT, { detail: message }));
+    throw new ApiError(res.status, message);
+  }
+  const name = /filename="([^"]+)"/.exec(res.headers.get("content-disposition") ?? "")?.[1] ?? fallbackName;
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** `GET /api/export` for a saved dataset: the JSONL rows, or with `report` the counts of rows and drops. */
+export function exportUrl(dataset: string, format: string, extra?: Query): string {
+  return withQuery("/api/export", { dataset, format, ...extra });
+}

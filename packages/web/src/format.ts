@@ -97,3 +97,28 @@ export const humanize = (name: string) => {
     .toLowerCase();
   return s.charAt(0).toUpperCase() + s.slice(1);
 };
+
+/** A rate 0..1 as a percentage: 0.8 → "80%", 0.123 → "12.3%". */
+export function fmtPct(rate: number | null | undefined): string {
+  if (rate === null || rate === undefined) return "—";
+  const p = rate * 100;
+  return `${Number.isInteger(p) || p >= 10 ? Math.round(p) : p.toFixed(1)}%`;
+}
+
+/** A 95% interval of rates: "49–94%". */
+export function fmtRateCi(ci: [number, number] | null | undefined): string {
+  if (!ci) return "—";
+  return `${fmtPct(ci[0]).replace("%", "")}–${fmtPct(ci[1])}`;
+}
+
+/** A 95% interval of plain numbers: "[2.1, 3.4]". */
+export function fmtCi(ci: [number, number] | null | undefined, digits = 2): string {
+  if (!ci) return "—";
+  return `[${ci[0].toFixed(digits)}, ${ci[1].toFixed(digits)}]`;
+}
+
+/** A number with up to `digits` decimals: 3.4000001 → "3.4". */
+export function fmtNum(n: number | null | undefined, digits = 2): string {
+  if (n === null || n === undefined) return "—";
+  return String(Number(n.toFixed(digits)));
+}

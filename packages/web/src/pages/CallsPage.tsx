@@ -1,55 +1,20 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { ApiError, api, getApiKey, seg } from "../api.ts";
-import { AnnotationBadge, CopyButton, ErrorBox, Loading, OutcomeBadge } from "../components/ui.tsx";
 import {
-  fmtCost,
-  fmtInt,
-  fmtMs,
-  fmtTime,
-  fromLocalInput,
-  modelOf,
-  previewOut,
-  toLocalInput,
-} from "../format.ts";
+  FilterFields,
+  type FilterKey,
+  type Filters,
+  filtersOf,
+  queryOf,
+} from "../components/CallFilters.tsx";
+import { AnnotationBadge, CopyButton, ErrorBox, Loading, OutcomeBadge } from "../components/ui.tsx";
+import { fmtCost, fmtInt, fmtMs, fmtTime, modelOf, previewOut } from "../format.ts";
 import type { CallView, Page } from "../types.ts";
 
 const LatencyChart = lazy(() => import("../components/LatencyChart.tsx"));
 
-/** The list's filters: the URL query parameters, named as `GET /api/calls` names them. */
-const FILTER_KEYS = [
-  "model",
-  "outcome",
-  "sessionId",
-  "userId",
-  "tag",
-  "annotated",
-  "minReward",
-  "maxReward",
-  "from",
-  "to",
-  "q",
-] as const;
-type FilterKey = (typeof FILTER_KEYS)[number];
-type Filters = Partial<Record<FilterKey, string>>;
-
-const OUTCOMES = ["ok", "upstream_error", "network_error", "client_aborted", "timeout"];
 const PAGE_SIZE = 50;
-
-function filtersOf(params: URLSearchParams): Filters {
-  const f: Filters = {};
-  for (const k of FILTER_KEYS) {
-    const v = params.get(k);
-    if (v) f[k] = v;
-  }
-  return f;
-}
-
-function queryOf(f: Filters): string {
-  const qs = new URLSearchParams();
-  for (const k of FILTER_KEYS) if (f[k]) qs.set(k, f[k] as string);
-  return qs.toString();
-}
 
 function Onboarding() {
   const origin = window.location.origin;
@@ -116,18 +81,6 @@ function FilterForm({
     setDraft(next);
     onApply(next);
   };
-  const text = (k: FilterKey, label: string, placeholder?: string, list?: string) => (
-    <label className="field">
-      <span>{label}</span>
-      <input
-        name={k}
-        value={draft[k] ?? ""}
-        placeholder={placeholder}
-        list={list}
-        onChange={(e) => set(k, e.target.value)}
-      />
-    </label>
-  );
   return (
     <form
       className="filters"
@@ -137,90 +90,7 @@ function FilterForm({
         onApply(draft);
       }}
     >
-      <label className="field grow">
-        <span>Search</span>
-        <input
-          name="q"
-          type="search"
-          value={draft.q ?? ""}
-          placeholder="text in the request or response"
-          onChange={(e) => set("q", e.target.value)}
-        />
-      </label>
-      {text("model", "Model", "any", "models-seen")}
-      <datalist id="models-seen">
-        {models.map((m) => (
-          <option key={m} value={m} />
-        ))}
-      </datalist>
-      <label className="field">
-        <span>Outcome</span>
-        <select
-          name="outcome"
-          value={draft.outcome ?? ""}
-          onChange={(e) => applyNow("outcome", e.target.value)}
-        >
-          <option value="">any</option>
-          {OUTCOMES.map((o) => (
-            <option key={o} value={o}>
-              {o.replace(/_/g, " ")}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label className="field">
-        <span>Annotated</span>
-        <select
-          name="annotated"
-          value={draft.annotated ?? ""}
-          onChange={(e) => applyNow("annotated", e.target.value)}
-        >
-          <option value="">any</option>
-          <option value="true">yes</option>
-          <option value="false">no</option>
-        </select>
-      </label>
-      {text("sessionId", "Session")}
-      {text("userId", "User")}
-      {text("tag", "Tag")}
-      <label className="field narrow">
-        <span>Reward ≥</span>
-        <input
-          name="minReward"
-          type="number"
-          step="any"
-          value={draft.minReward ?? ""}
-          onChange={(e) => set("minReward", e.target.value)}
-        />
-      </label>
-      <label className="field narrow">
-        <span>Reward ≤</span>
-        <input
-          name="maxReward"
-          type="number"
-          step="any"
-          value={draft.maxReward ?? ""}
-          onChange={(e) => set("maxReward", e.target.value)}
-        />
-      </label>
-      <label className="field">
-        <span>From</span>
-        <input
-          name="from"
-          type="datetime-local"
-          value={toLocalInput(draft.from ?? null)}
-          onChange={(e) => set("from", fromLocalInput(e.target.value))}
-        />
-      </label>
-      <label className="field">
-        <span>To</span>
-        <input
-          name="to"
-          type="datetime-local"
-          value={toLocalInput(draft.to ?? null)}
-          onChange={(e) => set("to", fromLocalInput(e.target.value))}
-        />
-      </label>
+      <FilterFields draft={draft} set={set} applyNow={applyNow} models={models} />
       <div className="filter-actions">
         <button type="submit" className="primary">
           Apply
@@ -382,6 +252,16 @@ export default function CallsPage() {
       <header className="page-head">
         <h1>Calls</h1>
         <div className="row">
+          {hasFilters || rows.length > 0 ? (
+            <Link
+              className="button"
+              to={`/datasets?create=1${qs ? `&${qs}` : ""}`}
+              data-testid="save-dataset"
+              title="A dataset is a saved filter: export it for fine-tuning, or evaluate a model on it"
+            >
+              {hasFilters ? "Save filter as dataset" : "Save as dataset"}
+            </Link>
+          ) : null}
           <button type="button" onClick={() => setChart((c) => !c)} aria-pressed={chart}>
             {chart ? "Hide chart" : "Latency chart"}
           </button>

@@ -1,0 +1,406 @@
+/**
+ * The app's plots, drawn with uPlot. This module (and uPlot with it) is loaded only by pages that show a
+ * chart, through `lazy()`: see `LazyCharts.tsx`. Every chart fits its container's width and follows it.
+ */
+import { useCallback, useEffect, useRef } from "react";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import type { Interval } from "../types.ts";
+
+/** The stylesheet's colors, read when a chart is drawn (so light and dark both fit). */
+function theme() {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name: string, fallback: string) => css.getPropertyValue(name).trim() || fallback;
+  return {
+    accent: v("--accent", "#3b5bdb"),
+    warn: v("--warn", "#b35c00"),
+    ok: v("--ok", "#2b8a3e"),
+    bad: v("--bad", "#c92a2a"),
+    text: v("--text", "#1c2024"),
+    muted: v("--muted", "#667085"),
+    palette: [
+      v("--accent", "#3b5bdb"),
+      v("--warn", "#b35c00"),
+      v("--ok", "#2b8a3e"),
+      v("--tool", "#7048e8"),
+      v("--bad", "#c92a2a"),
+      v("--user", "#1c6fd1"),
+      v("--system", "#8a6d00"),
+      "#0c8599",
+      "#e64980",
+      "#868e96",
+    ],
+  };
+}
+
+type Theme = ReturnType<typeof theme>;
+
+function axis(t: Theme, extra: Partial<uPlot.Axis> = {}): uPlot.Axis {
+  return {
+    stroke: t.muted,
+    grid: { stroke: "rgba(128,128,128,.15)" },
+    ticks: { stroke: "rgba(128,128,128,.25)" },
+    ...extra,
+  };
+}
+
+type Build = (width: number, t: Theme) => { opts: Omit<uPlot.Options, "width">; data: uPlot.AlignedData };
+
+/**
+ * Draws a uPlot chart in the returned ref's element, rebuilt when `build` changes (memoize it with
+ * `useCallback`) and resized with the element. `build` gets the width to draw at and the colors.
+ */
+function usePlot(build: Build) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const width = () => Math.max(200, el.clientWidth || 600);
+    const { opts, data } = build(width(), theme());
+    const plot = new uPlot({ ...opts, width: width() } as uPlot.Options, data, el);
+    let last = width();
+    const ro =
+      typeof ResizeObserver === "undefined"
+        ? null
+        : new ResizeObserver(() => {
+            const w = width();
+            if (w !== last) {
+              last = w;
+              plot.setSize({ width: w, height: opts.height });
+            }
+          });
+    ro?.observe(el);
+    return () => {
+      ro?.disconnect();
+      plot.destroy();
+    };
+  }, [build]);
+  return box;
+}
+
+const bars = uPlot.paths.bars as NonNullable<typeof uPlot.paths.bars>;
+
+/** A number as a short label: 0.25, 1, 1.5k. */
+function short(n: number): string {
+  if (!Number.isFinite(n)) return "";
+  const a = Math.abs(n);
+  if (a >= 1e6) return `${+(n / 1e6).toFixed(1)}M`;
+  if (a >= 1e3) return `${+(n / 1e3).toFixed(1)}k`;
+  if (Number.isInteger(n)) return String(n);
+  return String(+n.toPrecision(3));
+}
+
+/** Room for the y axis: its widest tick label, the axis label and the ticks. */
+const axisSize = (_u: uPlot, values: string[] | null) =>
+  Math.max(48, 28 + 7 * Math.max(0, ...(values ?? []).map((v) => String(v).length)));
+
+const pct = (v: number) => `${Math.round(v * 100)}%`;
+
+/** An ordinal x scale: one slot per category, labelled by name. */
+function categoryAxis(t: Theme, labels: string[]): uPlot.Axis {
+  return axis(t, {
+    grid: { show: false },
+    values: (_u, splits) => splits.map((i) => labels[i] ?? ""),
+    // One label per category, whatever the width.
+    splits: () => labels.map((_, i) => i),
+  });
+}
+
+/** The x scale of an ordinal bar chart: the categories, with half a slot of room on each side. */
+const categoryScale = (n: number): uPlot.Scale => ({
+  time: false,
+  range: () => [-0.5, n - 0.5],
+});
+
+/**
+ * Reward distribution: how many calls fall in each reward bucket (`bucket` is the bucket's lower edge).
+ *
+ * @example <HistogramChart buckets={[{ bucket: 0, count: 3 }, { bucket: 1, count: 5 }]} />
+ */
+export function HistogramChart({ buckets }: { buckets: Array<{ bucket: number; count: number }> }) {
+  const box = usePlot(
+    useCallback<Build>(
+      (_w, t) => {
+        // Each bucket is labelled by its lower edge: it holds the calls from there up to the next one.
+        const labels = buckets.map((b) => short(b.bucket));
+        return {
+          opts: {
+            height: 200,
+            legend: { show: false },
+            cursor: { points: { show: false } },
+            scales: {
+              x: categoryScale(buckets.length),
+              y: { range: (_u, _lo, hi) => [0, Math.max(1, hi * 1.1)] },
+            },
+            axes: [
+              categoryAxis(t, labels),
+              axis(t, {
+                label: "calls",
+                values: (_u, s) => s.map((v) => (Number.isInteger(v) ? String(v) : "")),
+              }),
+            ],
+            series: [
+              {},
+              {
+                label: "calls",
+                stroke: t.accent,
+                fill: `${t.accent}aa`,
+                width: 1,
+                paths: bars({ size: [0.8, 80] }),
+                points: { show: false },
+              },
+            ],
+          },
+          data: [buckets.map((_, i) => i), buckets.map((b) => b.count)],
+        };
+      },
+      [buckets],
+    ),
+  );
+  return (
+    <div
+      className="chart-box"
+      ref={box}
+      data-testid="histogram-chart"
+      role="img"
+      aria-label={`reward histogram: ${buckets.map((b) => `${b.bucket}: ${b.count}`).join(", ")}`}
+    />
+  );
+}
+
+/** Draws a 95% interval as a whisker over each bar of series 1. */
+function whiskers(cis: Interval[], color: string): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: [
+        (u) => {
+          const ctx = u.ctx;
+          ctx.save();
+          ctx.strokeStyle = color;
+          ctx.lineWidth = 1.5 * devicePixelRatio;
+          const half = 6 * devicePixelRatio;
+          cis.forEach((ci, i) => {
+            if (!ci) return;
+            const x = u.valToPos(i, "x", true);
+            const lo = u.valToPos(ci[0], "y", true);
+            const hi = u.valToPos(ci[1], "y", true);
+            ctx.beginPath();
+            ctx.moveTo(x, lo);
+            ctx.lineTo(x, hi);
+            ctx.moveTo(x - half, lo);
+            ctx.lineTo(x + half, lo);
+            ctx.moveTo(x - half, hi);
+            ctx.lineTo(x + half, hi);
+            ctx.stroke();
+          });
+          ctx.restore();
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * Rates (0..1) as bars with their 95% interval as whiskers: check pass rates, win/tie/loss.
+ *
+ * @example <RateChart rows={[{ label: "json-schema", rate: 0.8, ci: [0.49, 0.94] }]} />
+ */
+export function RateChart({
+  rows,
+  testId = "rate-chart",
+  label = "pass rate",
+}: {
+  rows: Array<{ label: string; rate: number | null; ci: Interval }>;
+  testId?: string;
+  label?: string;
+}) {
+  const box = usePlot(
+    useCallback<Build>(
+      (_w, t) => ({
+        opts: {
+          height: 220,
+          legend: { show: false },
+          cursor: { points: { show: false } },
+          scales: { x: categoryScale(rows.length), y: { range: [0, 1] } },
+          axes: [
+            categoryAxis(
+              t,
+              rows.map((r) => r.label),
+            ),
+            axis(t, { label, values: (_u, s) => s.map(pct) }),
+          ],
+          series: [
+            {},
+            {
+              label,
+              stroke: t.accent,
+              fill: `${t.accent}99`,
+              width: 1,
+              paths: bars({ size: [0.6, 90] }),
+              points: { show: false },
+            },
+          ],
+          plugins: [
+            whiskers(
+              rows.map((r) => r.ci),
+              t.text,
+            ),
+          ],
+        },
+        data: [rows.map((_, i) => i), rows.map((r) => r.rate)],
+      }),
+      [rows, label],
+    ),
+  );
+  return (
+    <div
+      className="chart-box"
+      ref={box}
+      data-testid={testId}
+      role="img"
+      aria-label={`${label}: ${rows.map((r) => `${r.label} ${r.rate === null ? "n/a" : pct(r.rate)}`).join(", ")}`}
+    />
+  );
+}
+
+/**
+ * Two series side by side per category: e.g. baseline and candidate latency at mean, p50 and p95.
+ *
+ * @example <PairBars categories={["mean", "p95"]} series={[{ label: "baseline", values: [120, 300] }, { label: "candidate", values: [90, 250] }]} unit="ms" />
+ */
+export function PairBars({
+  categories,
+  series,
+  unit,
+  format = short,
+  testId = "pair-bars",
+}: {
+  categories: string[];
+  series: [{ label: string; values: Array<number | null> }, { label: string; values: Array<number | null> }];
+  unit: string;
+  format?: (v: number) => string;
+  testId?: string;
+}) {
+  const box = usePlot(
+    useCallback<Build>(
+      (_w, t) => ({
+        opts: {
+          height: 220,
+          legend: { live: false },
+          cursor: { points: { show: false } },
+          scales: {
+            x: categoryScale(categories.length),
+            y: { range: (_u, _lo, hi) => [0, hi > 0 ? hi * 1.1 : 1] },
+          },
+          axes: [
+            categoryAxis(t, categories),
+            axis(t, { label: unit, values: (_u, s) => s.map(format), size: axisSize }),
+          ],
+          series: [
+            { label: "", value: (_u, v) => (v === null ? "" : (categories[v] ?? "")) },
+            ...series.map((s, j) => {
+              const color = (j === 0 ? t.muted : t.accent) as string;
+              return {
+                label: s.label,
+                stroke: color,
+                fill: `${color}bb`,
+                width: 1,
+                value: (_u: uPlot, v: number | null) => (v === null ? "—" : `${format(v)} ${unit}`),
+                // The first bar ends at the category's tick, the second starts there: side by side.
+                paths: bars({ size: [0.35, 60], align: j === 0 ? -1 : 1 }),
+                points: { show: false },
+              } satisfies uPlot.Series;
+            }),
+          ],
+        },
+        data: [categories.map((_, i) => i), ...series.map((s) => s.values)] as uPlot.AlignedData,
+      }),
+      [categories, series, unit, format],
+    ),
+  );
+  return (
+    <div
+      className="chart-box"
+      ref={box}
+      data-testid={testId}
+      role="img"
+      aria-label={`${unit}: ${series.map((s) => `${s.label} ${s.values.map((v) => (v === null ? "—" : format(v))).join(" / ")}`).join("; ")}`}
+    />
+  );
+}
+
+/**
+ * Lines over time, one per group (null values are gaps).
+ *
+ * @example <TimeChart xs={[1717200000, 1717203600]} series={[{ label: "gpt-4o", values: [3, 5] }]} unit="calls" />
+ */
+export function TimeChart({
+  xs,
+  series,
+  unit,
+  format = short,
+  testId = "time-chart",
+  height = 240,
+  integer = false,
+  points = true,
+  yRange,
+}: {
+  /** Seconds since the epoch. */
+  xs: number[];
+  /** `color`: an index into the palette, to keep a group's color the same across charts. */
+  series: Array<{ label: string; values: Array<number | null>; color?: number }>;
+  unit: string;
+  format?: (v: number) => string;
+  testId?: string;
+  height?: number;
+  /** A fixed y range (rates: [0, 1]); by default from 0 (or below) to the highest value. */
+  yRange?: [number, number];
+  /** Counts: ticks on whole numbers only. */
+  integer?: boolean;
+  /** Draw each value as a dot (where gaps leave single values that a line would not show). */
+  points?: boolean;
+}) {
+  const box = usePlot(
+    useCallback<Build>(
+      (_w, t) => ({
+        opts: {
+          height,
+          scales: {
+            x: { time: true },
+            y: { range: yRange ?? ((_u, lo, hi) => [Math.min(0, lo), hi > lo ? hi * 1.05 : hi + 1]) },
+          },
+          axes: [
+            axis(t),
+            axis(t, {
+              label: unit,
+              values: (_u, s) => s.map(format),
+              size: axisSize,
+              ...(integer
+                ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 1e5, 1e6] }
+                : {}),
+            }),
+          ],
+          series: [
+            {},
+            ...series.map((s, j) => {
+              const color = t.palette[(s.color ?? j) % t.palette.length] as string;
+              return {
+                label: s.label,
+                stroke: color,
+                width: 2,
+                spanGaps: false,
+                value: (_u: uPlot, v: number | null) => (v === null ? "—" : format(v)),
+                points: { show: points, size: 5, fill: color },
+              } satisfies uPlot.Series;
+            }),
+          ],
+        },
+        data: [xs, ...series.map((s) => s.values)] as uPlot.AlignedData,
+      }),
+      [xs, series, unit, height, format, integer, points, yRange],
+    ),
+  );
+  return (
+    <div className="chart-box" ref={box} data-testid={testId} role="img" aria-label={`${unit} over time`} />
+  );
+}
