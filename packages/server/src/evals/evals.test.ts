@@ -229,7 +229,7 @@ for (const dialect of DIALECTS) {
         candidateCosts.reduce((a, b) => a + b, 0),
         1e-12,
       );
-      assert.equal(report.cost.judgeTotalUsd, 0);
+      assert.equal(report.cost.judgeTotalUsd, null, "the fake judge's price is unknown, so the total is too");
       assert.deepEqual(
         [report.latency.baseline.mean, report.latency.baseline.p50, report.latency.baseline.n],
         [400, 300, 5],
@@ -362,6 +362,12 @@ for (const dialect of DIALECTS) {
         body: { name: "nano-titles", filter: { model: ["gpt-4.1-nano"] } },
       });
       assert.equal(ds.status, 201, JSON.stringify(ds.body));
+      const estimate = await s.api<Body>("/api/evals", {
+        body: { dataset: "nano-titles", candidate: { model: "gpt-4.1-mini" }, dryRun: true },
+      });
+      assert.equal(estimate.status, 200, JSON.stringify(estimate.body));
+      const untouched = await s.api<Body>("/api/datasets/nano-titles/snapshots");
+      assert.equal(untouched.body.data.length, 0, "an estimate records no snapshot");
       const created = await s.api<Body>("/api/evals", {
         body: { dataset: "nano-titles", candidate: { model: "gpt-4.1-mini" }, checks: ["regex:^echo:"] },
       });
@@ -380,6 +386,8 @@ for (const dialect of DIALECTS) {
       );
       const snapshot = await s.api<Body>(`/api/snapshots/${created.body.run.snapshotId}`);
       assert.equal(snapshot.status, 200);
+      const snapshots = await s.api<Body>("/api/datasets/nano-titles/snapshots");
+      assert.equal(snapshots.body.data.length, 1, "the run recorded exactly one");
       const missing = await s.api<Body>("/api/evals", { body: { dataset: "no-such-dataset" } });
       assert.equal(missing.status, 404);
     });

@@ -99,7 +99,8 @@ export interface ItemResults {
   /** Every check's verdict, absolute judges included (pass when the reward is 0.5 or more). */
   checks: CheckOutcome[];
   judges: JudgeOutcome[];
-  judgeCostUsd: number;
+  /** What the judges cost; null when a judge model's price is unknown (never a guess). */
+  judgeCostUsd: number | null;
 }
 
 export interface ItemOutcome {
@@ -341,6 +342,7 @@ export async function processItem(
   const judges: JudgeOutcome[] = [];
   const annotations: AnnotationInput[] = [];
   let judgeCostUsd = 0;
+  let judgeUnpriced = false;
   const conversation = renderConversation(baselineRequest.messages);
 
   const askJudge = async (def: JudgeDef, messages: unknown[]): Promise<string | { error: string }> => {
@@ -357,7 +359,9 @@ export async function processItem(
     if (posted.status === 429 || posted.status >= 500)
       throw new Error(`judge ${def.model} failed after retries: ${errorMessage(posted)}`);
     if (posted.status !== 200) return { error: `judge ${def.model} answered ${errorMessage(posted)}` };
-    judgeCostUsd += priceOfCall((posted.body?.model as string) ?? def.model, posted.body) ?? 0;
+    const price = priceOfCall((posted.body?.model as string) ?? def.model, posted.body);
+    if (price === null) judgeUnpriced = true;
+    else judgeCostUsd += price;
     return answerText(firstMessage(posted.body)) ?? "";
   };
 
@@ -525,7 +529,7 @@ export async function processItem(
       },
       checks,
       judges,
-      judgeCostUsd: Math.round(judgeCostUsd * 1e10) / 1e10,
+      judgeCostUsd: judgeUnpriced ? null : Math.round(judgeCostUsd * 1e10) / 1e10,
     },
   };
 }

@@ -93,7 +93,7 @@ export interface Report {
   items: { total: number; done: number; failed: number };
   checks: CheckReport[];
   judges: JudgeReport[];
-  cost: { baseline: Summary; candidate: Summary; judgeTotalUsd: number };
+  cost: { baseline: Summary; candidate: Summary; judgeTotalUsd: number | null };
   latency: { baseline: Summary; candidate: Summary };
   /** The failed items, then those with the most failed checks and pairwise losses; at most 10. */
   worst: WorstItem[];
@@ -269,6 +269,8 @@ export async function computeReport(store: Store, run: RunView): Promise<Report>
 
   const nums = (xs: Array<number | null | undefined>) => xs.filter((x): x is number => typeof x === "number");
   const judgeTotal = done.reduce((s, d) => s + (d.results.judgeCostUsd ?? 0), 0);
+  // One judge call of unknown price makes the total unknown: reporting what is known as the total would mislead.
+  const judgeUnpriced = done.some((d) => d.results.judgeCostUsd === null);
 
   const ranked = done
     .map(({ row, results }) => {
@@ -326,7 +328,7 @@ export async function computeReport(store: Store, run: RunView): Promise<Report>
     cost: {
       baseline: summarize(nums(done.map((d) => d.results.baseline.costUsd))),
       candidate: summarize(nums(done.map((d) => d.results.candidate.costUsd))),
-      judgeTotalUsd: Math.round(judgeTotal * 1e10) / 1e10,
+      judgeTotalUsd: judgeUnpriced ? null : Math.round(judgeTotal * 1e10) / 1e10,
     },
     latency: {
       baseline: summarize(nums(done.map((d) => d.results.baseline.latencyMs))),

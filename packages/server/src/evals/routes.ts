@@ -35,7 +35,7 @@ export const evalsRoutes: RouteMount = (api, ctx) => {
 
   api.post("/evals", async (c) => {
     const body = parseOrThrow(createEvalSchema, await jsonBody(c));
-    const plan = await planRun(ctx, body, { declared });
+    const plan = await planRun(ctx, body, { declared, dryRun: body.dryRun });
     if (body.dryRun) return c.json({ id: null, estimate: plan.estimate, checks: plan.checks });
     enforceMaxCost(plan.estimate, body.maxCostUsd);
     const run = await createRun(ctx.store, plan);

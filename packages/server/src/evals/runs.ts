@@ -5,7 +5,7 @@
 import { randomInt } from "node:crypto";
 import { costUsd } from "../calls/index.ts";
 import type { Config } from "../config/index.ts";
-import { snapshotDataset } from "../exports/index.ts";
+import { datasetCallIds, snapshotDataset } from "../exports/index.ts";
 import type { Store } from "../store/index.ts";
 import type { EvalRunsTable } from "../store/schema-evals.ts";
 import { HttpError } from "../util/http-error.ts";
@@ -179,7 +179,7 @@ function judgeTokens(def: JudgeDef, prompt: number, completion: number) {
 export async function planRun(
   deps: EvalDeps,
   input: CreateEvalInput,
-  opts: { declared?: ReadonlyMap<string, CheckDef>; custom?: ReadonlySet<string> } = {},
+  opts: { declared?: ReadonlyMap<string, CheckDef>; custom?: ReadonlySet<string>; dryRun?: boolean } = {},
 ): Promise<Plan> {
   const { store, config } = deps;
   checkUpstream(config, input.candidate.upstream, "candidate.upstream");
@@ -201,9 +201,13 @@ export async function planRun(
   let callIds: string[];
   let snapshotId: string | null = null;
   if (input.dataset !== undefined) {
-    const snap = await snapshotDataset(deps, input.dataset, { purpose: "evaluation" });
-    snapshotId = snap.snapshotId;
-    callIds = snap.callIds;
+    // An estimate creates nothing: it reads the selection without recording a snapshot.
+    if (opts.dryRun) callIds = await datasetCallIds(deps, input.dataset);
+    else {
+      const snap = await snapshotDataset(deps, input.dataset, { purpose: "evaluation" });
+      snapshotId = snap.snapshotId;
+      callIds = snap.callIds;
+    }
     if (callIds.length === 0)
       throw new HttpError(400, `dataset: "${input.dataset}" selects no calls`, { field: "dataset" });
   } else {

@@ -361,6 +361,14 @@ export class SnapshotWriter {
  * oldest first. @throws HttpError 404 when there is no such dataset.
  * @example const { snapshotId, callIds } = await snapshotDataset(ctx, "titles");
  */
+/** The ids a dataset selects now, without recording a snapshot (for estimates, which create nothing). */
+export async function datasetCallIds(ctx: { store: Store }, name: string): Promise<string[]> {
+  const { selection } = await loadDataset(ctx.store, name);
+  const callIds: string[] = [];
+  for await (const ids of selectedIds(ctx.store, selection)) callIds.push(...ids);
+  return callIds;
+}
+
 export async function snapshotDataset(
   ctx: { store: Store },
   name: string,

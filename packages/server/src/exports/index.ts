@@ -6,6 +6,7 @@ export {
   createDataset,
   type DatasetDetail,
   type DatasetView,
+  datasetCallIds,
   datasetDetail,
   deleteDataset,
   getSnapshot,
