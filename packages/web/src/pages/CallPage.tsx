@@ -191,7 +191,9 @@ function Notifications({ call }: { call: CallDetail }) {
   );
   const [revoked, setRevoked] = useState<Record<string, NotificationView>>({});
   const [error, setError] = useState<ApiError>();
-  const list = (call.notifications ?? loaded.data?.data ?? []).map((n) => revoked[n.id] ?? n);
+  const list: NotificationView[] = (call.notifications ?? loaded.data?.data ?? []).map(
+    (n) => revoked[n.id] ?? n,
+  );
   if (loaded.error) return <ErrorBox error={loaded.error} />;
   if (list.length === 0) return <p className="muted small">Nobody has been asked to judge this call.</p>;
   return (

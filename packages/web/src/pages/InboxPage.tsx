@@ -4,13 +4,7 @@ import { ApiError, api, seg } from "../api.ts";
 import { ErrorBox, Loading } from "../components/ui.tsx";
 import { fmtDateTime, previewOut } from "../format.ts";
 import { RECIPIENT_KEY, useStoredString } from "../hooks.ts";
-import type { NotificationView } from "../types.ts";
-
-interface InboxPage {
-  data: NotificationView[];
-  nextCursor: string | null;
-  counts?: { open: number; done: number };
-}
+import type { Inbox, NotificationView } from "../types.ts";
 
 /** Where an inbox item opens: its annotate page on this origin, else the call. */
 export function itemHref(n: NotificationView): string {
@@ -20,7 +14,6 @@ export function itemHref(n: NotificationView): string {
       if (u.pathname.startsWith("/a/")) return u.pathname + u.search;
     } catch {}
   }
-  if (n.token) return `/a/${seg(n.token)}`;
   return `/calls/${seg(n.completionId)}`;
 }
 
@@ -55,7 +48,7 @@ export default function InboxPage() {
   const fromUrl = params.get("recipient");
   const recipient = fromUrl ?? stored;
   const status = params.get("status") === "done" ? "done" : "open";
-  const [page, setPage] = useState<InboxPage>();
+  const [page, setPage] = useState<Inbox>();
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<ApiError>();
 
@@ -67,7 +60,7 @@ export default function InboxPage() {
     if (!recipient) return;
     setLoading(true);
     setError(undefined);
-    api.get<InboxPage>("/api/notifications", { recipient, status, cursor }).then(
+    api.get<Inbox>("/api/notifications", { recipient, status, cursor }).then(
       (p) => {
         setPage((prev) => (cursor && prev ? { ...p, data: [...prev.data, ...p.data] } : p));
         setLoading(false);
@@ -162,10 +155,9 @@ export default function InboxPage() {
                   <Link to={itemHref(n)} className="inbox-item">
                     <div className="inbox-main">
                       <span className="inbox-message">{n.message || "Please judge this answer"}</span>
-                      {n.preview || n.call?.preview ? (
+                      {n.preview ? (
                         <span className="muted small preview">
-                          {(n.preview ?? n.call?.preview)?.input} →{" "}
-                          {previewOut((n.preview ?? n.call?.preview)?.output)}
+                          {n.preview.input} → {previewOut(n.preview.output)}
                         </span>
                       ) : (
                         <span className="muted small">

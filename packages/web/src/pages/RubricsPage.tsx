@@ -3,7 +3,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { ApiError, api, seg } from "../api.ts";
 import { ErrorBox, Loading } from "../components/ui.tsx";
 import { useApi } from "../hooks.ts";
-import type { Rubric, RubricField, RubricFieldType } from "../types.ts";
+import type { Rubric, RubricDefinition, RubricField, RubricFieldType } from "../types.ts";
 
 const TYPES: RubricFieldType[] = ["boolean", "scale", "choice", "text", "correction"];
 
@@ -54,7 +54,15 @@ function fromDraft(d: DraftField): RubricField {
   return out;
 }
 
-function Editor({ rubric, isNew, onSaved }: { rubric: Rubric; isNew: boolean; onSaved(r: Rubric): void }) {
+function Editor({
+  rubric,
+  isNew,
+  onSaved,
+}: {
+  rubric: RubricDefinition;
+  isNew: boolean;
+  onSaved(r: RubricDefinition): void;
+}) {
   const [name, setName] = useState(rubric.name);
   const [description, setDescription] = useState(rubric.description ?? "");
   const [fields, setFields] = useState<DraftField[]>(rubric.fields.map(toDraft));
@@ -90,7 +98,7 @@ function Editor({ rubric, isNew, onSaved }: { rubric: Rubric; isNew: boolean; on
         e.preventDefault();
         setSaving(true);
         setError(undefined);
-        const body: Rubric = {
+        const body: RubricDefinition = {
           name: name.trim(),
           description: description.trim() || undefined,
           fields: fields.map(fromDraft),
@@ -272,7 +280,7 @@ function Editor({ rubric, isNew, onSaved }: { rubric: Rubric; isNew: boolean; on
   );
 }
 
-const NEW_RUBRIC: Rubric = {
+const NEW_RUBRIC: RubricDefinition = {
   name: "",
   description: "",
   fields: [

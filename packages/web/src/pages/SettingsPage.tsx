@@ -5,10 +5,7 @@ import { RECIPIENT_KEY, useApi, useStoredString } from "../hooks.ts";
 import type { Settings } from "../types.ts";
 
 function authLabel(auth: Settings["auth"]): string {
-  if (typeof auth === "boolean") return auth ? "API key required" : "open (no API key)";
-  if (typeof auth === "string") return auth;
-  if (auth && typeof auth === "object") return auth.enabled ? "API key required" : "open (no API key)";
-  return "—";
+  return auth ? "API key required" : "open (no API key)";
 }
 
 function fmtTtl(s: number): string {

@@ -1,0 +1,87 @@
+/**
+ * The REST API's response shapes, as the server declares them: one declaration per shape, for the clients in
+ * this repository (the web app imports them with `import type`, which every build erases, so no server code
+ * reaches the browser). Types only: this module must never export a value, and its imports must stay
+ * `import type`, so that importing it costs nothing at runtime.
+ */
+import type { listCalls } from "./calls/index.ts";
+import type { runState } from "./evals/index.ts";
+import type { timeseries } from "./evals/metrics.ts";
+import type { TimeseriesQuery } from "./evals/schemas.ts";
+import type { CallDetail } from "./graph/index.ts";
+import type { listNotifications, NotificationView } from "./notifications/index.ts";
+
+// Calls and the tag graph
+export type { CallView } from "./calls/index.ts";
+export type {
+  AnnotationView,
+  CallDetail,
+  ComparisonView,
+  LinkView,
+  ResolvedAnnotation,
+} from "./graph/index.ts";
+
+/** `GET /api/calls`: a page of calls, each with its preview and its annotations' count and mean reward. */
+export type CallsPage = Awaited<ReturnType<typeof listCalls>>;
+
+/** `GET /api/calls/{id}`: the call with everything that resolves to it, plus its notifications (`api/calls.ts`). */
+export type CallDetailResponse = CallDetail & { notifications: NotificationView[] };
+
+export type { NotificationWithUrl } from "./notifications/inbox.ts";
+// Notifications, annotation, rubrics, review queue, sessions, settings
+export type {
+  AnnotateTask,
+  DeliveryView,
+  NotificationStatus,
+  NotificationView,
+  ReviewItem,
+  RubricDefinition,
+  RubricField,
+  RubricView,
+  SessionSummary,
+  SettingsView,
+} from "./notifications/index.ts";
+export type { ReviewKind } from "./notifications/review.ts";
+export type { RubricFieldType } from "./notifications/rubrics.ts";
+
+/** `GET /api/notifications`: an inbox page, each item with its link and the call's preview, and the counts. */
+export type InboxPage = Awaited<ReturnType<typeof listNotifications>>;
+export type InboxItem = InboxPage["data"][number];
+
+// Evaluations and metrics
+export type {
+  Bucket,
+  Candidate,
+  CheckDef,
+  Estimate,
+  JudgeDef,
+  Progress,
+  RunStatus,
+  RunView,
+} from "./evals/index.ts";
+export type {
+  AgreementReport,
+  CheckReport,
+  JudgeReport,
+  MeanReport,
+  Rate,
+  Report,
+  WorstItem,
+} from "./evals/report.ts";
+export type { Interval, Summary } from "./evals/stats.ts";
+// Datasets and exports
+export type {
+  DatasetDetail,
+  DatasetView,
+  DropReason,
+  ExportReport,
+  Format,
+  SnapshotView,
+} from "./exports/index.ts";
+
+/** `GET /api/evals/{id}`: the run, its progress and its (partial while running) report. */
+export type RunState = Awaited<ReturnType<typeof runState>>;
+
+/** `GET /api/metrics/timeseries`: buckets, oldest first. */
+export type Timeseries = Awaited<ReturnType<typeof timeseries>>;
+export type MetricName = TimeseriesQuery["metric"];
