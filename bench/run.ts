@@ -506,13 +506,21 @@ try {
       (sdk.disabledNs ?? Number.POSITIVE_INFINITY) < 50,
     ]);
   }
-  if (exp)
+  if (exp) {
     targets.push([
       `export openai-sft (${fmt(exp.rows)} calls)`,
-      `${fmt(exp.rowsPerSec)} rows/s, peak RSS ${fmt(exp.peakRssMb, 0)} MB`,
-      "> 20,000/s, flat memory",
+      `${fmt(exp.rowsPerSec)} rows/s`,
+      "> 20,000/s",
       (exp.rowsPerSec ?? 0) > 20_000,
     ]);
+    // Memory grows with the de-duplication set (8-16 bytes a row), so "flat" is not met; shown so it is seen.
+    targets.push([
+      "export memory, start → peak",
+      `${fmt(exp.rssStartMb, 0)} → ${fmt(exp.peakRssMb, 0)} MB`,
+      "flat",
+      false,
+    ]);
+  }
   if (ev)
     targets.push([
       "evaluation overhead per item",

@@ -113,6 +113,28 @@ const inbox = (await (await fetch(`${server.url}/api/notifications?recipient=edi
 };
 if (inbox.data?.length) console.log(`\nThe editor was notified: ${inbox.data.map((n) => n.url).join(", ")}`);
 
+// From judged calls to training sets: every row below passed the format's validator (rejects are counted).
+console.log("\nTraining sets from these judgements:");
+for (const format of ["openai-sft", "openai-dpo", "trl-kto"]) {
+  const report = (await (await fetch(`${server.url}/api/export?format=${format}&report=1`)).json()) as {
+    written: { total: number };
+    bySource: Record<string, number>;
+    droppedTotal: number;
+  };
+  const sources = Object.entries(report.bySource)
+    .map(([k, n]) => `${n} from ${k}`)
+    .join(", ");
+  console.log(`  ${format}: ${report.written.total} rows (${sources}), ${report.droppedTotal} dropped`);
+}
+
+// ...and a benchmark: a saved dataset, replayed against a second model, judged against the logged answers.
+await post(`${server.url}/api/datasets`, { name: "titles", filter: {} });
+const cli = path.resolve(here, "../../packages/server/src/cli/main.ts");
+const evalArgs = ["eval", "--server", server.url, "--dataset", "titles", "--candidate", "model=gpt-4.1-mini"];
+evalArgs.push("--check", "regex:^echo:", "--judge", "pairwise:fake-judge", "--yes");
+const evaluation = await promisify(execFile)(process.execPath, [cli, ...evalArgs], { env });
+console.log(`\n$ intersebd ${evalArgs.join(" ")}\n${evaluation.stdout}`);
+
 await server.close();
 await fake.close();
 fs.rmSync(dataDir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ const DRIVE = path.resolve(import.meta.dirname, "../../examples/title-generator/
 const hasPython = spawnSync("python3", ["--version"]).status === 0;
 
 describe("worked example: title generator", () => {
-  it("resolves user choices and the Python job's metrics back to each LLM call", {
+  it("resolves user choices and the Python job's metrics back to each call, then exports and evaluates them", {
     skip: !hasPython && "python3 is not installed",
   }, () => {
     const r = spawnSync(process.execPath, [DRIVE], { encoding: "utf8", timeout: 120_000 });
@@ -25,5 +25,12 @@ describe("worked example: title generator", () => {
     // Chloe rejected: reward 0 and nothing published.
     assert.match(out, /reward = 0 \(user by chloe\)/);
     assert.equal(out.match(/ctr = /g)?.length, 2);
+    // The same judgements as training sets: Ben's correction is an SFT row and a DPO pair against the original.
+    assert.match(out, /openai-sft: 3 rows \(2 from call, 1 from correction\), 0 dropped/);
+    assert.match(out, /openai-dpo: 1 rows \(1 from correction\), 0 dropped/);
+    assert.match(out, /trl-kto: 4 rows \(3 from call, 1 from correction\), 0 dropped/);
+    // And an evaluation of a second model against the logged answers, read in the CLI.
+    assert.match(out, /evaluation evl_\S+: done, 3 done, 0 failed of 3 \(dataset titles\)/);
+    assert.match(out, /regex:\^echo: +│ 100\.0% +│ \[43\.9%, 100\.0%\]/);
   });
 });
