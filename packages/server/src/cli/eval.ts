@@ -332,10 +332,11 @@ async function inProcess(flags: EvalFlags): Promise<number> {
         );
     } else {
       const body = parseInput(createEvalSchema, buildInput(flags, declared, false));
-      const plan = await planRun(server.ctx, body, { declared });
-      enforceMaxCost(plan.estimate, body.maxCostUsd);
-      if (!(await mayStart(plan.estimate, flags))) return 1;
-      run = await createRun(store, plan);
+      // Estimate without recording anything: the dataset's snapshot is taken only when the run starts.
+      const { estimate } = await planRun(server.ctx, body, { declared, dryRun: true });
+      enforceMaxCost(estimate, body.maxCostUsd);
+      if (!(await mayStart(estimate, flags))) return 1;
+      run = await createRun(store, await planRun(server.ctx, body, { declared }));
     }
     runId = run.id;
     if (!flags.json) process.stderr.write(`intersebd eval: run ${run.id}\n`);
