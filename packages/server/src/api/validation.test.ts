@@ -5,8 +5,8 @@
  * serving, its store reachable, and the data it accepted before intact.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it, type TestContext } from "node:test";
-import { DIALECTS, postgresAvailable, startTestServer, type TestServer } from "../testing/harness.ts";
+import { describe, it } from "node:test";
+import { DIALECTS, serverForSuite, type TestServer } from "../testing/harness.ts";
 
 const MAX_BODY = 1024 * 1024;
 const FIELD_LIMIT = 256 * 1024;
@@ -529,32 +529,9 @@ async function getJson<T>(s: TestServer, path: string): Promise<T> {
 /** The body JSON-encoded, except strings, which are sent as they are (malformed JSON, 1e999...). */
 const raw = (body: unknown) => (typeof body === "string" ? body : JSON.stringify(body));
 
-function serverFor(dialect: string, env: Record<string, string>) {
-  let s: TestServer | undefined;
-  let skipped = false;
-  before(async () => {
-    if (dialect === "postgres" && !(await postgresAvailable())) {
-      skipped = true;
-      return;
-    }
-    s = await startTestServer(dialect as "sqlite" | "postgres", { env });
-  });
-  after(async () => {
-    await s?.stop();
-  });
-  return (t: TestContext): TestServer | undefined => {
-    if (skipped) {
-      t.skip("PostgreSQL unreachable (see the message above): this test did NOT run on postgres");
-      return undefined;
-    }
-    assert.ok(s, "server did not start");
-    return s;
-  };
-}
-
 for (const dialect of DIALECTS) {
   describe(`bad input to the write endpoints on ${dialect}`, () => {
-    const server = serverFor(dialect, { INTERSEBD_MAX_BODY_BYTES: String(MAX_BODY) });
+    const server = serverForSuite(dialect, { INTERSEBD_MAX_BODY_BYTES: String(MAX_BODY) });
     let sentinelReady = false;
 
     /** Data accepted before any bad input: it must survive every rejection. */

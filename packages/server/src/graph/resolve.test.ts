@@ -5,8 +5,14 @@
  * materialized `call_annotations` with a breadth-first reference computed here from the same edges.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it, type TestContext } from "node:test";
-import { DIALECTS, postgresAvailable, startTestServer, type TestServer } from "../testing/harness.ts";
+import { describe, it } from "node:test";
+import {
+  DIALECTS,
+  postgresAvailable,
+  serverForSuite,
+  startTestServer,
+  type TestServer,
+} from "../testing/harness.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Response shapes (only what the tests read)
@@ -118,30 +124,6 @@ function byKey(call: CallOut): Map<string, number> {
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();
 
-/** A server for the block, or undefined (and the test skipped, loudly) when PostgreSQL is unreachable. */
-function serverFor(dialect: string, env: Record<string, string>) {
-  let s: TestServer | undefined;
-  let skipped = false;
-  before(async () => {
-    if (dialect === "postgres" && !(await postgresAvailable())) {
-      skipped = true;
-      return;
-    }
-    s = await startTestServer(dialect as "sqlite" | "postgres", { env });
-  });
-  after(async () => {
-    await s?.stop();
-  });
-  return (t: TestContext): TestServer | undefined => {
-    if (skipped) {
-      t.skip("PostgreSQL unreachable (see the message above): this test did NOT run on postgres");
-      return undefined;
-    }
-    assert.ok(s, "server did not start");
-    return s;
-  };
-}
-
 /** All permutations of [0..n-1]. */
 function permutations(n: number): number[][] {
   if (n === 0) return [[]];
@@ -157,7 +139,7 @@ const DEPTH = 5;
 
 for (const dialect of DIALECTS) {
   describe(`tag graph resolution on ${dialect} (INTERSEBD_LINK_DEPTH=${DEPTH})`, () => {
-    const server = serverFor(dialect, { INTERSEBD_LINK_DEPTH: String(DEPTH) });
+    const server = serverForSuite(dialect, { INTERSEBD_LINK_DEPTH: String(DEPTH) });
 
     /**
      * cmpl → t1 → t2 → t3 → t4 → t5 → t6 with an annotation on every tag: the call's own tag (depth 0) up to
@@ -711,7 +693,7 @@ const SEEDS = Array.from({ length: 30 }, (_, i) => 1000 + i * 7919);
 for (const dialect of DIALECTS) {
   describe(`materialized resolution on ${dialect} matches a breadth-first reference on random graphs`, () => {
     const servers = PROPERTY_BOUNDS.map((depth) =>
-      serverFor(dialect, { INTERSEBD_LINK_DEPTH: String(depth) }),
+      serverForSuite(dialect, { INTERSEBD_LINK_DEPTH: String(depth) }),
     );
 
     async function send(s: TestServer, g: Graph, step: Graph["steps"][number]) {

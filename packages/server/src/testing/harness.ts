@@ -2,9 +2,11 @@
  * Test harness: starts a real server on a random port against a fresh store, on SQLite or PostgreSQL.
  * Every store test runs once per dialect in `DIALECTS` (narrow with `INTERSEBD_TEST_DIALECTS=sqlite`).
  */
+import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { after, before, type TestContext } from "node:test";
 import pg from "pg";
 import { type Config, loadConfig } from "../config/index.ts";
 import { type RunningServer, startServer } from "../server.ts";
@@ -152,4 +154,35 @@ export async function eventually<T>(
       throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * One server for a `describe` block: started before its tests, stopped (and its database dropped) after.
+ * Returns, for a test, the server, or undefined with the test marked skipped, loudly, when PostgreSQL is
+ * unreachable.
+ * @example
+ * const server = serverForSuite(dialect, { INTERSEBD_LINK_DEPTH: "3" });
+ * it("...", async (t) => { const s = server(t); if (!s) return; ... });
+ */
+export function serverForSuite(dialect: Dialect, env: Record<string, string> = {}) {
+  let s: TestServer | undefined;
+  let skipped = false;
+  before(async () => {
+    if (dialect === "postgres" && !(await postgresAvailable())) {
+      skipped = true;
+      return;
+    }
+    s = await startTestServer(dialect, { env });
+  });
+  after(async () => {
+    await s?.stop();
+  });
+  return (t: TestContext): TestServer | undefined => {
+    if (skipped) {
+      t.skip("PostgreSQL unreachable (see the message above): this test did NOT run on postgres");
+      return undefined;
+    }
+    assert.ok(s, "server did not start");
+    return s;
+  };
 }
