@@ -5,7 +5,6 @@ import type { Kysely } from "kysely";
 import { type CallView, findCall, tagsOf, toCallView } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
 import type { AnnotationRow, ComparisonRow, Database, LinkRow, Store } from "../store/index.ts";
-import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
 import type { Logger } from "../util/log.ts";
 import { lockGraphWrites, materializeForAnnotations, materializeForLinks, walk } from "./resolve.ts";
@@ -412,9 +411,4 @@ export async function ensureResolutionDepth(store: Store, maxDepth: number, log?
       .execute();
   });
   return resolved;
-}
-
-/** Throws a 404 naming the id when a call is not found. */
-export function notFoundCall(id: string): never {
-  throw new HttpError(404, `no call with id or completion id "${id}"`, { field: "id" });
 }

@@ -8,12 +8,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, it, type TestContext } from "node:test";
+import { after, describe, it } from "node:test";
 import {
   DIALECTS,
-  type Dialect,
   freshDatabase,
   postgresAvailable,
+  serverForSuite,
   startTestServer,
   type TestServer,
 } from "../testing/harness.ts";
@@ -92,30 +92,6 @@ function callBody(id: string, completionId: string, extra: Record<string, unknow
   };
 }
 
-/** A server for the block, or undefined (and the test skipped, loudly) when PostgreSQL is unreachable. */
-function serverFor(dialect: Dialect, env: Record<string, string>) {
-  let s: TestServer | undefined;
-  let skipped = false;
-  before(async () => {
-    if (dialect === "postgres" && !(await postgresAvailable())) {
-      skipped = true;
-      return;
-    }
-    s = await startTestServer(dialect, { env });
-  });
-  after(async () => {
-    await s?.stop();
-  });
-  return (t: TestContext): TestServer | undefined => {
-    if (skipped) {
-      t.skip("PostgreSQL unreachable (see the message above): this test did NOT run on postgres");
-      return undefined;
-    }
-    assert.ok(s, "server did not start");
-    return s;
-  };
-}
-
 /** `s.api` with the API key. */
 function keyed(s: TestServer) {
   return <T>(pathname: string, init: { method?: string; body?: unknown } = {}) =>
@@ -142,7 +118,10 @@ function assertError(
 
 for (const dialect of DIALECTS) {
   describe(`notifications on ${dialect}`, () => {
-    const server = serverFor(dialect, { INTERSEBD_API_KEY: API_KEY, INTERSEBD_TOKEN_SECRET: TOKEN_SECRET });
+    const server = serverForSuite(dialect, {
+      INTERSEBD_API_KEY: API_KEY,
+      INTERSEBD_TOKEN_SECRET: TOKEN_SECRET,
+    });
 
     it("notify answers with the notification and a link that opens it without an API key", async (t) => {
       const s = server(t);
