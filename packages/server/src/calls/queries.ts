@@ -141,10 +141,10 @@ export function callConditions(store: Store, f: CallFilter) {
       and.push(
         eb.exists(
           eb
-            .selectFrom("callTags")
-            .select("callTags.callId")
-            .where("callTags.tag", "=", f.tag)
-            .whereRef("callTags.callId", "=", "calls.id"),
+            .selectFrom("callKeys")
+            .select("callKeys.callId")
+            .where("callKeys.tag", "=", f.tag)
+            .whereRef("callKeys.callId", "=", "calls.id"),
         ),
       );
     }

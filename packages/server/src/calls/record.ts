@@ -112,6 +112,14 @@ export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: Re
 export function tagsOf(row: Pick<NewCallRow, "id" | "completionId" | "tags">): string[] {
   const tags = new Set<string>([row.id]);
   if (row.completionId) tags.add(row.completionId);
-  for (const t of JSON.parse(row.tags ?? "[]") as string[]) tags.add(t);
+  for (const t of customTagsOf(row)) tags.add(t);
   return [...tags];
+}
+
+/** The tags a call was given, without its id and completion id (which `call_keys` shows from `calls`). */
+export function customTagsOf(row: Pick<NewCallRow, "id" | "completionId" | "tags">): string[] {
+  const given = new Set(JSON.parse(row.tags ?? "[]") as string[]);
+  given.delete(row.id);
+  if (row.completionId) given.delete(row.completionId);
+  return [...given];
 }

@@ -219,7 +219,7 @@ describe("write-behind recorder", () => {
             const rows = await server.ctx.store.db.selectFrom("calls").select("id").execute();
             assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "every call once, none twice");
             const tags = await server.ctx.store.db
-              .selectFrom("callTags")
+              .selectFrom("callKeys")
               .selectAll()
               .where("callId", "in", ids)
               .execute();

@@ -18,7 +18,7 @@ import { sql } from "kysely";
 import { lockGraphWrites, materializeForCalls } from "../graph/resolve.ts";
 import type { NewCallRow, Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
-import { tagsOf } from "./record.ts";
+import { customTagsOf } from "./record.ts";
 
 /** The counters the recorder keeps; prom-client's objects fit, and so does the worker thread's tally. */
 export interface RecorderMetrics {
@@ -79,7 +79,7 @@ export async function insertCalls(store: Store, rows: NewCallRow[], linkDepth: n
       const ids = new Set(inserted.map((r) => r.id));
       const fresh = chunk.filter((r) => ids.has(r.id));
       if (fresh.length === 0) continue;
-      const tags = fresh.flatMap((r) => tagsOf(r).map((tag) => ({ tag, callId: r.id })));
+      const tags = fresh.flatMap((r) => customTagsOf(r).map((tag) => ({ tag, callId: r.id })));
       for (let j = 0; j < tags.length; j += INSERT_CHUNK * 2) {
         await trx
           .insertInto("callTags")

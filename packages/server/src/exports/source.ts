@@ -61,22 +61,22 @@ export function annotatedExists(eb: Eb) {
 export function comparisonExists(eb: Eb) {
   return eb.exists(
     eb
-      .selectFrom("callTags")
-      .select("callTags.callId")
-      .whereRef("callTags.callId", "=", "calls.id")
+      .selectFrom("callKeys")
+      .select("callKeys.callId")
+      .whereRef("callKeys.callId", "=", "calls.id")
       .where((e) =>
         e.or([
           e.exists(
             e
               .selectFrom("comparisons")
               .select("comparisons.id")
-              .whereRef("comparisons.a", "=", "callTags.tag"),
+              .whereRef("comparisons.a", "=", "callKeys.tag"),
           ),
           e.exists(
             e
               .selectFrom("comparisons")
               .select("comparisons.id")
-              .whereRef("comparisons.b", "=", "callTags.tag"),
+              .whereRef("comparisons.b", "=", "callKeys.tag"),
           ),
         ]),
       ),

@@ -209,7 +209,7 @@ export async function resolveCallAnnotations(
   callId: string,
   maxDepth: number,
 ): Promise<ResolvedAnnotation[]> {
-  const tags = await store.db.selectFrom("callTags").select("tag").where("callId", "=", callId).execute();
+  const tags = await store.db.selectFrom("callKeys").select("tag").where("callId", "=", callId).execute();
   const [paths, rows] = await Promise.all([
     walk(
       store.db,
@@ -242,7 +242,7 @@ export async function callIdsOfTag(
   const found = new Map<string, { callId: string; depth: number; path: string[] }>();
   for (let i = 0; i < reached.length; i += 500) {
     const rows = await store.db
-      .selectFrom("callTags")
+      .selectFrom("callKeys")
       .selectAll()
       .where("tag", "in", reached.slice(i, i + 500))
       .execute();

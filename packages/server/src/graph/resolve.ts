@@ -37,6 +37,21 @@ export async function lockGraphWrites(db: Db, dialect: DialectName): Promise<voi
     await sql`select pg_advisory_xact_lock(${sql.lit(GRAPH_WRITE_LOCK)})`.execute(db);
 }
 
+/**
+ * The calls that the tags of walk `w` name, as rows of `columns` (columns of `w`) followed by the call id.
+ * A tag names a call by its id, by its completion id, or as one of its `call_tags`. This is the `call_keys`
+ * view spelled out: joined to a walk, the view would be materialized whole, where each branch here is an
+ * index search per tag.
+ */
+function callsNamedBy(w: string, columns: string) {
+  return sql.raw(`
+    select ${columns}, c.id from ${w} cross join calls c where c.id = ${w}.tag
+    union all
+    select ${columns}, c.id from ${w} cross join calls c where c.completion_id = ${w}.tag
+    union all
+    select ${columns}, ct.call_id from ${w} cross join call_tags ct where ct.tag = ${w}.tag`);
+}
+
 /** Materializes the pairs for annotations just inserted. */
 export async function materializeForAnnotations(
   db: Db,
@@ -51,10 +66,10 @@ export async function materializeForAnnotations(
       select up.annotation_id, l.upstream_tag, up.depth + 1
       from links l join up on l.downstream_tag = up.tag
       where up.depth < ${maxDepth}
-    )
+    ),
+    hit(annotation_id, call_id) as (${callsNamedBy("up", "up.annotation_id")})
     insert into call_annotations (call_id, annotation_id)
-    select distinct ct.call_id, up.annotation_id from up cross join call_tags ct
-    where ct.tag = up.tag
+    select distinct call_id, annotation_id from hit where true
     on conflict do nothing`.execute(db);
 }
 
@@ -86,10 +101,8 @@ export async function materializeForLinks(
         select down.link, l.downstream_tag, down.depth + 1 from down cross join links l
         where l.upstream_tag = down.tag and down.depth < ${maxDepth - 1}
       ),
-      c as (
-        select up.link, ct.call_id, min(up.depth) as depth from up cross join call_tags ct
-        where ct.tag = up.tag group by up.link, ct.call_id
-      ),
+      hit(link, depth, call_id) as (${callsNamedBy("up", "up.link, up.depth")}),
+      c as (select link, call_id, min(depth) as depth from hit group by link, call_id),
       a as (
         select down.link, an.id, min(down.depth) as depth from down cross join annotations an
         where an.key = down.tag group by down.link, an.id
@@ -106,7 +119,7 @@ export async function materializeForCalls(db: Db, callIds: string[], maxDepth: n
   if (callIds.length === 0) return;
   await sql`
     with recursive down(call_id, tag, depth) as (
-      select call_id, tag, 0 from call_tags where call_id in (${sql.join(callIds)})
+      select call_id, tag, 0 from call_keys where call_id in (${sql.join(callIds)})
       union
       select down.call_id, l.downstream_tag, down.depth + 1
       from links l join down on l.upstream_tag = down.tag

@@ -361,10 +361,10 @@ async function previewsOf(store: Store, tags: string[]) {
   const unique = [...new Set(tags)];
   if (unique.length === 0) return out;
   const rows = await store.db
-    .selectFrom("callTags")
-    .innerJoin("calls", "calls.id", "callTags.callId")
-    .select(["callTags.tag", "calls.id", "calls.request", "calls.response", "calls.startedAt"])
-    .where("callTags.tag", "in", unique)
+    .selectFrom("callKeys")
+    .innerJoin("calls", "calls.id", "callKeys.callId")
+    .select(["callKeys.tag", "calls.id", "calls.request", "calls.response", "calls.startedAt"])
+    .where("callKeys.tag", "in", unique)
     .orderBy("calls.startedAt", "asc")
     .execute();
   for (const r of rows) {

@@ -44,6 +44,7 @@ export interface CallsTable {
 }
 
 /** Every tag of a call: its id, its completion id, and its custom tags. */
+/** The tags a call was given by its caller (headers, SDK, API); its id and completion id are not repeated here. */
 export interface CallTagsTable {
   tag: string;
   callId: string;
@@ -105,6 +106,8 @@ export interface ComparisonsTable {
 export interface Database extends NotificationsTables, ExportsTables, EvalsTables {
   calls: CallsTable;
   callTags: CallTagsTable;
+  /** A view, read only: every tag a call answers to (its id, its completion id, and its `call_tags`). */
+  callKeys: CallTagsTable;
   links: LinksTable;
   annotations: AnnotationsTable;
   callAnnotations: CallAnnotationsTable;

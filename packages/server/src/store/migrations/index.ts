@@ -8,6 +8,7 @@ import * as m0002 from "./0002_graph.ts";
 import * as m0003 from "./0003_notifications.ts";
 import * as m0004 from "./0004_exports.ts";
 import * as m0005 from "./0005_evals.ts";
+import * as m0006 from "./0006_call_keys.ts";
 
 export const migrations: Record<string, Migration> = {
   "0001_calls": m0001,
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   "0003_notifications": m0003,
   "0004_exports": m0004,
   "0005_evals": m0005,
+  "0006_call_keys": m0006,
 };
