@@ -43,8 +43,10 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 function start(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(NODE, args, {
-    env: { ...process.env, ...env },
+  // The CLI runs as users run it, through its shebang (and the Node flags there), on this Node.
+  const [command, rest] = args[0] === CLI ? [CLI, args.slice(1)] : [NODE, args];
+  const child = spawn(command, rest, {
+    env: { ...process.env, PATH: `${path.dirname(NODE)}${path.delimiter}${process.env.PATH}`, ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
   children.push(child);

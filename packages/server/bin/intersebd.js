@@ -1,5 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 // Runs the TypeScript CLI with Node's type stripping (Node >= 22.18 strips types by default; 22.13+ with the flag).
+// The young generation is capped at 2 × 8 MB: Node's default on a large machine lets a busy proxy, whose objects
+// almost all die young, grow 50 MB more resident memory for about 2% less garbage collection time.
 import module from "node:module";
 
 const [major, minor] = process.versions.node.split(".").map(Number);

@@ -54,7 +54,20 @@ export interface RecorderOptions {
   faultInject?: "crash-after-journal" | "crash-after-insert";
 }
 
-const INSERT_CHUNK = 200;
+/**
+ * Splits a batch into chunks whose sizes are powers of two, at most 128 (29 columns × 128 rows stays under
+ * SQLite's bound-parameter limit): only eight distinct multi-row INSERTs ever exist, each prepared once and cached.
+ * Batches of whatever size the load made filled the statement cache with hundreds of large programs.
+ */
+function* powerOfTwoChunks<T>(rows: T[]): Generator<T[]> {
+  let i = 0;
+  while (i < rows.length) {
+    let size = 128;
+    while (size > rows.length - i) size /= 2;
+    yield rows.slice(i, i + size);
+    i += size;
+  }
+}
 
 /**
  * Inserts calls and their tags, and resolves links and annotations that arrived before them;
@@ -68,8 +81,7 @@ export async function insertCalls(store: Store, rows: NewCallRow[], linkDepth: n
   const unique = rows.filter((r) => !seen.has(r.id) && seen.add(r.id));
   await store.db.transaction().execute(async (trx) => {
     await lockGraphWrites(trx, store.dialect.name);
-    for (let i = 0; i < unique.length; i += INSERT_CHUNK) {
-      const chunk = unique.slice(i, i + INSERT_CHUNK);
+    for (const chunk of powerOfTwoChunks(unique)) {
       const inserted = await trx
         .insertInto("calls")
         .values(chunk)
@@ -80,10 +92,10 @@ export async function insertCalls(store: Store, rows: NewCallRow[], linkDepth: n
       const fresh = chunk.filter((r) => ids.has(r.id));
       if (fresh.length === 0) continue;
       const tags = fresh.flatMap((r) => customTagsOf(r).map((tag) => ({ tag, callId: r.id })));
-      for (let j = 0; j < tags.length; j += INSERT_CHUNK * 2) {
+      for (const tagChunk of powerOfTwoChunks(tags)) {
         await trx
           .insertInto("callTags")
-          .values(tags.slice(j, j + INSERT_CHUNK * 2))
+          .values(tagChunk)
           .onConflict((oc) => oc.columns(["tag", "callId"]).doNothing())
           .execute();
       }
