@@ -250,9 +250,14 @@ if (opts["export-only"]) {
     } else log(`export bench: reusing ${file} (${Number(n).toLocaleString("en-US")} calls)`);
     await store.close();
     log("export bench: streaming openai-sft to /dev/null...");
+    // With the Node flags the CLI runs with (its shebang's), as `intersebd export` would.
+    const bin = path.join(import.meta.dirname, "../packages/server/bin/intersebd.js");
+    const cliFlags = (fs.readFileSync(bin, "utf8").split("\n")[0] ?? "")
+      .split(/\s+/)
+      .filter((a) => a.startsWith("--"));
     const child = spawnSync(
       process.execPath,
-      [import.meta.filename, "--export-only", "--db", file, "--batch", String(opts.batch)],
+      [...cliFlags, import.meta.filename, "--export-only", "--db", file, "--batch", String(opts.batch)],
       {
         encoding: "utf8",
         stdio: ["ignore", "pipe", "inherit"],

@@ -116,7 +116,7 @@ export function exportRows(
   const split = opts.split ?? 0;
   const groupBy = opts.groupBy ?? "session";
   const batchSize = opts.batchSize ?? 1000;
-  const seen = new SeenSet();
+  let seen: SeenSet | undefined;
   const drops = new Map<DropReason, number>();
   const bySource: Partial<Record<Provenance["source"], number>> = {};
   const written = { train: 0, validation: 0, total: 0 };
@@ -143,6 +143,7 @@ export function exportRows(
       return null;
     }
     const json = JSON.stringify(row);
+    seen ??= new SeenSet();
     if (!seen.add(json)) {
       drop("duplicate");
       return null;
@@ -333,15 +334,20 @@ export function exportRows(
           : preferenceItem;
 
   async function* rows(): AsyncGenerator<ExportedRow> {
-    if (info.kind === "preference") yield* pairwisePhase();
-    for await (const batch of selectedBatches(store, opts.selection, batchSize)) {
-      for (const item of batch) {
-        scanned.calls++;
-        yield* perItem(item);
+    try {
+      if (info.kind === "preference") yield* pairwisePhase();
+      for await (const batch of selectedBatches(store, opts.selection, batchSize)) {
+        for (const item of batch) {
+          scanned.calls++;
+          yield* perItem(item);
+        }
+        opts.onProgress?.("calls", scanned.calls);
       }
-      opts.onProgress?.("calls", scanned.calls);
+      if (info.kind === "preference") yield* sameInputPhase();
+    } finally {
+      // Also when the consumer stops early (a client that went away): the scratch file goes with the export.
+      seen?.close();
     }
-    if (info.kind === "preference") yield* sameInputPhase();
   }
 
   return {

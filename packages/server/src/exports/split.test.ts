@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, it } from "node:test";
 import { histogram } from "./datasets.ts";
 import { groupKeyOf, partOf, SeenSet } from "./split.ts";
@@ -36,9 +39,28 @@ describe("groupKeyOf", () => {
 describe("SeenSet", () => {
   it("should report repeats and nothing else across growth", () => {
     const seen = new SeenSet();
-    for (let i = 0; i < 50_000; i++) assert.equal(seen.add(`row ${i}`), true, `row ${i} is new`);
-    for (let i = 0; i < 50_000; i += 7) assert.equal(seen.add(`row ${i}`), false, `row ${i} was seen`);
-    assert.equal(seen.size, 50_000);
+    try {
+      for (let i = 0; i < 50_000; i++) assert.equal(seen.add(`row ${i}`), true, `row ${i} is new`);
+      for (let i = 0; i < 50_000; i += 7) assert.equal(seen.add(`row ${i}`), false, `row ${i} was seen`);
+      assert.equal(seen.size, 50_000);
+    } finally {
+      seen.close();
+    }
+  });
+
+  it("should keep its hashes in a scratch file that close() deletes", () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "seen-test-"));
+    const seen = new SeenSet(tmp);
+    seen.add("a row");
+    const [dir] = fs.readdirSync(tmp);
+    assert.ok(
+      dir && fs.existsSync(path.join(tmp, dir, "seen.sqlite")),
+      "the scratch file exists while in use",
+    );
+    seen.close();
+    seen.close();
+    assert.deepEqual(fs.readdirSync(tmp), [], "nothing is left behind");
+    fs.rmSync(tmp, { recursive: true });
   });
 });
 

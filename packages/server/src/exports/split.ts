@@ -1,7 +1,11 @@
 /**
- * Deterministic train/validation split and de-duplication, both in constant memory per row.
+ * Deterministic train/validation split, and de-duplication in constant memory.
  */
 import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { ExportCall } from "./model.ts";
 
 export const groupKeys = ["session", "user", "call"] as const;
@@ -30,13 +34,29 @@ export function partOf(groupKey: string, fraction: number): "train" | "validatio
 }
 
 /**
- * A set of 64-bit content hashes (open addressing over a typed array): about 16 bytes per distinct row
- * instead of a string each, so de-duplicating a million rows costs ~16 MB, not hundreds.
- * A false "seen" needs a 64-bit collision: about 1 in 10^7 for a million rows.
+ * The rows an export has written, as 128-bit content hashes kept on disk: a scratch SQLite file with a 4 MB
+ * page cache, so the export's memory stays flat however many rows it writes (in memory, even 16 bytes a row
+ * grew by tens of megabytes per million). The file is private to this set and deleted by `close()`.
+ * A false "seen" needs a 128-bit collision.
  */
 export class SeenSet {
-  #table = new Uint32Array(2 * 1024);
+  readonly #dir: string;
+  readonly #db: DatabaseSync;
+  readonly #insert: StatementSync;
   #size = 0;
+
+  constructor(tmpDir = os.tmpdir()) {
+    this.#dir = fs.mkdtempSync(path.join(tmpDir, "intersebd-export-"));
+    this.#db = new DatabaseSync(path.join(this.#dir, "seen.sqlite"));
+    // Scratch data: no journal, no sync, no locking; one transaction that is never committed, so pages reach
+    // the file only when the cache is full.
+    this.#db.exec(`
+      pragma journal_mode = off; pragma synchronous = off; pragma locking_mode = exclusive;
+      pragma cache_size = -4096; pragma temp_store = file;
+      create table seen (hash blob primary key) without rowid;
+      begin;`);
+    this.#insert = this.#db.prepare("insert or ignore into seen (hash) values (?)");
+  }
 
   get size(): number {
     return this.#size;
@@ -44,41 +64,15 @@ export class SeenSet {
 
   /** Adds the hash of `text`; returns false when it was already there. */
   add(text: string): boolean {
-    const d = createHash("sha1").update(text).digest();
-    // Zero marks an empty slot, so a (vanishingly unlikely) all-zero hash is nudged to 1.
-    const hi = d.readUInt32LE(0);
-    const lo = d.readUInt32LE(4) || (hi === 0 ? 1 : 0);
-    if ((this.#size + 1) * 2 > this.#table.length / 2) this.#grow();
-    if (!this.#insert(this.#table, hi, lo)) return false;
+    const hash = createHash("sha256").update(text).digest().subarray(0, 16);
+    if (this.#insert.run(hash).changes === 0) return false;
     this.#size++;
     return true;
   }
 
-  #insert(table: Uint32Array, hi: number, lo: number): boolean {
-    const slots = table.length / 2;
-    let i = (hi ^ Math.imul(lo, 0x9e3779b1)) >>> 0;
-    for (;;) {
-      i &= slots - 1;
-      const h = table[2 * i] as number;
-      const l = table[2 * i + 1] as number;
-      if (h === 0 && l === 0) {
-        table[2 * i] = hi;
-        table[2 * i + 1] = lo;
-        return true;
-      }
-      if (h === hi && l === lo) return false;
-      i++;
-    }
-  }
-
-  #grow(): void {
-    const old = this.#table;
-    const table = new Uint32Array(old.length * 2);
-    for (let i = 0; i < old.length; i += 2) {
-      const h = old[i] as number;
-      const l = old[i + 1] as number;
-      if (h !== 0 || l !== 0) this.#insert(table, h, l);
-    }
-    this.#table = table;
+  /** Deletes the scratch file; safe to call twice. */
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+    fs.rmSync(this.#dir, { recursive: true, force: true });
   }
 }
