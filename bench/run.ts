@@ -97,10 +97,11 @@ function wrk(url: string, connections: number): WrkResult {
   );
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   if (errors) throw new Error(`wrk saw ${errors[1]} error responses from ${url}`);
+  // Percentiles from the latency distribution's own lines: the thread stats above end in "+/- Stdev" percentages.
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
-    p50: toMs(/50%\s+(\S+)/.exec(out)?.[1] ?? ""),
-    p99: toMs(/99%\s+(\S+)/.exec(out)?.[1] ?? ""),
+    p50: toMs(/^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? ""),
+    p99: toMs(/^\s*99%\s+(\S+)/m.exec(out)?.[1] ?? ""),
     requests: Number(/(\d+) requests in/.exec(out)?.[1]),
   };
 }

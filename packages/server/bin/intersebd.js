@@ -1,7 +1,8 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=8
 // Runs the TypeScript CLI with Node's type stripping (Node >= 22.18 strips types by default; 22.13+ with the flag).
 // The young generation is capped at 2 × 8 MB: Node's default on a large machine lets a busy proxy, whose objects
-// almost all die young, grow 50 MB more resident memory for about 2% less garbage collection time.
+// almost all die young, grow 50 MB more resident memory for about 2% less garbage collection time. Two malloc
+// arenas instead of glibc's eight per core: about 10 MB less under load, for no measurable CPU.
 import module from "node:module";
 
 const [major, minor] = process.versions.node.split(".").map(Number);
