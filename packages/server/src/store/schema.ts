@@ -43,7 +43,6 @@ export interface CallsTable {
   source: string;
 }
 
-/** Every tag of a call: its id, its completion id, and its custom tags. */
 /** The tags a call was given by its caller (headers, SDK, API); its id and completion id are not repeated here. */
 export interface CallTagsTable {
   tag: string;
