@@ -117,6 +117,52 @@ describe("write-behind recorder", () => {
     }
   });
 
+  it("spools calls from memory when SQLite cannot take them, and stores each once at the next start", async () => {
+    const fresh = await freshDatabase("sqlite");
+    const server = await startTestServer("sqlite", {
+      upstream: fake.url,
+      db: fresh.db,
+      dataDir: fresh.dataDir,
+    });
+    const spoolDir = path.join(fresh.dataDir, "spool");
+    try {
+      const before = await Promise.all(Array.from({ length: 5 }, (_, i) => chat(server.url, `before ${i}`)));
+      await server.ctx.recorder.flush();
+      // The store's connection goes away under the recorder: every write and every probe now fails.
+      await server.ctx.store.close();
+      const during = await Promise.all(Array.from({ length: 8 }, (_, i) => chat(server.url, `during ${i}`)));
+      assert.ok(
+        during.every((r) => r.status === 200),
+        "no proxied request fails because logging failed",
+      );
+      await server.ctx.recorder.flush();
+      assert.equal(server.ctx.recorder.storeReachable, false);
+      const spooled = fs.readdirSync(spoolDir).filter((f) => f.startsWith("spool-"));
+      const lines = spooled.flatMap((f) =>
+        fs.readFileSync(path.join(spoolDir, f), "utf8").trim().split("\n"),
+      );
+      assert.equal(lines.length, during.length, "each call of the outage is in the spool, once");
+      await server.ctx.recorder.close();
+
+      const next = await startTestServer("sqlite", {
+        upstream: fake.url,
+        db: fresh.db,
+        dataDir: fresh.dataDir,
+      });
+      try {
+        const ids = [...before, ...during].map((r) => r.headers.get("x-intersebd-call-id") as string);
+        const rows = await next.ctx.store.db.selectFrom("calls").select("id").execute();
+        assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "each call stored exactly once");
+        assert.deepEqual(fs.readdirSync(spoolDir), [], "the replayed spool is gone");
+      } finally {
+        await next.close();
+      }
+    } finally {
+      await server.close();
+      await fresh.drop();
+    }
+  });
+
   for (const dialect of DIALECTS) {
     it(`sets aside a row the store refuses, stores the rest, and keeps the store marked reachable (${dialect})`, async (t) => {
       if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
@@ -168,75 +214,83 @@ describe("write-behind recorder", () => {
     });
   }
 
-  for (const point of ["crash-after-journal", "crash-after-insert"] as const) {
-    for (const dialect of DIALECTS) {
-      it(`replays the journal once after SIGKILL at ${point} (${dialect})`, async (t) => {
-        if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
-        const fresh = await freshDatabase(dialect);
-        const child = spawn(
-          NODE,
-          [CLI, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir],
-          {
-            env: {
-              ...process.env,
-              INTERSEBD_UPSTREAM: fake.url,
-              INTERSEBD_FLUSH_MS: "400",
-              INTERSEBD_FAULT_INJECT: point,
-              INTERSEBD_LOG_LEVEL: "error",
-            },
-            stdio: ["ignore", "pipe", "inherit"],
+  // SQLite commits a batch in the process, with no journal: only the kill after the commit exists there.
+  const faultPoints = [
+    ["crash-after-journal", "postgres"],
+    ["crash-after-insert", "postgres"],
+    ["crash-after-insert", "sqlite"],
+  ] as const;
+  for (const [point, dialect] of faultPoints) {
+    const journaled = dialect === "postgres";
+    it(`stores every call once after SIGKILL at ${point} (${dialect})`, async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      const fresh = await freshDatabase(dialect);
+      const child = spawn(
+        NODE,
+        [CLI, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir],
+        {
+          env: {
+            ...process.env,
+            INTERSEBD_UPSTREAM: fake.url,
+            INTERSEBD_FLUSH_MS: "400",
+            INTERSEBD_FAULT_INJECT: point,
+            INTERSEBD_LOG_LEVEL: "error",
           },
-        );
-        const exited = new Promise<NodeJS.Signals | null>((r) =>
-          child.on("exit", (_code, signal) => r(signal)),
-        );
-        try {
-          const base = await new Promise<string>((resolve, reject) => {
-            let out = "";
-            child.stdout.on("data", (d: Buffer) => {
-              out += d.toString();
-              const m = /listening on (http:\/\/\S+)/.exec(out);
-              if (m?.[1]) resolve(m[1]);
-            });
-            child.on("exit", () => reject(new Error(`server exited before listening: ${out}`)));
+          stdio: ["ignore", "pipe", "inherit"],
+        },
+      );
+      const exited = new Promise<NodeJS.Signals | null>((r) =>
+        child.on("exit", (_code, signal) => r(signal)),
+      );
+      try {
+        const base = await new Promise<string>((resolve, reject) => {
+          let out = "";
+          child.stdout.on("data", (d: Buffer) => {
+            out += d.toString();
+            const m = /listening on (http:\/\/\S+)/.exec(out);
+            if (m?.[1]) resolve(m[1]);
           });
-          const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => chat(base, `crash ${i}`)));
-          assert.ok(responses.every((r) => r.status === 200));
-          const ids = responses.map((r) => r.headers.get("x-intersebd-call-id") as string);
-          assert.equal(await exited, "SIGKILL", "the process died in the middle of its flush");
+          child.on("exit", () => reject(new Error(`server exited before listening: ${out}`)));
+        });
+        const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => chat(base, `crash ${i}`)));
+        assert.ok(responses.every((r) => r.status === 200));
+        const ids = responses.map((r) => r.headers.get("x-intersebd-call-id") as string);
+        assert.equal(await exited, "SIGKILL", "the process died in the middle of its flush");
 
-          const journals = fs.readdirSync(path.join(fresh.dataDir, "spool"));
-          assert.ok(
-            journals.some((f) => f.startsWith("journal-")),
-            "the journal survived the kill",
+        const journals = fs.readdirSync(path.join(fresh.dataDir, "spool"));
+        assert.equal(
+          journals.some(
+            (f) => f.startsWith("journal-") && fs.statSync(path.join(fresh.dataDir, "spool", f)).size > 0,
+          ),
+          journaled,
+          journaled ? "the journal survived the kill" : "SQLite batches are not journaled",
+        );
+        const server = await startTestServer(dialect, {
+          upstream: fake.url,
+          db: fresh.db,
+          dataDir: fresh.dataDir,
+        });
+        try {
+          const rows = await server.ctx.store.db.selectFrom("calls").select("id").execute();
+          assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "every call once, none twice");
+          const tags = await server.ctx.store.db
+            .selectFrom("callKeys")
+            .selectAll()
+            .where("callId", "in", ids)
+            .execute();
+          assert.equal(tags.length, ids.length * 2, "each call has its id and completion id as tags, once");
+          assert.deepEqual(
+            fs.readdirSync(path.join(fresh.dataDir, "spool")),
+            [],
+            "the replayed journal is gone",
           );
-          const server = await startTestServer(dialect, {
-            upstream: fake.url,
-            db: fresh.db,
-            dataDir: fresh.dataDir,
-          });
-          try {
-            const rows = await server.ctx.store.db.selectFrom("calls").select("id").execute();
-            assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "every call once, none twice");
-            const tags = await server.ctx.store.db
-              .selectFrom("callKeys")
-              .selectAll()
-              .where("callId", "in", ids)
-              .execute();
-            assert.equal(tags.length, ids.length * 2, "each call has its id and completion id as tags, once");
-            assert.deepEqual(
-              fs.readdirSync(path.join(fresh.dataDir, "spool")),
-              [],
-              "the replayed journal is gone",
-            );
-          } finally {
-            await server.close();
-          }
         } finally {
-          child.kill("SIGKILL");
-          await fresh.drop();
+          await server.close();
         }
-      });
-    }
+      } finally {
+        child.kill("SIGKILL");
+        await fresh.drop();
+      }
+    });
   }
 });

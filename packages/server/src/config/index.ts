@@ -45,7 +45,7 @@ export const envSchema = z.object({
   INTERSEBD_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024),
   /** How long to wait for the upstream's response headers, ms (default 10 min, as the openai client). */
   INTERSEBD_UPSTREAM_TIMEOUT_MS: positiveInt.default(600_000),
-  /** Captured calls held in memory before they spill to the journal file. */
+  /** Captured calls held in memory awaiting the store; past this, new calls are dropped and counted. */
   INTERSEBD_QUEUE_MAX: positiveInt.default(10_000),
   /** Write-behind flush: at most this many ms between flushes, and this many records per batch. */
   INTERSEBD_FLUSH_MS: positiveInt.default(50),

@@ -12,6 +12,12 @@ export interface DialectHelpers {
   containsText(column: Expression<unknown>, needle: string): RawBuilder<SqlBool>;
   /** PostgreSQL can claim job rows without blocking other instances; SQLite has one writer anyway. */
   supportsSkipLocked: boolean;
+  /**
+   * SQLite commits a batch in this process, in one synchronous transaction, so a batch is never in flight
+   * between the queue and the store; PostgreSQL's batches cross the network, and the write-behind recorder
+   * journals them on disk first.
+   */
+  commitsInProcess: boolean;
 }
 
 /** Escapes LIKE wildcards so user text is matched literally. */
@@ -25,5 +31,6 @@ export function dialectHelpers(name: DialectName): DialectHelpers {
     name,
     containsText: (column, needle) => sql<SqlBool>`${column} ${op} ${likePattern(needle)} escape '\\'`,
     supportsSkipLocked: name === "postgres",
+    commitsInProcess: name === "sqlite",
   };
 }
