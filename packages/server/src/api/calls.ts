@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { callFilterSchema, ingestCallSchema, ingestCalls, listCalls, pageSchema } from "../calls/index.ts";
+import { callListQuerySchema, ingestCallSchema, ingestCalls, listCalls } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
 import { callDetail } from "../graph/index.ts";
 import { notificationsOf } from "../notifications/index.ts";
@@ -10,9 +10,8 @@ export function callRoutes(ctx: AppContext) {
   const { store, recorder, config } = ctx;
   return new Hono()
     .get("/", async (c) => {
-      const filter = queryOf(c, callFilterSchema);
-      const page = queryOf(c, pageSchema);
-      return c.json(await listCalls(store, filter, page));
+      const { cursor, limit, ...filter } = queryOf(c, callListQuerySchema);
+      return c.json(await listCalls(store, filter, { cursor, limit }));
     })
     .get("/:id", async (c) => {
       const detail = await callDetail(ctx, c.req.param("id"));

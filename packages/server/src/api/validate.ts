@@ -55,6 +55,21 @@ export async function oneOrBatch<S extends z.ZodType>(
   return { items: [parseOrThrow(schema, body)], batch: false };
 }
 
-export function queryOf<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
-  return parseOrThrow(schema, c.req.query(), "query");
+/**
+ * Reads the query string through its schema. An empty parameter (`?minReward=`, as an empty form field sends it)
+ * counts as absent rather than as 0; a parameter the schema does not know is a 400 listing those it does, so a
+ * typo (`?modle=`) cannot silently widen a list or an export to every call.
+ */
+export function queryOf<S extends z.ZodObject>(c: Context, schema: S): z.infer<S> {
+  const query = Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v !== ""));
+  const known = Object.keys(schema.shape);
+  const unknown = Object.keys(query).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new HttpError(
+      400,
+      `query: unknown parameter${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} (known: ${known.join(", ")})`,
+      { field: unknown[0] },
+    );
+  }
+  return parseOrThrow(schema, query, "query");
 }

@@ -300,6 +300,12 @@ const FIELD_CASES: Record<Endpoint, Case[]> = {
       field: "b",
     },
     {
+      what: "a tag compared with itself",
+      body: withFields("/api/comparisons", { b: "val-ok-a" }),
+      mentions: "b must differ from a",
+      field: "b",
+    },
+    {
       what: "a numeric b",
       body: withFields("/api/comparisons", { b: 3 }),
       mentions: "b must be a string",
@@ -743,7 +749,7 @@ for (const dialect of DIALECTS) {
         ["minReward=abc", "minReward", "minReward"],
         ["minReward=1e999", "minReward", "minReward"],
         ["maxReward=NaN", "maxReward", "maxReward"],
-        ["name=", "name", "name"],
+        ["modle=gpt-4o", "modle", "unknown parameter modle"],
         ["annotationSource=robot", "annotationSource", "annotationSource"],
         ["limit=0", "limit", "limit"],
         ["limit=abc", "limit", "limit"],
@@ -763,6 +769,17 @@ for (const dialect of DIALECTS) {
         assert.equal(r.body.error?.field, field, `?${query}: error.field`);
         await stillServing(s, `?${query}`);
       }
+      // An empty parameter, as an empty form field sends it, is no filter at all (not a reward of 0, not a 400).
+      const all = await getJson<{ data: Array<{ id: string }> }>(s, "/api/calls");
+      const blank = await getJson<{ data: Array<{ id: string }> }>(
+        s,
+        "/api/calls?minReward=&maxReward=&status=&name=&limit=",
+      );
+      assert.ok(all.data.length > 0);
+      assert.deepEqual(
+        blank.data.map((c) => c.id),
+        all.data.map((c) => c.id),
+      );
       // A cursor the server issued works (so the rejections above are about the cursor's content).
       const p1 = await getJson<{ data: Array<{ id: string }>; nextCursor: string | null }>(
         s,

@@ -96,3 +96,6 @@ export const pageSchema = z.object({
   cursor: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
+
+/** Query parameters of `GET /api/calls`: the filters and the page. */
+export const callListQuerySchema = callFilterSchema.extend(pageSchema.shape);

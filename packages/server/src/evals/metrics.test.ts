@@ -166,7 +166,7 @@ for (const dialect of DIALECTS) {
       assert.equal(await field("metric=volume&from=2000&to=1000"), "from");
       assert.equal(await field("metric=volume&bucket=hour&from=0&to=99999999999999"), "from");
       assert.equal(await field("metric=volume&from=yesterday"), "from");
-      assert.equal(await field("metric=volume&colour=red"), "query");
+      assert.equal(await field("metric=volume&colour=red"), "colour");
     });
   });
 }

@@ -157,9 +157,12 @@ for (const dialect of DIALECTS) {
         assert.equal(r.status, 400, query);
         assert.equal(r.body.error.field, field, query);
       }
-      const typo = await s.api<{ error: { message: string } }>("/api/export?format=trl-sft&formt=x");
+      const typo = await s.api<{ error: { message: string; field: string } }>(
+        "/api/export?format=trl-sft&formt=x",
+      );
       assert.equal(typo.status, 400);
-      assert.match(typo.body.error.message, /unknown field\(s\) formt/);
+      assert.match(typo.body.error.message, /unknown parameter formt \(known: .*format/);
+      assert.equal(typo.body.error.field, "formt");
       const missing = await s.api("/api/export?format=trl-sft&dataset=nope");
       assert.equal(missing.status, 404);
     });

@@ -104,5 +104,10 @@ export const comparisonSchema = z
     annotatorId: text(1, 500).nullable().optional(),
     source: z.enum(annotationSources).default("human"),
   })
-  .strict();
+  .strict()
+  // Choosing between an answer and itself says nothing, and would pair a call with itself in preference exports.
+  .refine((c) => c.a !== c.b, {
+    message: "b must differ from a (a comparison is between two answers)",
+    path: ["b"],
+  });
 export type ComparisonInput = z.infer<typeof comparisonSchema>;
