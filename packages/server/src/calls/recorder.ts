@@ -14,7 +14,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import readline from "node:readline";
-import { sql } from "kysely";
+import { type CompiledQuery, sql } from "kysely";
 import { lockGraphWrites, materializeForCalls } from "../graph/resolve.ts";
 import type { NewCallRow, Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
@@ -69,6 +69,44 @@ function* powerOfTwoChunks<T>(rows: T[]): Generator<T[]> {
   }
 }
 
+type Compiled = CompiledQuery<{ id: string }>;
+const insertStatements = new WeakMap<Store, Map<string, Compiled>>();
+
+/**
+ * The INSERT of `n` calls with these columns, compiled by Kysely once and then bound to each chunk's values:
+ * building the query for every chunk (parsing 128 rows of 29 values, then compiling them) cost a tenth of the
+ * write-behind path's CPU. Null placeholders compile to one parameter per value, in row order.
+ */
+function compiledInsert(store: Store, columns: string[], n: number): Compiled {
+  let cache = insertStatements.get(store);
+  if (!cache) {
+    cache = new Map();
+    insertStatements.set(store, cache);
+  }
+  const key = `${n}:${columns.join(",")}`;
+  let compiled = cache.get(key);
+  if (!compiled) {
+    const placeholder = Object.fromEntries(columns.map((c) => [c, null])) as unknown as NewCallRow;
+    compiled = store.db
+      .insertInto("calls")
+      .values(Array.from({ length: n }, () => placeholder))
+      .onConflict((oc) => oc.column("id").doNothing())
+      .returning("id")
+      .compile();
+    if (compiled.parameters.length !== n * columns.length) throw new Error("unexpected INSERT parameters");
+    cache.set(key, compiled);
+  }
+  return compiled;
+}
+
+/** Rows bound by position need the same columns in the same order; rows from `toCallRow` always have them. */
+function sameColumns(rows: NewCallRow[], columns: string[]): boolean {
+  return rows.every((r) => {
+    const keys = Object.keys(r);
+    return keys.length === columns.length && keys.every((k, i) => k === columns[i]);
+  });
+}
+
 /**
  * Inserts calls and their tags, and resolves links and annotations that arrived before them;
  * safe to repeat with the same rows. A call is stored once, as first written: a later row with the same id
@@ -82,12 +120,20 @@ export async function insertCalls(store: Store, rows: NewCallRow[], linkDepth: n
   await store.db.transaction().execute(async (trx) => {
     await lockGraphWrites(trx, store.dialect.name);
     for (const chunk of powerOfTwoChunks(unique)) {
-      const inserted = await trx
-        .insertInto("calls")
-        .values(chunk)
-        .onConflict((oc) => oc.column("id").doNothing())
-        .returning("id")
-        .execute();
+      const columns = Object.keys(chunk[0] as NewCallRow);
+      const inserted = sameColumns(chunk, columns)
+        ? (
+            await trx.executeQuery<{ id: string }>({
+              ...compiledInsert(store, columns, chunk.length),
+              parameters: chunk.flatMap((r) => columns.map((c) => r[c as keyof NewCallRow])),
+            })
+          ).rows
+        : await trx
+            .insertInto("calls")
+            .values(chunk)
+            .onConflict((oc) => oc.column("id").doNothing())
+            .returning("id")
+            .execute();
       const ids = new Set(inserted.map((r) => r.id));
       const fresh = chunk.filter((r) => ids.has(r.id));
       if (fresh.length === 0) continue;
