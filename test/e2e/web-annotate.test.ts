@@ -5,31 +5,18 @@
  */
 // biome-ignore-all lint/performance/useDomNodeTextContent: Playwright's Locator.innerText (rendered text, with line breaks), not the DOM property
 import assert from "node:assert/strict";
-import { after, before, it } from "node:test";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import {
-  eventually,
-  type FakeUpstream,
-  startFakeUpstream,
-  type TestServer,
-} from "../../packages/server/src/testing/index.ts";
-import {
-  browserSuite,
-  launchBrowser,
-  type Seeded,
-  seedTraffic,
-  startWebServer,
-  waitForCount,
-} from "./web-support.ts";
+import { before, it } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import { eventually, type TestServer } from "../../packages/server/src/testing/index.ts";
+import { browserSuite, browserWorld, type Seeded, seedTraffic, waitForCount } from "./web-support.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: API bodies are read loosely in assertions
 type Body = Record<string, any>;
 
 browserSuite("web app: notify and annotate", () => {
-  let fake: FakeUpstream;
+  const world = browserWorld();
   let server: TestServer;
   let browser: Browser;
-  let laptop: BrowserContext;
   let page: Page;
   let seeded: Seeded;
   /** The annotate pages' paths, in the order the notifications were made. */
@@ -42,17 +29,8 @@ browserSuite("web app: notify and annotate", () => {
   };
 
   before(async () => {
-    fake = await startFakeUpstream({ keepRequests: false });
-    server = await startWebServer(fake.url);
+    ({ server, browser, page } = world);
     seeded = await seedTraffic(server);
-    browser = await launchBrowser();
-    laptop = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    page = await laptop.newPage();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    await fake?.close();
   });
 
   it("lets a developer ask someone to judge a call from its page, and shows the link", async () => {

@@ -4,16 +4,12 @@
  */
 // biome-ignore-all lint/performance/useDomNodeTextContent: Playwright's Locator.innerText (rendered text, with line breaks), not the DOM property
 import assert from "node:assert/strict";
-import { after, before, it } from "node:test";
+import { before, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import {
-  type FakeUpstream,
-  startFakeUpstream,
-  type TestServer,
-} from "../../packages/server/src/testing/index.ts";
+import type { FakeUpstream, TestServer } from "../../packages/server/src/testing/index.ts";
 import {
   browserSuite,
-  launchBrowser,
+  browserWorld,
   type Seeded,
   seedTraffic,
   startWebServer,
@@ -21,22 +17,15 @@ import {
 } from "./web-support.ts";
 
 browserSuite("web app: calls", () => {
+  const world = browserWorld();
   let fake: FakeUpstream;
   let server: TestServer;
   let browser: Browser;
   let page: Page;
   let seeded: Seeded;
 
-  before(async () => {
-    fake = await startFakeUpstream({ keepRequests: false });
-    server = await startWebServer(fake.url);
-    browser = await launchBrowser();
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    await fake?.close();
+  before(() => {
+    ({ fake, server, browser, page } = world);
   });
 
   const rowIds = () =>

@@ -5,43 +5,24 @@
  */
 // biome-ignore-all lint/performance/useDomNodeTextContent: Playwright's Locator.innerText (rendered text, with line breaks), not the DOM property
 import assert from "node:assert/strict";
-import { after, before, it } from "node:test";
-import type { Browser, Page } from "playwright-core";
-import {
-  type FakeUpstream,
-  startFakeUpstream,
-  type TestServer,
-} from "../../packages/server/src/testing/index.ts";
-import {
-  browserSuite,
-  launchBrowser,
-  type Seeded,
-  seedTraffic,
-  startWebServer,
-  waitForCount,
-} from "./web-support.ts";
+import { before, it } from "node:test";
+import type { Page } from "playwright-core";
+import type { FakeUpstream, TestServer } from "../../packages/server/src/testing/index.ts";
+import { browserSuite, browserWorld, type Seeded, seedTraffic, waitForCount } from "./web-support.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: API bodies are read loosely in assertions
 type Body = Record<string, any>;
 
 browserSuite("web app: compare, sessions, rubrics, settings", () => {
+  const world = browserWorld();
   let fake: FakeUpstream;
   let server: TestServer;
-  let browser: Browser;
   let page: Page;
   let seeded: Seeded;
 
   before(async () => {
-    fake = await startFakeUpstream({ keepRequests: false });
-    server = await startWebServer(fake.url);
+    ({ fake, server, page } = world);
     seeded = await seedTraffic(server);
-    browser = await launchBrowser();
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    await fake?.close();
   });
 
   it("stores the choice made with the keyboard (b, Enter) and a reason, for both calls", async () => {

@@ -10,43 +10,34 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import {
-  type FakeUpstream,
-  startFakeUpstream,
-  type TestServer,
-} from "../../packages/server/src/testing/index.ts";
-import { browserSuite, launchBrowser, openaiFor, startWebServer, waitForCount } from "./web-support.ts";
+import type { FakeUpstream, TestServer } from "../../packages/server/src/testing/index.ts";
+import { browserSuite, browserWorld, openaiFor, startWebServer, waitForCount } from "./web-support.ts";
 
 browserSuite("web app: datasets, exports, evaluations, metrics", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-web-datasets-"));
+  const checksFile = path.join(dir, "checks.json");
+  fs.writeFileSync(
+    checksFile,
+    JSON.stringify({
+      checks: [
+        { type: "regex", name: "early-questions", pattern: "question [1-3]$" },
+        { type: "regex", name: "echoes", pattern: "^echo" },
+      ],
+    }),
+  );
+  const world = browserWorld({
+    env: { INTERSEBD_CHECKS_FILE: checksFile },
+    context: { acceptDownloads: true },
+  });
   let fake: FakeUpstream;
   let server: TestServer;
   let browser: Browser;
   let page: Page;
-  let dir: string;
   /** Completion ids of "question 1" … "question 6", tagged ds-e2e. */
   const questions: string[] = [];
 
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-web-datasets-"));
-    const checksFile = path.join(dir, "checks.json");
-    fs.writeFileSync(
-      checksFile,
-      JSON.stringify({
-        checks: [
-          { type: "regex", name: "early-questions", pattern: "question [1-3]$" },
-          { type: "regex", name: "echoes", pattern: "^echo" },
-        ],
-      }),
-    );
-    fake = await startFakeUpstream({ keepRequests: false });
-    server = await startWebServer(fake.url, { INTERSEBD_CHECKS_FILE: checksFile });
-    browser = await launchBrowser();
-    const context = await browser.newContext({
-      viewport: { width: 1280, height: 900 },
-      acceptDownloads: true,
-    });
-    page = await context.newPage();
-
+    ({ fake, server, browser, page } = world);
     // Six questions in the dataset-to-be, one call outside it.
     const client = openaiFor(server, { "x-intersebd-tags": "ds-e2e", "x-intersebd-session-id": "sess-ds" });
     for (let i = 1; i <= 6; i++) {
@@ -78,12 +69,7 @@ browserSuite("web app: datasets, exports, evaluations, metrics", () => {
     });
     assert.equal(ann.status, 201, JSON.stringify(ann.body));
   });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    await fake?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const text = (selector: string) => page.locator(selector).first().innerText();
 

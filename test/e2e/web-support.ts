@@ -3,10 +3,15 @@
  * playwright-core (never a downloaded browser), and realistic traffic sent with the official `openai` client.
  */
 import fs from "node:fs";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { startTestServer, type TestServer } from "../../packages/server/src/testing/index.ts";
+import { type Browser, type BrowserContextOptions, chromium, type Page } from "playwright-core";
+import {
+  type FakeUpstream,
+  startFakeUpstream,
+  startTestServer,
+  type TestServer,
+} from "../../packages/server/src/testing/index.ts";
 import { WEB_DIST } from "../../packages/server/src/web/static.ts";
 
 export const CHROMIUM = process.env.INTERSEBD_CHROMIUM ?? "/usr/bin/chromium";
@@ -58,6 +63,45 @@ export async function startWebServer(
   env: Record<string, string> = {},
 ): Promise<TestServer> {
   return startTestServer("sqlite", { upstream, env });
+}
+
+/** What a browser suite works with: a fake upstream, a server proxying to it, Chromium, and a laptop-sized page. */
+export interface BrowserWorld {
+  fake: FakeUpstream;
+  server: TestServer;
+  browser: Browser;
+  /** A 1280 × 900 page. */
+  page: Page;
+}
+
+/**
+ * Starts a suite's world before its tests and stops it after them; call it first in the suite, so that the
+ * suite's own `before` hooks find the world ready. `env` adds server variables, `context` browser-context options.
+ * @example
+ * const world = browserWorld();
+ * let page: Page;
+ * before(async () => ({ page } = world));
+ */
+export function browserWorld(
+  opts: { env?: Record<string, string>; context?: BrowserContextOptions } = {},
+): BrowserWorld {
+  const world = {} as BrowserWorld;
+  before(async () => {
+    world.fake = await startFakeUpstream({ keepRequests: false });
+    world.server = await startWebServer(world.fake.url, opts.env);
+    world.browser = await launchBrowser();
+    const laptop = await world.browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      ...opts.context,
+    });
+    world.page = await laptop.newPage();
+  });
+  after(async () => {
+    await world.browser?.close();
+    await world.server?.stop();
+    await world.fake?.close();
+  });
+  return world;
 }
 
 /** Waits until exactly `n` elements match `selector`; fails naming how many there were. */
