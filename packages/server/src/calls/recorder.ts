@@ -8,7 +8,8 @@
  * If the insert fails the batch goes to a spool file (the journal becomes one), later batches go straight to spool
  * files, and the loop probes the store with back-off; once it answers, every spool file is replayed and deleted.
  * At start, journals and spools left by dead processes (kill -9, power loss after the OS flushed) are replayed.
- * Records still in memory when a process is killed with SIGKILL are lost: at most one flush interval's worth.
+ * Records still in memory when a process is killed with SIGKILL are lost: those queued since the last flush and,
+ * on SQLite, the batch whose transaction the kill interrupted (rolled back whole).
  */
 import fs from "node:fs";
 import fsp from "node:fs/promises";
