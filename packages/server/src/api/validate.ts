@@ -5,22 +5,16 @@
 import type { Context } from "hono";
 import type { z } from "zod";
 import { HttpError } from "../util/http-error.ts";
-
-function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  return path
-    .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
-    .join("");
-}
+import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, where = "body"): z.infer<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  const inner = issue ? fieldPath(issue.path) : "";
+  const path = issue?.path ?? [];
   // In a batch, `where` is the item's index, so the field reads `[2].numericReward`.
-  const field = where.startsWith("[") ? (inner ? `${where}.${inner}` : where) : inner || where;
-  const message =
-    issue?.code === "unrecognized_keys" ? `unknown field(s) ${issue.keys.join(", ")}` : issue?.message;
+  const field = where.startsWith("[") ? fieldPath(path, where) : fieldPath(path) || where;
+  const message = issueMessage(issue);
   throw new HttpError(400, `${where.startsWith("[") ? "" : `${where} `}field ${field}: ${message}`, {
     field,
   });

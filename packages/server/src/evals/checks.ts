@@ -12,6 +12,7 @@ import fs from "node:fs";
 import { Ajv, type ValidateFunction } from "ajv";
 import { z } from "zod";
 import { HttpError } from "../util/http-error.ts";
+import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
 export const boundMetrics = [
   "cost",
@@ -185,9 +186,6 @@ export function parseShorthand(s: string): CheckSpec | undefined {
   return undefined;
 }
 
-const fieldPath = (path: ReadonlyArray<PropertyKey>) =>
-  path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
-
 /**
  * Turns declared checks into definitions: shorthands parsed, names of declared checks looked up, defaults
  * applied, regular expressions and schemas compiled once to reject bad ones early.
@@ -247,10 +245,8 @@ function toDef(raw: unknown, field: string): CheckDef {
   const r = checkSpecSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];
-    const f = `${field}${fieldPath(issue?.path ?? [])}`;
-    const message =
-      issue?.code === "unrecognized_keys" ? `unknown field(s) ${issue.keys.join(", ")}` : issue?.message;
-    throw new HttpError(400, `${f}: ${message}`, { field: f });
+    const f = fieldPath(issue?.path ?? [], field);
+    throw new HttpError(400, `${f}: ${issueMessage(issue)}`, { field: f });
   }
   const spec = r.data;
   let def: CheckDef;

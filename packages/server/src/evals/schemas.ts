@@ -3,6 +3,7 @@
  */
 import { z } from "zod";
 import { HttpError } from "../util/http-error.ts";
+import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
 // Credentials are never stored (PRODUCT.md "Privacy"), and a run's candidate is stored: upstream keys belong
 // in the server's configuration (INTERSEBD_UPSTREAM_KEY_<NAME>), which the proxy injects.
@@ -167,10 +168,8 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.in
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  const field = (issue?.path ?? [])
-    .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
-    .join("");
-  const message =
-    issue?.code === "unrecognized_keys" ? `unknown field(s) ${issue.keys.join(", ")}` : issue?.message;
-  throw new HttpError(400, `field ${field || "(root)"}: ${message}`, { field: field || undefined });
+  const field = fieldPath(issue?.path ?? []);
+  throw new HttpError(400, `field ${field || "(root)"}: ${issueMessage(issue)}`, {
+    field: field || undefined,
+  });
 }
