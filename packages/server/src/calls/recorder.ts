@@ -277,9 +277,10 @@ export class CallRecorder implements Recorder {
   }
 
   /**
-   * An embedded store commits the batch as soon as it is taken off the queue: a SIGKILL before the commit loses
-   * it exactly as it loses the calls still queued, so a journal would protect nothing, and writing one cost
-   * about 30 µs of CPU per call, more than the insert. If the store refuses the batch, it is spooled from memory.
+   * An embedded store commits the batch as soon as it is taken off the queue, so a journal would cover only the
+   * milliseconds of that transaction (a SIGKILL within them loses the batch, rolled back whole, as it loses the
+   * calls still queued), and writing one cost about 30 µs of CPU per call, more than the insert. If the store
+   * refuses the batch, it is spooled from memory.
    */
   async #writeInProcess(batch: NewCallRow[]): Promise<void> {
     if (await this.#insertOrSetAside(batch)) {

@@ -13,9 +13,9 @@ export interface DialectHelpers {
   /** PostgreSQL can claim job rows without blocking other instances; SQLite has one writer anyway. */
   supportsSkipLocked: boolean;
   /**
-   * SQLite commits a batch in this process, in one synchronous transaction, so a batch is never in flight
-   * between the queue and the store; PostgreSQL's batches cross the network, and the write-behind recorder
-   * journals them on disk first.
+   * SQLite commits a batch in this process, in one synchronous transaction started as the batch leaves the
+   * queue; PostgreSQL's batches spend a network round trip in flight, and the write-behind recorder journals
+   * them on disk first.
    */
   commitsInProcess: boolean;
 }
