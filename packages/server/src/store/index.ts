@@ -4,7 +4,6 @@
 import fs from "node:fs";
 import path from "node:path";
 import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
-import pg from "pg";
 import type { Config } from "../config/index.ts";
 import { type DialectHelpers, type DialectName, dialectHelpers } from "./dialect.ts";
 import { migrations } from "./migrations/index.ts";
@@ -27,9 +26,6 @@ export interface Store {
   close(): Promise<void>;
 }
 
-// int8 (bigint) columns hold millisecond timestamps, which fit a JS number; pg would hand back strings.
-pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
-
 function redactUrl(url: string): string {
   try {
     const u = new URL(url);
@@ -48,6 +44,10 @@ export async function openStore(dbConfig: Config["db"]): Promise<Store> {
   if (dbConfig.kind === "postgres") {
     name = "postgres";
     description = `PostgreSQL ${redactUrl(dbConfig.url)}`;
+    // Loaded only for PostgreSQL: a server on the embedded store does not carry a driver it never uses.
+    const { default: pg } = await import("pg");
+    // int8 (bigint) columns hold millisecond timestamps, which fit a JS number; pg would hand back strings.
+    pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
     const pool = new pg.Pool({ connectionString: dbConfig.url, max: 10 });
     // An idle client's error (the server restarted) must not crash the process; the next query reports it.
     pool.on("error", () => {});
