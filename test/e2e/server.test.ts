@@ -3,6 +3,8 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
@@ -14,6 +16,7 @@ import {
 } from "../../packages/server/src/testing/index.ts";
 
 const CLI = path.resolve(import.meta.dirname, "../../packages/server/src/cli/main.ts");
+const BIN = path.resolve(import.meta.dirname, "../../packages/server/bin/intersebd.js");
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
 type Body = Record<string, any>;
@@ -153,6 +156,39 @@ describe("server", () => {
       assert.equal((await s.api(`/api/calls/${id}`)).status, 200, "the queued call was written before exit");
     } finally {
       await s.stop();
+    }
+  });
+
+  it("writes Node's compile cache once listening, so a server killed with SIGKILL starts lean next time", async () => {
+    const fresh = await freshDatabase("sqlite");
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-compile-cache-"));
+    const { NODE_DISABLE_COMPILE_CACHE: _, ...env } = process.env;
+    // Through the bin, as users start it: the bin is what turns the compile cache on.
+    const child = spawn(
+      process.execPath,
+      [BIN, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir, "-u", fake.url],
+      { env: { ...env, NODE_COMPILE_CACHE: cacheDir }, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("baseURL")) resolve();
+        });
+        child.on("exit", () => reject(new Error(out)));
+      });
+      await new Promise<void>((resolve) => {
+        child.on("exit", () => resolve());
+        child.kill("SIGKILL");
+      });
+      // Without the flush, a killed process leaves no cache at all; the server loads about a hundred modules.
+      const entries = fs.readdirSync(cacheDir, { recursive: true });
+      assert.ok(entries.length > 50, `compile cache holds ${entries.length} entries`);
+    } finally {
+      child.kill("SIGKILL");
+      fs.rmSync(cacheDir, { recursive: true, force: true });
+      await fresh.drop();
     }
   });
 
