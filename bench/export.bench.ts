@@ -250,16 +250,20 @@ if (opts["export-only"]) {
     } else log(`export bench: reusing ${file} (${Number(n).toLocaleString("en-US")} calls)`);
     await store.close();
     log("export bench: streaming openai-sft to /dev/null...");
-    // With the Node flags the CLI runs with (its shebang's), as `intersebd export` would.
+    // With the Node flags and the environment the CLI runs with (its shebang's), as `intersebd export` would:
+    // without MALLOC_ARENA_MAX, the threads that write the output get malloc arenas of their own.
     const bin = path.join(import.meta.dirname, "../packages/server/bin/intersebd.js");
-    const cliFlags = (fs.readFileSync(bin, "utf8").split("\n")[0] ?? "")
-      .split(/\s+/)
-      .filter((a) => a.startsWith("--"));
+    const shebang = (fs.readFileSync(bin, "utf8").split("\n")[0] ?? "").split(/\s+/);
+    const cliFlags = shebang.filter((a) => a.startsWith("--"));
+    const cliEnv = Object.fromEntries(
+      shebang.filter((a) => /^[A-Z_]+=/.test(a)).map((a) => a.split("=", 2) as [string, string]),
+    );
     const child = spawnSync(
       process.execPath,
       [...cliFlags, import.meta.filename, "--export-only", "--db", file, "--batch", String(opts.batch)],
       {
         encoding: "utf8",
+        env: { ...process.env, ...cliEnv },
         stdio: ["ignore", "pipe", "inherit"],
       },
     );
