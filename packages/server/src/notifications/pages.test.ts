@@ -4,14 +4,8 @@
  * (what is configured, and no secret).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it, type TestContext } from "node:test";
-import {
-  DIALECTS,
-  type Dialect,
-  postgresAvailable,
-  startTestServer,
-  type TestServer,
-} from "../testing/harness.ts";
+import { after, before, describe, it } from "node:test";
+import { DIALECTS, serverForSuite, startTestServer, type TestServer } from "../testing/harness.ts";
 import { schemaFailure } from "./review.ts";
 
 interface CallOut {
@@ -71,29 +65,6 @@ async function ingest(s: TestServer, body: unknown) {
   assert.equal(r.status, 201, JSON.stringify(r.body));
 }
 
-function serverFor(dialect: Dialect) {
-  let s: TestServer | undefined;
-  let skipped = false;
-  before(async () => {
-    if (dialect === "postgres" && !(await postgresAvailable())) {
-      skipped = true;
-      return;
-    }
-    s = await startTestServer(dialect);
-  });
-  after(async () => {
-    await s?.stop();
-  });
-  return (t: TestContext): TestServer | undefined => {
-    if (skipped) {
-      t.skip("PostgreSQL unreachable (see the message above): this test did NOT run on postgres");
-      return undefined;
-    }
-    assert.ok(s, "server did not start");
-    return s;
-  };
-}
-
 const jsonSchemaRequest = {
   response_format: {
     type: "json_schema",
@@ -103,7 +74,7 @@ const jsonSchemaRequest = {
 
 for (const dialect of DIALECTS) {
   describe(`review queue on ${dialect}`, () => {
-    const server = serverFor(dialect);
+    const server = serverForSuite(dialect);
 
     it("proposes unjudged calls, each with why", async (t) => {
       const s = server(t);
@@ -185,7 +156,7 @@ for (const dialect of DIALECTS) {
   });
 
   describe(`sessions on ${dialect}`, () => {
-    const server = serverFor(dialect);
+    const server = serverForSuite(dialect);
 
     it("groups calls by session, most recent first, with paging; one session reads oldest first", async (t) => {
       const s = server(t);
