@@ -2,10 +2,11 @@
  * The server as an operator runs it: auth with an API key, capture modes, the CLI's start and shutdown.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { type ChildProcessByStdio, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import {
@@ -17,6 +18,21 @@ import {
 
 const CLI = path.resolve(import.meta.dirname, "../../packages/server/src/cli/main.ts");
 const BIN = path.resolve(import.meta.dirname, "../../packages/server/bin/intersebd.js");
+
+/** Waits for `intersebd serve`'s whole startup line; its output so far is the error if the process exits first. */
+function startupLine(
+  child: ChildProcessByStdio<null, Readable, null>,
+): Promise<{ base: string; out: string }> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m?.[1] && out.includes("baseURL")) resolve({ base: m[1], out });
+    });
+    child.on("exit", () => reject(new Error(out)));
+  });
+}
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
 type Body = Record<string, any>;
@@ -129,15 +145,7 @@ describe("server", () => {
         stdio: ["ignore", "pipe", "inherit"],
       },
     );
-    let out = "";
-    const base = await new Promise<string>((resolve, reject) => {
-      child.stdout.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m?.[1] && out.includes("baseURL")) resolve(m[1]);
-      });
-      child.on("exit", () => reject(new Error(out)));
-    });
+    const { base, out } = await startupLine(child);
     assert.match(out, /store: +SQLite/);
     assert.match(out, /\/v1 → http:\/\/127\.0\.0\.1:\d+\/v1/);
     const r = await fetch(`${base}/v1/chat/completions`, {
@@ -170,14 +178,7 @@ describe("server", () => {
       { env: { ...env, NODE_COMPILE_CACHE: cacheDir }, stdio: ["ignore", "pipe", "inherit"] },
     );
     try {
-      await new Promise<void>((resolve, reject) => {
-        let out = "";
-        child.stdout.on("data", (d: Buffer) => {
-          out += d.toString();
-          if (out.includes("baseURL")) resolve();
-        });
-        child.on("exit", () => reject(new Error(out)));
-      });
+      await startupLine(child);
       await new Promise<void>((resolve) => {
         child.on("exit", () => resolve());
         child.kill("SIGKILL");
