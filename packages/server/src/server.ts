@@ -14,6 +14,7 @@ import { createMetrics } from "./metrics/index.ts";
 import { allMounts, rootMounts } from "./mounts.ts";
 import { createProxy } from "./proxy/index.ts";
 import { openStore } from "./store/index.ts";
+import { createBrowserGuard } from "./util/browser-guard.ts";
 import { createLogger, type Logger } from "./util/log.ts";
 
 export interface RunningServer {
@@ -87,7 +88,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const api = createApi(ctx, [...allMounts, ...(opts.mounts ?? [])], rootMounts);
   const apiListener = getRequestListener(api.fetch);
 
+  const guard = createBrowserGuard(config);
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    if (!guard(req, res)) return;
     if (!proxy(req, res)) void apiListener(req, res);
   });
   // Long streams are normal here; Node's default request timeout (5 min) would cut them.

@@ -6,7 +6,8 @@ import path from "node:path";
 import { z } from "zod";
 
 const DEFAULT_UPSTREAM = "https://api.openai.com/v1";
-const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+/** Addresses that only this machine can reach: binding to one is what lets auth stay off. */
+export const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
 export const captureModes = ["full", "redacted", "metadata"] as const;
 export type CaptureMode = (typeof captureModes)[number];
@@ -58,6 +59,11 @@ export const envSchema = z.object({
   INTERSEBD_LINK_DEPTH: positiveInt.max(64).default(10),
   /** Absolute URL of this server as people reach it, for links in notifications. */
   INTERSEBD_PUBLIC_URL: z.url().optional(),
+  /**
+   * Other web origins whose pages may call the API and the proxy from a browser (`https://app.example.com`),
+   * comma-separated; every other site is refused (see `util/browser-guard.ts`).
+   */
+  INTERSEBD_ALLOWED_ORIGINS: z.string().default(""),
   INTERSEBD_LOG_LEVEL: z.enum(["silent", "error", "warn", "info", "debug"]).default("info"),
   /** Where notifications are POSTed (Standard Webhooks signature); unset: no webhook. */
   INTERSEBD_WEBHOOK_URL: z.url().optional(),
@@ -101,6 +107,8 @@ export interface Config {
   batchSize: number;
   linkDepth: number;
   publicUrl?: string;
+  /** Origins (`scheme://host[:port]`) allowed to send browser requests besides this server's own. */
+  allowedOrigins: string[];
   logLevel: Env["INTERSEBD_LOG_LEVEL"];
   webhook?: { url: string; secret?: string; retryBaseMs: number; maxAttempts: number };
   tokenSecret?: string;
@@ -165,6 +173,30 @@ function parseRedactPatterns(raw: string): RegExp[] {
       } catch (err) {
         throw new ConfigError(`INTERSEBD_REDACT_PATTERNS: /${p}/ is not a valid regular expression (${err})`);
       }
+    });
+}
+
+function parseAllowedOrigins(raw: string): string[] {
+  return raw
+    .split(",")
+    .map((o) => o.trim())
+    .filter(Boolean)
+    .map((o) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(o);
+      } catch {}
+      // An origin is scheme, host and port only: a path would suggest a narrower grant than the browser checks.
+      if (
+        !url ||
+        (url.protocol !== "http:" && url.protocol !== "https:") ||
+        url.origin !== o.replace(/\/$/, "")
+      ) {
+        throw new ConfigError(
+          `INTERSEBD_ALLOWED_ORIGINS: "${o}" is not an origin (expected scheme://host[:port], e.g. https://app.example.com)`,
+        );
+      }
+      return url.origin;
     });
 }
 
@@ -254,6 +286,7 @@ export function loadConfig(
     batchSize: e.INTERSEBD_BATCH_SIZE,
     linkDepth: e.INTERSEBD_LINK_DEPTH,
     publicUrl: e.INTERSEBD_PUBLIC_URL?.replace(/\/+$/, ""),
+    allowedOrigins: parseAllowedOrigins(e.INTERSEBD_ALLOWED_ORIGINS),
     logLevel: e.INTERSEBD_LOG_LEVEL,
     webhook: e.INTERSEBD_WEBHOOK_URL
       ? {
