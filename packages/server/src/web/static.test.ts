@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Hono } from "hono";
 import { startTestServer, type TestServer } from "../testing/index.ts";
-import { mountWebApp } from "./static.ts";
+import { APP_CSP, mountWebApp, WEB_DIST } from "./static.ts";
 
 const INDEX =
   '<!doctype html><html><body><div id="root"></div><script src="/assets/index-abc123.js"></script></body></html>';
@@ -66,6 +66,47 @@ describe(mountWebApp.name, () => {
     assert.equal((await app.request("/api/calls")).status, 200);
   });
 
+  it("should send a strict CSP, no framing and no referrer with every page and asset", async () => {
+    for (const p of [
+      "/",
+      "/a/some.token",
+      "/calls/x",
+      "/assets/index-abc123.js",
+      "/favicon.svg",
+      "/assets/old.js",
+    ]) {
+      const res = await app.request(p);
+      const csp = res.headers.get("content-security-policy") ?? "";
+      assert.equal(csp, APP_CSP, p);
+      assert.equal(res.headers.get("x-frame-options"), "DENY", p);
+      assert.equal(res.headers.get("referrer-policy"), "no-referrer", p);
+      assert.equal(res.headers.get("x-content-type-options"), "nosniff", p);
+    }
+    const directives = new Map(
+      APP_CSP.split(";").map((d) => {
+        const [name = "", ...values] = d.trim().split(/\s+/);
+        return [name, values] as const;
+      }),
+    );
+    assert.deepEqual(directives.get("default-src"), ["'self'"]);
+    assert.deepEqual(directives.get("script-src"), ["'self'"], "no inline or eval'd script");
+    assert.deepEqual(directives.get("style-src"), ["'self'"]);
+    assert.deepEqual(directives.get("frame-ancestors"), ["'none'"]);
+    assert.deepEqual(directives.get("base-uri"), ["'none'"]);
+    assert.deepEqual(directives.get("object-src"), ["'none'"]);
+    assert.deepEqual(directives.get("connect-src"), ["'self'"]);
+  });
+
+  it("should need nothing the CSP forbids: the built app has no inline script or style", (t) => {
+    const index = path.join(WEB_DIST, "index.html");
+    if (!fs.existsSync(index)) return t.skip("the web app is not built (npm run build -w @intersebd/web)");
+    const html = fs.readFileSync(index, "utf8");
+    for (const tag of html.match(/<script\b[^>]*>/g) ?? []) assert.match(tag, /\bsrc="\/assets\//, tag);
+    assert.doesNotMatch(html, /<style\b/);
+    assert.doesNotMatch(html, /\sstyle=/);
+    assert.doesNotMatch(html, /\son[a-z]+=/, "no inline event handlers");
+  });
+
   it("should not serve files outside the build folder", async () => {
     const res = await app.request("/..%2F..%2Fetc%2Fpasswd");
     assert.doesNotMatch(await res.text(), /root:/);
@@ -77,6 +118,10 @@ describe(mountWebApp.name, () => {
     const res = await bare.request("/");
     assert.equal(res.status, 503);
     assert.match(await res.text(), /npm run build/);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /default-src 'none'/, "its inline styles allowed, and nothing else");
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(res.headers.get("x-frame-options"), "DENY");
     assert.equal((await bare.request("/api/x")).status, 404, "the API's own 404, not the build notice");
   });
 });
@@ -99,5 +144,15 @@ describe("the server's web routes", () => {
     assert.ok(res.status === 200 || res.status === 503, String(res.status));
     assert.match(res.headers.get("content-type") ?? "", /text\/html/);
     assert.match(await res.text(), /id="root"|npm run build/);
+  });
+
+  it("should send the CSP on an annotation link's page, and the no-framing headers on the API's answers", async () => {
+    const page = await fetch(`${server.url}/a/some.token`);
+    assert.match(page.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
+    assert.equal(page.headers.get("referrer-policy"), "no-referrer");
+    const api = await fetch(`${server.url}/api/calls`);
+    assert.equal(api.headers.get("x-frame-options"), "DENY");
+    assert.equal(api.headers.get("referrer-policy"), "no-referrer");
+    assert.equal(api.headers.get("x-content-type-options"), "nosniff");
   });
 });

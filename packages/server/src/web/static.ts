@@ -9,12 +9,32 @@ import path from "node:path";
 import { serveStatic } from "@hono/node-server/serve-static";
 import type { Context, Hono } from "hono";
 import type { RouteMount } from "../api/index.ts";
+import { isAppPath } from "../util/browser-guard.ts";
 
 /** Where `npm run build -w @intersebd/web` writes the app. */
 export const WEB_DIST = path.resolve(import.meta.dirname, "../../../web/dist");
 
-/** Paths that belong to the API, the proxy and operations, never to the app. */
-const NOT_APP = /^\/(?:api|v1|healthz|metrics)(?:\/|$)|^\/[^/]+\/v1(?:\/|$)/;
+/**
+ * The app's Content-Security-Policy. The build has no inline script or style (Vite emits files; React and uPlot
+ * set styles through the CSSOM, which CSP does not govern), so nothing but this origin runs or styles the page.
+ * Images in conversations may come from anywhere over http(s) or be inline `data:`; nothing may frame a page
+ * (an `/a/{token}` page could otherwise be clickjacked into an answer).
+ */
+export const APP_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data: https: http:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "object-src 'none'",
+].join("; ");
+
+/** The page shown before the app is built: its own inline styles, and nothing else. */
+const NOT_BUILT_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
@@ -40,11 +60,18 @@ export function mountWebApp(root: Hono, dist: string): void {
   const index = path.join(dist, "index.html");
 
   const handler = async (c: Context, next: () => Promise<void>) => {
-    if (NOT_APP.test(c.req.path)) return next();
+    if (!isAppPath(c.req.path)) return next();
+    // The server's guard sets these on every answer; repeated here so the app is safe wherever it is mounted.
+    // The token of an `/a/{token}` page is in its URL: no Referer may carry it to the images it shows.
+    c.header("X-Frame-Options", "DENY");
+    c.header("Referrer-Policy", "no-referrer");
+    c.header("X-Content-Type-Options", "nosniff");
     if (!fs.existsSync(index)) {
+      c.header("Content-Security-Policy", NOT_BUILT_CSP);
       c.header("Cache-Control", "no-store");
       return c.html(NOT_BUILT, 503);
     }
+    c.header("Content-Security-Policy", APP_CSP);
     // Headers set before the file is served end up on its response (serveStatic builds it at once).
     const asset = c.req.path.startsWith("/assets/");
     c.header(
