@@ -9,14 +9,15 @@ import { type CapturedCall, toCallRow } from "./record.ts";
 import { insertCalls, type Recorder } from "./recorder.ts";
 import type { IngestCall } from "./schemas.ts";
 
+export { PREVIEW_CHARS, previewOf, schemaFailure } from "./preview.ts";
 export { costUsd, priceOf } from "./pricing.ts";
 export {
   type CallView,
   callConditions,
+  callListColumns,
   findCall,
   listCalls,
   pageNewestFirst,
-  previewOf,
   toCallView,
 } from "./queries.ts";
 export { type CapturedCall, type Outcome, outcomes, tagsOf, toCallRow } from "./record.ts";

@@ -2,7 +2,7 @@
  * Reading calls: the filtered, cursor-paged list and one call by id or completion id.
  */
 import type { Expression, ExpressionBuilder, SelectQueryBuilder, SqlBool } from "kysely";
-import type { CallRow, Database, Store } from "../store/index.ts";
+import type { CallListRow, CallRow, Database, Store } from "../store/index.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import type { CallFilter } from "./schemas.ts";
 
@@ -47,40 +47,71 @@ export interface CallView {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function textOf(content: unknown): string | null {
-  if (typeof content === "string") return content;
-  if (Array.isArray(content)) {
-    return content.map((p) => (p && typeof p === "object" && "text" in p ? String(p.text) : "")).join(" ");
+// Every column of `calls` but the bodies, as a record so that a column added to the table and forgotten here
+// fails the type check instead of vanishing from lists.
+const listColumnNames: Record<keyof CallListRow, true> = {
+  id: true,
+  completionId: true,
+  startedAt: true,
+  endedAt: true,
+  durationMs: true,
+  ttftMs: true,
+  upstream: true,
+  path: true,
+  requestedModel: true,
+  servedModel: true,
+  stream: true,
+  status: true,
+  outcome: true,
+  error: true,
+  promptTokens: true,
+  completionTokens: true,
+  cachedTokens: true,
+  reasoningTokens: true,
+  totalTokens: true,
+  costUsd: true,
+  sessionId: true,
+  userId: true,
+  tags: true,
+  metadata: true,
+  capture: true,
+  source: true,
+  previewInput: true,
+  previewOutput: true,
+  schemaFailure: true,
+};
+
+/**
+ * What every list selects: the bounded columns, never `request` and `response`. A list that parsed the bodies
+ * of its page took seconds and hundreds of MB when calls were large (issue 12); the preview was stored at insert.
+ */
+export const callListColumns = Object.keys(listColumnNames).map(
+  (c) => `calls.${c}` as `calls.${keyof CallListRow}`,
+);
+
+/**
+ * A stored body as JSON. Text that does not parse (written by hand, or by a bug) is shown as the proxy shows a
+ * body that is not JSON, `{ "_raw": text }`, shortened: a call's page must open whatever its row holds.
+ */
+function storedBody(text: string | null | undefined): Record<string, unknown> | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { _raw: text.length > 65536 ? `${text.slice(0, 65536)}…` : text };
   }
-  return null;
 }
 
-const clip = (s: string | null, n = 200) => (s && s.length > n ? `${s.slice(0, n)}…` : s);
-
-export function previewOf(
-  request: unknown,
-  response: unknown,
-): { input: string | null; output: string | null } {
-  const messages = (request as { messages?: Array<{ role?: string; content?: unknown }> } | null)?.messages;
-  const lastUser = Array.isArray(messages)
-    ? [...messages].reverse().find((m) => m?.role === "user")
-    : undefined;
-  const choice = (response as { choices?: Array<{ message?: Record<string, unknown> }> } | null)?.choices?.[0]
-    ?.message;
-  let output = textOf(choice?.content) ?? (choice?.refusal as string | undefined) ?? null;
-  const calls = choice?.tool_calls as Array<{ function?: { name?: string } }> | undefined;
-  if (!output && calls?.length) output = `→ ${calls.map((c) => c.function?.name).join(", ")}()`;
-  const error = (response as { error?: { message?: string } } | null)?.error?.message;
-  return {
-    input: clip(textOf(lastUser?.content)),
-    output: clip(output ?? (error ? `error: ${error}` : null)),
-  };
-}
-
-/** Turns a stored row into its API view; `full` includes the bodies. */
-export function toCallView(row: CallRow, full: boolean): CallView {
-  const request = row.request ? (JSON.parse(row.request) as Record<string, unknown>) : null;
-  const response = row.response ? (JSON.parse(row.response) as Record<string, unknown>) : null;
+/**
+ * Turns a stored row into its API view: with `full`, the bodies (a row with them is required); otherwise the
+ * preview stored with the call, and no body is read or parsed.
+ */
+export function toCallView(row: CallRow, full: true): CallView;
+export function toCallView(row: CallListRow, full: false): CallView;
+export function toCallView(
+  row: CallListRow & Partial<Pick<CallRow, "request" | "response">>,
+  full: boolean,
+): CallView {
   const view: CallView = {
     id: row.id,
     completionId: row.completionId,
@@ -112,10 +143,10 @@ export function toCallView(row: CallRow, full: boolean): CallView {
     source: row.source,
   };
   if (full) {
-    view.request = request;
-    view.response = response;
+    view.request = storedBody(row.request);
+    view.response = storedBody(row.response);
   } else {
-    view.preview = previewOf(request, response);
+    view.preview = { input: row.previewInput, output: row.previewOutput };
   }
   return view;
 }
@@ -220,7 +251,7 @@ export async function pageNewestFirst<O extends { id: string; startedAt: number 
 }
 
 export async function listCalls(store: Store, filter: CallFilter, page: { cursor?: string; limit: number }) {
-  const query = store.db.selectFrom("calls").selectAll("calls").where(callConditions(store, filter));
+  const query = store.db.selectFrom("calls").select(callListColumns).where(callConditions(store, filter));
   const { rows, nextCursor } = await pageNewestFirst(query, page.cursor, page.limit);
   const stats = new Map<string, { n: number; mean: number | null }>();
   if (rows.length) {

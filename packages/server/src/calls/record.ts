@@ -4,6 +4,7 @@
  */
 import type { CaptureMode } from "../config/index.ts";
 import type { NewCallRow } from "../store/index.ts";
+import { previewColumns } from "./preview.ts";
 import { costUsd } from "./pricing.ts";
 import { applyCaptureMode } from "./redact.ts";
 
@@ -51,15 +52,17 @@ const int = (v: unknown): number | null =>
 const str = (v: unknown): string | null =>
   typeof v === "string" && v !== "" ? v.replaceAll("\u0000", "") || null : null;
 
-function bodyText(
+/** A body as stored (capture mode applied): its value, for the preview, and its text. */
+function storedBody(
   body: Record<string, unknown> | null,
   text: string | undefined,
   capture: CaptureMode,
   patterns: RegExp[],
-): string | null {
-  if (!body) return null;
-  if (capture === "full" && text !== undefined) return text;
-  return JSON.stringify(applyCaptureMode(body, capture, patterns));
+): { value: unknown; text: string | null } {
+  if (!body) return { value: null, text: null };
+  if (capture === "full" && text !== undefined) return { value: body, text };
+  const value = applyCaptureMode(body, capture, patterns);
+  return { value, text: JSON.stringify(value) };
 }
 
 /** Builds the stored row. `capture` and `patterns` apply the privacy mode to both bodies. */
@@ -78,6 +81,8 @@ export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: Re
     bodyMetadata && typeof bodyMetadata === "object" && !Array.isArray(bodyMetadata)
       ? { ...(bodyMetadata as Record<string, unknown>), ...call.metadata }
       : call.metadata;
+  const request = storedBody(call.request, call.requestText, capture, patterns);
+  const response = storedBody(call.response, call.responseText, capture, patterns);
   return {
     id: call.id,
     completionId: str(call.response?.id),
@@ -93,8 +98,8 @@ export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: Re
     status: call.status,
     outcome: call.outcome,
     error: call.error === null ? null : call.error.replaceAll("\u0000", ""),
-    request: bodyText(call.request, call.requestText, capture, patterns),
-    response: bodyText(call.response, call.responseText, capture, patterns),
+    request: request.text,
+    response: response.text,
     ...tokens,
     reasoningTokens: int(usage.completion_tokens_details?.reasoning_tokens),
     totalTokens: int(usage.total_tokens),
@@ -105,6 +110,8 @@ export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: Re
     metadata: JSON.stringify(metadata),
     capture,
     source: call.source,
+    // Last, in this order: rows spooled by a version without them get them appended (`withPreview`).
+    ...previewColumns({ request: request.value, response: response.value }, call),
   };
 }
 

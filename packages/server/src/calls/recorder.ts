@@ -19,6 +19,7 @@ import { type CompiledQuery, sql } from "kysely";
 import { lockGraphWrites, materializeForCalls } from "../graph/resolve.ts";
 import type { NewCallRow, Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
+import { withPreview } from "./preview.ts";
 import { customTagsOf } from "./record.ts";
 
 /** The counters the recorder keeps; prom-client's objects fit, and so does the worker thread's tally. */
@@ -56,7 +57,7 @@ export interface RecorderOptions {
 }
 
 /**
- * Splits a batch into chunks whose sizes are powers of two, at most 128 (29 columns × 128 rows stays under
+ * Splits a batch into chunks whose sizes are powers of two, at most 128 (32 columns × 128 rows stays under
  * SQLite's bound-parameter limit): only eight distinct multi-row INSERTs ever exist, each prepared once and cached.
  * Batches of whatever size the load made filled the statement cache with hundreds of large programs.
  */
@@ -75,7 +76,7 @@ const insertStatements = new WeakMap<Store, Map<string, Compiled>>();
 
 /**
  * The INSERT of `n` calls with these columns, compiled by Kysely once and then bound to each chunk's values:
- * building the query for every chunk (parsing 128 rows of 29 values, then compiling them) cost a tenth of the
+ * building the query for every chunk (parsing 128 rows of 32 values, then compiling them) cost a tenth of the
  * write-behind path's CPU. Null placeholders compile to one parameter per value, in row order.
  */
 function compiledInsert(store: Store, columns: string[], n: number): Compiled {
@@ -117,7 +118,7 @@ function sameColumns(rows: NewCallRow[], columns: string[]): boolean {
 export async function insertCalls(store: Store, rows: NewCallRow[], linkDepth: number): Promise<void> {
   if (rows.length === 0) return;
   const seen = new Set<string>();
-  const unique = rows.filter((r) => !seen.has(r.id) && seen.add(r.id));
+  const unique = rows.filter((r) => !seen.has(r.id) && seen.add(r.id)).map(withPreview);
   await store.db.transaction().execute(async (trx) => {
     await lockGraphWrites(trx, store.dialect.name);
     for (const chunk of powerOfTwoChunks(unique)) {

@@ -2,7 +2,7 @@
  * The tag graph: links between tags, annotations on tags, pairwise comparisons, and their resolution to calls.
  */
 import type { Kysely } from "kysely";
-import { type CallView, findCall, tagsOf, toCallView } from "../calls/index.ts";
+import { type CallView, callListColumns, findCall, tagsOf, toCallView } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
 import type { AnnotationRow, ComparisonRow, Database, LinkRow, Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
@@ -325,9 +325,10 @@ export async function tagDetail(ctx: AppContext, tag: string) {
   const callRows = calls.length
     ? await store.db
         .selectFrom("calls")
-        .selectAll()
+        // Up to 200 calls, each shown by its stored preview: their bodies are never read here.
+        .select(callListColumns)
         .where(
-          "id",
+          "calls.id",
           "in",
           calls.slice(0, 200).map((c) => c.callId),
         )

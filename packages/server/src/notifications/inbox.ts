@@ -3,7 +3,6 @@
  * expiry, listed per recipient (the inbox), revocable; each has a signed link (`/a/{token}`).
  */
 import type { ExpressionBuilder } from "kysely";
-import { previewOf } from "../calls/index.ts";
 import type { NotificationInput } from "../graph/index.ts";
 import type { Database, NotificationRow, Store } from "../store/index.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
@@ -363,14 +362,12 @@ async function previewsOf(store: Store, tags: string[]) {
   const rows = await store.db
     .selectFrom("callKeys")
     .innerJoin("calls", "calls.id", "callKeys.callId")
-    .select(["callKeys.tag", "calls.id", "calls.request", "calls.response", "calls.startedAt"])
+    // The preview stored with the call: an inbox page never reads the calls' bodies.
+    .select(["callKeys.tag", "calls.id", "calls.previewInput", "calls.previewOutput", "calls.startedAt"])
     .where("callKeys.tag", "in", unique)
     .orderBy("calls.startedAt", "asc")
     .execute();
-  for (const r of rows) {
-    const p = previewOf(r.request ? JSON.parse(r.request) : null, r.response ? JSON.parse(r.response) : null);
-    out.set(r.tag, { callId: r.id, ...p });
-  }
+  for (const r of rows) out.set(r.tag, { callId: r.id, input: r.previewInput, output: r.previewOutput });
   return out;
 }
 

@@ -9,8 +9,11 @@
  * Only the most recent `REVIEW_WINDOW` calls are considered.
  */
 import { type ExpressionBuilder, sql } from "kysely";
-import { type CallView, toCallView } from "../calls/index.ts";
-import type { CallRow, Database, Store } from "../store/index.ts";
+import { type CallView, callListColumns, toCallView } from "../calls/index.ts";
+import type { CallListRow, Database, Store } from "../store/index.ts";
+
+// The check moved to the calls domain, which runs it once at insert; still exported here for its callers.
+export { schemaFailure } from "../calls/index.ts";
 
 export const reviewKinds = ["error", "reward", "schema", "slow", "random"] as const;
 export type ReviewKind = (typeof reviewKinds)[number];
@@ -25,9 +28,8 @@ export interface ReviewItem {
 
 /** Only the most recent calls are considered, so the queue costs the same on a store of any size. */
 export const REVIEW_WINDOW = 10_000;
-/** How many recent calls the p90 and the random sample look at, and how many JSON outputs are checked. */
+/** How many recent calls the p90 and the random sample look at. */
 const RECENT = 1000;
-const SCHEMA_SCAN = 500;
 
 const noHumanJudgement = (eb: ExpressionBuilder<Database, "calls">) =>
   eb.not(
@@ -44,12 +46,12 @@ const noHumanJudgement = (eb: ExpressionBuilder<Database, "calls">) =>
 const clip = (s: string, n = 160) => (s.length > n ? `${s.slice(0, n)}…` : s);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 
-type Candidate = { row: CallRow; reason: string };
+type Candidate = { row: CallListRow; reason: string };
 
 function unjudged(store: Store, since: number) {
   return store.db
     .selectFrom("calls")
-    .selectAll("calls")
+    .select(callListColumns)
     .where("calls.startedAt", ">=", since)
     .where(noHumanJudgement);
 }
@@ -103,9 +105,9 @@ async function rewards(store: Store, since: number, limit: number): Promise<Cand
   if (agg.length === 0) return [];
   const rows = await store.db
     .selectFrom("calls")
-    .selectAll()
+    .select(callListColumns)
     .where(
-      "id",
+      "calls.id",
       "in",
       agg.map((a) => a.id),
     )
@@ -125,64 +127,18 @@ async function rewards(store: Store, since: number, limit: number): Promise<Cand
   });
 }
 
-/** Why an output fails the JSON its request asked for, or undefined when it does not (or cannot be checked). */
-export function schemaFailure(request: unknown, response: unknown): string | undefined {
-  const format = (request as { response_format?: { type?: string; json_schema?: Record<string, unknown> } })
-    ?.response_format;
-  if (format?.type !== "json_schema" && format?.type !== "json_object") return undefined;
-  const message = (response as { choices?: Array<{ message?: { content?: unknown; refusal?: unknown } }> })
-    ?.choices?.[0]?.message;
-  if (!message) return undefined;
-  if (typeof message.refusal === "string" && message.refusal)
-    return `the model refused instead of answering in ${format.type}`;
-  if (typeof message.content !== "string") return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(message.content);
-  } catch {
-    return `output is not valid JSON though response_format asks for ${format.type}`;
-  }
-  if (format.type === "json_object") {
-    return value !== null && typeof value === "object" && !Array.isArray(value)
-      ? undefined
-      : "output is JSON but not an object, though response_format asks for json_object";
-  }
-  const schema = format.json_schema?.schema as { type?: unknown; required?: unknown } | undefined;
-  const name = typeof format.json_schema?.name === "string" ? ` "${format.json_schema.name}"` : "";
-  if (!schema) return undefined;
-  if (schema.type === "object" && (value === null || typeof value !== "object" || Array.isArray(value))) {
-    return `output is not an object, though the json_schema${name} asks for one`;
-  }
-  if (Array.isArray(schema.required) && value && typeof value === "object") {
-    const missing = schema.required.filter((k): k is string => typeof k === "string" && !(k in value));
-    if (missing.length)
-      return `output misses required key(s) ${missing.join(", ")} of the json_schema${name}`;
-  }
-  return undefined;
-}
-
+/**
+ * Outputs that fail the JSON their request asked for. The check ran when each call was stored
+ * (`calls/preview.ts`): the queue reads its verdict, not the bodies.
+ */
 async function schemaFailures(store: Store, since: number, limit: number): Promise<Candidate[]> {
   const rows = await unjudged(store, since)
     .where("calls.outcome", "=", "ok")
-    .where((eb) => store.dialect.containsText(eb.ref("calls.request"), '"response_format"'))
+    .where("calls.schemaFailure", "is not", null)
     .orderBy("calls.startedAt", "desc")
-    .limit(SCHEMA_SCAN)
+    .limit(limit)
     .execute();
-  const out: Candidate[] = [];
-  for (const row of rows) {
-    if (out.length >= limit) break;
-    let reason: string | undefined;
-    try {
-      reason = schemaFailure(
-        row.request ? JSON.parse(row.request) : null,
-        row.response ? JSON.parse(row.response) : null,
-      );
-    } catch {
-      continue;
-    }
-    if (reason) out.push({ row, reason });
-  }
-  return out;
+  return rows.map((row) => ({ row, reason: row.schemaFailure as string }));
 }
 
 async function slow(store: Store, since: number, limit: number): Promise<Candidate[]> {
@@ -230,7 +186,11 @@ async function randomSample(
   }
   const chosen = pool.slice(0, limit);
   if (chosen.length === 0) return [];
-  const rows = await store.db.selectFrom("calls").selectAll().where("id", "in", chosen).execute();
+  const rows = await store.db
+    .selectFrom("calls")
+    .select(callListColumns)
+    .where("calls.id", "in", chosen)
+    .execute();
   const byId = new Map(rows.map((r) => [r.id, r]));
   return chosen.flatMap((id) => {
     const row = byId.get(id);
@@ -256,7 +216,7 @@ export async function reviewQueue(store: Store, limit: number): Promise<ReviewIt
     ["slow", sl],
     ["random", random],
   ];
-  const items = new Map<string, { row: CallRow; reasons: string[]; kinds: ReviewKind[] }>();
+  const items = new Map<string, { row: CallListRow; reasons: string[]; kinds: ReviewKind[] }>();
   // Every reason a listed call has, even those found in a list after the queue filled up.
   const all = new Map<string, Array<[ReviewKind, string]>>();
   for (const [kind, list] of lists) {

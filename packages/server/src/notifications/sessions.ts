@@ -2,7 +2,7 @@
  * Sessions: the calls that share an `x-intersebd-session-id`, read as one conversation.
  */
 import { sql } from "kysely";
-import { type CallView, toCallView } from "../calls/index.ts";
+import { type CallView, callListColumns, toCallView } from "../calls/index.ts";
 import type { Store } from "../store/index.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import { HttpError } from "../util/http-error.ts";
@@ -81,19 +81,29 @@ export async function listSessions(
 }
 
 /**
+ * Body characters one session page returns at most (a call is given its bodies while less than this was given
+ * before it): a session may hold hundreds of calls, each resending the whole conversation, and large ones.
+ * Later calls come with their stored preview instead, which the page shows in their place.
+ */
+export const SESSION_MAX_BODY_CHARS = 8 * 1024 * 1024;
+
+/**
  * One session's calls, oldest first, with their bodies (the first `SESSION_MAX_CALLS`; `truncated` says
- * when there are more). @throws HttpError 404 when no call has this session id.
+ * when there are more), as far as `SESSION_MAX_BODY_CHARS` allows: `bodiesOmitted` counts the calls shown by
+ * their preview only. @throws HttpError 404 when no call has this session id.
  */
 export async function getSession(
   store: Store,
   sessionId: string,
-): Promise<{ sessionId: string; calls: CallView[]; truncated: boolean }> {
+): Promise<{ sessionId: string; calls: CallView[]; truncated: boolean; bodiesOmitted: number }> {
+  // First the bounded columns and the bodies' sizes, which the database measures; then only the bodies that fit.
   const rows = await store.db
     .selectFrom("calls")
-    .selectAll()
-    .where("sessionId", "=", sessionId)
-    .orderBy("startedAt", "asc")
-    .orderBy("id", "asc")
+    .select(callListColumns)
+    .select(sql<number>`coalesce(length(request), 0) + coalesce(length(response), 0)`.as("bodyChars"))
+    .where("calls.sessionId", "=", sessionId)
+    .orderBy("calls.startedAt", "asc")
+    .orderBy("calls.id", "asc")
     .limit(SESSION_MAX_CALLS + 1)
     .execute();
   if (rows.length === 0) {
@@ -101,5 +111,25 @@ export async function getSession(
   }
   const truncated = rows.length > SESSION_MAX_CALLS;
   if (truncated) rows.pop();
-  return { sessionId, calls: rows.map((r) => toCallView(r, true)), truncated };
+  const withBodies: string[] = [];
+  let chars = 0;
+  for (const r of rows) {
+    if (chars >= SESSION_MAX_BODY_CHARS) break;
+    withBodies.push(r.id);
+    chars += Number(r.bodyChars);
+  }
+  const bodies = new Map<string, { request: string | null; response: string | null }>();
+  for (let i = 0; i < withBodies.length; i += 500) {
+    const found = await store.db
+      .selectFrom("calls")
+      .select(["id", "request", "response"])
+      .where("id", "in", withBodies.slice(i, i + 500))
+      .execute();
+    for (const b of found) bodies.set(b.id, b);
+  }
+  const calls = rows.map(({ bodyChars: _, ...r }) => {
+    const b = bodies.get(r.id);
+    return b ? toCallView({ ...r, ...b }, true) : toCallView(r, false);
+  });
+  return { sessionId, calls, truncated, bodiesOmitted: rows.length - bodies.size };
 }

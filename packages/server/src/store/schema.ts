@@ -41,6 +41,14 @@ export interface CallsTable {
   capture: string;
   /** How the call reached us: `proxy`, `sdk` (wrapOpenAI) or `api` (POST /api/calls). */
   source: string;
+  /**
+   * What lists show, computed once at insert (`calls/preview.ts`) so that no list reads the bodies: the last
+   * user message and the answer, each at most 200 characters and an ellipsis.
+   */
+  previewInput: string | null;
+  previewOutput: string | null;
+  /** Why the output fails the JSON its request asked for (the review queue's `schema` source), else null. */
+  schemaFailure: string | null;
 }
 
 /** The tags a call was given by its caller (headers, SDK, API); its id and completion id are not repeated here. */
@@ -115,6 +123,8 @@ export interface Database extends NotificationsTables, ExportsTables, EvalsTable
 }
 
 export type CallRow = Selectable<CallsTable>;
+/** A call as lists read it: every column but the bodies. */
+export type CallListRow = Omit<CallRow, "request" | "response">;
 export type NewCallRow = Insertable<CallsTable>;
 export type LinkRow = Selectable<LinksTable>;
 export type AnnotationRow = Selectable<AnnotationsTable>;

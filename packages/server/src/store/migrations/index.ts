@@ -9,6 +9,7 @@ import * as m0003 from "./0003_notifications.ts";
 import * as m0004 from "./0004_exports.ts";
 import * as m0005 from "./0005_evals.ts";
 import * as m0006 from "./0006_call_keys.ts";
+import * as m0007 from "./0007_call_previews.ts";
 
 export const migrations: Record<string, Migration> = {
   "0001_calls": m0001,
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   "0004_exports": m0004,
   "0005_evals": m0005,
   "0006_call_keys": m0006,
+  "0007_call_previews": m0007,
 };
