@@ -9,7 +9,7 @@ import type { runState } from "./evals/index.ts";
 import type { timeseries } from "./evals/metrics.ts";
 import type { TimeseriesQuery } from "./evals/schemas.ts";
 import type { CallDetail } from "./graph/index.ts";
-import type { listNotifications, NotificationView } from "./notifications/index.ts";
+import type { getSession, listNotifications, NotificationView } from "./notifications/index.ts";
 
 // Calls and the tag graph
 export type { CallView } from "./calls/index.ts";
@@ -47,6 +47,12 @@ export type { RubricFieldType } from "./notifications/rubrics.ts";
 /** `GET /api/notifications`: an inbox page, each item with its link and the call's preview, and the counts. */
 export type InboxPage = Awaited<ReturnType<typeof listNotifications>>;
 export type InboxItem = InboxPage["data"][number];
+
+/**
+ * `GET /api/sessions/{id}`: the session's calls, oldest first, with their bodies up to a budget; the calls
+ * beyond it (`bodiesOmitted`) come with their preview only.
+ */
+export type SessionDetail = Awaited<ReturnType<typeof getSession>>;
 
 // Evaluations and metrics
 export type {

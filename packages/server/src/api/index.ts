@@ -9,6 +9,7 @@ import { keyMatches } from "../util/auth.ts";
 import { HttpError } from "../util/http-error.ts";
 import { callRoutes } from "./calls.ts";
 import { openApiDocument } from "./openapi.ts";
+import { refuseNul } from "./validate.ts";
 
 /**
  * A domain's route group. `api` is mounted at `/api` (key-protected); `root` is the top-level app, for pages
@@ -59,6 +60,7 @@ export function createApi(ctx: AppContext, mounts: RouteMount[] = [], rootMounts
 
   const api = new Hono();
   api.use("*", requireKey);
+  api.use("*", refuseNul); // a NUL in the path or query is a 400 naming it (PostgreSQL cannot compare it)
   const tooLarge = () =>
     new HttpError(413, `request body exceeds ${ctx.config.maxBodyBytes} bytes (INTERSEBD_MAX_BODY_BYTES)`);
   // A declared length is checked before anything opens the body stream. `bodyLimit` alone opens it (to

@@ -2,8 +2,9 @@
  * Validation at the edge: every body and query goes through its zod schema here, and a failure becomes a
  * 400 naming the field (`[2].numericReward` for the third item of a batch).
  */
-import type { Context } from "hono";
+import type { Context, Next } from "hono";
 import type { z } from "zod";
+import { hasNul, jsonDepth, MAX_JSON_DEPTH, NO_NUL } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
 import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
@@ -20,15 +21,41 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, whe
   });
 }
 
-/** Reads a JSON body; a malformed one is a 400, not a crash. */
+/**
+ * Reads a JSON body; a malformed one is a 400, not a crash. So is one nested deeper than `MAX_JSON_DEPTH`:
+ * `JSON.parse` takes any depth, but zod, `JSON.stringify` and the stores recurse, and overflowed the stack
+ * (a 500) at a few thousand levels. The depth is measured without recursion, before any schema sees the body.
+ */
 export async function jsonBody(c: Context): Promise<unknown> {
   const text = await c.req.text();
   if (!text.trim()) throw new HttpError(400, "request body is empty (expected JSON)");
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (err) {
     throw new HttpError(400, `request body is not valid JSON: ${(err as Error).message}`);
   }
+  const depth = jsonDepth(body);
+  if (depth > MAX_JSON_DEPTH)
+    throw new HttpError(400, `request body is nested ${depth} levels deep; at most ${MAX_JSON_DEPTH}`);
+  return body;
+}
+
+/**
+ * Middleware for `/api/*`: a NUL character (decoded) in the path or in a query parameter is a 400 naming it.
+ * PostgreSQL cannot compare text with a NUL in it, so `GET /api/calls/%00` or `?userId=%00` failed the query
+ * with a 500; no id, tag or filter value ever holds one.
+ */
+export async function refuseNul(c: Context, next: Next): Promise<void> {
+  const url = new URL(c.req.url);
+  if (/%00/.test(url.pathname) || hasNul(url.pathname))
+    throw new HttpError(400, `path ${NO_NUL}`, { field: "path" });
+  // URLSearchParams decodes without throwing (a malformed escape stays as written).
+  for (const [name, value] of url.searchParams) {
+    if (hasNul(name)) throw new HttpError(400, `query: a parameter name ${NO_NUL}`, { field: "query" });
+    if (hasNul(value)) throw new HttpError(400, `query field ${name}: ${NO_NUL}`, { field: name });
+  }
+  await next();
 }
 
 /**

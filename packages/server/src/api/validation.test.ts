@@ -447,6 +447,35 @@ const FIELD_CASES: Record<Endpoint, Case[]> = {
       field: "stream",
     },
     {
+      // PostgreSQL's jsonb and its `->>` cannot hold a NUL: refused at the edge, wherever it is in the body.
+      what: "a NUL character in the request's model",
+      body: withFields("/api/calls", {
+        request: { model: "gpt-4o-mini\u0000", messages: [{ role: "user", content: "hi" }] },
+      }),
+      mentions: "NUL",
+      field: "request.model",
+    },
+    {
+      what: "a NUL character in a message's text",
+      body: withFields("/api/calls", {
+        request: { model: "m", messages: [{ role: "user", content: "nul \u0000 in text" }] },
+      }),
+      mentions: "NUL",
+      field: "request.messages[0].content",
+    },
+    {
+      what: "a startedAt beyond year 9999 (9e15 made every list answer 500)",
+      body: withFields("/api/calls", { startedAt: 9e15 }),
+      mentions: "startedAt",
+      field: "startedAt",
+    },
+    {
+      what: "an endedAt before startedAt",
+      body: withFields("/api/calls", { startedAt: 2000, endedAt: 1000 }),
+      mentions: "endedAt must not be before startedAt",
+      field: "endedAt",
+    },
+    {
       what: "a completionId at the top level",
       body: withFields("/api/calls", { completionId: "chatcmpl-1" }),
       mentions: "completionId",
@@ -693,13 +722,6 @@ for (const dialect of DIALECTS) {
       const odd = [
         callBody("odd-tokens", "odd-tokens-cmpl", {}),
         callBody("odd-duration", "odd-duration-cmpl", { startedAt: 0, endedAt: 5_000_000_000 }),
-        callBody("odd-model", "odd-model-cmpl", {
-          request: {
-            model: "gpt-4o-mini\u0000",
-            user: "u\u0000",
-            messages: [{ role: "user", content: "nul \u0000 in text" }],
-          },
-        }),
       ];
       (odd[0]?.response as { usage: unknown }).usage = {
         prompt_tokens: 1.5,
@@ -720,16 +742,6 @@ for (const dialect of DIALECTS) {
       );
       const duration = await getJson<{ durationMs: number | null }>(s, "/api/calls/odd-duration");
       assert.equal(duration.durationMs, null);
-      const model = await getJson<{
-        requestedModel: string;
-        request: { messages: Array<{ content: string }> };
-      }>(s, "/api/calls/odd-model-cmpl");
-      assert.equal(model.requestedModel, "gpt-4o-mini");
-      assert.equal(
-        model.request.messages[0]?.content,
-        "nul \u0000 in text",
-        "message text is stored as sent",
-      );
       // Capture still reaches the store after them.
       const next = await s.api<{ stored: boolean }>("/api/calls", {
         body: callBody("odd-after", "odd-after-cmpl"),

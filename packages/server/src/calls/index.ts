@@ -7,6 +7,7 @@ import type { Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 import { type CapturedCall, toCallRow } from "./record.ts";
 import { insertCalls, type Recorder } from "./recorder.ts";
+import type { RedactPattern } from "./redact.ts";
 import type { IngestCall } from "./schemas.ts";
 
 export { PREVIEW_CHARS, previewOf, schemaFailure } from "./preview.ts";
@@ -42,7 +43,7 @@ export async function ingestCalls(
   recorder: Recorder,
   calls: IngestCall[],
   capture: CaptureMode,
-  patterns: RegExp[],
+  patterns: RedactPattern[],
   linkDepth: number,
 ): Promise<{ stored: boolean; items: Array<{ id: string; completionId: string | null }> }> {
   const rows = calls.map((c) => {

@@ -6,7 +6,7 @@ import type { CaptureMode } from "../config/index.ts";
 import type { NewCallRow } from "../store/index.ts";
 import { previewColumns } from "./preview.ts";
 import { costUsd } from "./pricing.ts";
-import { applyCaptureMode } from "./redact.ts";
+import { applyCaptureMode, type RedactPattern } from "./redact.ts";
 
 export const outcomes = ["ok", "upstream_error", "network_error", "client_aborted", "timeout"] as const;
 export type Outcome = (typeof outcomes)[number];
@@ -57,7 +57,7 @@ function storedBody(
   body: Record<string, unknown> | null,
   text: string | undefined,
   capture: CaptureMode,
-  patterns: RegExp[],
+  patterns: RedactPattern[],
 ): { value: unknown; text: string | null } {
   if (!body) return { value: null, text: null };
   if (capture === "full" && text !== undefined) return { value: body, text };
@@ -66,7 +66,11 @@ function storedBody(
 }
 
 /** Builds the stored row. `capture` and `patterns` apply the privacy mode to both bodies. */
-export function toCallRow(call: CapturedCall, capture: CaptureMode, patterns: RegExp[] = []): NewCallRow {
+export function toCallRow(
+  call: CapturedCall,
+  capture: CaptureMode,
+  patterns: RedactPattern[] = [],
+): NewCallRow {
   const usage = (call.response?.usage ?? {}) as Usage;
   const requestedModel = str(call.request?.model);
   const servedModel = str(call.response?.model);

@@ -1,53 +1,52 @@
 /**
  * Request schemas of the calls API: validated at the edge, reused for the TypeScript types and the
- * OpenAPI document (`GET /api/openapi.json`).
+ * OpenAPI document (`GET /api/openapi.json`). Every field is bounded (util/bounds.ts) to what both stores and
+ * every reader accept, so any call the API takes can be listed and read back.
  */
 import { z } from "zod";
+import { jsonObject, queryNumber, queryTimestamp, text, timestamp } from "../util/bounds.ts";
 import { outcomes } from "./record.ts";
 
-const jsonObject = z.record(z.string(), z.unknown());
-/** PostgreSQL text cannot hold a NUL character: refused here rather than failing the insert. */
-const text = (min: number, max: number) =>
-  z
-    .string()
-    .min(min)
-    .max(max)
-    .refine((s) => !s.includes("\u0000"), "must not contain NUL characters");
-const time = z.union([
-  z.number().int().nonnegative(),
-  z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
-]);
+// Request and response bodies are bounded by the body limit (INTERSEBD_MAX_BODY_BYTES), not by the per-field
+// size of metadata: an image in base64 makes a request of megabytes. They are still walked for NUL and depth.
+const body = (what: string) => jsonObject({ maxBytes: null, error: `${what} must be a JSON object` });
 
 /** A call captured outside the proxy (SDK wrapper, another gateway), for `POST /api/calls`. */
 export const ingestCallSchema = z
   .object({
-    id: text(1, 200).optional().describe("intersebd call id; generated when absent"),
-    startedAt: time.optional().describe("ms since epoch or ISO 8601; default now"),
-    endedAt: time.optional(),
+    id: text(200, { min: 1 }).optional().describe("intersebd call id; generated when absent"),
+    startedAt: timestamp("startedAt").optional().describe("ms since epoch or ISO 8601; default now"),
+    endedAt: timestamp("endedAt").optional().describe("not before startedAt"),
     ttftMs: z.number().int().nonnegative().max(2_147_483_647).nullable().optional(),
-    upstream: text(1, 200).default("sdk"),
-    path: text(0, 500).default("/chat/completions"),
+    upstream: text(200, { min: 1 }).default("sdk"),
+    path: text(500).default("/chat/completions"),
     stream: z.boolean().default(false),
     status: z.number().int().min(100).max(599).nullable().default(200),
     outcome: z.enum(outcomes).default("ok"),
-    error: text(0, 10_000).nullable().optional(),
-    request: jsonObject.describe("the Chat Completions request body"),
-    response: jsonObject.nullable().optional().describe("the chat.completion object (a stream reassembled)"),
-    sessionId: text(1, 500).nullable().optional(),
-    userId: text(1, 500).nullable().optional(),
+    error: text(10_000).nullable().optional(),
+    request: body("request").describe("the Chat Completions request body"),
+    response: body("response")
+      .nullable()
+      .optional()
+      .describe("the chat.completion object (a stream reassembled)"),
+    sessionId: text(500, { min: 1 }).nullable().optional(),
+    userId: text(500, { min: 1 }).nullable().optional(),
     // Trimmed like the tags of links and annotations, or a tag with spaces around it could never be linked.
     tags: z
-      .array(z.string().trim().pipe(text(1, 500)))
+      .array(text(500, { min: 1, trim: true }))
       .max(100)
       .default([]),
-    metadata: jsonObject.default({}),
+    metadata: jsonObject().default({}),
     source: z.enum(["sdk", "api"]).default("api"),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.endedAt === undefined || c.startedAt === undefined || c.endedAt >= c.startedAt, {
+    message: "endedAt must not be before startedAt",
+    path: ["endedAt"],
+  });
 export type IngestCall = z.infer<typeof ingestCallSchema>;
 
-const csv = z
-  .string()
+const csv = text(20_000)
   .transform((s) =>
     s
       .split(",")
@@ -58,13 +57,12 @@ const csv = z
 
 /** Query parameters of `GET /api/calls` (and of exports, which add their own). */
 export const callFilterSchema = z.object({
-  from: time.or(z.coerce.number().int()).optional().describe("startedAt >= this (ms or ISO 8601)"),
-  to: time.or(z.coerce.number().int()).optional().describe("startedAt < this"),
+  from: queryTimestamp("from").optional().describe("startedAt >= this (ms or ISO 8601)"),
+  to: queryTimestamp("to").optional().describe("startedAt < this"),
   model: csv.describe("requested or served model, comma-separated for several"),
   upstream: csv,
   status: z.coerce.number().int().min(100).max(599).optional(),
-  outcome: z
-    .string()
+  outcome: text(1000)
     .optional()
     .transform((s, ctx) => {
       const list = s?.split(",").filter(Boolean);
@@ -75,25 +73,25 @@ export const callFilterSchema = z.object({
       }
       return list;
     }),
-  sessionId: z.string().optional(),
-  userId: z.string().optional(),
-  tag: z.string().optional(),
-  q: z.string().max(500).optional().describe("text search in the request and response"),
-  source: z.string().optional(),
+  sessionId: text(500).optional(),
+  userId: text(500).optional(),
+  tag: text(1000).optional(),
+  q: text(500).optional().describe("text search in the request and response"),
+  source: text(200).optional(),
   annotated: z
     .enum(["true", "false"], { error: 'annotated must be "true" or "false"' })
     .transform((v) => v === "true")
     .optional()
     .describe("only calls with (true) or without (false) a resolved annotation"),
-  name: z.string().min(1).optional().describe("annotation name the reward conditions apply to"),
-  minReward: z.coerce.number().refine(Number.isFinite, "must be a finite number").optional(),
-  maxReward: z.coerce.number().refine(Number.isFinite, "must be a finite number").optional(),
+  name: text(200, { min: 1 }).optional().describe("annotation name the reward conditions apply to"),
+  minReward: queryNumber("minReward").optional(),
+  maxReward: queryNumber("maxReward").optional(),
   annotationSource: z.enum(["code", "human", "user", "judge"]).optional(),
 });
 export type CallFilter = z.infer<typeof callFilterSchema>;
 
 export const pageSchema = z.object({
-  cursor: z.string().optional(),
+  cursor: text(4000).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
 

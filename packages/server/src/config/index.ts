@@ -4,6 +4,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
+import { compileRedactPattern, type RedactPattern } from "../calls/redact.ts";
 
 const DEFAULT_UPSTREAM = "https://api.openai.com/v1";
 /** Addresses that only this machine can reach: binding to one is what lets auth stay off. */
@@ -98,7 +99,7 @@ export interface Config {
   db: { kind: "sqlite"; file: string } | { kind: "postgres"; url: string };
   dataDir: string;
   capture: CaptureMode;
-  redactPatterns: RegExp[];
+  redactPatterns: RedactPattern[];
   apiKey?: string;
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
@@ -162,16 +163,17 @@ export function parseNamedUpstreams(
     });
 }
 
-function parseRedactPatterns(raw: string): RegExp[] {
+/** Each pattern is compiled for RE2 (linear time); one it cannot compile stops the start, naming it. */
+function parseRedactPatterns(raw: string): RedactPattern[] {
   return raw
     .split(/\n|;;/)
     .map((p) => p.trim())
     .filter(Boolean)
     .map((p) => {
       try {
-        return new RegExp(p, "g");
+        return compileRedactPattern(p);
       } catch (err) {
-        throw new ConfigError(`INTERSEBD_REDACT_PATTERNS: /${p}/ is not a valid regular expression (${err})`);
+        throw new ConfigError(`INTERSEBD_REDACT_PATTERNS: ${(err as Error).message}`);
       }
     });
 }

@@ -9,8 +9,10 @@
  * `tokens.total` and op `<=`, `<`, `>=`, `>`, `==`; or the name of a check declared in the checks file.
  */
 import fs from "node:fs";
-import { Ajv, type ValidateFunction } from "ajv";
+import { Ajv, type Options as AjvOptions, type ValidateFunction } from "ajv";
+import { RE2JS } from "re2js";
 import { z } from "zod";
+import { boundedNumber, jsonObject, text } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
 import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
@@ -25,12 +27,12 @@ export type BoundMetric = (typeof boundMetrics)[number];
 export const boundOps = ["<=", "<", ">=", ">", "=="] as const;
 export type BoundOp = (typeof boundOps)[number];
 
-const name = z.string().trim().min(1, "name must not be empty").max(200);
+const name = text(200, { min: 1, trim: true, what: "name" });
 const judgeFields = {
   name: name.optional(),
-  model: z.string().trim().min(1, "model must not be empty").max(200),
-  upstream: z.string().min(1).max(100).optional().describe("a configured upstream; the default when absent"),
-  rubric: z.string().max(20_000).optional().describe("what the judge should look for"),
+  model: text(200, { min: 1, trim: true, what: "model" }),
+  upstream: text(100, { min: 1 }).optional().describe("a configured upstream; the default when absent"),
+  rubric: text(20_000).optional().describe("what the judge should look for"),
 };
 
 /** A check as declared (API body, checks file). `name` defaults to a readable form of the check. */
@@ -41,17 +43,16 @@ export const checkSpecSchema = z.discriminatedUnion(
       .object({
         type: z.literal("json-schema"),
         name: name.optional(),
-        schema: z
-          .record(z.string(), z.unknown())
-          .optional()
-          .describe("default: the request's response_format.json_schema.schema"),
+        schema: jsonObject().optional().describe("default: the request's response_format.json_schema.schema"),
       })
       .strict(),
     z
       .object({
         type: z.literal("regex"),
         name: name.optional(),
-        pattern: z.string().min(1, "pattern must not be empty").max(5000),
+        pattern: text(5000, { min: 1, what: "pattern" }).describe(
+          "RE2 syntax (linear time): no backreferences or lookaround",
+        ),
         flags: z
           .string()
           .regex(/^[imsu]*$/, "flags may only be i, m, s, u")
@@ -75,7 +76,7 @@ export const checkSpecSchema = z.discriminatedUnion(
         name: name.optional(),
         metric: z.enum(boundMetrics),
         op: z.enum(boundOps),
-        value: z.number().refine(Number.isFinite, "value must be a finite number"),
+        value: boundedNumber("value"),
       })
       .strict(),
     z
@@ -263,15 +264,9 @@ function toDef(raw: unknown, field: string): CheckDef {
   } else def = { ...spec, name: spec.name ?? defaultName(spec) } as CheckDef;
   if (def.type === "regex") {
     try {
-      new RegExp(def.pattern, def.flags);
+      regexOf(def.pattern, def.flags);
     } catch (err) {
-      throw new HttpError(
-        400,
-        `${field}.pattern: not a valid regular expression (${(err as Error).message})`,
-        {
-          field: `${field}.pattern`,
-        },
-      );
+      throw new HttpError(400, `${field}.pattern: ${(err as Error).message}`, { field: `${field}.pattern` });
     }
   }
   if (def.type === "json-schema" && def.schema) {
@@ -306,8 +301,21 @@ export function loadChecksFile(file: string): Map<string, CheckDef> {
   }
 }
 
+/**
+ * Ajv's `pattern` and `patternProperties` run on RE2 too: a JSON Schema comes from a request or a user, and
+ * its patterns are as much user input as a regex check's. One RE2 cannot compile fails the schema's compile.
+ */
+const re2Engine: NonNullable<NonNullable<AjvOptions["code"]>["regExp"]> = Object.assign(
+  (pattern: string) => {
+    const re = compileUserPattern(pattern);
+    // Ajv keys compiled patterns by their `toString()`.
+    return { test: (s: string) => re.test(s), toString: () => `/${pattern}/` };
+  },
+  { code: "re2js" },
+);
+
 // Strict mode off: schemas come from real requests, which carry keywords (`strict`, `title`...) Ajv would flag.
-const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false });
+const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false, code: { regExp: re2Engine } });
 const compiled = new Map<string, ValidateFunction>();
 
 /** Compiles a JSON Schema once per distinct schema (a run's items usually share one). */
@@ -322,12 +330,41 @@ export function compileSchema(schema: Record<string, unknown>): ValidateFunction
   return fn;
 }
 
-const regexes = new Map<string, RegExp>();
-function regexOf(pattern: string, flags = ""): RegExp {
+/** JavaScript's flag letters, as the checks accept them, in RE2JS's terms (`u` is RE2's only mode). */
+const RE2_FLAGS: Record<string, number> = {
+  i: RE2JS.CASE_INSENSITIVE,
+  m: RE2JS.MULTILINE,
+  s: RE2JS.DOTALL,
+  u: 0,
+};
+
+/**
+ * Compiles a user's pattern for RE2 (re2js, pure JavaScript): matching takes time linear in the text, so no
+ * pattern can block the event loop. V8's backtracking engine took about 3 s for `(a+)+$` on a 25-character
+ * answer, doubling with each character, with the proxy and the API stalled meanwhile. RE2 has no
+ * backreferences or lookaround (what makes backtracking necessary); a pattern that uses them is refused.
+ * @throws Error naming the pattern and why RE2 cannot compile it.
+ */
+export function compileUserPattern(pattern: string, flags = ""): RE2JS {
+  let f = 0;
+  for (const ch of flags) f |= RE2_FLAGS[ch] ?? 0;
+  try {
+    return RE2JS.compile(pattern, f);
+  } catch (err) {
+    const why = (err as Error).message.replace(/^error parsing regexp: /, "");
+    throw new Error(
+      `/${pattern}/ is not a pattern this server runs (${why}); patterns use RE2 syntax, which matches in ` +
+        "linear time: no backreferences (\\1) and no lookahead or lookbehind",
+    );
+  }
+}
+
+const regexes = new Map<string, RE2JS>();
+function regexOf(pattern: string, flags = ""): RE2JS {
   const key = `${flags}/${pattern}`;
   let re = regexes.get(key);
   if (!re) {
-    re = new RegExp(pattern, flags);
+    re = compileUserPattern(pattern, flags);
     if (regexes.size >= 200) regexes.delete(regexes.keys().next().value as string);
     regexes.set(key, re);
   }
@@ -444,7 +481,14 @@ export function runBuiltinCheck(def: CheckDef, s: CheckSubject): CheckOutcome {
     }
     case "regex": {
       if (s.answer === null) return verdict(def, false, "no answer content");
-      const ok = regexOf(def.pattern, def.flags).test(s.answer);
+      let re: RE2JS;
+      try {
+        re = regexOf(def.pattern, def.flags);
+      } catch (err) {
+        // A run stored before patterns were checked for RE2 may hold one it cannot compile.
+        return { ...skipped(def, "the pattern does not compile"), error: (err as Error).message };
+      }
+      const ok = re.test(s.answer);
       return verdict(def, ok, ok ? undefined : `/${def.pattern}/ does not match "${clip(s.answer)}"`);
     }
     case "equals":

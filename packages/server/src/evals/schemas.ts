@@ -2,6 +2,7 @@
  * Request schemas of the evals API, validated at the edge (a failure is a 400 naming the field).
  */
 import { z } from "zod";
+import { boundedNumber, jsonObject, queryTimestamp, text } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
 import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
@@ -19,22 +20,33 @@ const FORBIDDEN_HEADERS = new Set([
   "transfer-encoding",
 ]);
 
+/**
+ * Header names that carry credentials, by pattern rather than by list: a list misses the next vendor's
+ * (`x-goog-api-key`, `anthropic-api-key`, `openai-api-key`, `x-auth-token`, `proxy-authorization` all got
+ * through one). Matches any name containing key, token, auth, secret, password, passwd, credential, session
+ * or cookie (`set-cookie` included).
+ */
+const CREDENTIAL_HEADER = /key|token|auth|secret|passw(?:or)?d|credential|session|cookie/i;
+
+/** Why a candidate header name is refused, or undefined when it may be forwarded. */
+export function headerProblem(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) return "is not a valid header name";
+  if (CREDENTIAL_HEADER.test(lower))
+    return "looks like a credential, and credentials are never stored: configure the upstream's key (INTERSEBD_UPSTREAM_KEY_<NAME>)";
+  if (FORBIDDEN_HEADERS.has(lower) || lower.startsWith("x-intersebd-"))
+    return "is set by intersebd and cannot be overridden";
+  return undefined;
+}
+
 export const candidateSchema = z
   .object({
-    model: z.string().trim().min(1, "model must not be empty").max(200).optional(),
-    upstream: z
-      .string()
-      .min(1)
-      .max(100)
-      .optional()
-      .describe("a configured upstream; the default when absent"),
-    systemPrompt: z
-      .string()
-      .max(100_000)
+    model: text(200, { min: 1, trim: true, what: "model" }).optional(),
+    upstream: text(100, { min: 1 }).optional().describe("a configured upstream; the default when absent"),
+    systemPrompt: text(100_000)
       .optional()
       .describe("replaces the first system (or developer) message; added first when there is none"),
-    params: z
-      .record(z.string(), z.unknown())
+    params: jsonObject()
       .optional()
       .describe("request body fields to set (temperature, max_tokens...); null removes one")
       .superRefine((params, ctx) => {
@@ -51,23 +63,19 @@ export const candidateSchema = z
         }
       }),
     headers: z
-      .record(z.string(), z.string().max(4000))
+      .record(
+        z.string(),
+        // CR and LF would split the header; fetch refuses them, but only when the run starts.
+        text(4000).refine((v) => !/[\r\n]/.test(v), "must not contain line breaks"),
+      )
       .optional()
-      .describe("extra HTTP headers forwarded to the upstream (not credentials)")
+      .describe(
+        "extra HTTP headers forwarded to the upstream (not credentials: names with key, token, auth...)",
+      )
       .superRefine((headers, ctx) => {
         for (const k of Object.keys(headers ?? {})) {
-          const lower = k.toLowerCase();
-          if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k))
-            ctx.addIssue({ code: "custom", path: [k], message: "is not a valid header name" });
-          else if (FORBIDDEN_HEADERS.has(lower) || lower.startsWith("x-intersebd-"))
-            ctx.addIssue({
-              code: "custom",
-              path: [k],
-              message:
-                lower === "authorization" || lower.includes("api-key")
-                  ? "credentials are never stored: configure the upstream's key (INTERSEBD_UPSTREAM_KEY_<NAME>)"
-                  : "is set by intersebd and cannot be overridden",
-            });
+          const problem = headerProblem(k);
+          if (problem) ctx.addIssue({ code: "custom", path: [k], message: problem });
         }
       }),
   })
@@ -76,11 +84,11 @@ export type Candidate = z.infer<typeof candidateSchema>;
 
 export const judgeSchema = z
   .object({
-    model: z.string().trim().min(1, "model must not be empty").max(200),
-    upstream: z.string().min(1).max(100).optional(),
+    model: text(200, { min: 1, trim: true, what: "model" }),
+    upstream: text(100, { min: 1 }).optional(),
     mode: z.enum(["absolute", "pairwise"], { error: 'mode must be "absolute" or "pairwise"' }),
-    rubric: z.string().max(20_000).optional(),
-    name: z.string().trim().min(1).max(200).optional(),
+    rubric: text(20_000).optional(),
+    name: text(200, { min: 1, trim: true }).optional(),
     scale: z
       .tuple([z.number().int(), z.number().int()])
       .refine(([lo, hi]) => lo < hi, "scale must be [low, high] with low < high")
@@ -91,9 +99,9 @@ export type JudgeInput = z.infer<typeof judgeSchema>;
 
 export const createEvalSchema = z
   .object({
-    dataset: z.string().trim().min(1).max(200).optional().describe("a saved dataset's name"),
+    dataset: text(200, { min: 1, trim: true }).optional().describe("a saved dataset's name"),
     callIds: z
-      .array(z.string().min(1).max(200))
+      .array(text(200, { min: 1 }))
       .min(1, "callIds must not be empty")
       .max(100_000)
       .optional()
@@ -113,7 +121,10 @@ export const createEvalSchema = z
       .max(2 ** 32 - 1)
       .optional()
       .describe("seeds the pairwise order; random when absent"),
-    maxCostUsd: z.number().nonnegative().optional().describe("refuse to start when the estimate exceeds it"),
+    maxCostUsd: boundedNumber("maxCostUsd")
+      .refine((n) => n >= 0, "maxCostUsd must not be negative")
+      .optional()
+      .describe("refuse to start when the estimate exceeds it"),
     dryRun: z.boolean().default(false).describe("only estimate; create nothing"),
   })
   .strict()
@@ -128,11 +139,6 @@ export const listEvalsSchema = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 
-const time = z.union([
-  z.coerce.number().int().nonnegative(),
-  z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
-]);
-
 export const timeseriesSchema = z
   .object({
     metric: z.enum(["reward", "passRate", "cost", "latency", "volume"], {
@@ -144,18 +150,13 @@ export const timeseriesSchema = z
         error: "groupBy must be one of model, upstream, promptVersion",
       })
       .optional(),
-    from: time
+    from: queryTimestamp("from")
       .optional()
       .describe("ms since epoch or ISO 8601; default: 7 days (hour) or 90 days (day) before to"),
-    to: time.optional().describe("default: now"),
-    name: z
-      .string()
-      .min(1)
-      .max(200)
-      .optional()
-      .describe("reward: the annotation name; passRate: the check name"),
+    to: queryTimestamp("to").optional().describe("default: now"),
+    name: text(200, { min: 1 }).optional().describe("reward: the annotation name; passRate: the check name"),
     source: z.enum(["code", "human", "user", "judge"]).optional().describe("reward: the annotation source"),
-    run: z.string().min(1).max(200).optional().describe("passRate: one evaluation run"),
+    run: text(200, { min: 1 }).optional().describe("passRate: one evaluation run"),
   })
   .strict();
 export type TimeseriesQuery = z.infer<typeof timeseriesSchema>;

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { callFilterSchema } from "../calls/index.ts";
+import { jsonObject, queryNumber, text } from "../util/bounds.ts";
 import { formats } from "./formats.ts";
 import { groupKeys } from "./split.ts";
 import { parseWhere, WhereError } from "./where.ts";
@@ -13,9 +14,7 @@ const flag = (what: string) =>
     .enum(["true", "false", "1", "0"], { error: `${what} must be true or false` })
     .transform((v) => v === "true" || v === "1");
 
-const whereSchema = z
-  .string()
-  .max(2000)
+const whereSchema = text(2000)
   .transform((s, ctx) => {
     try {
       return parseWhere(s);
@@ -60,12 +59,12 @@ export const datasetNameSchema = z
     "name must be letters, digits, '.', '_' or '-' (and start with a letter or digit)",
   );
 
-const filterObject = z.record(z.string(), z.unknown(), { error: "filter must be a JSON object" });
+const filterObject = jsonObject({ error: "filter must be a JSON object" });
 
 export const createDatasetSchema = z
   .object({
     name: datasetNameSchema,
-    description: z.string().max(10_000).nullable().optional(),
+    description: text(10_000).nullable().optional(),
     filter: filterObject.default({}),
   })
   .strict();
@@ -74,7 +73,7 @@ export type CreateDatasetInput = z.infer<typeof createDatasetSchema>;
 export const updateDatasetSchema = z
   .object({
     name: datasetNameSchema.optional().describe("renames the dataset"),
-    description: z.string().max(10_000).nullable().optional(),
+    description: text(10_000).nullable().optional(),
     filter: filterObject.optional().describe("replaces the whole filter"),
   })
   .strict();
@@ -96,11 +95,7 @@ export const exportQuerySchema = selectionFilterSchema
       .optional()
       .describe("which side of the split to stream (default train)"),
     groupBy: z.enum(groupKeys).default("session").describe("what one side must keep together"),
-    threshold: z.coerce
-      .number()
-      .refine(Number.isFinite, "threshold must be a finite number")
-      .default(0.5)
-      .describe("trl-kto: label = reward >= threshold"),
+    threshold: queryNumber("threshold").default(0.5).describe("trl-kto: label = reward >= threshold"),
     report: flag("report").optional().describe("answer with the JSON report (counts, drops) instead of rows"),
     manifest: flag("manifest").optional().describe("stream each row's provenance instead of the row"),
   })

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { type RouteMount, SERVER_VERSION } from "../api/index.ts";
 import { jsonBody, oneOrBatch, parseOrThrow, queryOf } from "../api/validate.ts";
 import { notificationSchema } from "../graph/schemas.ts";
+import { text } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
 import {
   answersSchema,
@@ -24,10 +25,8 @@ import {
 } from "./index.ts";
 
 const listQuery = z.object({
-  recipient: z.string().min(1).max(500).optional(),
-  completionId: z
-    .string()
-    .max(20_000)
+  recipient: text(500, { min: 1 }).optional(),
+  completionId: text(20_000)
     .transform((v) =>
       v
         .split(",")
@@ -38,12 +37,12 @@ const listQuery = z.object({
     .optional()
     .describe("only notifications about these tags, comma-separated (e.g. a call's id and completion id)"),
   status: z.enum(listStatuses, { error: `status must be one of ${listStatuses.join(", ")}` }).optional(),
-  cursor: z.string().optional(),
+  cursor: text(4000).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 const reviewQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
 const sessionsQuery = z.object({
-  cursor: z.string().optional(),
+  cursor: text(4000).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "../config/index.ts";
 import type { Store } from "../store/index.ts";
+import { text } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
 
 export const rubricFieldTypes = ["scale", "boolean", "choice", "text", "correction"] as const;
@@ -27,12 +28,15 @@ const fieldSchema = z
   .object({
     name: name("name"),
     type: z.enum(rubricFieldTypes, { error: `type must be one of ${rubricFieldTypes.join(", ")}` }),
-    label: z.string().max(500).optional(),
-    description: z.string().max(5000).optional(),
-    min: z.number().int("min must be a whole number").optional(),
-    max: z.number().int("max must be a whole number").optional(),
-    labels: z.array(z.string().max(200)).max(101).optional().describe("scale labels, from min to max"),
-    options: z.array(z.string().min(1, "an option must not be empty").max(200)).max(100).optional(),
+    label: text(500).optional(),
+    description: text(5000).optional(),
+    min: z.number().int("min must be a whole number").min(-1e6).max(1e6).optional(),
+    max: z.number().int("max must be a whole number").min(-1e6).max(1e6).optional(),
+    labels: z.array(text(200)).max(101).optional().describe("scale labels, from min to max"),
+    options: z
+      .array(text(200, { min: 1, what: "an option" }))
+      .max(100)
+      .optional(),
     required: z.boolean().optional(),
   })
   .strict()
@@ -71,7 +75,7 @@ export type RubricField = z.infer<typeof fieldSchema>;
 export const rubricSchema = z
   .object({
     name: name("name"),
-    description: z.string().max(5000).optional(),
+    description: text(5000).optional(),
     fields: z
       .array(fieldSchema, { error: "fields must be an array" })
       .min(1, "a rubric needs at least one field")
