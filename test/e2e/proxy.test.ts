@@ -11,12 +11,12 @@ import {
   DIALECTS,
   type FakeUpstream,
   postgresAvailable,
+  RECORDED_STREAMS_DIR,
   startFakeUpstream,
   startTestServer,
   type TestServer,
 } from "../../packages/server/src/testing/index.ts";
 
-const FIXTURES = path.resolve(import.meta.dirname, "../../../shared/fixtures/openai-chat-streams");
 const SECRET = "sk-proj-verysecretkey1234567890abcdef";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
@@ -39,8 +39,8 @@ for (const dialect of DIALECTS) {
 
     before(async () => {
       if (skip) return;
-      fake = await startFakeUpstream({ fixturesDir: FIXTURES });
-      const named = await startFakeUpstream({ fixturesDir: FIXTURES });
+      fake = await startFakeUpstream({ fixturesDir: RECORDED_STREAMS_DIR });
+      const named = await startFakeUpstream({ fixturesDir: RECORDED_STREAMS_DIR });
       server = await startTestServer(dialect, {
         upstream: fake.url,
         env: {
@@ -189,7 +189,7 @@ for (const dialect of DIALECTS) {
     it("replays every recorded OpenAI stream byte for byte and stores what the openai client assembles", {
       skip,
     }, async () => {
-      const files = fs.readdirSync(FIXTURES).filter((f) => f.endsWith(".sse"));
+      const files = fs.readdirSync(RECORDED_STREAMS_DIR).filter((f) => f.endsWith(".sse"));
       assert.ok(files.length >= 12);
       for (const file of files) {
         const name = file.replace(/\.sse$/, "");
@@ -204,7 +204,7 @@ for (const dialect of DIALECTS) {
         });
         const bytes = Buffer.from(await raw.arrayBuffer());
         assert.ok(
-          bytes.equals(fs.readFileSync(path.join(FIXTURES, file))),
+          bytes.equals(fs.readFileSync(path.join(RECORDED_STREAMS_DIR, file))),
           `${file}: bytes unchanged through the proxy`,
         );
 

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   type FakeUpstream,
+  RECORDED_STREAMS_DIR,
   startFakeUpstream,
   startTestServer,
   type TestServer,
@@ -18,7 +18,6 @@ import { Stream } from "openai/streaming";
 import { Intersebd, type IntersebdError } from "../src/index.ts";
 import { type Body, errorSink, uniqueTag } from "./helpers.ts";
 
-const FIXTURES = path.resolve(import.meta.dirname, "../../../../shared/fixtures/openai-chat-streams");
 const WEATHER_TOOL = {
   type: "function" as const,
   function: {
@@ -58,7 +57,7 @@ describe("wrapOpenAI with the official openai client", () => {
   }
 
   before(async () => {
-    fake = await startFakeUpstream({ fixturesDir: FIXTURES });
+    fake = await startFakeUpstream({ fixturesDir: RECORDED_STREAMS_DIR });
     server = await startTestServer("sqlite", { upstream: fake.url });
     const sink = errorSink();
     errors = sink.errors;
@@ -294,7 +293,7 @@ describe("wrapOpenAI with the official openai client", () => {
 
   it("rebuilds recorded OpenAI streams exactly as the openai client's own stream helper does", async () => {
     const names = fs
-      .readdirSync(FIXTURES)
+      .readdirSync(RECORDED_STREAMS_DIR)
       .filter((f) => f.endsWith(".sse"))
       .map((f) => f.slice(0, -4));
     assert.ok(names.length >= 10);

@@ -114,16 +114,21 @@ function usageFor(req: ChatRequest, completion: string) {
   return { prompt_tokens: prompt, completion_tokens: out, total_tokens: prompt + out };
 }
 
+/**
+ * Real Chat Completions streams recorded from the OpenAI API (see its README): the fake upstream replays them
+ * byte for byte, and tests compare what intersebd stores with what the official client assembles from them.
+ * They live in the repository so that a clone with nothing beside it passes its tests.
+ */
+export const RECORDED_STREAMS_DIR = path.resolve(import.meta.dirname, "fixtures/openai-chat-streams");
+
 export async function startFakeUpstream(
   opts: { port?: number; fixturesDir?: string; keepRequests?: boolean } = {},
 ): Promise<FakeUpstream> {
-  const fixturesDir =
-    opts.fixturesDir ??
-    path.resolve(import.meta.dirname, "../../../../../shared/fixtures/openai-chat-streams");
+  const fixturesDir = opts.fixturesDir ?? RECORDED_STREAMS_DIR;
   const requests: SeenRequest[] = [];
   const state = { aborted: 0 };
 
-  const server = http.createServer(async (req, res) => {
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString("utf8");
@@ -348,6 +353,15 @@ export async function startFakeUpstream(
       if (chunkDelay) await sleep(chunkDelay);
     }
     res.end("data: [DONE]\n\n");
+  };
+  // A body it cannot answer (messages not an array, JSON nested too deep to serialise) is a 400, as from
+  // the real API, never an exception: fuzz tests send such bodies, and the fake runs in their process.
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: `fake upstream cannot answer: ${String(err)}` } }));
+    });
   });
   server.keepAliveTimeout = 65_000;
 
