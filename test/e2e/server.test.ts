@@ -2,11 +2,10 @@
  * The server as an operator runs it: auth with an API key, capture modes, the CLI's start and shutdown.
  */
 import assert from "node:assert/strict";
-import { type ChildProcessByStdio, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import {
@@ -14,25 +13,11 @@ import {
   freshDatabase,
   startFakeUpstream,
   startTestServer,
+  startupLine,
 } from "../../packages/server/src/testing/index.ts";
 
 const CLI = path.resolve(import.meta.dirname, "../../packages/server/src/cli/main.ts");
 const BIN = path.resolve(import.meta.dirname, "../../packages/server/bin/intersebd.js");
-
-/** Waits for `intersebd serve`'s whole startup line; its output so far is the error if the process exits first. */
-function startupLine(
-  child: ChildProcessByStdio<null, Readable, null>,
-): Promise<{ base: string; out: string }> {
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1] && out.includes("baseURL")) resolve({ base: m[1], out });
-    });
-    child.on("exit", () => reject(new Error(out)));
-  });
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
 type Body = Record<string, any>;

@@ -4,9 +4,10 @@
  */
 import http from "node:http";
 import path from "node:path";
+import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import { createApi, type RouteMount } from "./api/index.ts";
-import { CallRecorder, toCallRow } from "./calls/index.ts";
+import { CallRecorder, toCallRow, unbuiltRow } from "./calls/index.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
 import { ensureResolutionDepth } from "./graph/index.ts";
@@ -15,6 +16,7 @@ import { allMounts, rootMounts } from "./mounts.ts";
 import { createProxy } from "./proxy/index.ts";
 import { openStore } from "./store/index.ts";
 import { createBrowserGuard } from "./util/browser-guard.ts";
+import { HttpError } from "./util/http-error.ts";
 import { createLogger, type Logger } from "./util/log.ts";
 
 export interface RunningServer {
@@ -41,6 +43,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     store,
     {
       spoolDir: path.join(config.dataDir, "spool"),
+      rejectedDir: config.dataDir,
       queueMax: config.queueMax,
       flushMs: config.flushMs,
       batchSize: config.batchSize,
@@ -84,6 +87,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         metrics.tokens.inc({ upstream: row.upstream, model, kind: "completion" }, row.completionTokens);
       if (row.costUsd) metrics.costUsd.inc({ upstream: row.upstream, model }, row.costUsd);
     },
+    onRejected: (call, err) =>
+      recorder.setAside(call.id, "unbuildable", err, unbuiltRow(call, config.capture, config.redactPatterns)),
   });
   const api = createApi(ctx, [...allMounts, ...(opts.mounts ?? [])], rootMounts);
   const apiListener = getRequestListener(api.fetch);
@@ -93,6 +98,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (!guard(req, res)) return;
     if (!proxy(req, res)) void apiListener(req, res);
   });
+  answerUnparsedRequests(server);
   // Long streams are normal here; Node's default request timeout (5 min) would cut them.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -126,4 +132,53 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       return closing;
     },
   };
+}
+
+/**
+ * Requests that never reach the request listener get a JSON answer instead of a bare connection reset:
+ * `CONNECT` (this is not a forward proxy; without a `connect` listener Node just drops the socket) and anything
+ * Node's HTTP parser refuses (a malformed request line or header, headers too large, a request timeout).
+ */
+function answerUnparsedRequests(server: http.Server): void {
+  const answer = (socket: Duplex, status: number, reason: string, message: string, code: string) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify(new HttpError(status, message, { code }));
+    // Closed once the answer is handed to the kernel, which still sends it: a client that never closes its
+    // end holds no socket here.
+    socket.once("finish", () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  };
+  server.on("connect", (_req: http.IncomingMessage, socket: Duplex) => {
+    answer(
+      socket,
+      405,
+      "Method Not Allowed",
+      "CONNECT is not supported: intersebd is not a forward proxy (send requests to /v1/... on this server)",
+      "method_not_allowed",
+    );
+  });
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // The peer is gone, or a response is already on its way on this socket (writing would corrupt it).
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === "ECONNRESET" || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    if (err.code === "HPE_HEADER_OVERFLOW")
+      answer(
+        socket,
+        431,
+        "Request Header Fields Too Large",
+        "request headers are too large",
+        "headers_too_large",
+      );
+    else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT")
+      answer(socket, 408, "Request Timeout", "the request was not received in time", "request_timeout");
+    else answer(socket, 400, "Bad Request", "malformed HTTP request", "bad_request");
+  });
 }

@@ -21,7 +21,15 @@ export {
   pageNewestFirst,
   toCallView,
 } from "./queries.ts";
-export { type CapturedCall, type Outcome, outcomes, tagsOf, toCallRow } from "./record.ts";
+export {
+  type CapturedCall,
+  type Outcome,
+  outcomes,
+  tagsOf,
+  toCallRow,
+  type UnbuiltCall,
+  unbuiltRow,
+} from "./record.ts";
 export { CallRecorder, insertCalls, type Recorder, type RecorderMetrics } from "./recorder.ts";
 export * from "./schemas.ts";
 

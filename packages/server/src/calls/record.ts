@@ -6,7 +6,7 @@ import type { CaptureMode } from "../config/index.ts";
 import type { NewCallRow } from "../store/index.ts";
 import { previewColumns } from "./preview.ts";
 import { costUsd } from "./pricing.ts";
-import { applyCaptureMode, type RedactPattern } from "./redact.ts";
+import { applyCaptureMode, type RedactPattern, redactText } from "./redact.ts";
 
 export const outcomes = ["ok", "upstream_error", "network_error", "client_aborted", "timeout"] as const;
 export type Outcome = (typeof outcomes)[number];
@@ -43,14 +43,38 @@ type Usage = {
   completion_tokens_details?: { reasoning_tokens?: number } | null;
 };
 
-// Values taken from the bodies must fit their columns whatever the client or upstream sent: on PostgreSQL a
-// NUL character in a text column, or 1.5 or 3e10 in an integer one, fails the insert, and the write-behind
-// queue would retry that batch forever. Such values are dropped (NUL characters removed), not stored.
+// Values taken from the bodies must fit their columns whatever the client or upstream sent: on PostgreSQL 1.5
+// or 3e10 in an integer column fails the insert, and the write-behind queue would retry that batch forever.
+// Such values are dropped, not stored. NUL characters are replaced in the whole row at the end (`storable`).
 const INT_MAX = 2_147_483_647;
 const int = (v: unknown): number | null =>
   typeof v === "number" && Number.isInteger(v) && Math.abs(v) <= INT_MAX ? v : null;
-const str = (v: unknown): string | null =>
-  typeof v === "string" && v !== "" ? v.replaceAll("\u0000", "") || null : null;
+const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+
+const NUL = "\u0000";
+const REPLACEMENT = "\ufffd";
+/** Columns holding JSON text, where a NUL is written as the escape `\u0000`. */
+const JSON_COLUMNS = new Set<string>(["request", "response", "tags", "metadata"]);
+/** A `\u0000` escape: preceded by an even number of backslashes (`\\u0000` is a backslash, then `u0000`). */
+const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g;
+
+/**
+ * The row with every NUL character, in every string column and in every string and key of its JSON columns,
+ * replaced by U+FFFD. PostgreSQL's `text` cannot hold a NUL, nor its `jsonb` a `\u0000` escape: the insert
+ * fails, or a later `metadata::jsonb ->> 'promptVersion'` fails for every query that meets the row. The proxy
+ * must forward whatever it is sent, so it cannot refuse such a call; it stores it readable on both databases.
+ * Works on the text (no parse, any depth) and costs one scan per string when there is nothing to replace.
+ */
+export function storable(row: NewCallRow): NewCallRow {
+  const out: Record<string, unknown> = row;
+  for (const [k, v] of Object.entries(row)) {
+    if (typeof v !== "string") continue;
+    let text = v.includes(NUL) ? v.replaceAll(NUL, REPLACEMENT) : v;
+    if (JSON_COLUMNS.has(k) && text.includes("\\u0000")) text = text.replace(NUL_ESCAPE, "$1\\ufffd");
+    if (text !== v) out[k] = text;
+  }
+  return row;
+}
 
 /** A body as stored (capture mode applied): its value, for the preview, and its text. */
 function storedBody(
@@ -87,7 +111,7 @@ export function toCallRow(
       : call.metadata;
   const request = storedBody(call.request, call.requestText, capture, patterns);
   const response = storedBody(call.response, call.responseText, capture, patterns);
-  return {
+  return storable({
     id: call.id,
     completionId: str(call.response?.id),
     startedAt: call.startedAt,
@@ -101,7 +125,7 @@ export function toCallRow(
     stream: call.stream ? 1 : 0,
     status: call.status,
     outcome: call.outcome,
-    error: call.error === null ? null : call.error.replaceAll("\u0000", ""),
+    error: call.error,
     request: request.text,
     response: response.text,
     ...tokens,
@@ -116,6 +140,52 @@ export function toCallRow(
     source: call.source,
     // Last, in this order: rows spooled by a version without them get them appended (`withPreview`).
     ...previewColumns({ request: request.value, response: response.value }, call),
+  });
+}
+
+/**
+ * What the proxy still knows of a call whose record could not be built (`toCallRow` or the record's assembly
+ * threw): plain values and the bodies' raw text, which can always be serialised.
+ */
+export interface UnbuiltCall {
+  id: string;
+  startedAt: number;
+  endedAt: number;
+  upstream: string;
+  path: string;
+  status: number | null;
+  outcome: Outcome;
+  error: string | null;
+  requestText: string | null;
+  /** Null for a streamed answer, whose events were parsed as they came and are not kept as text. */
+  responseText: string | null;
+  sessionId: string | null;
+  userId: string | null;
+  tags: string[];
+}
+
+/**
+ * The line kept in `rejected-*.jsonl` for a call that could not be built: its values, and its raw bodies with
+ * the capture mode applied as text (redacted, or reduced to their length), so that nothing is kept that the
+ * store would not have kept. Credentials are never part of it: headers are not captured.
+ */
+export function unbuiltRow(
+  call: UnbuiltCall,
+  capture: CaptureMode,
+  patterns: RedactPattern[] = [],
+): Record<string, unknown> {
+  const body = (text: string | null) =>
+    text === null || capture === "full"
+      ? text
+      : capture === "redacted"
+        ? redactText(text, patterns)
+        : `[${text.length} chars]`;
+  return {
+    ...call,
+    requestText: body(call.requestText),
+    responseText: body(call.responseText),
+    capture,
+    source: "proxy",
   };
 }
 

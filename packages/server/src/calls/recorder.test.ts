@@ -17,6 +17,7 @@ import {
   postgresAvailable,
   startFakeUpstream,
   startTestServer,
+  startupLine,
 } from "../testing/index.ts";
 
 const NODE = process.execPath;
@@ -190,17 +191,23 @@ describe("write-behind recorder", () => {
           .map((r) => r.id)
           .sort();
         assert.deepEqual(ids, [...good, "call_good_1", "call_good_2"].sort());
-        const spool = path.join(server.config.dataDir, "spool");
-        const rejected = fs.readdirSync(spool).filter((f) => f.startsWith("rejected-"));
+        const dataDir = server.config.dataDir;
+        const rejected = fs.readdirSync(dataDir).filter((f) => f.startsWith("rejected-"));
         assert.equal(rejected.length, 1);
+        assert.match(rejected[0] as string, /^rejected-\d{4}-\d{2}-\d{2}\.jsonl$/, "one file per UTC day");
         const lines = fs
-          .readFileSync(path.join(spool, rejected[0] as string), "utf8")
+          .readFileSync(path.join(dataDir, rejected[0] as string), "utf8")
           .trim()
           .split("\n");
         assert.equal(lines.length, 1);
-        assert.equal(JSON.parse(lines[0] as string).row.id, "call_poison");
+        const line = JSON.parse(lines[0] as string);
+        assert.deepEqual(
+          [line.id, line.reason, line.row.id],
+          ["call_poison", "store_refused", "call_poison"],
+        );
+        assert.match(line.error, /null|outcome/i, "the store's reason is kept");
         const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
-        assert.match(metrics, /intersebd_rejected_records_total 1/);
+        assert.match(metrics, /intersebd_rejected_records_total\{reason="store_refused"\} 1/);
         const after = await chat(server.url, "third");
         await server.ctx.recorder.flush();
         assert.equal(
@@ -243,15 +250,7 @@ describe("write-behind recorder", () => {
         child.on("exit", (_code, signal) => r(signal)),
       );
       try {
-        const base = await new Promise<string>((resolve, reject) => {
-          let out = "";
-          child.stdout.on("data", (d: Buffer) => {
-            out += d.toString();
-            const m = /listening on (http:\/\/\S+)/.exec(out);
-            if (m?.[1]) resolve(m[1]);
-          });
-          child.on("exit", () => reject(new Error(`server exited before listening: ${out}`)));
-        });
+        const { base } = await startupLine(child);
         const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => chat(base, `crash ${i}`)));
         assert.ok(responses.every((r) => r.status === 200));
         const ids = responses.map((r) => r.headers.get("x-intersebd-call-id") as string);

@@ -7,6 +7,7 @@
  * this process, synchronously, and needs no journal.
  * If the insert fails the batch goes to a spool file (the journal becomes one), later batches go straight to spool
  * files, and the loop probes the store with back-off; once it answers, every spool file is replayed and deleted.
+ * A row the store refuses while it answers is set aside in `rejected-*.jsonl` (calls/rejected.ts), alone.
  * At start, journals and spools left by dead processes (kill -9, power loss after the OS flushed) are replayed.
  * Records still in memory when a process is killed with SIGKILL are lost: those queued since the last flush and,
  * on SQLite, the batch whose transaction the kill interrupted (rolled back whole).
@@ -21,22 +22,26 @@ import type { NewCallRow, Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
 import { withPreview } from "./preview.ts";
 import { customTagsOf } from "./record.ts";
+import { RejectedCalls, type RejectedMetrics, type RejectReason } from "./rejected.ts";
 
-/** The counters the recorder keeps; prom-client's objects fit, and so does the worker thread's tally. */
-export interface RecorderMetrics {
+/** The counters the recorder keeps; prom-client's objects fit. */
+export interface RecorderMetrics extends RejectedMetrics {
   queueDepth: { set(value: number): void };
   storedCalls: { inc(by?: number): void };
   spooledRecords: { inc(by?: number): void };
   replayedRecords: { inc(by?: number): void };
-  droppedRecords: { inc(by?: number): void };
-  rejectedRecords: { inc(by?: number): void };
 }
 
 /** What the rest of the server sees of the write-behind path, wherever it runs. */
 export interface Recorder {
   /** Queues a call for storage; never blocks and never throws. */
   record(row: NewCallRow): void;
-  /** Resolves once everything recorded so far is stored (or spooled, when the store is down). */
+  /**
+   * Sets aside a call that will never be stored (its record could not be built): written to `rejected-*.jsonl`,
+   * counted and logged. Never throws.
+   */
+  setAside(id: string, reason: RejectReason, err: unknown, row: Record<string, unknown>): void;
+  /** Resolves once everything recorded so far is stored (or spooled, when the store is down, or set aside). */
   flush(): Promise<void>;
   close(): Promise<void>;
   readonly storeReachable: boolean;
@@ -45,6 +50,8 @@ export interface Recorder {
 
 export interface RecorderOptions {
   spoolDir: string;
+  /** Where `rejected-YYYY-MM-DD.jsonl` files go (the data directory). */
+  rejectedDir: string;
   queueMax: number;
   flushMs: number;
   batchSize: number;
@@ -176,6 +183,7 @@ export class CallRecorder implements Recorder {
   readonly #metrics: RecorderMetrics;
   readonly #log: Logger;
   readonly #journalPath: string;
+  readonly #rejected: RejectedCalls;
   /** The journal stays open between batches: opening it for every batch showed up in profiles. */
   #journal: fsp.FileHandle | undefined;
   #queue: NewCallRow[] = [];
@@ -195,6 +203,7 @@ export class CallRecorder implements Recorder {
     this.#log = log;
     fs.mkdirSync(opts.spoolDir, { recursive: true });
     this.#journalPath = path.join(opts.spoolDir, `journal-${process.pid}.jsonl`);
+    this.#rejected = new RejectedCalls(opts.rejectedDir, metrics, log);
   }
 
   /** Whether the store answered the last write. */
@@ -224,12 +233,17 @@ export class CallRecorder implements Recorder {
     await this.#replayOrphans();
   }
 
-  /** Writes everything queued (to the store, or to the spool if it is down). */
+  setAside(id: string, reason: RejectReason, err: unknown, row: Record<string, unknown>): void {
+    void this.#rejected.add(id, reason, err, row);
+  }
+
+  /** Writes everything queued (to the store, or to the spool if it is down) and everything set aside. */
   async flush(): Promise<void> {
     while (this.#queue.length > 0 || this.#running) {
       this.#kick();
       await this.#running;
     }
+    await this.#rejected.flush();
   }
 
   /** Drains the queue and stops. What cannot reach the store stays in the spool for the next start. */
@@ -291,8 +305,18 @@ export class CallRecorder implements Recorder {
 
   /** A remote store: the batch is on disk before it crosses the network, and truncated once committed. */
   async #writeJournaled(batch: NewCallRow[]): Promise<void> {
-    this.#journal ??= await fsp.open(this.#journalPath, "a");
-    await this.#journal.write(jsonLines(batch));
+    try {
+      this.#journal ??= await fsp.open(this.#journalPath, "a");
+      await this.#journal.write(jsonLines(batch));
+    } catch (err) {
+      // No journal (disk full, permissions): the batch is still in memory, so it can still be stored, or
+      // spooled, as a batch bound for an embedded store is; only a SIGKILL during the insert would lose it.
+      this.#log.error(
+        `capture journal ${this.#journalPath} cannot be written (${String(err)}); inserting without it`,
+      );
+      await this.#closeJournal().catch(() => {});
+      return this.#writeInProcess(batch);
+    }
     if (this.#opts.faultInject === "crash-after-journal") process.kill(process.pid, "SIGKILL");
     if (await this.#insertOrSetAside(batch)) {
       if (this.#opts.faultInject === "crash-after-insert") process.kill(process.pid, "SIGKILL");
@@ -309,8 +333,8 @@ export class CallRecorder implements Recorder {
   /**
    * Inserts a batch. When the store refuses it but still answers, the batch holds a row it will never take
    * (a value out of range, a constraint): rows are then tried one by one and any refused row is set aside in
-   * `rejected-<pid>.jsonl` (and counted), so one bad row can neither block the others nor make the store look
-   * down. Returns false when the store is unreachable (nothing is lost: the caller keeps the batch).
+   * `rejected-YYYY-MM-DD.jsonl` (counted and logged), so one bad row can neither block the others nor make the
+   * store look down. Returns false when the store is unreachable (nothing is lost: the caller keeps the batch).
    */
   async #insertOrSetAside(rows: NewCallRow[]): Promise<boolean> {
     try {
@@ -332,10 +356,7 @@ export class CallRecorder implements Recorder {
           this.#markDown(err);
           return false;
         }
-        const file = path.join(this.#opts.spoolDir, `rejected-${process.pid}.jsonl`);
-        await fsp.appendFile(file, `${JSON.stringify({ error: String(err), row })}\n`);
-        this.#metrics.rejectedRecords.inc();
-        this.#log.error(`the store refused call ${row.id} (${String(err)}); set aside in ${file}`);
+        await this.#rejected.add(row.id, "store_refused", err, { ...row });
       }
     }
     return true;

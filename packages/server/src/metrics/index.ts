@@ -43,7 +43,14 @@ export function createMetrics() {
     }),
     rejectedRecords: new Counter({
       name: "intersebd_rejected_records_total",
-      help: "Captured calls the store refused although it answered; kept in the spool's rejected-*.jsonl",
+      help: "Captured calls that could not be stored, kept in the data directory's rejected-*.jsonl, by reason (unbuildable: the record could not be built; store_refused: the store refused the row)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    uncaughtErrors: new Counter({
+      name: "intersebd_uncaught_errors_total",
+      help: "Errors that reached the process's last line of defence (uncaught exceptions, unhandled rejections); each is a bug, logged with its stack",
+      labelNames: ["kind"] as const,
       registers: [registry],
     }),
     storedCalls: new Counter({

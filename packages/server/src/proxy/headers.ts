@@ -3,6 +3,7 @@
  * never forwarded; `x-intersebd-*` headers are ours, read and dropped.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import { jsonDepth, MAX_JSON_DEPTH } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
 
 const HOP_BY_HOP = new Set([
@@ -27,7 +28,7 @@ export interface CallContext {
   key: string | undefined;
 }
 
-const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+export const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
 /**
  * Splits raw request headers into those to forward and our own context.
@@ -68,6 +69,16 @@ export function splitRequestHeaders(raw: string[]): {
       throw new HttpError(400, "x-intersebd-metadata header must be a JSON object", {
         field: "x-intersebd-metadata",
       });
+    }
+    // Stored with the call and read back by every list: it must not nest deeper than readers can walk.
+    if (jsonDepth(parsed, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      throw new HttpError(
+        400,
+        `x-intersebd-metadata header is nested more than ${MAX_JSON_DEPTH} levels deep`,
+        {
+          field: "x-intersebd-metadata",
+        },
+      );
     }
     metadata = parsed as Record<string, unknown>;
   }

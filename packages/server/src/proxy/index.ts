@@ -10,14 +10,15 @@ import https from "node:https";
 import { StringDecoder } from "node:string_decoder";
 import zlib from "node:zlib";
 import { createParser } from "eventsource-parser";
-import type { CapturedCall, Outcome } from "../calls/record.ts";
+import type { CapturedCall, Outcome, UnbuiltCall } from "../calls/record.ts";
 import type { Upstream } from "../config/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { keyMatches } from "../util/auth.ts";
+import { jsonDepth, MAX_JSON_DEPTH } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
 import { ChatCompletionAssembler } from "./assemble.ts";
-import { type CallContext, responseHeaders, splitRequestHeaders } from "./headers.ts";
+import { type CallContext, first, responseHeaders, splitRequestHeaders } from "./headers.ts";
 import { type ProxyRoute, routeRequest } from "./route.ts";
 
 export { ChatCompletionAssembler } from "./assemble.ts";
@@ -29,8 +30,10 @@ export interface ProxyOptions {
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
   metrics: Metrics;
-  /** Receives every finished chat completion; must not throw or block. */
+  /** Receives every finished chat completion; may throw (the call then goes to `onRejected`), must not block. */
   onCall: (call: CapturedCall) => void;
+  /** Receives what is left of a call whose record could not be built or handed over; must not throw. */
+  onRejected: (call: UnbuiltCall, err: unknown) => void;
 }
 
 // Keep-alive to the upstream matters more than anything else for proxy overhead (see README, Benchmarks).
@@ -62,9 +65,20 @@ export function sendJsonError(
  */
 export function createProxy(opts: ProxyOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
-    const route = routeRequest(req.method ?? "GET", req.url ?? "/", opts.upstreams);
+    let route: ReturnType<typeof routeRequest>;
+    try {
+      route = routeRequest(req.method ?? "GET", req.url ?? "/", opts.upstreams);
+    } catch (err) {
+      sendJsonError(res, err instanceof HttpError ? err : new HttpError(400, "request path is malformed"));
+      return true;
+    }
     if (!route) return false;
     if ("unknownUpstream" in route) {
+      // The list of upstreams is configuration: only a caller with the key may see it.
+      if (opts.apiKey && !keyMatches(first(req.headers["x-intersebd-key"]), opts.apiKey)) {
+        sendJsonError(res, wrongKey());
+        return true;
+      }
       const known = [...opts.upstreams.keys()].filter((n) => n !== "default");
       sendJsonError(
         res,
@@ -85,16 +99,14 @@ export function createProxy(opts: ProxyOptions): (req: IncomingMessage, res: Ser
   };
 }
 
+const wrongKey = () =>
+  new HttpError(401, "missing or wrong x-intersebd-key header (this intersebd server requires its API key)");
+
 function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, opts: ProxyOptions): void {
   const t0 = performance.now();
   const startedAt = Date.now();
   const { forward: headers, context, hasAuth } = splitRequestHeaders(req.rawHeaders);
-  if (opts.apiKey && !keyMatches(context.key, opts.apiKey)) {
-    throw new HttpError(
-      401,
-      "missing or wrong x-intersebd-key header (this intersebd server requires its API key)",
-    );
-  }
+  if (opts.apiKey && !keyMatches(context.key, opts.apiKey)) throw wrongKey();
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > opts.maxBodyBytes) {
     throw new HttpError(
@@ -108,9 +120,7 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
   if (!hasAuth && upstream.apiKey) headers.push("authorization", `Bearer ${upstream.apiKey}`);
 
   const callId = newId("call");
-  const watch = route.isChat
-    ? new CallWatcher(callId, route, context, startedAt, t0, opts.onCall)
-    : undefined;
+  const watch = route.isChat ? new CallWatcher(callId, route, context, startedAt, t0, opts) : undefined;
   const labels = { upstream: upstream.name, kind: route.isChat ? "chat" : "other" };
   let status: number | null = null;
   let settled = false;
@@ -220,7 +230,7 @@ class CallWatcher {
   readonly #context: CallContext;
   readonly #startedAt: number;
   readonly #t0: number;
-  readonly #onCall: (call: CapturedCall) => void;
+  readonly #sink: Pick<ProxyOptions, "onCall" | "onRejected">;
 
   constructor(
     id: string,
@@ -228,14 +238,14 @@ class CallWatcher {
     context: CallContext,
     startedAt: number,
     t0: number,
-    onCall: (c: CapturedCall) => void,
+    sink: Pick<ProxyOptions, "onCall" | "onRejected">,
   ) {
     this.#id = id;
     this.#route = route;
     this.#context = context;
     this.#startedAt = startedAt;
     this.#t0 = t0;
-    this.#onCall = onCall;
+    this.#sink = sink;
   }
 
   requestChunk(chunk: Buffer): void {
@@ -286,15 +296,36 @@ class CallWatcher {
   finish(outcome: Outcome, status: number | null, error: string | null): void {
     const done = () => {
       try {
-        this.#onCall(this.#build(outcome, status, error));
-      } catch {
-        // Building the record must never affect the proxied request; a malformed body is recorded as raw text.
+        this.#sink.onCall(this.#build(outcome, status, error));
+      } catch (err) {
+        // Building the record must never affect the proxied request, and never lose the call silently either:
+        // what can be serialised of it is set aside (rejected-*.jsonl), counted and logged.
+        this.#sink.onRejected(this.#unbuilt(outcome, status, error), err);
       }
     };
     if (this.#inflate) {
       this.#inflate.end();
       this.#inflate.once("end", done).once("error", done);
     } else done();
+  }
+
+  #unbuilt(outcome: Outcome, status: number | null, error: string | null): UnbuiltCall {
+    const text = (chunks: Buffer[]) => (chunks.length ? Buffer.concat(chunks).toString("utf8") : null);
+    return {
+      id: this.#id,
+      startedAt: this.#startedAt,
+      endedAt: this.#startedAt + Math.round(performance.now() - this.#t0),
+      upstream: this.#route.upstream.name,
+      path: this.#route.upstreamPath,
+      status,
+      outcome,
+      error,
+      requestText: text(this.#requestChunks),
+      responseText: text(this.#responseChunks),
+      sessionId: this.#context.sessionId,
+      userId: this.#context.userId,
+      tags: this.#context.tags,
+    };
   }
 
   #build(outcome: Outcome, status: number | null, error: string | null): CapturedCall {
@@ -305,6 +336,7 @@ class CallWatcher {
     if (this.#assembler) {
       if (this.#decoder) this.#sse?.feed(this.#decoder.end());
       response = this.#assembler.result() ?? null;
+      if (response && jsonDepth(response, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) response = { _raw: TOO_DEEP };
     } else {
       responseText = this.#responseChunks.length
         ? Buffer.concat(this.#responseChunks).toString("utf8")
@@ -336,12 +368,19 @@ class CallWatcher {
   }
 }
 
-/** A body as a JSON object; anything else is kept as `{ "_raw": text }` so the record still shows it. */
+const TOO_DEEP = `[a JSON body nested more than ${MAX_JSON_DEPTH} levels deep; not kept]`;
+
+/**
+ * A body as a JSON object; anything else is kept as `{ "_raw": text }` so the record still shows it. So is an
+ * object nested deeper than `MAX_JSON_DEPTH`: every reader (the API's answers, redaction, exports) walks bodies
+ * recursively and would overflow the stack on it, so it is stored as the text it came as, which all can read.
+ */
 function parseJsonObject(text: string): Record<string, unknown> | null {
   if (!text) return null;
   try {
     const v = JSON.parse(text);
-    if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
+    if (v && typeof v === "object" && !Array.isArray(v) && jsonDepth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH)
+      return v as Record<string, unknown>;
   } catch {}
   return { _raw: text.length > 65536 ? `${text.slice(0, 65536)}…` : text };
 }

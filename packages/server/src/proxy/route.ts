@@ -2,6 +2,7 @@
  * Maps an incoming path to an upstream: `/v1/*` to the default one, `/<name>/v1/*` to a named one.
  */
 import { DEFAULT_UPSTREAM_NAME, type Upstream } from "../config/index.ts";
+import { HttpError } from "../util/http-error.ts";
 
 export interface ProxyRoute {
   upstream: Upstream;
@@ -13,7 +14,36 @@ export interface ProxyRoute {
 
 export type RouteResult = ProxyRoute | { unknownUpstream: string } | undefined;
 
-/** Returns the route, `{ unknownUpstream }` for `/<name>/v1/*` with no such upstream, or undefined if not a proxy path. */
+const badPath = (why: string) =>
+  new HttpError(400, `request path ${why}`, { field: "path", code: "bad_path" });
+
+function decodePath(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw badPath("is not valid percent-encoding (a % must be followed by two hex digits of UTF-8)");
+  }
+}
+
+/**
+ * Refuses a path that could climb out of the upstream's base path: a `.` or `..` segment, raw or
+ * percent-encoded (`%2e%2e`), also between backslashes or encoded slashes, which some servers treat as
+ * separators. Nothing a client of an OpenAI-compatible API sends has one, so refusing is simpler and safer than
+ * normalising. Paths with no `.`, `%` or `\` (nearly all) cost one scan each.
+ */
+function assertNoDotSegments(path: string): void {
+  if (!/[.%\\]/.test(path)) return;
+  const decoded = path.includes("%") ? decodePath(path) : path;
+  if (decoded.split(/[/\\]/).some((s) => s === "." || s === "..")) {
+    throw badPath("has a `.` or `..` segment, which could leave the upstream's base path");
+  }
+}
+
+/**
+ * Returns the route, `{ unknownUpstream }` for `/<name>/v1/*` with no such upstream, or undefined if not a proxy
+ * path.
+ * @throws HttpError 400 when the path is not valid percent-encoding or has dot segments.
+ */
 export function routeRequest(method: string, url: string, upstreams: Map<string, Upstream>): RouteResult {
   let name: string;
   let rest: string;
@@ -23,14 +53,15 @@ export function routeRequest(method: string, url: string, upstreams: Map<string,
   } else {
     const m = /^\/([^/?]+)\/v1(?=[/?]|$)/.exec(url);
     if (!m?.[1]) return undefined;
-    name = decodeURIComponent(m[1]);
+    name = m[1].includes("%") ? decodePath(m[1]) : m[1];
     rest = url.slice(m[0].length);
     if (name === "api") return undefined;
   }
-  const upstream = upstreams.get(name);
-  if (!upstream) return { unknownUpstream: name };
   const q = rest.indexOf("?");
   const pathOnly = q === -1 ? rest : rest.slice(0, q);
+  assertNoDotSegments(pathOnly);
+  const upstream = upstreams.get(name);
+  if (!upstream) return { unknownUpstream: name };
   return {
     upstream,
     upstreamPath: upstream.baseUrl.pathname + rest,

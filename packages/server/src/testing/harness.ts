@@ -186,3 +186,22 @@ export function serverForSuite(dialect: Dialect, env: Record<string, string> = {
     return s;
   };
 }
+
+/**
+ * Waits for `intersebd serve`'s whole startup line on a child process's stdout; the output so far is the error
+ * if the process exits first.
+ */
+export function startupLine(child: {
+  stdout: NodeJS.ReadableStream;
+  on(event: "exit", fn: () => void): unknown;
+}): Promise<{ base: string; out: string }> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m?.[1] && out.includes("baseURL")) resolve({ base: m[1], out });
+    });
+    child.on("exit", () => reject(new Error(out)));
+  });
+}
