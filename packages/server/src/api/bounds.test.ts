@@ -226,8 +226,9 @@ for (const dialect of DIALECTS) {
         "/api/evals",
       ];
       for (const path of endpoints) {
-        for (const body of [nested(5000), `{"request":${nested(5000)}}`, `[${nested(100_000)}]`]) {
-          const r = await s.api<ErrorBody>(path, { body });
+        const bodies: string[] = [nested(5000), `{"request":${nested(5000)}}`, `[${nested(100_000)}]`];
+        for (const body of bodies) {
+          const r: { status: number; body: ErrorBody } = await s.api<ErrorBody>(path, { body });
           assert.equal(r.status, 400, `${path}: ${JSON.stringify(r.body).slice(0, 300)}`);
           assert.match(String(r.body.error?.message), /nested \d+ levels deep; at most 64/, path);
         }
