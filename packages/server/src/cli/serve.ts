@@ -2,6 +2,7 @@ import module from "node:module";
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, type ConfigOverrides, loadConfig } from "../config/index.ts";
 import { startServer } from "../server.ts";
+import { installLastDefence } from "../util/last-defence.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -56,6 +57,9 @@ export function serveCommand(): Command {
         process.stderr.write(`intersebd: could not start: ${e.message}${hint}\n`);
         process.exit(1);
       }
+      // From here on an error nothing caught is logged and counted, and the server keeps serving (why: see
+      // util/last-defence.ts).
+      installLastDefence({ log: server.ctx.log, uncaughtErrors: server.ctx.metrics.uncaughtErrors });
       // Node writes its compile cache at a clean exit; a server is often stopped otherwise (SIGKILL, a crash, an
       // out-of-memory kill), and every start would then strip and compile the sources again, with the type
       // stripper resident (about 20 MB) for the life of the process. Everything the server loads is loaded now.
