@@ -1,7 +1,9 @@
 /**
  * Notify and annotate by hand, in a real browser: a developer asks someone to judge a call, the annotator
  * finds it in her inbox, follows the link, answers with the keyboard, and the answers are annotations;
- * tampered and expired links get a clear page; the page works at a phone's width.
+ * j/k walk the inbox's items only when the inbox opened the page (a mailed link opens one item and nothing else);
+ * tampered and expired links get a clear page; the page works at a phone's width, under the app's strict CSP,
+ * and a `javascript:` image URL in a message stays inert text.
  */
 // biome-ignore-all lint/performance/useDomNodeTextContent: Playwright's Locator.innerText (rendered text, with line breaks), not the DOM property
 import assert from "node:assert/strict";
@@ -28,9 +30,32 @@ browserSuite("web app: notify and annotate", () => {
     return r.body.annotations as Body[];
   };
 
+  /** What Chromium reported against the Content-Security-Policy, on any page of this suite. */
+  const cspViolations: string[] = [];
+
   before(async () => {
     ({ server, browser, page } = world);
+    page.on("console", (m) => {
+      if (/Content Security Policy|Refused to (load|apply|execute|connect|frame)/i.test(m.text())) {
+        cspViolations.push(m.text());
+      }
+    });
     seeded = await seedTraffic(server);
+  });
+
+  it("sends the annotate page with a strict CSP and no framing or referrer", async () => {
+    const r = await server.api<Body>("/api/notifications", {
+      body: { completionId: seeded.failed.id, sendNotificationTo: "headers-check" },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const res = await page.goto(r.body.url);
+    assert.ok(res);
+    const headers = res.headers();
+    assert.match(headers["content-security-policy"] ?? "", /script-src 'self'; style-src 'self'/);
+    assert.match(headers["content-security-policy"] ?? "", /frame-ancestors 'none'/);
+    assert.equal(headers["x-frame-options"], "DENY");
+    assert.equal(headers["referrer-policy"], "no-referrer");
+    await page.locator("[data-testid=annotate-form]").waitFor();
   });
 
   it("lets a developer ask someone to judge a call from its page, and shows the link", async () => {
@@ -76,14 +101,17 @@ browserSuite("web app: notify and annotate", () => {
   });
 
   it("takes her answer from the keyboard (y, Enter) and stores it as a human annotation by her", async () => {
-    await page.goto(server.url + links[0]);
+    // Opened from her inbox, which hands the page its list of items for j/k.
+    await page.goto(`${server.url}/inbox?recipient=ana`);
+    await page.click(`[data-testid=inbox-list] a[href="${links[0]}"]`);
+    await page.waitForURL((u) => u.pathname === links[0]);
     await page.locator("[data-testid=annotate-form]").waitFor();
     assert.match(await page.locator(".conversation").innerText(), /How do I reset my password\?/);
-    assert.match(
-      await page.locator(".context").innerText(),
-      /ticket\s+T-1001/,
-      "the context the links carry",
-    );
+    assert.equal(await page.locator(".context").count(), 0, "nothing of the call beyond its conversation");
+    const shown = await page.locator("[data-testid=annotate-page]").innerText();
+    for (const hidden of ["T-1001", "user-42", "sess-support", seeded.plain.id, seeded.plain.completionId]) {
+      assert.ok(!shown.includes(hidden), `the page shows ${hidden}`);
+    }
     const correction = page.locator("[data-field=correction] textarea");
     assert.equal(
       await correction.inputValue(),
@@ -119,7 +147,7 @@ browserSuite("web app: notify and annotate", () => {
     );
   });
 
-  it("goes to the next open item with j, and stores an edited correction with n", async () => {
+  it("goes to the inbox's next open item with j, and stores an edited correction with n", async () => {
     await page.keyboard.press("j");
     await page.waitForURL((u) => u.pathname === links[1]);
     await page.locator("[data-testid=annotate-form]").waitFor();
@@ -141,6 +169,78 @@ browserSuite("web app: notify and annotate", () => {
     assert.ok(JSON.stringify(byName.correction).includes("orderNumber"), JSON.stringify(byName.correction));
     assert.ok(JSON.stringify(byName.comment).includes("should extract the number only"));
     for (const a of list) assert.equal(a.annotatorId, "ana");
+    assert.match(
+      await page.locator("[data-testid=thanks]").innerText(),
+      /last open item/,
+      "both of the inbox's items are answered",
+    );
+  });
+
+  it("opened from a mailed link, shows one item: j and k go nowhere", async () => {
+    const made: string[] = [];
+    for (const completionId of [seeded.tool.completionId, seeded.followUp.completionId]) {
+      const r = await server.api<Body>("/api/notifications", {
+        body: { completionId, sendNotificationTo: "mailed" },
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      made.push(new URL(r.body.url).pathname);
+    }
+    await page.goto(server.url + made[0]);
+    await page.locator("[data-testid=annotate-form]").waitFor();
+    assert.equal(await page.getByText("Skip to next").count(), 0);
+    assert.equal(await page.getByText("Previous").count(), 0);
+    await page.keyboard.press("j");
+    await page.keyboard.press("k");
+    await page.keyboard.press("y");
+    await page.waitForSelector("[data-field=reward] button[data-option=yes][aria-pressed=true]");
+    assert.equal(new URL(page.url()).pathname, made[0], "still on the mailed item");
+    await page.keyboard.press("Enter");
+    await page.locator("[data-testid=thanks]").waitFor();
+    assert.doesNotMatch(await page.locator("[data-testid=thanks]").innerText(), /Next item/);
+    await page.keyboard.press("j");
+    assert.equal(new URL(page.url()).pathname, made[0]);
+  });
+
+  it("shows a javascript: image URL as inert text, and an https one as a link", async () => {
+    const ingest = await server.api<Body>("/api/calls", {
+      body: {
+        id: "call_js_url",
+        request: {
+          model: "gpt-4o-mini",
+          messages: [
+            {
+              role: "user",
+              content: [
+                { type: "text", text: "What is in these pictures?" },
+                { type: "image_url", image_url: { url: "javascript:alert(document.domain)" } },
+                { type: "image_url", image_url: { url: "https://example.com/cat.png" } },
+                { type: "image_url", image_url: { url: "data:text/html,<script>alert(1)</script>" } },
+              ],
+            },
+          ],
+        },
+        response: {
+          id: "chatcmpl-js-url",
+          object: "chat.completion",
+          model: "gpt-4o-mini",
+          choices: [{ index: 0, message: { role: "assistant", content: "A cat." }, finish_reason: "stop" }],
+        },
+      },
+    });
+    assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
+    const r = await server.api<Body>("/api/notifications", {
+      body: { completionId: "chatcmpl-js-url", sendNotificationTo: "url-check" },
+    });
+    await page.goto(r.body.url);
+    await page.locator("[data-testid=annotate-form]").waitFor();
+    const inert = await page.locator("[data-testid=inert-url]").allInnerTexts();
+    assert.deepEqual(inert, [
+      "javascript:alert(document.domain)",
+      "data:text/html,<script>alert(1)</script>",
+    ]);
+    const hrefs = await page.$$eval(".conversation a[href]", (as) => as.map((a) => a.getAttribute("href")));
+    assert.deepEqual(hrefs, ["https://example.com/cat.png"]);
+    assert.equal(await page.locator(".conversation img").count(), 0);
   });
 
   it("shows the answered items under Done and no open count any more", async () => {
@@ -230,5 +330,9 @@ browserSuite("web app: notify and annotate", () => {
     } finally {
       await phone.close();
     }
+  });
+
+  it("ran every page of this suite without a Content-Security-Policy violation", () => {
+    assert.deepEqual(cspViolations, []);
   });
 });

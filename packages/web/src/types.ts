@@ -105,8 +105,13 @@ export type Rubric = Api.RubricView;
 /** A rubric as written (the body of `PUT /api/rubrics/{name}`). */
 export type RubricDefinition = Api.RubricDefinition;
 
-/** `GET /api/a/{token}`. */
-export type AnnotateTask = Omit<Api.AnnotateTask, "call"> & { call: WithChatBodies<Api.CallDetail> | null };
+/** `GET /api/a/{token}`: one item's conversation, rubric and state, and nothing else. */
+export type AnnotateTask = Omit<Api.AnnotateTask, "conversation"> & {
+  conversation: {
+    messages: ChatMessage[] | null;
+    choices: NonNullable<ChatResponse["choices"]> | null;
+  } | null;
+};
 
 export type Settings = Api.SettingsView;
 

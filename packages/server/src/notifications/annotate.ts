@@ -2,41 +2,47 @@
  * The annotation page's server side (`/api/a/{token}`): one notification opened by its signed token, and the
  * answers to its rubric stored as annotations (`source: "human"`, the recipient as annotator).
  *
+ * A link opens exactly one item, for whoever holds it (a forwarded mail, a shared screen): its conversation, its
+ * rubric, the sender's message and whether it is answered. Nothing about other items (no tokens of the
+ * recipient's other notifications: the inbox, behind the API key, gives `j`/`k` its list), other reviewers'
+ * answers, or the call's ids, tags, links, metadata, user or session. Answers are recorded as the recipient,
+ * never as a name the client sends.
+ *
  * Answering is idempotent per notification and field: each answer is stored as the annotation with id
  * `{notificationId}:{field}`, so a re-submitted form never duplicates an annotation and never overwrites the
  * first answer to a field; an answered (done) item can still receive answers to fields it has none for yet.
  */
 import { z } from "zod";
+import { findCall } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
-import {
-  type AnnotationInput,
-  type AnnotationView,
-  type CallDetail,
-  callDetail,
-  callIdsOfTag,
-  correctionSchema,
-  insertAnnotations,
-} from "../graph/index.ts";
+import { type AnnotationInput, callIdsOfTag, correctionSchema, insertAnnotations } from "../graph/index.ts";
 import { HttpError } from "../util/http-error.ts";
-import {
-  findNotification,
-  linkOf,
-  markDone,
-  type NotificationsDeps,
-  type NotificationView,
-  siblingsOf,
-  toNotificationView,
-} from "./inbox.ts";
-import { DEFAULT_RUBRIC, getRubric, type RubricField, type RubricView } from "./rubrics.ts";
+import { findNotification, markDone, type NotificationsDeps } from "./inbox.ts";
+import { DEFAULT_RUBRIC, getRubric, type RubricDefinition, type RubricField } from "./rubrics.ts";
 import { verifyToken } from "./tokens.ts";
 
+/** The item a link opens, as its holder sees it: the sender's message and where the item stands. */
+export interface AnnotateItem {
+  message: string | null;
+  /** `done` once answered (it still takes answers to fields that have none); revoked and expired links are 410s. */
+  status: "open" | "done";
+  expiresAt: string;
+  doneAt: string | null;
+}
+
+/** The conversation to judge: what was asked and what was answered, nothing else of the call. */
+export interface AnnotateConversation {
+  /** The request's messages; null when the capture mode kept no bodies. */
+  messages: unknown[] | null;
+  /** Each choice's answer; null when no response was stored (an error, or metadata-only capture). */
+  choices: Array<{ index: number; message: unknown; finish_reason: string | null }> | null;
+}
+
 export interface AnnotateTask {
-  notification: NotificationView & { url: string };
-  /** The call with its annotations, links and comparisons; null while it is not stored (yet). */
-  call: CallDetail | null;
-  rubric: RubricView;
-  /** Tokens of the recipient's other open items, for `j`/`k`. */
-  siblings: { next: string | null; previous: string | null };
+  notification: AnnotateItem;
+  /** Null while the call is not stored (yet). */
+  conversation: AnnotateConversation | null;
+  rubric: Pick<RubricDefinition, "name" | "description" | "fields">;
 }
 
 /**
@@ -71,52 +77,81 @@ async function open(deps: NotificationsDeps, token: string) {
   return row;
 }
 
-/** The call a notification is about: by id or completion id, else the nearest call upstream of the tag. */
-async function callOf(ctx: AppContext, tag: string): Promise<CallDetail | null> {
-  const direct = await callDetail(ctx, tag);
-  if (direct) return direct;
-  const [nearest] = await callIdsOfTag(ctx.store, tag, ctx.config.linkDepth);
-  return nearest ? ((await callDetail(ctx, nearest.callId)) ?? null) : null;
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function itemOf(row: { message: string | null; status: string; expiresAt: number; doneAt: number | null }) {
+  return {
+    message: row.message,
+    status: row.status === "done" ? "done" : "open",
+    expiresAt: iso(row.expiresAt) as string,
+    doneAt: iso(row.doneAt),
+  } satisfies AnnotateItem;
 }
 
-async function rubricOf(deps: NotificationsDeps, name: string | null): Promise<RubricView> {
-  return (
-    (await getRubric(deps.store, name ?? DEFAULT_RUBRIC.name)) ??
-    // A rubric cannot be deleted, but a database restored from elsewhere might lack it.
-    ({ ...DEFAULT_RUBRIC, source: "builtin", updatedAt: null } satisfies RubricView)
-  );
+function parsed(body: string | null): Record<string, unknown> | null {
+  if (!body) return null;
+  const v: unknown = JSON.parse(body);
+  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
 }
 
-/** `GET /api/a/{token}`: everything the annotation page shows. */
+/**
+ * The conversation of the call a notification is about (by id or completion id, else the nearest call upstream
+ * of the tag): its messages and answers only.
+ */
+async function conversationOf(ctx: AppContext, tag: string): Promise<AnnotateConversation | null> {
+  let row = await findCall(ctx.store, tag);
+  if (!row) {
+    const [nearest] = await callIdsOfTag(ctx.store, tag, ctx.config.linkDepth);
+    row = nearest ? await findCall(ctx.store, nearest.callId) : undefined;
+  }
+  if (!row) return null;
+  const request = parsed(row.request);
+  const response = parsed(row.response);
+  const messages = Array.isArray(request?.messages) ? (request.messages as unknown[]) : null;
+  const choices = Array.isArray(response?.choices)
+    ? (response.choices as unknown[]).map((c, i) => {
+        const choice = (c ?? {}) as { index?: unknown; message?: unknown; finish_reason?: unknown };
+        return {
+          index: typeof choice.index === "number" ? choice.index : i,
+          message: choice.message ?? null,
+          finish_reason: typeof choice.finish_reason === "string" ? choice.finish_reason : null,
+        };
+      })
+    : null;
+  return { messages, choices };
+}
+
+async function rubricOf(deps: NotificationsDeps, name: string | null): Promise<AnnotateTask["rubric"]> {
+  // A rubric cannot be deleted, but a database restored from elsewhere might lack it.
+  const r = (await getRubric(deps.store, name ?? DEFAULT_RUBRIC.name)) ?? DEFAULT_RUBRIC;
+  return { name: r.name, description: r.description, fields: r.fields };
+}
+
+/** `GET /api/a/{token}`: everything the annotation page shows, and nothing more. */
 export async function openTask(
   ctx: AppContext,
   deps: NotificationsDeps,
   token: string,
 ): Promise<AnnotateTask> {
   const row = await open(deps, token);
-  const [call, rubric, siblings, link] = await Promise.all([
-    callOf(ctx, row.completionId),
+  const [conversation, rubric] = await Promise.all([
+    conversationOf(ctx, row.completionId),
     rubricOf(deps, row.rubric),
-    siblingsOf(deps.store, row),
-    linkOf(deps, row),
   ]);
-  const tokenOf = async (n: { id: string; expiresAt: number } | undefined) =>
-    n ? (await linkOf(deps, n)).token : null;
-  return {
-    notification: { ...toNotificationView(row), url: link.url },
-    call,
-    rubric,
-    siblings: { next: await tokenOf(siblings.next), previous: await tokenOf(siblings.previous) },
-  };
+  return { notification: itemOf(row), conversation, rubric };
 }
 
 export const answersSchema = z
   .object({
     answers: z.record(z.string(), z.unknown(), { error: "answers must be an object of field name → answer" }),
-    annotatorId: z.string().trim().min(1).max(500).optional(),
   })
   .strict();
 export type AnswersInput = z.infer<typeof answersSchema>;
+
+/** Said to a client that names an annotator: the link decides who answers. */
+export const ANNOTATOR_REFUSED =
+  "annotatorId: not accepted here: answers through a link are recorded as the person it was sent to " +
+  "(sendNotificationTo). To record an answer in another name, POST /api/annotations with the API key";
 
 function bad(field: string, message: string): never {
   throw new HttpError(400, `answers.${field}: ${message}`, { field: `answers.${field}` });
@@ -159,9 +194,9 @@ function annotationFields(
 }
 
 export interface AnswerResult {
-  notification: NotificationView;
-  /** The annotation of each answered field (for a field answered before: the first answer, unchanged). */
-  annotations: AnnotationView[];
+  notification: AnnotateItem;
+  /** The fields this submission answered (stored now, or kept as first given: see `unchanged`). */
+  answered: string[];
   /** Fields that already had an answer for this notification, so this submission did not change them. */
   unchanged: string[];
 }
@@ -197,7 +232,8 @@ export async function answerTask(
       ...annotationFields(f, value),
       data: { rubric: rubric.name },
       source: "human",
-      annotatorId: input.annotatorId ?? row.recipient,
+      // The recipient, always: the token is the only proof of who answers.
+      annotatorId: row.recipient,
       notificationId: row.id,
     });
   }
@@ -213,13 +249,13 @@ export async function answerTask(
       items.map((i) => i.id as string),
     )
     .execute();
-  const annotations = await insertAnnotations(ctx.store, items, ctx.config.linkDepth);
+  await insertAnnotations(ctx.store, items, ctx.config.linkDepth);
   await markDone(ctx.store, row.id);
   const after = await findNotification(ctx.store, row.id);
   const existed = new Set(before.map((b) => b.id));
   return {
-    notification: toNotificationView(after ?? row),
-    annotations,
+    notification: itemOf(after ?? row),
+    answered: items.map((i) => i.name),
     unchanged: items.filter((i) => existed.has(i.id as string)).map((i) => i.name),
   };
 }

@@ -371,45 +371,6 @@ async function previewsOf(store: Store, tags: string[]) {
   return out;
 }
 
-/**
- * The recipient's other open items around `current`, in inbox order (newest first), for `j`/`k`: `next` is the
- * nearest older one, `previous` the nearest newer one, each wrapping around the ends.
- */
-export async function siblingsOf(
-  store: Store,
-  current: Pick<NotificationRow, "id" | "recipient" | "createdAt">,
-): Promise<{ next: NotificationRow | undefined; previous: NotificationRow | undefined }> {
-  const now = Date.now();
-  const base = () =>
-    store.db
-      .selectFrom("notifications")
-      .selectAll()
-      .where("recipient", "=", current.recipient)
-      .where("status", "=", "open")
-      .where("expiresAt", ">", now)
-      .where("id", "!=", current.id);
-  const older = (eb: ExpressionBuilder<Database, "notifications">) =>
-    eb.or([
-      eb("createdAt", "<", current.createdAt),
-      eb.and([eb("createdAt", "=", current.createdAt), eb("id", "<", current.id)]),
-    ]);
-  const newer = (eb: ExpressionBuilder<Database, "notifications">) =>
-    eb.or([
-      eb("createdAt", ">", current.createdAt),
-      eb.and([eb("createdAt", "=", current.createdAt), eb("id", ">", current.id)]),
-    ]);
-  const first = (q: ReturnType<typeof base>, dir: "asc" | "desc") =>
-    q.orderBy("createdAt", dir).orderBy("id", dir).limit(1).executeTakeFirst();
-  const [nearestOlder, nearestNewer] = await Promise.all([
-    first(base().where(older), "desc"),
-    first(base().where(newer), "asc"),
-  ]);
-  return {
-    next: nearestOlder ?? (await first(base(), "desc")),
-    previous: nearestNewer ?? (await first(base(), "asc")),
-  };
-}
-
 /** Marks a notification done (once: an already done one keeps its first `doneAt`). */
 export async function markDone(store: Store, id: string): Promise<void> {
   await store.db

@@ -9,7 +9,16 @@ import { readRubricsFile, syncFileRubrics } from "./rubrics.ts";
 import { tokenSecret } from "./tokens.ts";
 import { startWebhookWorker } from "./webhooks.ts";
 
-export { type AnnotateTask, type AnswerResult, answersSchema, answerTask, openTask } from "./annotate.ts";
+export {
+  ANNOTATOR_REFUSED,
+  type AnnotateConversation,
+  type AnnotateItem,
+  type AnnotateTask,
+  type AnswerResult,
+  answersSchema,
+  answerTask,
+  openTask,
+} from "./annotate.ts";
 export {
   type DeliveryView,
   getNotification,

@@ -1,7 +1,8 @@
 /**
  * Notifications end to end on every dialect: notify → signed link → the annotation page's data → answers become
  * human annotations on the call and the item is done; tampered, unknown, expired and revoked links are refused
- * with clear messages; the inbox (paging, counts, statuses, j/k siblings); rubrics (built-in default, the app's
+ * with clear messages; a link opens its one item and nothing else, and answers as its recipient only; the inbox
+ * (paging, counts, statuses); rubrics (built-in default, the app's
  * PUT with field-naming errors, the rubrics file); link keys that survive a restart.
  */
 import assert from "node:assert/strict";
@@ -54,15 +55,27 @@ interface AnnotationOut {
   annotatorId: string | null;
   notificationId: string | null;
 }
+interface ItemOut {
+  message: string | null;
+  status: string;
+  expiresAt: string;
+  doneAt: string | null;
+}
 interface TaskOut {
-  notification: NotificationOut;
-  call: { id: string; completionId: string | null; annotations: AnnotationOut[]; response: unknown } | null;
-  rubric: { name: string; fields: Array<{ name: string; type: string }> };
-  siblings: { next: string | null; previous: string | null };
+  notification: ItemOut;
+  conversation: {
+    messages: Array<{ role: string; content: unknown }> | null;
+    choices: Array<{
+      index: number;
+      message: { role: string; content: unknown };
+      finish_reason: string | null;
+    }> | null;
+  } | null;
+  rubric: { name: string; description?: string; fields: Array<{ name: string; type: string }> };
 }
 interface AnswerOut {
-  notification: NotificationOut;
-  annotations: AnnotationOut[];
+  notification: ItemOut;
+  answered: string[];
   unchanged: string[];
 }
 interface InboxOut {
@@ -96,6 +109,19 @@ function callBody(id: string, completionId: string, extra: Record<string, unknow
 function keyed(s: TestServer) {
   return <T>(pathname: string, init: { method?: string; body?: unknown } = {}) =>
     s.api<T>(pathname, { ...init, headers: { "x-intersebd-key": API_KEY } });
+}
+
+/** The human annotations one notification's answers became, read with the API key. */
+async function answersOf(
+  s: TestServer,
+  tag: string,
+  notificationId: string,
+): Promise<Map<string, AnnotationOut>> {
+  const r = await keyed(s)<{ annotations: AnnotationOut[] }>(`/api/tags/${encodeURIComponent(tag)}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return new Map(
+    r.body.annotations.filter((a) => a.notificationId === notificationId).map((a) => [a.name, a]),
+  );
 }
 
 async function notifyOne(s: TestServer, body: Record<string, unknown>): Promise<NotificationOut> {
@@ -145,9 +171,13 @@ for (const dialect of DIALECTS) {
       // The token is the credential: no key needed, and the key-protected API still refuses without one.
       const noKey = await s.api<TaskOut>(`/api/a/${tokenOf(n.url)}`);
       assert.equal(noKey.status, 200, JSON.stringify(noKey.body));
-      assert.equal(noKey.body.notification.id, n.id);
-      assert.equal(noKey.body.notification.message, "Was this right?");
-      assert.equal(noKey.body.call, null, "the call is not stored yet");
+      assert.deepEqual(noKey.body.notification, {
+        message: "Was this right?",
+        status: "open",
+        expiresAt: n.expiresAt,
+        doneAt: null,
+      });
+      assert.equal(noKey.body.conversation, null, "the call is not stored yet");
       assert.equal(noKey.body.rubric.name, "default");
       assert.deepEqual(
         noKey.body.rubric.fields.map((f) => [f.name, f.type]),
@@ -167,7 +197,12 @@ for (const dialect of DIALECTS) {
       const ingest = await keyed(s)("/api/calls", { body: callBody("call_open_1", "chatcmpl-open-1") });
       assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
       const withCall = await s.api<TaskOut>(`/api/a/${tokenOf(n.url)}`);
-      assert.equal(withCall.body.call?.id, "call_open_1");
+      assert.deepEqual(withCall.body.conversation, {
+        messages: [{ role: "user", content: "question call_open_1" }],
+        choices: [
+          { index: 0, message: { role: "assistant", content: "answer call_open_1" }, finish_reason: "stop" },
+        ],
+      });
     });
 
     it("a notification on a downstream tag opens the call it links back to", async (t) => {
@@ -181,7 +216,7 @@ for (const dialect of DIALECTS) {
       const n = await notifyOne(s, { completionId: "reply-down-1", sendNotificationTo: "ana" });
       const task = await s.api<TaskOut>(`/api/a/${tokenOf(n.url)}`);
       assert.equal(task.status, 200);
-      assert.equal(task.body.call?.id, "call_down_1");
+      assert.deepEqual(task.body.conversation?.messages, [{ role: "user", content: "question call_down_1" }]);
     });
 
     it("answers become human annotations by the recipient on the call, and the item is done", async (t) => {
@@ -196,12 +231,14 @@ for (const dialect of DIALECTS) {
       assert.equal(r.status, 201, JSON.stringify(r.body));
       assert.equal(r.body.notification.status, "done");
       assert.ok(r.body.notification.doneAt);
+      assert.deepEqual(r.body.answered, ["reward", "comment", "correction"]);
       assert.deepEqual(r.body.unchanged, []);
-      const byName = new Map(r.body.annotations.map((a) => [a.name, a]));
+      assert.deepEqual(Object.keys(r.body).sort(), ["answered", "notification", "unchanged"]);
+      const byName = await answersOf(s, "chatcmpl-ans-1", n.id);
       assert.equal(byName.get("reward")?.numericReward, 0, "thumbs down is 0");
       assert.equal(byName.get("comment")?.comment, "wrong city");
       assert.equal(byName.get("correction")?.correction, "Lisbon.");
-      for (const a of r.body.annotations) {
+      for (const a of byName.values()) {
         assert.equal(a.source, "human");
         assert.equal(a.annotatorId, "bruno");
         assert.equal(a.notificationId, n.id);
@@ -215,11 +252,15 @@ for (const dialect of DIALECTS) {
 
       // Re-submitting stores nothing twice and changes no earlier answer; a new field is still added.
       const again = await s.api<AnswerOut>(`/api/a/${token}/answers`, {
-        body: { answers: { reward: true }, annotatorId: "someone-else" },
+        body: { answers: { reward: true } },
       });
       assert.equal(again.status, 201, JSON.stringify(again.body));
       assert.deepEqual(again.body.unchanged, ["reward"]);
-      assert.equal(again.body.annotations[0]?.numericReward, 0, "the first answer stands");
+      assert.equal(
+        (await answersOf(s, "chatcmpl-ans-1", n.id)).get("reward")?.numericReward,
+        0,
+        "the first answer stands",
+      );
       const later = await keyed(s)<{ annotations: AnnotationOut[] }>("/api/calls/call_ans_1");
       assert.equal(later.body.annotations.filter((a) => a.notificationId === n.id).length, 3);
 
@@ -231,16 +272,122 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(inbox.body.counts, { open: 0, done: 1 });
     });
 
-    it("an explicit annotatorId is kept, and a thumbs up is 1", async (t) => {
+    it("answers only as the link's recipient: an annotatorId in the body is a 400 naming it", async (t) => {
       const s = server(t);
       if (!s) return;
       const n = await notifyOne(s, { completionId: "chatcmpl-ann-id", sendNotificationTo: "team-inbox" });
+      for (const annotatorId of ["carla", "team-inbox", "", null]) {
+        const refused = await s.api(`/api/a/${tokenOf(n.url)}/answers`, {
+          body: { answers: { reward: true }, annotatorId },
+        });
+        assertError(refused, 400, /annotatorId.*recorded as the person it was sent to/, "annotatorId");
+      }
+      assert.equal((await answersOf(s, "chatcmpl-ann-id", n.id)).size, 0, "nothing stored by the refusals");
       const r = await s.api<AnswerOut>(`/api/a/${tokenOf(n.url)}/answers`, {
-        body: { answers: { reward: true }, annotatorId: "carla" },
+        body: { answers: { reward: true } },
       });
       assert.equal(r.status, 201);
-      assert.equal(r.body.annotations[0]?.annotatorId, "carla");
-      assert.equal(r.body.annotations[0]?.numericReward, 1);
+      const reward = (await answersOf(s, "chatcmpl-ann-id", n.id)).get("reward");
+      assert.equal(reward?.annotatorId, "team-inbox");
+      assert.equal(reward?.numericReward, 1, "a thumbs up is 1");
+    });
+
+    it("a link opens its one item and nothing else: no other items, reviewers, ids, metadata or links", async (t) => {
+      const s = server(t);
+      if (!s) return;
+      await keyed(s)("/api/calls", {
+        body: callBody("call_scope_1", "chatcmpl-scope-1", {
+          // Texts that do not repeat the call's ids, so that any id in the answer is a leak.
+          request: { model: "gpt-4o-mini", messages: [{ role: "user", content: "What is 2+2?" }] },
+          response: {
+            id: "chatcmpl-scope-1",
+            object: "chat.completion",
+            model: "gpt-4o-mini",
+            choices: [{ index: 0, message: { role: "assistant", content: "4" }, finish_reason: "stop" }],
+          },
+          sessionId: "sess-secret-scope",
+          userId: "user-secret-scope",
+          tags: ["tag-secret-scope"],
+          metadata: { tenant: "meta-secret-scope" },
+        }),
+      });
+      await keyed(s)("/api/links", {
+        body: {
+          upstreamTag: "chatcmpl-scope-1",
+          downstreamTag: "reply-secret-scope",
+          metadata: { k: "link-meta" },
+        },
+      });
+      await keyed(s)("/api/annotations", {
+        body: {
+          annotationKey: "chatcmpl-scope-1",
+          numericReward: 0,
+          comment: "another reviewer's comment-secret-scope",
+          source: "human",
+          annotatorId: "reviewer-secret-scope",
+        },
+      });
+      const n = await notifyOne(s, {
+        completionId: "chatcmpl-scope-1",
+        sendNotificationTo: "scope-user",
+        message: "Judge this one",
+        metadata: { ticket: "ntf-meta-secret-scope" },
+      });
+      // The recipient's other open items, whose tokens the page used to hand out for j/k.
+      const others = [
+        await notifyOne(s, { completionId: "chatcmpl-scope-2", sendNotificationTo: "scope-user" }),
+        await notifyOne(s, { completionId: "chatcmpl-scope-3", sendNotificationTo: "scope-user" }),
+      ];
+      const task = await s.api<TaskOut>(`/api/a/${tokenOf(n.url)}`);
+      assert.equal(task.status, 200, JSON.stringify(task.body));
+      assert.deepEqual(Object.keys(task.body).sort(), ["conversation", "notification", "rubric"]);
+      assert.deepEqual(Object.keys(task.body.notification).sort(), [
+        "doneAt",
+        "expiresAt",
+        "message",
+        "status",
+      ]);
+      assert.deepEqual(Object.keys(task.body.conversation ?? {}).sort(), ["choices", "messages"]);
+      assert.deepEqual(Object.keys(task.body.rubric).sort(), ["description", "fields", "name"]);
+      assert.equal(task.body.notification.message, "Judge this one");
+      assert.deepEqual(task.body.conversation?.messages, [{ role: "user", content: "What is 2+2?" }]);
+      const text = JSON.stringify(task.body);
+      for (const secret of [
+        ...others.flatMap((o) => [tokenOf(o.url), o.id]),
+        n.id,
+        "scope-user",
+        "call_scope_1",
+        "chatcmpl-scope-1",
+        "sess-secret-scope",
+        "user-secret-scope",
+        "tag-secret-scope",
+        "meta-secret-scope",
+        "reply-secret-scope",
+        "link-meta",
+        "comment-secret-scope",
+        "reviewer-secret-scope",
+        "ntf-meta-secret-scope",
+        "gpt-4o-mini",
+      ]) {
+        assert.ok(!text.includes(secret), `the link's answer shows ${secret}: ${text}`);
+      }
+      const answered = await s.api<AnswerOut>(`/api/a/${tokenOf(n.url)}/answers`, {
+        body: { answers: { reward: true } },
+      });
+      assert.equal(answered.status, 201, JSON.stringify(answered.body));
+      const out = JSON.stringify(answered.body);
+      for (const secret of [
+        n.id,
+        "scope-user",
+        "chatcmpl-scope-1",
+        "call_scope_1",
+        "ntf-meta-secret-scope",
+      ]) {
+        assert.ok(!out.includes(secret), `the answer's reply shows ${secret}: ${out}`);
+      }
+      const done = await s.api<TaskOut>(`/api/a/${tokenOf(n.url)}`);
+      assert.equal(done.body.notification.status, "done");
+      assert.ok(done.body.notification.doneAt);
     });
 
     it("refuses a tampered, foreign or malformed link with 401 and says why", async (t) => {
@@ -419,7 +566,7 @@ for (const dialect of DIALECTS) {
         fixed: { role: "assistant", content: "Better." },
       });
       assert.equal(ok.status, 201, JSON.stringify(ok.body));
-      const byName = new Map((ok.body as AnswerOut).annotations.map((a) => [a.name, a]));
+      const byName = await answersOf(s, "chatcmpl-rubric", n.id);
       assert.equal(byName.get("score")?.numericReward, 4);
       assert.equal(byName.get("tone")?.content, "casual");
       assert.equal(byName.get("notes")?.content, "fine", "a text field other than comment is content");
@@ -550,28 +697,6 @@ for (const dialect of DIALECTS) {
       assertError(await keyed(s)("/api/notifications?limit=0"), 400, /./, "limit");
     });
 
-    it("gives the recipient's other open items as j/k siblings, wrapping around", async (t) => {
-      const s = server(t);
-      if (!s) return;
-      for (let i = 0; i < 3; i++) await notifyOne(s, { completionId: `sib-${i}`, sendNotificationTo: "jk" });
-      await notifyOne(s, { completionId: "sib-other", sendNotificationTo: "not-jk" });
-      const answered = await notifyOne(s, { completionId: "sib-done", sendNotificationTo: "jk" });
-      await s.api(`/api/a/${tokenOf(answered.url)}/answers`, { body: { answers: { reward: true } } });
-      const inbox = (await keyed(s)<InboxOut>("/api/notifications?recipient=jk&status=open")).body.data;
-      assert.equal(inbox.length, 3);
-      const tokens = inbox.map((x) => tokenOf(x.url));
-      const sib = async (token: string) => (await s.api<TaskOut>(`/api/a/${token}`)).body.siblings;
-      assert.deepEqual(await sib(tokens[1] as string), { next: tokens[2], previous: tokens[0] });
-      assert.deepEqual(await sib(tokens[0] as string), { next: tokens[1], previous: tokens[2] });
-      assert.deepEqual(await sib(tokens[2] as string), { next: tokens[0], previous: tokens[1] });
-      // From the answered item, j/k still lead into the open ones.
-      const fromDone = await sib(tokenOf(answered.url));
-      assert.ok(fromDone.next && tokens.includes(fromDone.next));
-      // A lone item has no siblings.
-      const lone = await notifyOne(s, { completionId: "lone", sendNotificationTo: "loner" });
-      assert.deepEqual(await sib(tokenOf(lone.url)), { next: null, previous: null });
-    });
-
     it("rubrics: the default, PUT with validation naming the field, GET by name", async (t) => {
       const s = server(t);
       if (!s) return;
@@ -687,7 +812,7 @@ for (const dialect of DIALECTS) {
         try {
           const task = await b.api<TaskOut>(`/api/a/${tokenOf(r.body.url)}`);
           assert.equal(task.status, 200, JSON.stringify(task.body));
-          assert.equal(task.body.notification.id, r.body.id);
+          assert.equal(task.body.notification.expiresAt, r.body.expiresAt);
         } finally {
           await b.close();
         }

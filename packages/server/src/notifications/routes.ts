@@ -5,6 +5,7 @@ import { notificationSchema } from "../graph/schemas.ts";
 import { text } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
 import {
+  ANNOTATOR_REFUSED,
   answersSchema,
   answerTask,
   createNotifications,
@@ -71,7 +72,12 @@ export const notificationsRoutes: RouteMount = (api, ctx) => {
     return c.json(await openTask(ctx, deps, c.req.param("token")));
   });
   api.post("/a/:token/answers", async (c) => {
-    const input = parseOrThrow(answersSchema, await jsonBody(c));
+    const body = await jsonBody(c);
+    // Named before the schema's generic "unknown field": a link answers as its recipient, never as the client says.
+    if (body !== null && typeof body === "object" && Object.hasOwn(body, "annotatorId")) {
+      throw new HttpError(400, ANNOTATOR_REFUSED, { field: "annotatorId" });
+    }
+    const input = parseOrThrow(answersSchema, body);
     await ready;
     return c.json(await answerTask(ctx, deps, c.req.param("token"), input), 201);
   });

@@ -1,4 +1,5 @@
 import { asJson, pretty } from "../format.ts";
+import { isInlineImage, safeUrl } from "../safe-url.ts";
 import type { ChatMessage, ChatRequest, ChatResponse, ContentPart, ToolCall } from "../types.ts";
 
 /** Text content: JSON objects and arrays pretty-printed, anything else as written. */
@@ -17,15 +18,20 @@ function TextContent({ text }: { text: string }) {
 function Part({ part }: { part: ContentPart }) {
   if (part.type === "text" && typeof part.text === "string") return <TextContent text={part.text} />;
   if (part.type === "image_url" && part.image_url?.url) {
-    const url = part.image_url.url;
-    const isData = url.startsWith("data:");
+    const raw = part.image_url.url;
+    // Whatever the call carried: only http(s) links and data:image pictures are made live.
+    const url = safeUrl(raw);
     return (
-      <div className="msg-part">
-        <span className="muted small">image{isData ? " (inline)" : ""}: </span>
-        {isData ? (
+      <div className="msg-part" data-kind="image">
+        <span className="muted small">image{url && isInlineImage(url) ? " (inline)" : ""}: </span>
+        {!url ? (
+          <code className="inert-url" data-testid="inert-url">
+            {String(raw)}
+          </code>
+        ) : isInlineImage(url) ? (
           <img className="msg-image" src={url} alt="attached" />
         ) : (
-          <a href={url} target="_blank" rel="noreferrer">
+          <a href={url} target="_blank" rel="noreferrer noopener">
             {url}
           </a>
         )}

@@ -1,10 +1,10 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
+import { Link, useLocation, useNavigate, useParams } from "react-router";
+import { neighbours, queueOf, queueState } from "../annotate-queue.ts";
 import { type ApiError, api, seg } from "../api.ts";
 import { answerText, Conversation } from "../components/Conversation.tsx";
-import { TagTree } from "../components/Graph.tsx";
 import { ErrorBox, Kbd, Loading, Thumb } from "../components/ui.tsx";
-import { compact, fmtDateTime, humanize, modelOf } from "../format.ts";
+import { fmtDateTime, humanize } from "../format.ts";
 import { INBOX_CHANGED_EVENT, isTyping, useApi, useKeys } from "../hooks.ts";
 import type { AnnotateTask, RubricField } from "../types.ts";
 
@@ -205,6 +205,7 @@ function Field({
 export default function AnnotatePage() {
   const { token = "" } = useParams();
   const navigate = useNavigate();
+  const location = useLocation();
   const { data: task, error, loading } = useApi<AnnotateTask>(`/api/a/${seg(token)}`);
   const [answers, setAnswers] = useState<Answers>({});
   const [activeScale, setActiveScale] = useState(0);
@@ -225,8 +226,24 @@ export default function AnnotatePage() {
     setActiveScale(0);
   }, [token]);
 
+  // j/k walk the inbox's list when the inbox opened this page (history state); a mailed link has none.
+  const queue = useMemo(() => queueOf(location.state), [location.state]);
+  const around = useMemo(
+    () => neighbours(queue, location.pathname, saved),
+    [queue, location.pathname, saved],
+  );
+  const { next, previous } = around;
+  const go = useCallback(
+    (path: string) => navigate(path, { state: queueState(around.queue) }),
+    [navigate, around.queue],
+  );
+
   const fields = task?.rubric?.fields ?? [];
-  const original = useMemo(() => answerText(task?.call?.response), [task]);
+  const response = useMemo(
+    () => (task?.conversation?.choices ? { choices: task.conversation.choices } : null),
+    [task],
+  );
+  const original = useMemo(() => answerText(response), [response]);
   const scales = fields.filter((f) => f.type === "scale");
   const booleanField = fields.find((f) => f.type === "boolean");
   const setAnswer = useCallback(
@@ -258,9 +275,9 @@ export default function AnnotatePage() {
     setSaving(true);
     setSaveError(undefined);
     try {
+      // No annotatorId: the server records the answer as the person the link was sent to.
       const r = await api.post<{ unchanged?: string[] } | null>(`/api/a/${seg(token)}/answers`, {
         answers: out,
-        annotatorId: task.notification.recipient,
       });
       setKept(Array.isArray(r?.unchanged) ? r.unchanged : []);
       setSaved(true);
@@ -284,15 +301,14 @@ export default function AnnotatePage() {
         return;
       }
       if (isTyping(e)) return;
-      const { next, previous } = task.siblings ?? { next: null, previous: null };
       if (e.key === "j" && next) {
         e.preventDefault();
-        navigate(`/a/${seg(next)}`);
+        go(next);
         return;
       }
       if (e.key === "k" && previous) {
         e.preventDefault();
-        navigate(`/a/${seg(previous)}`);
+        go(previous);
         return;
       }
       if (saved) return;
@@ -312,7 +328,7 @@ export default function AnnotatePage() {
         }
       }
     },
-    [task, submit, navigate, saved, booleanField, scales, activeScale, setAnswer],
+    [task, submit, next, previous, go, saved, booleanField, scales, activeScale, setAnswer],
   );
   useKeys(onKey, Boolean(task));
 
@@ -321,20 +337,13 @@ export default function AnnotatePage() {
   if (!task) return null;
 
   const n = task.notification;
-  const call = task.call;
-  const { next, previous } = task.siblings ?? { next: null, previous: null };
-  const context = call?.links ?? [];
-  const meta = n.metadata && Object.keys(n.metadata).length ? n.metadata : null;
+  const conversation = task.conversation;
 
   return (
-    <div className="page annotate" data-testid="annotate-page" data-notification-id={n.id}>
+    <div className="page annotate" data-testid="annotate-page">
       <header className="annotate-head">
         <h1>{n.message || "Was this answer good?"}</h1>
-        <div className="muted small">
-          For <strong>{n.recipient}</strong> · asked {fmtDateTime(n.createdAt)}
-          {n.expiresAt ? ` · link valid until ${fmtDateTime(n.expiresAt)}` : ""}
-          {call ? ` · ${modelOf(call)}` : ""}
-        </div>
+        <div className="muted small">Link valid until {fmtDateTime(n.expiresAt)}</div>
         {n.status === "done" && !saved ? (
           <div className="notice" data-testid="already-done">
             Already answered{n.doneAt ? ` on ${fmtDateTime(n.doneAt)}` : ""}. You may answer again.
@@ -346,38 +355,15 @@ export default function AnnotatePage() {
         <header className="card-head">
           <h2>The conversation</h2>
         </header>
-        {call ? (
-          <Conversation request={call.request} response={call.response} error={call.error} />
+        {conversation ? (
+          <Conversation
+            request={conversation.messages ? { messages: conversation.messages } : null}
+            response={response}
+          />
         ) : (
-          <p className="muted">
-            The call <code>{n.completionId}</code> has not been stored yet. You can still answer.
-          </p>
+          <p className="muted">The conversation has not been stored yet. You can still answer.</p>
         )}
       </section>
-
-      {context.length > 0 || meta ? (
-        <section className="card context">
-          <header className="card-head">
-            <h2>Context</h2>
-          </header>
-          {meta ? (
-            <dl className="metadata">
-              {Object.entries(meta).map(([k, v]) => (
-                <div key={k} className="metadata-row">
-                  <dt>{k}</dt>
-                  <dd>{typeof v === "object" && v !== null ? compact(v) : String(v)}</dd>
-                </div>
-              ))}
-            </dl>
-          ) : null}
-          {call && context.length > 0 ? (
-            <TagTree
-              roots={[call.id, ...(call.completionId ? [call.completionId] : []), ...call.tags]}
-              links={context}
-            />
-          ) : null}
-        </section>
-      ) : null}
 
       {saved ? (
         <section className="card thanks" data-testid="thanks" aria-live="polite">
@@ -389,12 +375,14 @@ export default function AnnotatePage() {
           ) : null}
           {next ? (
             <p>
-              <Link to={`/a/${seg(next)}`} className="button primary">
+              <Link to={next} state={queueState(around.queue)} className="button primary">
                 Next item <Kbd>j</Kbd>
               </Link>
             </p>
-          ) : (
+          ) : queue ? (
             <p>That was the last open item. You can close this page.</p>
+          ) : (
+            <p>You can close this page.</p>
           )}
         </section>
       ) : (
@@ -438,20 +426,20 @@ export default function AnnotatePage() {
               {saving ? "Saving…" : "Submit"} <Kbd>Enter</Kbd>
             </button>
             {previous ? (
-              <Link to={`/a/${seg(previous)}`} className="button">
+              <Link to={previous} state={queueState(around.queue)} className="button">
                 Previous <Kbd>k</Kbd>
               </Link>
             ) : null}
             {next ? (
-              <Link to={`/a/${seg(next)}`} className="button">
+              <Link to={next} state={queueState(around.queue)} className="button">
                 Skip to next <Kbd>j</Kbd>
               </Link>
             ) : null}
           </div>
           <p className="keys-help muted small">
             Keys: {booleanField ? "y / n good or bad · " : ""}
-            {scales.length ? "number keys for the scale · " : ""}Enter submits (Ctrl+Enter in a text box) · j
-            / k next / previous item
+            {scales.length ? "number keys for the scale · " : ""}Enter submits (Ctrl+Enter in a text box)
+            {next ? " · j / k next / previous item" : ""}
           </p>
         </form>
       )}

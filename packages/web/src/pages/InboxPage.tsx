@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router";
+import { queueState } from "../annotate-queue.ts";
 import { ApiError, api, seg } from "../api.ts";
 import { ErrorBox, Loading } from "../components/ui.tsx";
 import { fmtDateTime, previewOut } from "../format.ts";
@@ -77,6 +78,9 @@ export default function InboxPage() {
     load();
   }, [recipient, status]);
 
+  // The list handed to each annotate page it opens, for j/k: the server gives a link no other items.
+  const queue = (page?.data ?? []).map(itemHref).filter((href) => href.startsWith("/a/"));
+
   const go = (next: { recipient?: string; status?: string }) => {
     const p = new URLSearchParams();
     const r = next.recipient ?? recipient;
@@ -152,7 +156,7 @@ export default function InboxPage() {
             <ul className="inbox" data-testid="inbox-list">
               {page.data.map((n) => (
                 <li key={n.id} data-status={n.status} data-notification-id={n.id}>
-                  <Link to={itemHref(n)} className="inbox-item">
+                  <Link to={itemHref(n)} state={queueState(queue)} className="inbox-item">
                     <div className="inbox-main">
                       <span className="inbox-message">{n.message || "Please judge this answer"}</span>
                       {n.preview ? (
