@@ -84,7 +84,7 @@ export function openApiDocument(version: string) {
       "/api/a/{token}": {
         get: {
           summary:
-            "What an annotation link shows: the notification, the call, the rubric (no API key: the token is the credential)",
+            "What an annotation link shows: one item's message, state, conversation and rubric, nothing else (no API key: the token is the credential)",
           responses: {
             "200": { description: "the task" },
             "401": { description: "invalid token" },
