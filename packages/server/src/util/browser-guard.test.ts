@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
+import { ConfigError, loadConfig } from "../config/index.ts";
 import {
   DIALECTS,
   type FakeUpstream,
@@ -304,6 +305,21 @@ describe("browser guard with INTERSEBD_PUBLIC_URL and INTERSEBD_ALLOWED_ORIGINS"
     assert.equal(other.status, 403);
     const rebound = await raw(s.url, "/api/calls", { headers: { host: "evil.example" } });
     assert.equal(rebound.status, 421);
+  });
+});
+
+describe("INTERSEBD_ALLOWED_ORIGINS", () => {
+  it("takes origins, comma-separated, and refuses anything that is not one, naming the variable", () => {
+    const c = loadConfig({ INTERSEBD_ALLOWED_ORIGINS: " https://a.example.com, http://localhost:5173/ ,," });
+    assert.deepEqual(c.allowedOrigins, ["https://a.example.com", "http://localhost:5173"]);
+    assert.deepEqual(loadConfig({}).allowedOrigins, []);
+    for (const bad of ["a.example.com", "https://a.example.com/app", "ftp://a.example.com", "null", "*"]) {
+      assert.throws(
+        () => loadConfig({ INTERSEBD_ALLOWED_ORIGINS: bad }),
+        (e: unknown) => e instanceof ConfigError && /INTERSEBD_ALLOWED_ORIGINS/.test(e.message),
+        bad,
+      );
+    }
   });
 });
 
