@@ -284,6 +284,19 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it("refuses an evaluation's items offset beyond the integer column (a 500 on PostgreSQL)", async (t) => {
+      const s = server(t);
+      if (!s) return;
+      const stored = await s.api("/api/calls", { body: call("bt-eval") });
+      assert.equal(stored.status, 201);
+      const created = await s.api<{ run: { id: string } }>("/api/evals", { body: { callIds: ["bt-eval"] } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const id = created.body.run.id;
+      for (const offset of ["1e300", "3000000000", "-1"])
+        await expect400(s, `/api/evals/${id}/items?offset=${offset}`, "offset");
+      assert.equal((await s.api(`/api/evals/${id}/items?offset=2147483647`)).status, 200);
+    });
+
     it("still serves the OpenAPI document built from the bounded schemas", async (t) => {
       const s = server(t);
       if (!s) return;

@@ -56,8 +56,11 @@ export const evalsRoutes: RouteMount = (api, ctx) => {
     const run = await requireRun(ctx.store, c.req.param("id"));
     const offset = Number(c.req.query("offset") ?? 0);
     const limit = Number(c.req.query("limit") ?? 100);
-    if (!Number.isInteger(offset) || offset < 0)
-      throw new HttpError(400, "query field offset: must be a whole number >= 0", { field: "offset" });
+    // Bounded to the integer column it is compared with: PostgreSQL refused `1e+300` with a 500.
+    if (!Number.isInteger(offset) || offset < 0 || offset > 2_147_483_647)
+      throw new HttpError(400, "query field offset: must be a whole number from 0 to 2147483647", {
+        field: "offset",
+      });
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw new HttpError(400, "query field limit: must be a whole number from 1 to 1000", {
         field: "limit",
