@@ -16,6 +16,7 @@ import { z } from "zod";
 import { findCall } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
 import { type AnnotationInput, callIdsOfTag, correctionSchema, insertAnnotations } from "../graph/index.ts";
+import { jsonObject } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
 import { findNotification, markDone, type NotificationsDeps } from "./inbox.ts";
 import { DEFAULT_RUBRIC, getRubric, type RubricDefinition, type RubricField } from "./rubrics.ts";
@@ -143,7 +144,7 @@ export async function openTask(
 
 export const answersSchema = z
   .object({
-    answers: z.record(z.string(), z.unknown(), { error: "answers must be an object of field name → answer" }),
+    answers: jsonObject({ error: "answers must be an object of field name → answer" }),
   })
   .strict();
 export type AnswersInput = z.infer<typeof answersSchema>;
