@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { snapshotDataset } from "../exports/datasets.ts";
 import { DIALECTS, serverForSuite, type TestServer } from "../testing/harness.ts";
 import { MAX_JSON_DEPTH } from "../util/bounds.ts";
 
@@ -295,6 +296,21 @@ for (const dialect of DIALECTS) {
       for (const offset of ["1e300", "3000000000", "-1"])
         await expect400(s, `/api/evals/${id}/items?offset=${offset}`, "offset");
       assert.equal((await s.api(`/api/evals/${id}/items?offset=2147483647`)).status, 200);
+    });
+
+    it("refuses a snapshot cursor beyond the integer column (a 500 on PostgreSQL)", async (t) => {
+      const s = server(t);
+      if (!s) return;
+      assert.equal((await s.api("/api/calls", { body: call("bt-snap") })).status, 201);
+      assert.equal(
+        (await s.api("/api/datasets", { body: { name: "bt-snap", filter: { tag: "bt-snap" } } })).status,
+        201,
+      );
+      const { snapshotId } = await snapshotDataset(s.ctx, "bt-snap");
+      await expect400(s, `/api/snapshots/${snapshotId}?cursor=9007199254740991`, "cursor");
+      const last = await s.api<{ callIds: unknown[] }>(`/api/snapshots/${snapshotId}?cursor=2147483647`);
+      assert.equal(last.status, 200);
+      assert.deepEqual(last.body.callIds, []);
     });
 
     it("still serves the OpenAPI document built from the bounded schemas", async (t) => {

@@ -103,6 +103,7 @@ export const exportQuerySchema = selectionFilterSchema
 export type ExportQuery = z.infer<typeof exportQuerySchema>;
 
 export const snapshotPageSchema = z.object({
-  cursor: z.coerce.number().int().min(0).optional(),
+  // A position in the snapshot: bounded to its integer column (2^53 was a 500 on PostgreSQL).
+  cursor: z.coerce.number().int().min(0).max(2_147_483_647).optional(),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),
 });
