@@ -70,14 +70,20 @@ export function createApi(ctx: AppContext, mounts: RouteMount[] = [], rootMounts
     if (Number(c.req.header("content-length")) > ctx.config.maxBodyBytes) throw tooLarge();
     await next();
   });
-  api.use(
-    "*",
-    bodyLimit({
-      maxSize: ctx.config.maxBodyBytes,
-      onError: () => {
-        throw tooLarge();
-      },
-    }),
+  // `bodyLimit` opens the body stream even when the length is declared (checked above), and a stream opened
+  // but never read (an answer that needs no body, such as a 404) is never drained: the kept-alive connection
+  // was then closed under the client's next request. So it counts only bodies of no declared length, which
+  // it reads whole.
+  const limit = bodyLimit({
+    maxSize: ctx.config.maxBodyBytes,
+    onError: () => {
+      throw tooLarge();
+    },
+  });
+  api.use("*", (c, next) =>
+    c.req.header("content-length") !== undefined && !c.req.header("transfer-encoding")
+      ? next()
+      : limit(c, next),
   );
   api.route("/calls", callRoutes(ctx));
   const openapi = openApiDocument(SERVER_VERSION);
