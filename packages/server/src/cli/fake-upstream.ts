@@ -15,8 +15,9 @@ export function fakeUpstreamCommand(): Command {
       },
       9999,
     )
-    .action(async (flags: { port: number }) => {
-      const fake = await startFakeUpstream({ port: flags.port, keepRequests: false });
+    .option("--host <host>", "address to bind (0.0.0.0 to be reached from other containers)", "127.0.0.1")
+    .action(async (flags: { port: number; host: string }) => {
+      const fake = await startFakeUpstream({ port: flags.port, host: flags.host, keepRequests: false });
       process.stdout.write(
         `fake upstream listening on ${fake.url}\n  try: INTERSEBD_UPSTREAM=${fake.url} npm start\n`,
       );

@@ -122,7 +122,7 @@ function usageFor(req: ChatRequest, completion: string) {
 export const RECORDED_STREAMS_DIR = path.resolve(import.meta.dirname, "fixtures/openai-chat-streams");
 
 export async function startFakeUpstream(
-  opts: { port?: number; fixturesDir?: string; keepRequests?: boolean } = {},
+  opts: { port?: number; host?: string; fixturesDir?: string; keepRequests?: boolean } = {},
 ): Promise<FakeUpstream> {
   const fixturesDir = opts.fixturesDir ?? RECORDED_STREAMS_DIR;
   const requests: SeenRequest[] = [];
@@ -365,7 +365,9 @@ export async function startFakeUpstream(
   });
   server.keepAliveTimeout = 65_000;
 
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", () => resolve()));
+  await new Promise<void>((resolve) =>
+    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve()),
+  );
   const port = (server.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}/v1`,
