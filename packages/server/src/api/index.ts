@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppContext } from "../context.ts";
+import { OutageLog, storeUnavailableReason } from "../store/errors.ts";
 import { keyMatches } from "../util/auth.ts";
 import { HttpError } from "../util/http-error.ts";
 import { callRoutes } from "./calls.ts";
@@ -22,8 +23,17 @@ export const SERVER_VERSION = "0.1.0";
 export function createApi(ctx: AppContext, mounts: RouteMount[] = [], rootMounts: RouteMount[] = []): Hono {
   const app = new Hono();
 
+  // A database that is down, restarting or locked is not a bug: a 503 that says so, one warn line per outage.
+  const storeOutage = new OutageLog("api", ctx.log);
   app.onError((err, c) => {
     if (err instanceof HttpError) return c.json(err.toJSON(), err.status as 400);
+    const unavailable = storeUnavailableReason(err);
+    if (unavailable) {
+      storeOutage.failed(unavailable);
+      c.header("Retry-After", "1");
+      const message = `the database is unavailable (${unavailable}); retry shortly`;
+      return c.json(new HttpError(503, message, { code: "store_unavailable" }).toJSON(), 503);
+    }
     ctx.log.error(`${c.req.method} ${c.req.path}: ${err.stack ?? String(err)}`);
     return c.json(new HttpError(500, "internal error; the server log has the details").toJSON(), 500);
   });

@@ -18,7 +18,7 @@ import path from "node:path";
 import readline from "node:readline";
 import { type CompiledQuery, sql } from "kysely";
 import { lockGraphWrites, materializeForCalls } from "../graph/resolve.ts";
-import type { NewCallRow, Store } from "../store/index.ts";
+import { isStoreUnavailable, type NewCallRow, type Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
 import { withPreview } from "./preview.ts";
 import { customTagsOf } from "./record.ts";
@@ -283,6 +283,9 @@ export class CallRecorder implements Recorder {
   async #work(): Promise<void> {
     if (this.#storeDown && Date.now() >= this.#nextProbeAt) await this.#probeAndReplay();
     while (this.#queue.length > 0) {
+      // Under steady traffic the queue never empties, so the store is probed between batches as well: probing
+      // only when the loop starts kept a recorder that saw one outage spooling for as long as traffic lasted.
+      if (this.#storeDown && Date.now() >= this.#nextProbeAt) await this.#probeAndReplay();
       const batch = this.#queue.splice(0, this.#opts.batchSize);
       this.#metrics.queueDepth.set(this.#queue.length);
       if (this.#storeDown) await this.#spool(batch);
@@ -342,7 +345,7 @@ export class CallRecorder implements Recorder {
       this.#metrics.storedCalls.inc(rows.length);
       return true;
     } catch (err) {
-      if (!(await this.#reachable())) {
+      if (isStoreUnavailable(err) || !(await this.#reachable())) {
         this.#markDown(err);
         return false;
       }
@@ -352,7 +355,7 @@ export class CallRecorder implements Recorder {
         await insertCalls(this.#store, [row], this.#opts.linkDepth);
         this.#metrics.storedCalls.inc();
       } catch (err) {
-        if (!(await this.#reachable())) {
+        if (isStoreUnavailable(err) || !(await this.#reachable())) {
           this.#markDown(err);
           return false;
         }
@@ -410,8 +413,8 @@ export class CallRecorder implements Recorder {
     for (const f of files) {
       if (!(await this.#replayFile(path.join(this.#opts.spoolDir, f)))) return;
     }
-    await this.#replayOrphans();
-    if (this.#storeDown) return;
+    // #storeDown is still true here: only a failed replay says the store went away again.
+    if (!(await this.#replayOrphans())) return;
     this.#log.info("store reachable again; spooled calls replayed");
     this.#storeDown = false;
     this.#retryMs = 250;
@@ -451,7 +454,8 @@ export class CallRecorder implements Recorder {
     return true;
   }
 
-  async #replayOrphans(): Promise<void> {
+  /** False when the store failed during a replay (the rest stays in the spool). */
+  async #replayOrphans(): Promise<boolean> {
     const files = (await fsp.readdir(this.#opts.spoolDir))
       .filter((f) => /^(journal|spool)-\d+.*\.jsonl$/.test(f))
       .sort();
@@ -460,8 +464,9 @@ export class CallRecorder implements Recorder {
       if (pid !== process.pid && pidAlive(pid)) continue;
       if (!(await this.#replayFile(path.join(this.#opts.spoolDir, f)))) {
         this.#log.warn(`could not replay ${f} yet; it stays in the spool and is retried`);
-        return;
+        return false;
       }
     }
+    return true;
   }
 }

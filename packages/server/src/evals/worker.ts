@@ -14,7 +14,7 @@
  *   retrying cannot fix (the candidate rejects the request) fails it at once.
  */
 import type { ExpressionBuilder, Kysely } from "kysely";
-import type { Database } from "../store/index.ts";
+import { type Database, OutageLog, storeUnavailableReason } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 import type { CheckDef, CustomCheck } from "./checks.ts";
 import {
@@ -60,6 +60,10 @@ export class EvalWorker {
   readonly #pausedUntil = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** One warn line per database outage, not one per poll, heartbeat and item. */
+  readonly #outage: OutageLog;
+  /** Polls in a row that failed because the store was unreachable: the next poll waits longer. */
+  #failedPolls = 0;
   #ticking = false;
   #again = false;
   #stopped = true;
@@ -71,6 +75,14 @@ export class EvalWorker {
     this.#pollMs = opts.pollMs ?? 1000;
     this.#maxAttempts = opts.maxAttempts ?? 3;
     this.#onlyRuns = opts.onlyRuns;
+    this.#outage = new OutageLog("evals worker", deps.log);
+  }
+
+  /** Reports a failure of the store; false when `err` is something else (a bug or a refused query). */
+  #storeFailed(err: unknown): boolean {
+    const reason = storeUnavailableReason(err);
+    if (reason) this.#outage.failed(reason);
+    return reason !== undefined;
   }
 
   /** Items in flight in this worker. */
@@ -115,7 +127,10 @@ export class EvalWorker {
   #schedule(): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#tick(), this.#pollMs);
+    // While the store is unreachable, polls back off (doubling, up to 30 s) instead of hammering it.
+    const delay =
+      this.#failedPolls === 0 ? this.#pollMs : Math.min(30_000, this.#pollMs * 2 ** (this.#failedPolls - 1));
+    this.#timer = setTimeout(() => void this.#tick(), delay);
     this.#timer.unref();
   }
 
@@ -126,13 +141,19 @@ export class EvalWorker {
       return;
     }
     this.#ticking = true;
+    let failed = false;
     try {
       await this.#claimAll();
+      this.#failedPolls = 0;
+      this.#outage.succeeded();
     } catch (err) {
-      this.#deps.log.warn(`evals: worker poll failed: ${(err as Error).message}`);
+      failed = this.#storeFailed(err);
+      if (failed) this.#failedPolls++;
+      else this.#deps.log.warn(`evals: worker poll failed: ${(err as Error).message}`);
     } finally {
       this.#ticking = false;
-      if (this.#again) {
+      // A poke during a failed poll would retry at once; the back-off wins while the store is down.
+      if (this.#again && !failed) {
         this.#again = false;
         this.poke();
       } else this.#schedule();
@@ -301,6 +322,9 @@ export class EvalWorker {
         else if (err instanceof TransientError) {
           log.warn(`evals: ${run.id} item ${item.itemIndex}: ${err.message}; retrying`);
           await this.#release(item, 2000, false);
+        } else if (this.#storeFailed(err)) {
+          // The database went away while the item ran: not the item's fault, so the attempt is given back.
+          await this.#release(item, 2000, false);
         } else if (item.attempts < this.#maxAttempts) {
           log.warn(
             `evals: ${run.id} item ${item.itemIndex} attempt ${item.attempts}: ${(err as Error).message}`,
@@ -309,7 +333,8 @@ export class EvalWorker {
         } else await this.#fail(item, (err as Error).message);
       } catch (storeErr) {
         // The store is unreachable: the item stays leased and is reclaimed when the lease ends.
-        log.error(`evals: cannot record ${run.id} item ${item.itemIndex}: ${(storeErr as Error).message}`);
+        if (!this.#storeFailed(storeErr))
+          log.error(`evals: cannot record ${run.id} item ${item.itemIndex}: ${(storeErr as Error).message}`);
       }
     }
   }
@@ -392,7 +417,7 @@ export class EvalWorker {
         .where("status", "=", "running")
         .execute();
     } catch (err) {
-      this.#deps.log.warn(`evals: heartbeat failed: ${(err as Error).message}`);
+      if (!this.#storeFailed(err)) this.#deps.log.warn(`evals: heartbeat failed: ${(err as Error).message}`);
     }
   }
 

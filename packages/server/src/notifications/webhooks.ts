@@ -12,7 +12,7 @@
  * for the attempts in flight and records them, so a restart alone repeats nothing.
  */
 import { createHmac } from "node:crypto";
-import type { Store } from "../store/index.ts";
+import { OutageLog, type Store, storeUnavailableReason } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 import type { Logger } from "../util/log.ts";
 
@@ -65,6 +65,9 @@ export function startWebhookWorker(store: Store, opts: WebhookOptions, log: Logg
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let again = false;
+  // While the store is unreachable: one warn line per outage, and polls that back off (doubling, up to 30 s).
+  const outage = new OutageLog("webhook delivery", log);
+  let failedPolls = 0;
 
   const claimJobs = async (claim: string): Promise<Job[]> => {
     const now = Date.now();
@@ -184,7 +187,10 @@ export function startWebhookWorker(store: Store, opts: WebhookOptions, log: Logg
       again = false;
       const claim = newId("clm");
       const jobs = await claimJobs(claim);
-      await Promise.all(jobs.map((j) => deliver(j, claim)));
+      // Every attempt in flight settles before the loop reports a failure (stop() waits for them).
+      const settled = await Promise.allSettled(jobs.map((j) => deliver(j, claim)));
+      const failure = settled.find((r) => r.status === "rejected");
+      if (failure) throw failure.reason;
       if (stopped || (jobs.length < BATCH && !again)) return;
     }
   };
@@ -202,10 +208,21 @@ export function startWebhookWorker(store: Store, opts: WebhookOptions, log: Logg
       return;
     }
     running = tick()
-      .catch((err: unknown) => log.error(`webhook delivery: ${(err as Error).stack ?? String(err)}`))
+      .then(() => {
+        failedPolls = 0;
+        outage.succeeded();
+      })
+      .catch((err: unknown) => {
+        const reason = storeUnavailableReason(err);
+        if (reason) {
+          failedPolls++;
+          outage.failed(reason);
+        } else log.error(`webhook delivery: ${(err as Error).stack ?? String(err)}`);
+      })
       .finally(() => {
         running = undefined;
-        schedule(again ? 0 : pollMs);
+        if (failedPolls > 0) schedule(Math.min(30_000, Math.max(pollMs, 250) * 2 ** (failedPolls - 1)));
+        else schedule(again ? 0 : pollMs);
       });
   }
 

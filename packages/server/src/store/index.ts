@@ -11,6 +11,7 @@ import type { Database } from "./schema.ts";
 import { openSqlite } from "./sqlite-driver.ts";
 
 export type { DialectHelpers, DialectName } from "./dialect.ts";
+export { isStoreUnavailable, OutageLog, storeUnavailableReason } from "./errors.ts";
 export type * from "./schema.ts";
 
 export interface Store {
@@ -25,6 +26,9 @@ export interface Store {
   optimize(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** See the pool's `connect` listener in `openStore`. */
+function ignoreConnectionError(): void {}
 
 function redactUrl(url: string): string {
   try {
@@ -48,9 +52,23 @@ export async function openStore(dbConfig: Config["db"]): Promise<Store> {
     const { default: pg } = await import("pg");
     // int8 (bigint) columns hold millisecond timestamps, which fit a JS number; pg would hand back strings.
     pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
-    const pool = new pg.Pool({ connectionString: dbConfig.url, max: 10 });
-    // An idle client's error (the server restarted) must not crash the process; the next query reports it.
-    pool.on("error", () => {});
+    const pool = new pg.Pool({
+      connectionString: dbConfig.url,
+      max: 10,
+      // A database that accepts TCP but never answers (stalled, overloaded, a black-holed network) fails a
+      // connect, or a wait for a free client, after this long instead of holding the request forever.
+      connectionTimeoutMillis: 5000,
+      // Lets the kernel notice a peer that vanished without closing the connection (a host gone, a NAT dropped).
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
+    // A connection the server drops (restart, `pg_ctl stop -m immediate`, a failover) makes `pg` emit `error`
+    // on its client, checked out or not; with no listener that event ends the process. The pool listens only
+    // on idle clients, so every client gets its own listener the moment it is created. The error needs no
+    // handling here: the query in flight, if any, fails with it, the client is no longer queryable and the
+    // pool discards it when it is released, and callers classify the failure (store/errors.ts).
+    pool.on("connect", (client) => client.on("error", ignoreConnectionError));
+    pool.on("error", ignoreConnectionError);
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
   } else {
     name = "sqlite";
