@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, type ConfigOverrides, loadConfig } from "../config/index.ts";
 import { startServer } from "../server.ts";
 import { installLastDefence } from "../util/last-defence.ts";
+import { startWhenStoreAnswers } from "./wait-for-store.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -43,9 +44,21 @@ export function serveCommand(): Command {
         }
         throw err;
       }
+      // Until the server runs there is nothing to drain, and a stop signal ends the process. Node gives a
+      // container's PID 1 no default action for SIGTERM: without this, `docker stop` during the wait for the
+      // database would hang until its SIGKILL.
+      const exitEarly = (signal: NodeJS.Signals) => {
+        process.stderr.write(`intersebd: ${signal} before the server started; exiting\n`);
+        process.exit(signal === "SIGINT" ? 130 : 143);
+      };
+      process.once("SIGTERM", exitEarly);
+      process.once("SIGINT", exitEarly);
       let server: Awaited<ReturnType<typeof startServer>>;
       try {
-        server = await startServer(config);
+        server = await startWhenStoreAnswers(() => startServer(config), config.db, {
+          waitSeconds: config.dbWaitSeconds,
+          write: (line) => process.stderr.write(line),
+        });
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         const hint =
@@ -80,6 +93,8 @@ export function serveCommand(): Command {
           "",
         ].join("\n"),
       );
+      process.off("SIGTERM", exitEarly);
+      process.off("SIGINT", exitEarly);
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;

@@ -37,6 +37,11 @@ export const envSchema = z.object({
   /** `postgres://...` for PostgreSQL, a file path for SQLite; unset: SQLite in the data directory. */
   DATABASE_URL: z.string().optional(),
   INTERSEBD_DB: z.string().optional(),
+  /**
+   * How long `serve` keeps retrying a database it cannot reach at start, seconds (default 60; 0: fail at once).
+   * Containers start together and compose tools do not all wait for PostgreSQL's healthcheck.
+   */
+  INTERSEBD_DB_WAIT_SECONDS: z.coerce.number().int().min(0).default(60),
   INTERSEBD_DATA_DIR: z.string().default(".intersebd"),
   INTERSEBD_CAPTURE: z.enum(captureModes).default("full"),
   /** Extra regular expressions to mask in `redacted` mode, separated by newlines or `;;`. */
@@ -97,6 +102,8 @@ export interface Config {
   upstreams: Map<string, Upstream>;
   /** Storage: `{ kind: "sqlite", file }` or `{ kind: "postgres", url }`. */
   db: { kind: "sqlite"; file: string } | { kind: "postgres"; url: string };
+  /** How long `serve` retries an unreachable database at start, seconds. */
+  dbWaitSeconds: number;
   dataDir: string;
   capture: CaptureMode;
   redactPatterns: RedactPattern[];
@@ -277,6 +284,7 @@ export function loadConfig(
     host,
     upstreams,
     db,
+    dbWaitSeconds: e.INTERSEBD_DB_WAIT_SECONDS,
     dataDir,
     capture: capture as CaptureMode,
     redactPatterns: parseRedactPatterns(e.INTERSEBD_REDACT_PATTERNS),

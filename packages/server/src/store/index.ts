@@ -104,6 +104,9 @@ async function migrate(db: Kysely<Database>): Promise<void> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === "Error");
+    // No migration failed: the migrator could not reach the database. Its error, unwrapped, keeps the code
+    // (ECONNREFUSED...) by which `serve` knows to wait for the database (cli/wait-for-store.ts).
+    if (!failed) throw error;
     throw new Error(`database migration ${failed?.migrationName ?? ""} failed: ${String(error)}`, {
       cause: error,
     });
