@@ -13,7 +13,7 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EvalWorker } from "../evals/worker.ts";
 import { startWebhookWorker } from "../notifications/webhooks.ts";
-import { eventually, startFakeUpstream, startTestServer } from "../testing/index.ts";
+import { DIALECTS, eventually, startFakeUpstream, startTestServer } from "../testing/index.ts";
 import { pgClusterUnavailable, startPgCluster } from "../testing/pg-cluster.ts";
 import type { Logger } from "../util/log.ts";
 import { openStore } from "./index.ts";
@@ -43,6 +43,7 @@ async function chatOnce(base: string, stream: boolean, text: string): Promise<st
 
 describe("PostgreSQL restarting under traffic", () => {
   it(`keeps the proxy answering, answers 503 on the API, and stores every call once (${OUTAGES} immediate stops)`, async (t) => {
+    if (!DIALECTS.includes("postgres")) return t.skip("INTERSEBD_TEST_DIALECTS leaves PostgreSQL out");
     const why = await pgClusterUnavailable();
     if (why) return t.skip(`no private PostgreSQL cluster (${why}): this fault test did NOT run`);
     const cluster = await startPgCluster();
@@ -74,13 +75,23 @@ describe("PostgreSQL restarting under traffic", () => {
       });
 
       // The API while the database comes and goes: each answer's status and error code.
-      const apiAnswers: Array<{ status: number; code?: string; message?: string }> = [];
+      const apiAnswers: Array<{
+        status: number;
+        code?: string;
+        message?: string;
+        retryAfter?: string | null;
+      }> = [];
       const healthStore: Array<boolean | number> = [];
       const poller = (async () => {
         while (!stopping) {
           try {
             const r = await s.api<{ error?: { code?: string; message?: string } }>("/api/calls?limit=1");
-            apiAnswers.push({ status: r.status, code: r.body.error?.code, message: r.body.error?.message });
+            apiAnswers.push({
+              status: r.status,
+              code: r.body.error?.code,
+              message: r.body.error?.message,
+              retryAfter: r.headers.get("retry-after"),
+            });
             const h = await s.api<{ storeReachable: boolean }>("/healthz");
             healthStore.push(h.status === 200 ? h.body.storeReachable : h.status);
           } catch (err) {
@@ -120,6 +131,7 @@ describe("PostgreSQL restarting under traffic", () => {
       assert.ok(unavailable.length > 0, "the API answered 503 while the database was down");
       for (const a of unavailable) {
         assert.equal(a.code, "store_unavailable");
+        assert.equal(a.retryAfter, "1");
         assert.match(a.message ?? "", /the database is unavailable .*retry shortly/);
       }
       const other = apiAnswers.filter((a) => a.status !== 200 && a.status !== 503);
@@ -175,6 +187,7 @@ describe("PostgreSQL restarting under traffic", () => {
   });
 
   it("keeps the background workers polling through an outage: one warn line each, no errors, then they resume", async (t) => {
+    if (!DIALECTS.includes("postgres")) return t.skip("INTERSEBD_TEST_DIALECTS leaves PostgreSQL out");
     const why = await pgClusterUnavailable();
     if (why) return t.skip(`no private PostgreSQL cluster (${why}): this fault test did NOT run`);
     const cluster = await startPgCluster();
