@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { snapshotDataset } from "../exports/datasets.ts";
-import { DIALECTS, serverForSuite, type TestServer } from "../testing/harness.ts";
+import { DIALECTS, eventually, serverForSuite, type TestServer } from "../testing/harness.ts";
 import { MAX_JSON_DEPTH } from "../util/bounds.ts";
 
 interface ErrorBody {
@@ -87,6 +87,37 @@ for (const dialect of DIALECTS) {
         await expect400(s, `/api/calls?${q}`, q.split("=")[0] as string);
       await expect400(s, "/api/metrics/timeseries?metric=volume&to=9000000000000000", "to");
       await readsStillWork(s, "out-of-range times");
+    });
+
+    it("still lists a call stored with an out-of-range time before the edge bounded it", async (t) => {
+      const s = server(t);
+      if (!s) return;
+      assert.equal(
+        (await s.api("/api/calls", { body: call("bt-legacy", { sessionId: "bt-legacy" }) })).status,
+        201,
+      );
+      await eventually(
+        async () => (await s.api("/api/calls/bt-legacy")).status === 200,
+        5000,
+        "bt-legacy stored",
+      );
+      // What an earlier version accepted: written straight into the store, as it would be found after an upgrade.
+      await s.ctx.store.db
+        .updateTable("calls")
+        .set({ startedAt: 9e15, endedAt: 9e15 })
+        .where("id", "=", "bt-legacy")
+        .execute();
+      const list = await s.api<{ data: Array<{ id: string; startedAt: string }> }>(
+        "/api/calls?sessionId=bt-legacy",
+      );
+      assert.equal(list.status, 200, JSON.stringify(list.body).slice(0, 300));
+      assert.deepEqual(
+        list.body.data.map((c) => [c.id, c.startedAt]),
+        [["bt-legacy", "9999-12-31T23:59:59.999Z"]],
+      );
+      assert.equal((await s.api("/api/calls/bt-legacy")).status, 200);
+      await readsStillWork(s, "a legacy out-of-range time");
+      await s.ctx.store.db.deleteFrom("calls").where("id", "=", "bt-legacy").execute();
     });
 
     it("refuses a NUL in any path parameter, query parameter or body string with a 400 naming it", async (t) => {

@@ -4,6 +4,7 @@
 import type { Expression, ExpressionBuilder, SelectQueryBuilder, SqlBool } from "kysely";
 import type { CallListRow, CallRow, Database, Store } from "../store/index.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
+import { isoTime, isoTimeOrNull } from "../util/time.ts";
 import type { CallFilter } from "./schemas.ts";
 
 /** A call as the API shows it (camelCase JSON, PRODUCT.md "Concepts"). */
@@ -44,8 +45,6 @@ export interface CallView {
   annotationCount?: number;
   meanReward?: number | null;
 }
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 // Every column of `calls` but the bodies, as a record so that a column added to the table and forgotten here
 // fails the type check instead of vanishing from lists.
@@ -115,8 +114,8 @@ export function toCallView(
   const view: CallView = {
     id: row.id,
     completionId: row.completionId,
-    startedAt: iso(row.startedAt) as string,
-    endedAt: iso(row.endedAt),
+    startedAt: isoTime(row.startedAt),
+    endedAt: isoTimeOrNull(row.endedAt),
     durationMs: row.durationMs,
     ttftMs: row.ttftMs,
     upstream: row.upstream,

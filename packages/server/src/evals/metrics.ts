@@ -16,6 +16,7 @@
 import { type RawBuilder, sql } from "kysely";
 import type { Store } from "../store/index.ts";
 import { HttpError } from "../util/http-error.ts";
+import { isoTime } from "../util/time.ts";
 import type { TimeseriesQuery } from "./schemas.ts";
 
 export interface Bucket {
@@ -108,7 +109,7 @@ export async function timeseries(
   }
   const { rows } = await query.execute(store.db);
   const buckets = rows.map((r) => ({
-    t: new Date(Number(r.t)).toISOString(),
+    t: isoTime(r.t),
     group: r.g === null || r.g === undefined ? null : String(r.g),
     value: Number(r.value),
     n: Number(r.n),

@@ -11,6 +11,7 @@ import type { EvalRunsTable } from "../store/schema-evals.ts";
 import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
 import type { Logger } from "../util/log.ts";
+import { isoTime, isoTimeOrNull } from "../util/time.ts";
 import { type CheckDef, type JudgeDef, normalizeChecks } from "./checks.ts";
 import type { Candidate, CreateEvalInput, JudgeInput } from "./schemas.ts";
 
@@ -77,8 +78,6 @@ export interface Plan {
   estimate: Estimate;
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
 export function runView(r: EvalRunsTable): RunView {
   return {
     id: r.id,
@@ -96,9 +95,9 @@ export function runView(r: EvalRunsTable): RunView {
     estimateUsd: r.estimateUsd,
     costUsd: r.costUsd,
     error: r.error,
-    createdAt: iso(r.createdAt) as string,
-    startedAt: iso(r.startedAt),
-    finishedAt: iso(r.finishedAt),
+    createdAt: isoTime(r.createdAt),
+    startedAt: isoTimeOrNull(r.startedAt),
+    finishedAt: isoTimeOrNull(r.finishedAt),
   };
 }
 

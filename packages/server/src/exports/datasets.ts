@@ -8,6 +8,7 @@ import type { Database, Store } from "../store/index.ts";
 import type { DatasetSnapshotsTable, DatasetsTable } from "../store/schema-exports.ts";
 import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
+import { isoTime } from "../util/time.ts";
 import {
   type CreateDatasetInput,
   normalizeFilterInput,
@@ -60,16 +61,14 @@ export interface SnapshotView {
   completedAt: string | null;
 }
 
-const iso = (ms: number) => new Date(Number(ms)).toISOString();
-
 function datasetView(r: DatasetsTable): DatasetView {
   return {
     id: r.id,
     name: r.name,
     description: r.description,
     filter: JSON.parse(r.filter) as Record<string, unknown>,
-    createdAt: iso(r.createdAt),
-    updatedAt: iso(r.updatedAt),
+    createdAt: isoTime(r.createdAt),
+    updatedAt: isoTime(r.updatedAt),
   };
 }
 
@@ -84,8 +83,8 @@ function snapshotView(r: DatasetSnapshotsTable): SnapshotView {
     callCount: r.callCount === null ? null : Number(r.callCount),
     rowCount: r.rowCount === null ? null : Number(r.rowCount),
     complete: r.completedAt !== null,
-    createdAt: iso(r.createdAt),
-    completedAt: r.completedAt === null ? null : iso(r.completedAt),
+    createdAt: isoTime(r.createdAt),
+    completedAt: r.completedAt === null ? null : isoTime(r.completedAt),
   };
 }
 

@@ -7,6 +7,7 @@ import type { AppContext } from "../context.ts";
 import type { AnnotationRow, ComparisonRow, Database, LinkRow, Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 import type { Logger } from "../util/log.ts";
+import { isoTime } from "../util/time.ts";
 import { lockGraphWrites, materializeForAnnotations, materializeForLinks, walk } from "./resolve.ts";
 import type { AnnotationInput, ComparisonInput, LinkInput } from "./schemas.ts";
 
@@ -69,7 +70,7 @@ export function annotationView(r: AnnotationRow): AnnotationView {
     source: r.source,
     annotatorId: r.annotatorId,
     notificationId: r.notificationId,
-    createdAt: new Date(r.createdAt).toISOString(),
+    createdAt: isoTime(r.createdAt),
   };
 }
 
@@ -78,12 +79,12 @@ export function linkView(r: LinkRow): LinkView {
     upstreamTag: r.upstreamTag,
     downstreamTag: r.downstreamTag,
     metadata: parse(r.metadata) as Record<string, unknown> | null,
-    createdAt: new Date(r.createdAt).toISOString(),
+    createdAt: isoTime(r.createdAt),
   };
 }
 
 export function comparisonView(r: ComparisonRow): ComparisonView {
-  return { ...r, createdAt: new Date(r.createdAt).toISOString() };
+  return { ...r, createdAt: isoTime(r.createdAt) };
 }
 
 /**

@@ -18,6 +18,7 @@ import type { AppContext } from "../context.ts";
 import { type AnnotationInput, callIdsOfTag, correctionSchema, insertAnnotations } from "../graph/index.ts";
 import { jsonObject } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
+import { isoTime, isoTimeOrNull } from "../util/time.ts";
 import { findNotification, markDone, type NotificationsDeps } from "./inbox.ts";
 import { DEFAULT_RUBRIC, getRubric, type RubricDefinition, type RubricField } from "./rubrics.ts";
 import { verifyToken } from "./tokens.ts";
@@ -60,32 +61,24 @@ async function open(deps: NotificationsDeps, token: string) {
     });
   }
   if (row.status === "revoked") {
-    throw new HttpError(
-      410,
-      `this link was revoked on ${new Date(row.revokedAt ?? 0).toISOString()}; ask for a new one`,
-      { code: "link_revoked" },
-    );
+    throw new HttpError(410, `this link was revoked on ${isoTime(row.revokedAt ?? 0)}; ask for a new one`, {
+      code: "link_revoked",
+    });
   }
   if (row.status === "open" && row.expiresAt <= Date.now()) {
-    throw new HttpError(
-      410,
-      `this link expired on ${new Date(row.expiresAt).toISOString()}; ask for a new one`,
-      {
-        code: "link_expired",
-      },
-    );
+    throw new HttpError(410, `this link expired on ${isoTime(row.expiresAt)}; ask for a new one`, {
+      code: "link_expired",
+    });
   }
   return row;
 }
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 function itemOf(row: { message: string | null; status: string; expiresAt: number; doneAt: number | null }) {
   return {
     message: row.message,
     status: row.status === "done" ? "done" : "open",
-    expiresAt: iso(row.expiresAt) as string,
-    doneAt: iso(row.doneAt),
+    expiresAt: isoTime(row.expiresAt),
+    doneAt: isoTimeOrNull(row.doneAt),
   } satisfies AnnotateItem;
 }
 

@@ -8,6 +8,7 @@ import type { Database, NotificationRow, Store } from "../store/index.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
+import { isoTime, isoTimeOrNull } from "../util/time.ts";
 import { DEFAULT_RUBRIC, requireRubric } from "./rubrics.ts";
 import { signToken } from "./tokens.ts";
 
@@ -56,8 +57,6 @@ type Row = NotificationRow & {
   jobDeliveredAt: number | null;
 };
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
 export function statusOf(row: Pick<NotificationRow, "status" | "expiresAt">, now = Date.now()) {
   if (row.status === "open" && row.expiresAt <= now) return "expired";
   return row.status as NotificationStatus;
@@ -71,10 +70,10 @@ export function toNotificationView(row: Row, now = Date.now()): NotificationView
     message: row.message,
     rubric: row.rubric ?? DEFAULT_RUBRIC.name,
     status: statusOf(row, now),
-    createdAt: iso(row.createdAt) as string,
-    expiresAt: iso(row.expiresAt) as string,
-    doneAt: iso(row.doneAt),
-    revokedAt: iso(row.revokedAt),
+    createdAt: isoTime(row.createdAt),
+    expiresAt: isoTime(row.expiresAt),
+    doneAt: isoTimeOrNull(row.doneAt),
+    revokedAt: isoTimeOrNull(row.revokedAt),
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, unknown>),
     delivery:
       row.jobStatus === null
@@ -83,7 +82,7 @@ export function toNotificationView(row: Row, now = Date.now()): NotificationView
             status: row.jobStatus as DeliveryView["status"],
             attempts: row.jobAttempts ?? 0,
             lastError: row.jobLastError,
-            deliveredAt: iso(row.jobDeliveredAt),
+            deliveredAt: isoTimeOrNull(row.jobDeliveredAt),
           },
   };
 }

@@ -11,6 +11,7 @@ import { ConfigError } from "../config/index.ts";
 import type { Store } from "../store/index.ts";
 import { text } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
+import { isoTime } from "../util/time.ts";
 
 export const rubricFieldTypes = ["scale", "boolean", "choice", "text", "correction"] as const;
 export type RubricFieldType = (typeof rubricFieldTypes)[number];
@@ -114,7 +115,7 @@ function view(row: { definition: string; source: string; updatedAt: number }): R
   return {
     ...def,
     source: row.source === "file" ? "file" : "app",
-    updatedAt: new Date(row.updatedAt).toISOString(),
+    updatedAt: isoTime(row.updatedAt),
   };
 }
 
@@ -213,7 +214,7 @@ export async function putRubric(store: Store, rubric: RubricDefinition): Promise
     })
     .onConflict((oc) => oc.column("name").doUpdateSet({ definition: def, source: "app", updatedAt: now }))
     .execute();
-  return { ...rubric, source: "app", updatedAt: new Date(now).toISOString() };
+  return { ...rubric, source: "app", updatedAt: isoTime(now) };
 }
 
 /** Throws the 400 that names `field` when `rubricName` is not a known rubric. */

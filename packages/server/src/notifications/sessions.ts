@@ -6,6 +6,7 @@ import { type CallView, callListColumns, toCallView } from "../calls/index.ts";
 import type { Store } from "../store/index.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import { HttpError } from "../util/http-error.ts";
+import { isoTime } from "../util/time.ts";
 
 export interface SessionSummary {
   sessionId: string;
@@ -71,8 +72,8 @@ export async function listSessions(
     data: rows.map((r) => ({
       sessionId: r.sessionId as string,
       calls: Number(r.n),
-      firstAt: new Date(Number(r.firstAt)).toISOString(),
-      lastAt: new Date(Number(r.lastAt)).toISOString(),
+      firstAt: isoTime(r.firstAt),
+      lastAt: isoTime(r.lastAt),
       models: [...(models.get(r.sessionId as string) ?? [])].sort(),
       userIds: [...(users.get(r.sessionId as string) ?? [])].sort(),
     })),
