@@ -23,7 +23,10 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
 # The web app imports the server's API types and drop reasons.
 COPY packages/server/src packages/server/src
 COPY packages/web packages/web
-RUN npm run build -w packages/web
+# The app is written to packages/server/webapp (packages/web/dist in older trees): both exist afterwards, one empty,
+# so that the runtime stage can copy them whichever it is.
+RUN npm run build -w packages/web \
+ && mkdir -p packages/server/webapp packages/web/dist
 
 # ---- deps: the server's production dependencies only (no web, no dev tools) -------------------------------------
 FROM node:24-slim AS deps
@@ -48,6 +51,7 @@ COPY package.json ./
 COPY packages/server/package.json packages/server/
 COPY packages/server/bin packages/server/bin
 COPY packages/server/src packages/server/src
+COPY --from=build /app/packages/server/webapp packages/server/webapp
 COPY --from=build /app/packages/web/dist packages/web/dist
 # Node's compile cache, written once here by loading every module of the CLI, so that the server's first start
 # neither strips the sources again nor keeps the type stripper resident (about 20 MB; see the README's

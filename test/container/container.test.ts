@@ -161,6 +161,9 @@ describe("container: Dockerfile and compose.yaml", { timeout: 15 * 60_000 }, () 
       "the container's /healthz",
     );
     assert.equal(health.store, "postgres");
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 200, "the image carries the built web app");
+    assert.match(await page.text(), /<script[^>]+src="\/assets\//);
 
     const openai = new OpenAI({
       baseURL: `${base}/v1`,
