@@ -19,6 +19,7 @@ export {
   findCall,
   listCalls,
   pageNewestFirst,
+  storedBody,
   toCallView,
 } from "./queries.ts";
 export {

@@ -92,7 +92,7 @@ export const callListColumns = Object.keys(listColumnNames).map(
  * A stored body as JSON. Text that does not parse (written by hand, or by a bug) is shown as the proxy shows a
  * body that is not JSON, `{ "_raw": text }`, shortened: a call's page must open whatever its row holds.
  */
-function storedBody(text: string | null | undefined): Record<string, unknown> | null {
+export function storedBody(text: string | null | undefined): Record<string, unknown> | null {
   if (!text) return null;
   try {
     return JSON.parse(text) as Record<string, unknown>;

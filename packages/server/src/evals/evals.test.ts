@@ -355,6 +355,23 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(rows.map((r) => r.itemIndex).sort(), [0, 1, 2, 3, 4]);
       // Headers in the candidate reach the upstream (here, the fake's delay).
       assert.ok(fake.requests.some((r) => r.headers["x-fake-delay-ms"] === "250"));
+      // A run stored before the edge refused credential-like headers never shows such a value again.
+      const stored = {
+        model: "slow-model",
+        headers: { "x-fake-delay-ms": "250", "x-goog-api-key": "AIza-secret" },
+      };
+      await s.ctx.store.db
+        .updateTable("evalRuns")
+        .set({ candidate: JSON.stringify(stored) })
+        .where("id", "=", id)
+        .execute();
+      const shown = await s.api<Body>(`/api/evals/${id}`);
+      assert.equal(shown.status, 200);
+      assert.deepEqual(shown.body.run.candidate.headers, {
+        "x-fake-delay-ms": "250",
+        "x-goog-api-key": "[hidden: looks like a credential]",
+      });
+      assert.ok(!JSON.stringify(shown.body).includes("AIza-secret"));
     });
 
     it("should evaluate a saved dataset and keep the snapshot of the calls it used", { skip }, async () => {

@@ -3,7 +3,7 @@
  * creation, reading, cancelling and resuming. The worker that processes items is in `worker.ts`.
  */
 import { randomInt } from "node:crypto";
-import { costUsd } from "../calls/index.ts";
+import { costUsd, storedBody } from "../calls/index.ts";
 import type { Config } from "../config/index.ts";
 import { datasetCallIds, snapshotDataset } from "../exports/index.ts";
 import type { Store } from "../store/index.ts";
@@ -13,7 +13,7 @@ import { newId } from "../util/ids.ts";
 import type { Logger } from "../util/log.ts";
 import { isoTime, isoTimeOrNull } from "../util/time.ts";
 import { type CheckDef, type JudgeDef, normalizeChecks } from "./checks.ts";
-import type { Candidate, CreateEvalInput, JudgeInput } from "./schemas.ts";
+import { type Candidate, type CreateEvalInput, headerProblem, type JudgeInput } from "./schemas.ts";
 
 /** What the evals domain needs from a running server (an `AppContext` has it all). */
 export interface EvalDeps {
@@ -78,12 +78,27 @@ export interface Plan {
   estimate: Estimate;
 }
 
+/**
+ * A candidate as it may be shown. The edge refuses credential-like headers now, but a run created before it did
+ * may hold one (`x-goog-api-key`...): its value is never shown again.
+ */
+function withoutCredentials(candidate: Candidate): Candidate {
+  if (!candidate.headers) return candidate;
+  const headers = Object.fromEntries(
+    Object.entries(candidate.headers).map(([k, v]) => [
+      k,
+      headerProblem(k) ? "[hidden: looks like a credential]" : v,
+    ]),
+  );
+  return { ...candidate, headers };
+}
+
 export function runView(r: EvalRunsTable): RunView {
   return {
     id: r.id,
     dataset: r.dataset,
     snapshotId: r.snapshotId,
-    candidate: JSON.parse(r.candidate) as Candidate,
+    candidate: withoutCredentials(JSON.parse(r.candidate) as Candidate),
     checks: JSON.parse(r.checks) as CheckDef[],
     seed: Number(r.seed),
     concurrency: r.concurrency,
@@ -233,7 +248,7 @@ export async function planRun(
       const row = byId.get(id);
       if (!row) continue;
       found.add(id);
-      const request = row.request ? (JSON.parse(row.request) as Record<string, unknown>) : null;
+      const request = storedBody(row.request);
       if (!request || !Array.isArray(request.messages)) {
         skipped.push({ callId: id, reason: "no stored request messages (captured in metadata mode?)" });
         continue;
