@@ -306,6 +306,35 @@ describe("browser guard with INTERSEBD_PUBLIC_URL and INTERSEBD_ALLOWED_ORIGINS"
     const rebound = await raw(s.url, "/api/calls", { headers: { host: "evil.example" } });
     assert.equal(rebound.status, 421);
   });
+
+  it("answers an allowed origin's CORS preflight, and lets its page read the answer; never another's", async () => {
+    const origin = "https://dash.example.com";
+    const preflight = await raw(s.url, "/api/annotations", {
+      method: "OPTIONS",
+      headers: {
+        origin,
+        "sec-fetch-site": "cross-site",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type, x-intersebd-key",
+      },
+    });
+    assert.equal(preflight.status, 204, preflight.body);
+    assert.equal(preflight.headers["access-control-allow-origin"], origin);
+    assert.match(String(preflight.headers["access-control-allow-methods"]), /POST/);
+    assert.equal(preflight.headers["access-control-allow-headers"], "content-type, x-intersebd-key");
+    const post = await raw(s.url, "/api/annotations", {
+      headers: { origin, "sec-fetch-site": "cross-site", "content-type": "application/json" },
+      body: annotation,
+    });
+    assert.equal(post.status, 201, post.body);
+    assert.equal(post.headers["access-control-allow-origin"], origin);
+    const evil = await raw(s.url, "/api/annotations", {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+    });
+    assert.equal(evil.status, 403);
+    assert.equal(evil.headers["access-control-allow-origin"], undefined);
+  });
 });
 
 describe("INTERSEBD_ALLOWED_ORIGINS", () => {

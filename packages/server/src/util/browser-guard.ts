@@ -154,6 +154,23 @@ export function createBrowserGuard(
       }
     }
 
+    // A site listed in INTERSEBD_ALLOWED_ORIGINS gets CORS answers, so its pages can send JSON (which a browser
+    // sends cross-site only after a preflight) and read the answers. Own pages are same-origin and need none.
+    if (origin !== undefined && allowed.has(origin)) {
+      res.setHeader("Access-Control-Allow-Origin", origin);
+      res.setHeader("Vary", "Origin");
+      res.setHeader("Access-Control-Expose-Headers", "x-intersebd-call-id, retry-after");
+      if (req.method === "OPTIONS" && h["access-control-request-method"] !== undefined) {
+        res.writeHead(204, {
+          "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+          "Access-Control-Allow-Headers": preflightHeaders(h["access-control-request-headers"]),
+          "Access-Control-Max-Age": "600",
+        });
+        res.end();
+        return false;
+      }
+    }
+
     if (hasBody(req) && !isProxyPath(forms[0] as string)) {
       const type = h["content-type"];
       const essence = type?.split(";")[0]?.trim().toLowerCase();
@@ -210,4 +227,13 @@ function hasBody(req: IncomingMessage): boolean {
   const length = req.headers["content-length"];
   if (length !== undefined) return Number(length) > 0 || Number.isNaN(Number(length));
   return req.headers["transfer-encoding"] !== undefined;
+}
+
+/** The request headers a preflight may ask for, echoed back when they are plain header names. */
+function preflightHeaders(requested: string | undefined): string {
+  const names = (requested ?? "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => /^[A-Za-z0-9-]{1,100}$/.test(n));
+  return names.length ? names.join(", ") : "content-type";
 }
