@@ -1,5 +1,5 @@
 /**
- * Serves the built web app (`packages/web/dist`, made by `npm run build`) at `/`: files as they are, and
+ * Serves the built web app (`packages/server/webapp`, made by `npm run build`) at `/`: files as they are, and
  * `index.html` for any other page URL (`/calls/...`, `/a/{token}`, ...) so the app's router can show it.
  * Vite names the files under `/assets/` by their content hash, so they are cached for a year; `index.html`
  * is revalidated on every load so a new build is picked up at once.
@@ -11,8 +11,11 @@ import type { Context, Hono } from "hono";
 import type { RouteMount } from "../api/index.ts";
 import { isAppPath } from "../util/browser-guard.ts";
 
-/** Where `npm run build -w @intersebd/web` writes the app. */
-export const WEB_DIST = path.resolve(import.meta.dirname, "../../../web/dist");
+/**
+ * Where `npm run build -w @intersebd/web` writes the app: `webapp/` at the server package's root, the same two
+ * levels up from src/web/ (in the repository) and from dist/web/ (in the npm package, which ships it).
+ */
+export const WEB_DIST = path.resolve(import.meta.dirname, "../../webapp");
 
 /**
  * The app's Content-Security-Policy. The build has no inline script or style (Vite emits files; React and uPlot
@@ -98,5 +101,5 @@ export function mountWebApp(root: Hono, dist: string): void {
   root.get("*", handler);
 }
 
-/** Serves the built web app (packages/web/dist) at `/`. */
+/** Serves the built web app (packages/server/webapp) at `/`. */
 export const webRoutes: RouteMount = (_api, _ctx, root) => mountWebApp(root, WEB_DIST);
