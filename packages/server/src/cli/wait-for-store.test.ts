@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { freshDatabase, postgresAvailable, startupLine } from "../testing/index.ts";
+import { DIALECTS, freshDatabase, postgresAvailable, startupLine } from "../testing/index.ts";
 import { describeDatabase, startWhenStoreAnswers } from "./wait-for-store.ts";
 
 const CLI = path.resolve(import.meta.dirname, "main.ts");
@@ -126,6 +126,7 @@ describe("startWhenStoreAnswers", () => {
 
 describe("intersebd serve, database not up yet", () => {
   it("waits for PostgreSQL to accept connections, then starts", async (t) => {
+    if (!DIALECTS.includes("postgres")) return t.skip("INTERSEBD_TEST_DIALECTS leaves PostgreSQL out");
     if (!(await postgresAvailable())) return t.skip("PostgreSQL not reachable");
     const db = await freshDatabase("postgres");
     // The database "comes up" when a TCP relay to the real one starts listening on a port that refused so far.
