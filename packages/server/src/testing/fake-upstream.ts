@@ -12,6 +12,7 @@
  * - header `x-fake-status: 429` (any code) with optional `x-fake-retry-after`: an OpenAI-shaped error.
  * - header `x-fake-delay-ms`: wait before the response headers; `x-fake-chunk-delay-ms`: between stream events.
  * - header `x-fake-disconnect-after: N`: destroy the connection after N stream events.
+ * - header `x-fake-end-delay-ms`: end the stream's body that long after `data: [DONE]` (sent at once).
  * - `GET /v1/models`, `POST /v1/embeddings`: small valid answers.
  * - `GET /__requests`: the requests seen (method, url, headers, body) for assertions; `DELETE /__requests` clears.
  */
@@ -352,7 +353,13 @@ export async function startFakeUpstream(
       res.write(`data: ${JSON.stringify(ev)}\n\n`);
       if (chunkDelay) await sleep(chunkDelay);
     }
-    res.end("data: [DONE]\n\n");
+    // `x-fake-end-delay-ms`: the end of the body comes that long after `[DONE]`, as from a provider (or a proxy in
+    // front of one) that flushes the terminator before closing: clients that stop at `[DONE]` close first.
+    const endDelay = Number(h("x-fake-end-delay-ms") ?? 0);
+    if (!endDelay) return void res.end("data: [DONE]\n\n");
+    res.write("data: [DONE]\n\n");
+    await sleep(endDelay);
+    if (!res.destroyed) res.end();
   };
   // A body it cannot answer (messages not an array, JSON nested too deep to serialise) is a 400, as from
   // the real API, never an exception: fuzz tests send such bodies, and the fake runs in their process.
