@@ -7,7 +7,7 @@
 # one). Data (the SQLite file, or the journal and spool when DATABASE_URL points to PostgreSQL) lives in /data.
 # compose.yaml runs it with PostgreSQL; docs/deploy.md covers production.
 
-# ---- build: every dependency, then the web app ----------------------------------------------------------------
+# ---- build: every dependency, then the server's JavaScript and the web app ------------------------------------
 FROM node:24-slim AS build
 WORKDIR /app
 # The package files alone first: this layer, and `npm ci`'s, stay cached until a dependency changes.
@@ -17,16 +17,16 @@ COPY packages/server/package.json packages/server/
 COPY packages/web/package.json packages/web/
 # --ignore-scripts: the only package with an install script is the root devDependency `node`, which downloads a
 # Node 24 binary for the repository's scripts; this image is Node 24 already. Its shim is removed so that
-# `npm run` finds the image's node. (The root postinstall, the web build, runs below once the sources are in.)
+# the build finds the image's node. (The root postinstall, a build, is run below once the sources are in.)
 RUN npm ci --ignore-scripts --no-audit --no-fund \
  && rm -rf node_modules/node node_modules/.bin/node
-# The web app imports the server's API types and drop reasons.
+# The server package's own build (scripts/build-package.ts, as `npm pack` runs it): its JavaScript in
+# packages/server/dist and the web app, built by Vite, in packages/server/webapp.
+COPY scripts/build-package.ts scripts/
+COPY packages/server/tsconfig.build.json packages/server/
 COPY packages/server/src packages/server/src
 COPY packages/web packages/web
-# The app is written to packages/server/webapp (packages/web/dist in older trees): both exist afterwards, one empty,
-# so that the runtime stage can copy them whichever it is.
-RUN npm run build -w packages/web \
- && mkdir -p packages/server/webapp packages/web/dist
+RUN node scripts/build-package.ts server
 
 # ---- deps: the server's production dependencies only (no web, no dev tools) -------------------------------------
 FROM node:24-slim AS deps
@@ -45,17 +45,15 @@ ENV NODE_ENV=production \
     INTERSEBD_PORT=8787 \
     INTERSEBD_DATA_DIR=/data \
     MALLOC_ARENA_MAX=2
-# The server runs its TypeScript sources with Node's type stripping, as in the repository (bin/intersebd.js).
+# The server as its npm package ships it: bin/intersebd.js runs dist/ (JavaScript; no sources, no type stripping).
 COPY --from=deps /app/node_modules node_modules
 COPY package.json ./
 COPY packages/server/package.json packages/server/
 COPY packages/server/bin packages/server/bin
-COPY packages/server/src packages/server/src
+COPY --from=build /app/packages/server/dist packages/server/dist
 COPY --from=build /app/packages/server/webapp packages/server/webapp
-COPY --from=build /app/packages/web/dist packages/web/dist
 # Node's compile cache, written once here by loading every module of the CLI, so that the server's first start
-# neither strips the sources again nor keeps the type stripper resident (about 20 MB; see the README's
-# Benchmarks). The runtime user may add to it (modules loaded later, such as the pg driver).
+# compiles nothing. The runtime user may add to it (modules loaded later, such as the pg driver).
 ENV NODE_COMPILE_CACHE=/app/.compile-cache
 RUN node packages/server/bin/intersebd.js --help >/dev/null \
  && mkdir -p /data \
