@@ -1,5 +1,5 @@
 /**
- * `intersebd`: link, annotate and reward the LLM calls of your service. No runtime dependencies; Node >= 22,
+ * `intersebd`: link, annotate and reward the LLM calls of your service. No runtime dependencies; Node >= 18,
  * Bun, Deno and edge runtimes (only `fetch` and timers are used).
  */
 import { Intersebd } from "./client.ts";
