@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, type TestContext } from "node:test";
 import pg from "pg";
+import type { RouteMount } from "../api/index.ts";
 import { type Config, loadConfig } from "../config/index.ts";
 import { type RunningServer, startServer } from "../server.ts";
 import { createLogger } from "../util/log.ts";
@@ -91,7 +92,14 @@ export interface TestServer extends RunningServer {
  */
 export async function startTestServer(
   dialect: Dialect,
-  opts: { upstream?: string; env?: Record<string, string>; db?: string; dataDir?: string } = {},
+  opts: {
+    upstream?: string;
+    env?: Record<string, string>;
+    db?: string;
+    dataDir?: string;
+    /** Extra route groups, as `startServer` takes them (a test can read the app's routes from `root`). */
+    mounts?: RouteMount[];
+  } = {},
 ): Promise<TestServer> {
   const fresh = opts.db ? undefined : await freshDatabase(dialect);
   const config = loadConfig(
@@ -104,7 +112,7 @@ export async function startTestServer(
     },
     { db: opts.db ?? fresh?.db, dataDir: opts.dataDir ?? fresh?.dataDir },
   );
-  const server = await startServer(config, { log: createLogger(config.logLevel) });
+  const server = await startServer(config, { log: createLogger(config.logLevel), mounts: opts.mounts });
   return {
     ...server,
     config,
