@@ -76,11 +76,20 @@ function buildServer(dir: string): void {
     recursive: true,
   });
   rewriteDeclarationImports(dist);
-  // The web app: packages/web's Vite build writes packages/server/webapp, which the server serves.
-  run("vite", ["build", "--logLevel", "warn"], path.join(ROOT, "packages", "web"));
-  if (!fs.existsSync(path.join(dir, "webapp", "index.html"))) {
-    throw new Error("the web app build wrote no packages/server/webapp/index.html");
-  }
+  // The web app: packages/web's Vite build, into packages/server/webapp, which the server serves. Built beside it
+  // and then swapped in, so that a server or test running from this checkout never finds the folder half written.
+  const webapp = path.join(dir, "webapp");
+  const next = path.join(dir, "webapp.next");
+  fs.rmSync(next, { recursive: true, force: true });
+  run(
+    "vite",
+    ["build", "--logLevel", "warn", "--outDir", next, "--emptyOutDir"],
+    path.join(ROOT, "packages", "web"),
+  );
+  if (!fs.existsSync(path.join(next, "index.html")))
+    throw new Error(`the web app build wrote no ${next}/index.html`);
+  fs.rmSync(webapp, { recursive: true, force: true });
+  fs.renameSync(next, webapp);
 }
 
 const [first, second] = process.argv.slice(2);
