@@ -70,7 +70,24 @@ function buildSdk(dir: string): void {
 
 function buildServer(dir: string): void {
   const dist = path.join(dir, "dist");
-  run("tsc", ["-p", "tsconfig.build.json"], dir);
+  // A server that imports the SDK (`intersebd`, a workspace dependency) compiles against the SDK's published
+  // declarations, as it will run against its published JavaScript: the SDK is built first, and its dist/ removed
+  // again afterwards unless it was there before (a stale SDK build must not linger in the checkout).
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as {
+    dependencies?: Record<string, string>;
+  };
+  const sdk = path.join(ROOT, "packages", "sdk");
+  const sdkBuiltHere =
+    manifest.dependencies?.intersebd !== undefined && !fs.existsSync(path.join(sdk, "dist"));
+  if (manifest.dependencies?.intersebd !== undefined) {
+    clean(sdk);
+    buildSdk(sdk);
+  }
+  try {
+    run("tsc", ["-p", "tsconfig.build.json"], dir);
+  } finally {
+    if (sdkBuiltHere) clean(sdk);
+  }
   // `intersebd fake-upstream` replays these (fake-upstream.ts reads them next to itself).
   fs.cpSync(path.join(dir, "src", "testing", "fixtures"), path.join(dist, "testing", "fixtures"), {
     recursive: true,
