@@ -6,7 +6,7 @@
  *
  * No import of `openai` here: the client is typed structurally, so the SDK keeps no dependency.
  */
-import { CompletionAssembler } from "./assemble.ts";
+import { ChatCompletionAssembler } from "./chat/index.ts";
 import { randomId } from "./env.ts";
 import { IntersebdError } from "./errors.ts";
 
@@ -179,14 +179,14 @@ function tapStream(stream: object, p: Pending): void {
     controller?: { signal?: { aborted?: boolean } };
     [Symbol.asyncIterator]?: unknown;
   };
-  const assembler = new CompletionAssembler();
+  const assembler = new ChatCompletionAssembler();
   let firstChunkAt: number | undefined;
   let finished = false;
   const finish = (outcome: Outcome, status: number | null, error?: string) => {
     if (finished) return;
     finished = true;
     const ttftMs = firstChunkAt === undefined ? undefined : Math.max(0, firstChunkAt - p.startedAt);
-    record(p, { outcome, status, error, ttftMs, response: assembler.count > 0 ? assembler.result() : null });
+    record(p, { outcome, status, error, ttftMs, response: assembler.result() ?? null });
   };
 
   const tap = (it: AsyncIterator<unknown>): AsyncIterator<unknown> => {
@@ -207,7 +207,7 @@ function tapStream(stream: object, p: Pending): void {
             else finish("ok", 200);
           } else {
             firstChunkAt ??= Date.now();
-            assembler.add(r.value);
+            assembler.push(r.value);
           }
         } catch (err) {
           p.sink.report(

@@ -8,7 +8,10 @@
  *   `stream_options.include_usage` is set; then `data: [DONE]`.
  * - `tools` given and a user message containing "weather": a tool call (`get_weather` with JSON arguments).
  * - model `fake-judge`: replies with a deterministic verdict for LLM-judge tests (see `judgeVerdict`).
- * - header `x-fake-fixture: <name>`: replays `<fixturesDir>/<name>.sse` byte for byte (recorded OpenAI streams).
+ * - header `x-fake-fixture: <name>`: replays `<name>.sse` byte for byte, looked up in `fixturesDir`, then in the
+ *   recorded OpenAI streams and the provider-shaped streams (`RECORDED_STREAMS_DIR`, `PROVIDER_STREAMS_DIR`).
+ * - header `x-fake-end-delay-ms`: wait that long between a stream's last event (`data: [DONE]`) and the end of
+ *   its body, as real servers sometimes do (a client that stops reading at `[DONE]` closes in between).
  * - header `x-fake-status: 429` (any code) with optional `x-fake-retry-after`: an OpenAI-shaped error.
  * - header `x-fake-delay-ms`: wait before the response headers; `x-fake-chunk-delay-ms`: between stream events.
  * - header `x-fake-disconnect-after: N`: destroy the connection after N stream events.
@@ -34,6 +37,8 @@ export interface FakeUpstream {
   requests: SeenRequest[];
   /** Count of requests whose connection the client closed before the response ended. */
   aborted: number;
+  /** Count of TCP connections accepted (a client that reuses kept-alive sockets opens fewer). */
+  connections: number;
   close(): Promise<void>;
 }
 
@@ -122,12 +127,21 @@ function usageFor(req: ChatRequest, completion: string) {
  */
 export const RECORDED_STREAMS_DIR = path.resolve(import.meta.dirname, "fixtures/openai-chat-streams");
 
+/**
+ * Streams in the shapes other OpenAI-compatible servers send (Azure OpenAI, OpenRouter, vLLM, Ollama, DeepSeek,
+ * Groq, Mistral), mid-stream errors, truncation, keep-alive comments and CRLF: built from the providers'
+ * published documentation and examples (see its README).
+ */
+export const PROVIDER_STREAMS_DIR = path.resolve(import.meta.dirname, "fixtures/provider-chat-streams");
+
 export async function startFakeUpstream(
   opts: { port?: number; host?: string; fixturesDir?: string; keepRequests?: boolean } = {},
 ): Promise<FakeUpstream> {
-  const fixturesDir = opts.fixturesDir ?? RECORDED_STREAMS_DIR;
+  const fixtureDirs = [
+    ...new Set([opts.fixturesDir ?? RECORDED_STREAMS_DIR, RECORDED_STREAMS_DIR, PROVIDER_STREAMS_DIR]),
+  ];
   const requests: SeenRequest[] = [];
-  const state = { aborted: 0 };
+  const state = { aborted: 0, connections: 0 };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -220,26 +234,29 @@ export async function startFakeUpstream(
     }
 
     const chunkDelay = Number(h("x-fake-chunk-delay-ms") ?? 0);
+    const endDelay = Number(h("x-fake-end-delay-ms") ?? 0);
     const disconnectAfter = h("x-fake-disconnect-after")
       ? Number(h("x-fake-disconnect-after"))
       : Number.POSITIVE_INFINITY;
     const fixture = h("x-fake-fixture");
     if (fixture) {
-      const file = path.join(fixturesDir, `${path.basename(fixture)}.sse`);
-      const raw = fs.readFileSync(file);
+      const name = `${path.basename(fixture)}.sse`;
+      const dir = fixtureDirs.find((d) => fs.existsSync(path.join(d, name))) ?? fixtureDirs[0] ?? "";
+      const raw = fs.readFileSync(path.join(dir, name));
       res.writeHead(200, {
         "content-type": "text/event-stream; charset=utf-8",
         "x-request-id": "req_fake_fixture",
       });
       // Replays the recorded bytes exactly, one SSE event per write, so chunk boundaries look like the real thing.
-      const events = raw.toString("utf8").split(/(?<=\n\n)/);
+      const events = raw.toString("utf8").split(/(?<=\n\r?\n)/);
       let sent = 0;
       for (const ev of events) {
         if (sent++ >= disconnectAfter) return void res.destroy();
         res.write(ev);
         if (chunkDelay) await sleep(chunkDelay);
       }
-      res.end();
+      if (endDelay) await sleep(endDelay);
+      if (!res.destroyed) res.end();
       return;
     }
 
@@ -355,7 +372,6 @@ export async function startFakeUpstream(
     }
     // `x-fake-end-delay-ms`: the end of the body comes that long after `[DONE]`, as from a provider (or a proxy in
     // front of one) that flushes the terminator before closing: clients that stop at `[DONE]` close first.
-    const endDelay = Number(h("x-fake-end-delay-ms") ?? 0);
     if (!endDelay) return void res.end("data: [DONE]\n\n");
     res.write("data: [DONE]\n\n");
     await sleep(endDelay);
@@ -371,6 +387,7 @@ export async function startFakeUpstream(
     });
   });
   server.keepAliveTimeout = 65_000;
+  server.on("connection", () => state.connections++);
 
   await new Promise<void>((resolve) =>
     server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve()),
@@ -382,6 +399,9 @@ export async function startFakeUpstream(
     requests,
     get aborted() {
       return state.aborted;
+    },
+    get connections() {
+      return state.connections;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,0 +1,18 @@
+/**
+ * `intersebd/chat`: the chat kernel shared by the SDK and the server. Types of chat completions and their
+ * chunks, the one stream reassembler (and the SSE reader that feeds it), and accessors for what records read
+ * from a completion. No dependencies; any runtime with ES2022.
+ */
+export {
+  completionIdOf,
+  errorOf,
+  finishReasonOf,
+  firstChoice,
+  firstMessage,
+  isJsonObject,
+  toolCallsOf,
+  usageOf,
+} from "./access.ts";
+export { ChatCompletionAssembler, ChatStreamReader } from "./assemble.ts";
+export { SseDecoder, type SseEvent } from "./sse.ts";
+export type * from "./types.ts";
