@@ -436,13 +436,19 @@ async function fuzz(
           const serverLog = s.log.filter((l) => l.at >= o.start && l.at <= o.end + 20).map((l) => l.line);
           // A reset on a reused connection is the doing of the answer before it on that connection (a
           // keep-alive answer, then the connection closed under the next request): that request is the cause.
-          if (o.error && o.previous)
+          if (o.error && o.previous && /ECONNRESET|EPIPE|socket hang up/.test(o.error))
             failures.push({
               reason: `the next request on this kept-alive connection was reset (${o.error}) after its answer ${o.previous.status ?? "(none)"}`,
               request: o.previous.r,
               serverLog: [`reset request: ${r.method} ${excerpt(r.path, 80)}`, ...serverLog],
             });
-          else failures.push({ reason, request: r, outcome: o, serverLog });
+          else {
+            if (o.previous)
+              serverLog.unshift(
+                `kept-alive connection; its previous request: ${o.previous.r.method} ${excerpt(o.previous.r.path, 80)} → ${o.previous.status ?? "no answer"}`,
+              );
+            failures.push({ reason, request: r, outcome: o, serverLog });
+          }
         }
       }),
     );
@@ -533,8 +539,14 @@ async function afterChecks(s: Setup, proxiedCalls: Map<string, FuzzRequest>): Pr
   const problems: string[] = [];
   const get = async (p: string) => {
     try {
+      const since = Date.now();
       const r = await s.server.api(p, { headers: s.headers });
-      if (r.status !== 200) problems.push(`GET ${p} → ${r.status} ${excerpt(JSON.stringify(r.body), 300)}`);
+      if (r.status !== 200) {
+        const log = s.log.filter((l) => l.at >= since).map((l) => `\n      log: ${excerpt(l.line, 400)}`);
+        problems.push(
+          `GET ${p} → ${r.status} ${excerpt(JSON.stringify(r.body), 300)}${log.slice(0, 1).join("")}`,
+        );
+      }
       return r;
     } catch (err) {
       problems.push(`GET ${p} → ${String(err)} (server dead?)`);
