@@ -240,7 +240,10 @@ const messages = fc.array(
 
 const metadata = fc.oneof(
   {
-    arbitrary: rec({ promptVersion: mostly(fc.constantFrom("v1", "v2", "v3", "a\u0000b", "\ud800")), team: text }),
+    arbitrary: rec({
+      promptVersion: mostly(fc.constantFrom("v1", "v2", "v3", "a\u0000b", "\ud800")),
+      team: text,
+    }),
     weight: 4,
   },
   { arbitrary: fc.dictionary(text, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }), weight: 1 },
