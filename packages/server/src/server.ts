@@ -140,12 +140,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
  * Node's HTTP parser refuses (a malformed request line or header, headers too large, a request timeout).
  */
 function answerUnparsedRequests(server: http.Server): void {
-  const answer = (socket: Duplex, status: number, reason: string, message: string, code: string) => {
+  const answer = (
+    socket: Duplex,
+    status: number,
+    reason: string,
+    message: string,
+    code: string,
+    headOnly = false,
+  ) => {
     if (!socket.writable) {
       socket.destroy();
       return;
     }
-    const body = JSON.stringify(new HttpError(status, message, { code }));
+    // An answer to HEAD has no body: a client reads one as garbage after the response ("data after close").
+    const body = headOnly ? "" : JSON.stringify(new HttpError(status, message, { code }));
     // Closed once the answer is handed to the kernel, which still sends it: a client that never closes its
     // end holds no socket here.
     socket.once("finish", () => socket.destroy());
@@ -162,13 +170,14 @@ function answerUnparsedRequests(server: http.Server): void {
       "method_not_allowed",
     );
   });
-  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+  server.on("clientError", (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     // The peer is gone, or a response is already on its way on this socket (writing would corrupt it).
     const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (err.code === "ECONNRESET" || inFlight?.headersSent) {
       socket.destroy();
       return;
     }
+    const head = err.rawPacket?.subarray(0, 5).toString("latin1") === "HEAD ";
     if (err.code === "HPE_HEADER_OVERFLOW")
       answer(
         socket,
@@ -176,9 +185,10 @@ function answerUnparsedRequests(server: http.Server): void {
         "Request Header Fields Too Large",
         "request headers are too large",
         "headers_too_large",
+        head,
       );
     else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT")
-      answer(socket, 408, "Request Timeout", "the request was not received in time", "request_timeout");
-    else answer(socket, 400, "Bad Request", "malformed HTTP request", "bad_request");
+      answer(socket, 408, "Request Timeout", "the request was not received in time", "request_timeout", head);
+    else answer(socket, 400, "Bad Request", "malformed HTTP request", "bad_request", head);
   });
 }

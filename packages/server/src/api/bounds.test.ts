@@ -89,6 +89,23 @@ for (const dialect of DIALECTS) {
       await readsStillWork(s, "out-of-range times");
     });
 
+    it("refuses a lone surrogate in a string, a key or free JSON with a 400 naming the field", async (t) => {
+      const s = server(t);
+      if (!s) return;
+      const lone = "\ud800";
+      const msg = await expect400(s, "/api/calls", "metadata.promptVersion", {
+        body: call("bt-lone", { metadata: { promptVersion: `v${lone}` } }),
+      });
+      assert.match(msg, /valid Unicode/);
+      await expect400(s, "/api/annotations", "annotationKey", {
+        body: { annotationKey: `k${lone}`, numericReward: 1 },
+      });
+      await expect400(s, "/api/links", "metadata", {
+        body: { upstreamTag: "a", downstreamTag: "b", metadata: { [`k${lone}`]: 1 } },
+      });
+      await readsStillWork(s, "lone surrogates");
+    });
+
     it("still lists a call stored with an out-of-range time before the edge bounded it", async (t) => {
       const s = server(t);
       if (!s) return;

@@ -2,6 +2,7 @@
  * Turns what the proxy (or an SDK, or POST /api/calls) saw into the row the store keeps:
  * capture mode applied, usage extracted, cost computed. Runs after the response is done, off the hot path.
  */
+import { completionIdOf, usageOf } from "intersebd/chat";
 import type { CaptureMode } from "../config/index.ts";
 import type { NewCallRow } from "../store/index.ts";
 import { previewColumns } from "./preview.ts";
@@ -35,14 +36,6 @@ export interface CapturedCall {
   source: "proxy" | "sdk" | "api";
 }
 
-type Usage = {
-  prompt_tokens?: number;
-  completion_tokens?: number;
-  total_tokens?: number;
-  prompt_tokens_details?: { cached_tokens?: number } | null;
-  completion_tokens_details?: { reasoning_tokens?: number } | null;
-};
-
 // Values taken from the bodies must fit their columns whatever the client or upstream sent: on PostgreSQL 1.5
 // or 3e10 in an integer column fails the insert, and the write-behind queue would retry that batch forever.
 // Such values are dropped, not stored. NUL characters are replaced in the whole row at the end (`storable`).
@@ -55,12 +48,17 @@ const NUL = "\u0000";
 const REPLACEMENT = "\ufffd";
 /** Columns holding JSON text, where a NUL is written as the escape `\u0000`. */
 const JSON_COLUMNS = new Set<string>(["request", "response", "tags", "metadata"]);
-/** A `\u0000` escape: preceded by an even number of backslashes (`\\u0000` is a backslash, then `u0000`). */
-const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g;
+/**
+ * An escape PostgreSQL's `jsonb` refuses: `\u0000`, or half of a surrogate pair without its other half
+ * (`\ud800` alone; JSON.stringify writes a lone surrogate that way). Preceded by an even number of backslashes
+ * (`\\u0000` is a backslash, then `u0000`).
+ */
+const UNSTORABLE_ESCAPE =
+  /(?<!\\)((?:\\\\)*)(?:\\u0000|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})/g;
 
 /**
- * The row with every NUL character, in every string column and in every string and key of its JSON columns,
- * replaced by U+FFFD. PostgreSQL's `text` cannot hold a NUL, nor its `jsonb` a `\u0000` escape: the insert
+ * The row with every NUL character and every lone surrogate, in every string column and in every string and key
+ * of its JSON columns, replaced by U+FFFD. PostgreSQL's `text` cannot hold a NUL, nor its `jsonb` a `\u0000` escape: the insert
  * fails, or a later `metadata::jsonb ->> 'promptVersion'` fails for every query that meets the row. The proxy
  * must forward whatever it is sent, so it cannot refuse such a call; it stores it readable on both databases.
  * Works on the text (no parse, any depth) and costs one scan per string when there is nothing to replace.
@@ -70,7 +68,10 @@ export function storable(row: NewCallRow): NewCallRow {
   for (const [k, v] of Object.entries(row)) {
     if (typeof v !== "string") continue;
     let text = v.includes(NUL) ? v.replaceAll(NUL, REPLACEMENT) : v;
-    if (JSON_COLUMNS.has(k) && text.includes("\\u0000")) text = text.replace(NUL_ESCAPE, "$1\\ufffd");
+    // A lone surrogate in a text column is written as U+FFFD by the drivers' UTF-8 encoding anyway; here it
+    // is explicit, and the same on both databases.
+    if (!text.isWellFormed()) text = text.toWellFormed();
+    if (JSON_COLUMNS.has(k) && text.includes("\\u")) text = text.replace(UNSTORABLE_ESCAPE, "$1\\ufffd");
     if (text !== v) out[k] = text;
   }
   return row;
@@ -95,13 +96,13 @@ export function toCallRow(
   capture: CaptureMode,
   patterns: RedactPattern[] = [],
 ): NewCallRow {
-  const usage = (call.response?.usage ?? {}) as Usage;
+  const usage = usageOf(call.response);
   const requestedModel = str(call.request?.model);
   const servedModel = str(call.response?.model);
   const tokens = {
-    promptTokens: int(usage.prompt_tokens),
-    completionTokens: int(usage.completion_tokens),
-    cachedTokens: int(usage.prompt_tokens_details?.cached_tokens),
+    promptTokens: int(usage.promptTokens),
+    completionTokens: int(usage.completionTokens),
+    cachedTokens: int(usage.cachedTokens),
   };
   // The body's own `user` and `metadata` fields are the service's, so they count as the call's too.
   const bodyMetadata = call.request?.metadata;
@@ -113,7 +114,7 @@ export function toCallRow(
   const response = storedBody(call.response, call.responseText, capture, patterns);
   return storable({
     id: call.id,
-    completionId: str(call.response?.id),
+    completionId: completionIdOf(call.response),
     startedAt: call.startedAt,
     endedAt: call.endedAt,
     durationMs: int(call.endedAt - call.startedAt),
@@ -129,8 +130,8 @@ export function toCallRow(
     request: request.text,
     response: response.text,
     ...tokens,
-    reasoningTokens: int(usage.completion_tokens_details?.reasoning_tokens),
-    totalTokens: int(usage.total_tokens),
+    reasoningTokens: int(usage.reasoningTokens),
+    totalTokens: int(usage.totalTokens),
     costUsd: costUsd(servedModel ?? requestedModel, tokens),
     sessionId: call.sessionId,
     userId: call.userId ?? str(call.request?.user),

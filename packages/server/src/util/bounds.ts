@@ -46,6 +46,19 @@ export const NO_NUL = "must not contain NUL characters";
 /** True when `s` holds a NUL character (U+0000). */
 export const hasNul = (s: string): boolean => s.includes("\u0000");
 
+export const NOT_WELL_FORMED =
+  "must be valid Unicode (it holds half of a surrogate pair, e.g. \\ud800, alone)";
+
+/**
+ * Why a string cannot be stored as it is, or undefined: a NUL (PostgreSQL `text` and `jsonb` hold none) or a
+ * lone surrogate (`jsonb` refuses its `\ud800` escape, so every query casting the row to JSON would fail).
+ */
+export function stringProblem(s: string): string | undefined {
+  if (hasNul(s)) return NO_NUL;
+  if (!s.isWellFormed()) return NOT_WELL_FORMED;
+  return undefined;
+}
+
 /**
  * A string field: at most `max` characters (`min`, default 0), no NUL character.
  * `what` prefixes the messages (`upstreamTag must not be empty`); `trim` trims before the length checks.
@@ -61,7 +74,10 @@ export function text(max: number, opts: { min?: number; trim?: boolean; what?: s
   const min = opts.min ?? 0;
   if (min > 0)
     s = s.min(min, min === 1 ? `${what}must not be empty` : `${what}must be at least ${min} characters`);
-  return s.max(max, `${what}is longer than ${max} characters`).refine((v) => !hasNul(v), `${what}${NO_NUL}`);
+  return s.max(max, `${what}is longer than ${max} characters`).superRefine((v, ctx) => {
+    const problem = stringProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: `${what}${problem}` });
+  });
 }
 
 const TIME_RANGE = "from 1970-01-01 to 9999-12-31";
@@ -144,7 +160,8 @@ export function jsonProblem(value: unknown, maxDepth = MAX_JSON_DEPTH): JsonProb
     const { v, path, depth } = stack.pop() as (typeof stack)[number];
     if (v === null || typeof v === "boolean") continue;
     if (typeof v === "string") {
-      if (hasNul(v)) return { path, message: NO_NUL };
+      const problem = stringProblem(v);
+      if (problem) return { path, message: problem };
       continue;
     }
     if (typeof v === "number") {
@@ -164,7 +181,8 @@ export function jsonProblem(value: unknown, maxDepth = MAX_JSON_DEPTH): JsonProb
     const entries = Object.entries(v);
     for (let i = entries.length - 1; i >= 0; i--) {
       const [k, child] = entries[i] as [string, unknown];
-      if (hasNul(k)) return { path, message: `has a key that ${NO_NUL}` };
+      const problem = stringProblem(k);
+      if (problem) return { path, message: `has a key that ${problem}` };
       stack.push({ v: child, path: [...path, k], depth: depth + 1 });
     }
   }
