@@ -20,4 +20,17 @@ module.enableCompileCache?.();
 // The npm package has no src/ (and Node refuses to strip types under node_modules): sources only in a checkout.
 const source = new URL("../src/cli/main.ts", import.meta.url);
 const inCheckout = fs.existsSync(source) && !source.pathname.includes("/node_modules/");
+// In a checkout the server imports the workspace SDK (`intersebd/chat`) as TypeScript sources, which the
+// `intersebd-source` export condition selects. npm scripts set it (.npmrc); this covers a plain `node bin/...`.
+if (inCheckout && typeof module.registerHooks === "function") {
+  module.registerHooks({
+    resolve: (specifier, context, nextResolve) =>
+      nextResolve(
+        specifier,
+        context.conditions.includes("intersebd-source")
+          ? context
+          : { ...context, conditions: [...context.conditions, "intersebd-source"] },
+      ),
+  });
+}
 await import(inCheckout ? source.href : new URL("../dist/cli/main.js", import.meta.url).href);

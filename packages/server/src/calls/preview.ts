@@ -4,9 +4,11 @@
  * columns and never the bodies: parsing a page of 15 MB bodies to show 200 characters of each cost seconds of
  * event loop and hundreds of MB (issue 12).
  *
- * A leaf module (no imports): the store's migrations use it too, to fill the columns of calls stored before.
+ * A leaf module (it imports only the chat kernel, which imports nothing): the store's migrations use it too, to
+ * fill the columns of calls stored before.
  * Nothing here throws, whatever the body: a client, an upstream or an old row may hold anything.
  */
+import { firstChoice, firstMessage } from "intersebd/chat";
 
 /** Characters (code points) of each preview; longer text is cut and ends with `…`. */
 export const PREVIEW_CHARS = 200;
@@ -89,13 +91,14 @@ function inputOf(request: Json): string | null {
 
 /** The answer: the first choice's text, its refusal or the tools it calls, or the error. */
 function outputOf(response: Json): string | null {
-  const choice = Array.isArray(response.choices) ? response.choices[0] : undefined;
-  if (isObject(choice)) {
-    const message = isObject(choice.message) ? choice.message : undefined;
+  const choice = firstChoice(response);
+  if (choice) {
+    const message = firstMessage(response);
     if (message) {
       const text = textOf(message.content);
       if (text) return text;
       if (typeof message.refusal === "string" && message.refusal) return message.refusal;
+      // Every entry counts, a malformed one as "?": the preview says the answer was tool calls.
       const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
       const names = calls.map((c) =>
         isObject(c) && isObject(c.function) && typeof c.function.name === "string" ? c.function.name : "?",
@@ -140,8 +143,7 @@ export function schemaFailure(request: unknown, response: unknown): string | und
   if (!isObject(request) || !isObject(request.response_format)) return undefined;
   const format = request.response_format as { type?: unknown; json_schema?: Json };
   if (format.type !== "json_schema" && format.type !== "json_object") return undefined;
-  const choice = isObject(response) && Array.isArray(response.choices) ? response.choices[0] : undefined;
-  const message = isObject(choice) && isObject(choice.message) ? choice.message : undefined;
+  const message = firstMessage(response);
   if (!message) return undefined;
   if (typeof message.refusal === "string" && message.refusal)
     return `the model refused instead of answering in ${format.type}`;

@@ -541,9 +541,3 @@ export function answerText(message: unknown): string | null {
   if (Array.isArray(m.tool_calls) && m.tool_calls.length) return JSON.stringify(m.tool_calls);
   return null;
 }
-
-/** The first choice's message of a `chat.completion`. */
-export function firstMessage(response: Record<string, unknown> | null | undefined): unknown {
-  const choices = response?.choices as Array<{ message?: unknown }> | undefined;
-  return choices?.[0]?.message ?? null;
-}

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
+import { firstMessage, usageOf } from "intersebd/chat";
 import { costUsd } from "../calls/index.ts";
 import { type AnnotationInput, insertAnnotations } from "../graph/index.ts";
 import type { CallRow } from "../store/index.ts";
@@ -14,7 +15,6 @@ import {
   type CheckOutcome,
   type CheckSubject,
   type CustomCheck,
-  firstMessage,
   type JudgeDef,
   runBuiltinCheck,
 } from "./checks.ts";
@@ -202,25 +202,13 @@ function errorMessage(p: Posted): string {
   return `HTTP ${p.status}${e ? `: ${e}` : ""}`;
 }
 
-function usageOf(response: Record<string, unknown> | null) {
-  const u = (response?.usage ?? {}) as {
-    prompt_tokens?: number;
-    completion_tokens?: number;
-    total_tokens?: number;
-    prompt_tokens_details?: { cached_tokens?: number } | null;
-  };
-  const n = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
-  return {
-    prompt: n(u.prompt_tokens),
-    completion: n(u.completion_tokens),
-    total: n(u.total_tokens),
-    cached: n(u.prompt_tokens_details?.cached_tokens),
-  };
-}
-
 function priceOfCall(model: string | null, response: Record<string, unknown> | null): number | null {
   const u = usageOf(response);
-  return costUsd(model, { promptTokens: u.prompt, completionTokens: u.completion, cachedTokens: u.cached });
+  return costUsd(model, {
+    promptTokens: u.promptTokens,
+    completionTokens: u.completionTokens,
+    cachedTokens: u.cachedTokens,
+  });
 }
 
 /** The correction a human (else anyone) gave for the call, as text: the reference of equals/contains. */
@@ -335,7 +323,7 @@ export async function processItem(
     baselineAnswer,
     costUsd: priceOfCall(candidateModel, response),
     latencyMs,
-    tokens: { prompt: usage.prompt, completion: usage.completion, total: usage.total },
+    tokens: { prompt: usage.promptTokens, completion: usage.completionTokens, total: usage.totalTokens },
   };
 
   const checks: CheckOutcome[] = [];

@@ -11,6 +11,7 @@
  * Tool call `arguments` stay a JSON string for OpenAI; for TRL they are parsed into an object, the shape
  * chat templates expect (TRL "Tool Calling" dataset docs).
  */
+import { finishReasonOf, firstMessage } from "intersebd/chat";
 import type { DropReason } from "./reasons.ts";
 
 /** OpenAI formats keep provider JSON strings; TRL formats follow Hugging Face chat-template conventions. */
@@ -163,12 +164,12 @@ export function promptOf(call: ExportCall, target: Target): Result<Prompt> {
 
 /** The first choice's message: the answer the model gave. */
 export function answerOf(call: ExportCall, target: Target): Result<Message> {
-  const choices = call.response?.choices;
-  const choice = Array.isArray(choices) ? choices[0] : undefined;
-  if (!isObject(choice) || !isObject(choice.message)) return fail("no_answer");
-  if (choice.finish_reason === "length") return fail("answer_truncated");
-  if (choice.finish_reason === "content_filter") return fail("answer_filtered");
-  return ok(normalizeMessage({ ...choice.message, role: "assistant" }, target));
+  const message = firstMessage(call.response);
+  if (!message) return fail("no_answer");
+  const finish = finishReasonOf(call.response);
+  if (finish === "length") return fail("answer_truncated");
+  if (finish === "content_filter") return fail("answer_filtered");
+  return ok(normalizeMessage({ ...message, role: "assistant" }, target));
 }
 
 const sourceRank = (s: string) => (s === "human" ? 0 : s === "user" ? 1 : 2);

@@ -9,7 +9,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import { StringDecoder } from "node:string_decoder";
 import zlib from "node:zlib";
-import { createParser } from "eventsource-parser";
+import { ChatStreamReader } from "intersebd/chat";
 import type { CapturedCall, Outcome, UnbuiltCall } from "../calls/record.ts";
 import type { Upstream } from "../config/index.ts";
 import type { Metrics } from "../metrics/index.ts";
@@ -17,11 +17,9 @@ import { keyMatches } from "../util/auth.ts";
 import { jsonDepth, MAX_JSON_DEPTH } from "../util/bounds.ts";
 import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
-import { ChatCompletionAssembler } from "./assemble.ts";
 import { type CallContext, first, responseHeaders, splitRequestHeaders } from "./headers.ts";
 import { type ProxyRoute, routeRequest } from "./route.ts";
 
-export { ChatCompletionAssembler } from "./assemble.ts";
 export { routeRequest } from "./route.ts";
 
 export interface ProxyOptions {
@@ -40,6 +38,8 @@ export interface ProxyOptions {
 const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: "lifo" as const };
 const httpAgent = new http.Agent(agentOptions);
 const httpsAgent = new https.Agent(agentOptions);
+/** How long the rest of an upstream body may take to arrive after its client left at `[DONE]`. */
+const DRAIN_MS = 10_000;
 
 export function sendJsonError(
   res: ServerResponse,
@@ -123,6 +123,7 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
   const watch = route.isChat ? new CallWatcher(callId, route, context, startedAt, t0, opts) : undefined;
   const labels = { upstream: upstream.name, kind: route.isChat ? "chat" : "other" };
   let status: number | null = null;
+  let upstreamRes: IncomingMessage | undefined;
   let settled = false;
   const settle = (outcome: Outcome, error: string | null) => {
     if (settled) return;
@@ -170,6 +171,7 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
 
   upstreamReq.on("response", (ures) => {
     clearTimeout(headerTimer);
+    upstreamRes = ures;
     status = ures.statusCode ?? 502;
     opts.metrics.upstreamLatency.observe({ upstream: upstream.name }, (performance.now() - t0) / 1000);
     res.writeHead(status, responseHeaders(ures.rawHeaders, callId));
@@ -201,13 +203,30 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
     settle("network_error", err.message);
   });
 
-  // The client went away before we finished answering: stop the upstream work it asked for.
   res.on("close", () => {
-    if (!res.writableFinished) {
-      upstreamReq.destroy();
-      settle("client_aborted", "client disconnected before the response was complete");
+    if (res.writableFinished) return;
+    if (upstreamRes && watch?.streamDone) {
+      // The client read `[DONE]` and left before the upstream's end of body (the official Python client closes
+      // there): it has the whole answer, so the call is complete. The rest of the body is read and dropped, so
+      // the upstream socket ends its response cleanly and goes back to the keep-alive pool, not destroyed.
+      drain(upstreamRes);
+      settle("ok", null);
+      return;
     }
+    // The client went away before we finished answering: stop the upstream work it asked for.
+    upstreamReq.destroy();
+    settle("client_aborted", "client disconnected before the response was complete");
   });
+}
+
+/** Reads what is left of an upstream response into nowhere; one that does not end in `DRAIN_MS` is destroyed. */
+function drain(ures: IncomingMessage): void {
+  const timer = setTimeout(() => ures.destroy(), DRAIN_MS);
+  timer.unref();
+  ures.once("close", () => clearTimeout(timer));
+  ures.on("error", () => {});
+  ures.unpipe();
+  ures.resume();
 }
 
 class UpstreamTimeout extends Error {
@@ -221,9 +240,11 @@ class CallWatcher {
   readonly #responseChunks: Buffer[] = [];
   #stream = false;
   #ttftMs: number | null = null;
-  #assembler: ChatCompletionAssembler | undefined;
-  #sse: ReturnType<typeof createParser> | undefined;
+  #reader: ChatStreamReader | undefined;
   #decoder: StringDecoder | undefined;
+  /** `finish` was called: bytes still arriving (an upstream drained after `[DONE]`) are not the record's. */
+  #finished = false;
+  #built = false;
   #inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
   readonly #id: string;
   readonly #route: ProxyRoute;
@@ -267,34 +288,38 @@ class CallWatcher {
       this.#inflate.on("error", () => {});
     }
     if (this.#stream) {
-      this.#assembler = new ChatCompletionAssembler();
+      this.#reader = new ChatStreamReader();
       this.#decoder = new StringDecoder("utf8");
-      this.#sse = createParser({
-        onEvent: (event) => {
-          if (event.data === "[DONE]") return;
-          try {
-            this.#assembler?.push(JSON.parse(event.data));
-          } catch {
-            // Not JSON (a provider's comment or keep-alive): the client still gets it, the record skips it.
-          }
-        },
-      });
     }
   }
 
+  /** The stream's `data: [DONE]` has been read (and so forwarded: this sees each chunk before the client). */
+  get streamDone(): boolean {
+    return this.#reader?.done === true;
+  }
+
   responseChunk(chunk: Buffer): void {
+    if (this.#finished) return;
     if (this.#ttftMs === null && this.#stream) this.#ttftMs = Math.round(performance.now() - this.#t0);
     if (this.#inflate) this.#inflate.write(chunk);
     else this.#decoded(chunk);
   }
 
   #decoded(chunk: Buffer): void {
-    if (this.#sse && this.#decoder) this.#sse.feed(this.#decoder.write(chunk));
+    if (this.#reader && this.#decoder) this.#reader.feed(this.#decoder.write(chunk));
     else this.#responseChunks.push(chunk);
   }
 
   finish(outcome: Outcome, status: number | null, error: string | null): void {
+    this.#finished = true;
     const done = () => {
+      if (this.#built) return;
+      this.#built = true;
+      if (this.#reader && this.#decoder) {
+        this.#reader.feed(this.#decoder.end());
+        this.#reader.end();
+      }
+      [outcome, error] = this.#verdict(outcome, status, error);
       try {
         this.#sink.onCall(this.#build(outcome, status, error));
       } catch (err) {
@@ -307,6 +332,24 @@ class CallWatcher {
       this.#inflate.end();
       this.#inflate.once("end", done).once("error", done);
     } else done();
+  }
+
+  /**
+   * What a streamed answer's own content says about how the call ended. `[DONE]` or the end of the body,
+   * whichever comes first, ends a stream: a client that leaves after `[DONE]` had all of it (ok). An error
+   * inside a 200 stream (`{"error": {...}}`, `finish_reason: "error"`) is an upstream error, and so is a body
+   * that ends without `[DONE]` and without a finish reason (truncated); the partial answer is kept either way.
+   */
+  #verdict(outcome: Outcome, status: number | null, error: string | null): [Outcome, string | null] {
+    const reader = this.#reader;
+    if (!reader) return [outcome, error];
+    if (outcome === "client_aborted" && reader.done) [outcome, error] = ["ok", null];
+    if (outcome !== "ok" || (status !== null && status >= 400)) return [outcome, error];
+    const streamError = reader.error;
+    if (streamError)
+      return ["upstream_error", `upstream error mid-stream: ${clip(JSON.stringify(streamError))}`];
+    if (!reader.complete) return ["upstream_error", TRUNCATED];
+    return [outcome, error];
   }
 
   #unbuilt(outcome: Outcome, status: number | null, error: string | null): UnbuiltCall {
@@ -333,9 +376,8 @@ class CallWatcher {
     const request = parseJsonObject(requestText);
     let response: Record<string, unknown> | null;
     let responseText: string | undefined;
-    if (this.#assembler) {
-      if (this.#decoder) this.#sse?.feed(this.#decoder.end());
-      response = this.#assembler.result() ?? null;
+    if (this.#reader) {
+      response = this.#reader.result() ?? null;
       if (response && jsonDepth(response, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) response = { _raw: TOO_DEEP };
     } else {
       responseText = this.#responseChunks.length
@@ -367,6 +409,9 @@ class CallWatcher {
     };
   }
 }
+
+const TRUNCATED = "stream ended without [DONE] or a finish reason";
+const clip = (text: string) => (text.length > 2000 ? `${text.slice(0, 2000)}…` : text);
 
 const TOO_DEEP = `[a JSON body nested more than ${MAX_JSON_DEPTH} levels deep; not kept]`;
 

@@ -39,6 +39,8 @@ export interface FakeUpstream {
   aborted: number;
   /** Count of TCP connections accepted (a client that reuses kept-alive sockets opens fewer). */
   connections: number;
+  /** Count of responses sent to their end. */
+  finished: number;
   close(): Promise<void>;
 }
 
@@ -141,7 +143,7 @@ export async function startFakeUpstream(
     ...new Set([opts.fixturesDir ?? RECORDED_STREAMS_DIR, RECORDED_STREAMS_DIR, PROVIDER_STREAMS_DIR]),
   ];
   const requests: SeenRequest[] = [];
-  const state = { aborted: 0, connections: 0 };
+  const state = { aborted: 0, connections: 0, finished: 0 };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -159,6 +161,7 @@ export async function startFakeUpstream(
     res.on("close", () => {
       if (!res.writableFinished) state.aborted++;
     });
+    res.on("finish", () => state.finished++);
 
     const h = (name: string) => req.headers[name] as string | undefined;
     const delay = Number(h("x-fake-delay-ms") ?? 0);
@@ -402,6 +405,9 @@ export async function startFakeUpstream(
     },
     get connections() {
       return state.connections;
+    },
+    get finished() {
+      return state.finished;
     },
     close: () =>
       new Promise<void>((resolve) => {
