@@ -22,11 +22,14 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
  && rm -rf node_modules/node node_modules/.bin/node
 # The server package's own build (scripts/build-package.ts, as `npm pack` runs it): its JavaScript in
 # packages/server/dist and the web app, built by Vite, in packages/server/webapp.
+# The SDK first: the server imports its chat kernel (`intersebd/chat`) and runs against its published JavaScript.
 COPY scripts/build-package.ts scripts/
+COPY packages/sdk/tsconfig.build.json packages/sdk/tsconfig.build.cjs.json packages/sdk/
+COPY packages/sdk/src packages/sdk/src
 COPY packages/server/tsconfig.build.json packages/server/
 COPY packages/server/src packages/server/src
 COPY packages/web packages/web
-RUN node scripts/build-package.ts server
+RUN node scripts/build-package.ts sdk && node scripts/build-package.ts server
 
 # ---- deps: the server's production dependencies only (no web, no dev tools) -------------------------------------
 FROM node:24-slim AS deps
@@ -50,6 +53,9 @@ COPY --from=deps /app/node_modules node_modules
 COPY package.json ./
 COPY packages/server/package.json packages/server/
 COPY packages/server/bin packages/server/bin
+# node_modules/intersebd links to the workspace SDK: its manifest and its built JavaScript.
+COPY packages/sdk/package.json packages/sdk/
+COPY --from=build /app/packages/sdk/dist packages/sdk/dist
 COPY --from=build /app/packages/server/dist packages/server/dist
 COPY --from=build /app/packages/server/webapp packages/server/webapp
 # Node's compile cache, written once here by loading every module of the CLI, so that the server's first start
