@@ -221,14 +221,10 @@ describe("write-behind recorder", () => {
     });
   }
 
-  // SQLite commits a batch in the process, with no journal: only the kill after the commit exists there.
-  const faultPoints = [
-    ["crash-after-journal", "postgres"],
-    ["crash-after-insert", "postgres"],
-    ["crash-after-insert", "sqlite"],
-  ] as const;
-  for (const [point, dialect] of faultPoints) {
-    const journaled = dialect === "postgres";
+  // Killed after the batch is committed and before its answered-journal lines are released: the replay at the
+  // next start meets rows already stored, and must store none twice.
+  for (const dialect of DIALECTS) {
+    const point = "crash-after-insert";
     it(`stores every call once after SIGKILL at ${point} (${dialect})`, async (t) => {
       if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
       const fresh = await freshDatabase(dialect);
@@ -257,12 +253,11 @@ describe("write-behind recorder", () => {
         assert.equal(await exited, "SIGKILL", "the process died in the middle of its flush");
 
         const journals = fs.readdirSync(path.join(fresh.dataDir, "spool"));
-        assert.equal(
+        assert.ok(
           journals.some(
-            (f) => f.startsWith("journal-") && fs.statSync(path.join(fresh.dataDir, "spool", f)).size > 0,
+            (f) => f.startsWith("answered-") && fs.statSync(path.join(fresh.dataDir, "spool", f)).size > 0,
           ),
-          journaled,
-          journaled ? "the journal survived the kill" : "SQLite batches are not journaled",
+          "the answered journal survived the kill",
         );
         const server = await startTestServer(dialect, {
           upstream: fake.url,

@@ -1,16 +1,18 @@
 /**
  * The write-behind path from the proxy to the store (PRODUCT.md "Storage and scale").
  *
- * `record()` only pushes onto a bounded in-memory queue; one worker loop drains it in batches, each inserted in
- * one transaction (ON CONFLICT DO NOTHING: a replay never duplicates). A batch bound for PostgreSQL is first
- * appended to this process's journal file, which is truncated once the batch is committed; SQLite commits in
- * this process, synchronously, and needs no journal.
- * If the insert fails the batch goes to a spool file (the journal becomes one), later batches go straight to spool
- * files, and the loop probes the store with back-off; once it answers, every spool file is replayed and deleted.
+ * `record()` appends the row to the answered journal (calls/journal.ts: one synchronous write, before the proxy
+ * sends the response's last bytes) and pushes it onto a bounded in-memory queue; one worker loop drains the queue
+ * in batches, each inserted in one transaction (ON CONFLICT DO NOTHING: a replay never duplicates). Once a batch
+ * is committed (or spooled, or set aside) its journal lines are released, and a journal segment whose lines are
+ * all released is deleted. The journal covers the queue and the batch in flight alike, on every store: a SIGKILL
+ * at any moment loses no call that was recorded (PostgreSQL batches had a journal of their own before; it covered
+ * only the network round trip of the insert and is gone).
+ * If the insert fails the batch goes to a spool file, later batches go straight to spool files, and the loop
+ * probes the store with back-off; once it answers, every spool file is replayed and deleted.
  * A row the store refuses while it answers is set aside in `rejected-*.jsonl` (calls/rejected.ts), alone.
- * At start, journals and spools left by dead processes (kill -9, power loss after the OS flushed) are replayed.
- * Records still in memory when a process is killed with SIGKILL are lost: those queued since the last flush and,
- * on SQLite, the batch whose transaction the kill interrupted (rolled back whole).
+ * At start, journal segments, journals of older versions and spools left by dead processes (kill -9, power loss
+ * after the OS flushed) are replayed.
  */
 import fs from "node:fs";
 import fsp from "node:fs/promises";
@@ -20,6 +22,7 @@ import { type CompiledQuery, sql } from "kysely";
 import { lockGraphWrites, materializeForCalls } from "../graph/resolve.ts";
 import { isStoreUnavailable, type NewCallRow, type Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
+import { AnsweredJournal, type Segment } from "./journal.ts";
 import { withPreview } from "./preview.ts";
 import { customTagsOf } from "./record.ts";
 import { RejectedCalls, type RejectedMetrics, type RejectReason } from "./rejected.ts";
@@ -34,7 +37,10 @@ export interface RecorderMetrics extends RejectedMetrics {
 
 /** What the rest of the server sees of the write-behind path, wherever it runs. */
 export interface Recorder {
-  /** Queues a call for storage; never blocks and never throws. */
+  /**
+   * Appends a call to the answered journal (one synchronous write: once it returns, a SIGKILL cannot lose the
+   * call) and queues it for storage. Never waits on the store and never throws.
+   */
   record(row: NewCallRow): void;
   /**
    * Sets aside a call that will never be stored (its record could not be built): written to `rejected-*.jsonl`,
@@ -60,7 +66,13 @@ export interface RecorderOptions {
   /** Longest wait between probes of an unreachable store. */
   maxRetryMs?: number;
   /** Testing only: where to SIGKILL this process during a flush. */
-  faultInject?: "crash-after-journal" | "crash-after-insert";
+  faultInject?: "crash-after-insert";
+}
+
+/** A queued call and the journal segment holding its line (none when the journal could not be written). */
+interface Queued {
+  row: NewCallRow;
+  segment: Segment | undefined;
 }
 
 /**
@@ -182,11 +194,9 @@ export class CallRecorder implements Recorder {
   readonly #opts: Required<RecorderOptions>;
   readonly #metrics: RecorderMetrics;
   readonly #log: Logger;
-  readonly #journalPath: string;
+  readonly #journal: AnsweredJournal;
   readonly #rejected: RejectedCalls;
-  /** The journal stays open between batches: opening it for every batch showed up in profiles. */
-  #journal: fsp.FileHandle | undefined;
-  #queue: NewCallRow[] = [];
+  #queue: Queued[] = [];
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #storeDown = false;
@@ -202,7 +212,7 @@ export class CallRecorder implements Recorder {
     this.#metrics = metrics;
     this.#log = log;
     fs.mkdirSync(opts.spoolDir, { recursive: true });
-    this.#journalPath = path.join(opts.spoolDir, `journal-${process.pid}.jsonl`);
+    this.#journal = new AnsweredJournal({ dir: opts.spoolDir }, log);
     this.#rejected = new RejectedCalls(opts.rejectedDir, metrics, log);
   }
 
@@ -215,14 +225,13 @@ export class CallRecorder implements Recorder {
     return this.#queue.length;
   }
 
-  /** Queues a call for storage; never blocks and never throws. */
   record(row: NewCallRow): void {
     if (this.#closed || this.#queue.length >= this.#opts.queueMax) {
       this.#metrics.droppedRecords.inc();
       this.#log.warn(`capture queue full (${this.#opts.queueMax}); dropped call ${row.id}`);
       return;
     }
-    this.#queue.push(row);
+    this.#queue.push({ row, segment: this.#journal.append(row) });
     this.#metrics.queueDepth.set(this.#queue.length);
     if (this.#queue.length >= this.#opts.batchSize) this.#kick();
     else this.#schedule(this.#opts.flushMs);
@@ -251,13 +260,7 @@ export class CallRecorder implements Recorder {
     await this.flush();
     this.#closed = true;
     clearTimeout(this.#timer);
-    await this.#closeJournal();
-  }
-
-  async #closeJournal(): Promise<void> {
-    const handle = this.#journal;
-    this.#journal = undefined;
-    await handle?.close();
+    this.#journal.close();
   }
 
   #schedule(ms: number): void {
@@ -286,50 +289,26 @@ export class CallRecorder implements Recorder {
       // Under steady traffic the queue never empties, so the store is probed between batches as well: probing
       // only when the loop starts kept a recorder that saw one outage spooling for as long as traffic lasted.
       if (this.#storeDown && Date.now() >= this.#nextProbeAt) await this.#probeAndReplay();
-      const batch = this.#queue.splice(0, this.#opts.batchSize);
+      const queued = this.#queue.splice(0, this.#opts.batchSize);
       this.#metrics.queueDepth.set(this.#queue.length);
-      if (this.#storeDown) await this.#spool(batch);
-      else if (this.#store.dialect.commitsInProcess) await this.#writeInProcess(batch);
-      else await this.#writeJournaled(batch);
-    }
-  }
-
-  /**
-   * An embedded store commits the batch as soon as it is taken off the queue, so a journal would cover only the
-   * milliseconds of that transaction (a SIGKILL within them loses the batch, rolled back whole, as it loses the
-   * calls still queued), and writing one cost about 30 µs of CPU per call, more than the insert. If the store
-   * refuses the batch, it is spooled from memory.
-   */
-  async #writeInProcess(batch: NewCallRow[]): Promise<void> {
-    if (await this.#insertOrSetAside(batch)) {
-      if (this.#opts.faultInject === "crash-after-insert") process.kill(process.pid, "SIGKILL");
-    } else await this.#spool(batch);
-  }
-
-  /** A remote store: the batch is on disk before it crosses the network, and truncated once committed. */
-  async #writeJournaled(batch: NewCallRow[]): Promise<void> {
-    try {
-      this.#journal ??= await fsp.open(this.#journalPath, "a");
-      await this.#journal.write(jsonLines(batch));
-    } catch (err) {
-      // No journal (disk full, permissions): the batch is still in memory, so it can still be stored, or
-      // spooled, as a batch bound for an embedded store is; only a SIGKILL during the insert would lose it.
+      const batch = queued.map((q) => q.row);
+      let kept = true;
+      if (this.#storeDown) kept = await this.#spool(batch);
+      else if (await this.#insertOrSetAside(batch)) {
+        if (this.#opts.faultInject === "crash-after-insert") process.kill(process.pid, "SIGKILL");
+      } else kept = await this.#spool(batch);
+      if (kept) {
+        // Stored, spooled or set aside: the journal lines can go.
+        for (const q of queued) this.#journal.release(q.segment);
+        continue;
+      }
+      // Neither the store nor a spool file has them: their journal lines stay, and the next start stores them.
+      const lost = queued.filter((q) => !q.segment).length;
+      if (lost) this.#metrics.droppedRecords.inc(lost);
       this.#log.error(
-        `capture journal ${this.#journalPath} cannot be written (${String(err)}); inserting without it`,
+        `${batch.length - lost} calls are kept in the answered journal only, stored at the next start` +
+          (lost ? `; ${lost} calls lost (no journal either)` : ""),
       );
-      await this.#closeJournal().catch(() => {});
-      return this.#writeInProcess(batch);
-    }
-    if (this.#opts.faultInject === "crash-after-journal") process.kill(process.pid, "SIGKILL");
-    if (await this.#insertOrSetAside(batch)) {
-      if (this.#opts.faultInject === "crash-after-insert") process.kill(process.pid, "SIGKILL");
-      // Append mode writes at the end whatever the offset, so truncating the open file is enough.
-      await this.#journal.truncate(0);
-    } else {
-      // The journal already holds this batch: it becomes the first spool file.
-      await this.#closeJournal();
-      await fsp.rename(this.#journalPath, this.#newSpoolPath());
-      this.#metrics.spooledRecords.inc(batch.length);
     }
   }
 
@@ -387,15 +366,17 @@ export class CallRecorder implements Recorder {
     return path.join(this.#opts.spoolDir, `spool-${process.pid}-${Date.now()}-${this.#spoolSeq++}.jsonl`);
   }
 
-  async #spool(batch: NewCallRow[]): Promise<void> {
+  /** False when the spool file cannot be written (a full disk): the caller decides what becomes of the batch. */
+  async #spool(batch: NewCallRow[]): Promise<boolean> {
     const count = batch.length;
     this.#currentSpool ??= this.#newSpoolPath();
     try {
       await fsp.appendFile(this.#currentSpool, jsonLines(batch));
       this.#metrics.spooledRecords.inc(count);
+      return true;
     } catch (err) {
-      this.#metrics.droppedRecords.inc(count);
-      this.#log.error(`spool write failed, ${count} calls lost: ${String(err)}`);
+      this.#log.error(`spool write of ${count} calls failed: ${String(err)}`);
+      return false;
     }
   }
 
@@ -457,9 +438,11 @@ export class CallRecorder implements Recorder {
   /** False when the store failed during a replay (the rest stays in the spool). */
   async #replayOrphans(): Promise<boolean> {
     const files = (await fsp.readdir(this.#opts.spoolDir))
-      .filter((f) => /^(journal|spool)-\d+.*\.jsonl$/.test(f))
+      .filter((f) => /^(answered|journal|spool)-\d+.*\.jsonl$/.test(f) && !this.#journal.isOwn(f))
       .sort();
     for (const f of files) {
+      // A live process's files are its own business; one with this pid that is not this process's own journal
+      // was left by an earlier process (a container's pid 1), dead.
       const pid = Number(f.split("-")[1]?.replace(".jsonl", ""));
       if (pid !== process.pid && pidAlive(pid)) continue;
       if (!(await this.#replayFile(path.join(this.#opts.spoolDir, f)))) {

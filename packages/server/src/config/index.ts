@@ -89,7 +89,7 @@ export const envSchema = z.object({
   /** JSON file of rubrics (named feedback forms) loaded at start. */
   INTERSEBD_RUBRICS_FILE: z.string().optional(),
   /** Testing only: SIGKILL the process at a point of the capture flush, to prove crash safety. */
-  INTERSEBD_FAULT_INJECT: z.enum(["crash-after-journal", "crash-after-insert"]).optional(),
+  INTERSEBD_FAULT_INJECT: z.enum(["crash-after-insert"]).optional(),
   /** JSON file of checks (evaluations) loaded at start. */
   INTERSEBD_CHECKS_FILE: z.string().optional(),
 });

@@ -2,8 +2,12 @@
  * The proxy's hot path: forward bytes to the upstream and back, and watch them on the side.
  *
  * Nothing here waits on the database: when a chat completion ends, the record is handed to a callback
- * (the write-behind recorder). Bodies are piped, never buffered before forwarding; for chat completions a copy
- * of the request body and of the response (parsed as SSE when streamed) is kept to build the record.
+ * (the write-behind recorder, which appends it to its answered journal with one synchronous write). Bodies are
+ * forwarded as they come, never buffered; for chat completions a copy of the request body and of the response
+ * (parsed as SSE when streamed) is kept to build the record. A chat completion's record is handed over before
+ * the client can have the whole answer: before the chunk that carries a stream's `data: [DONE]`, before the
+ * chunk that completes a body of known length, before the end of a chunked body. So a call whose answer a
+ * client received completely is in the journal whenever the process is killed.
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
@@ -28,7 +32,10 @@ export interface ProxyOptions {
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
   metrics: Metrics;
-  /** Receives every finished chat completion; may throw (the call then goes to `onRejected`), must not block. */
+  /**
+   * Receives every finished chat completion, before the response's last bytes are sent; may throw (the call then
+   * goes to `onRejected`), must not wait on anything.
+   */
   onCall: (call: CapturedCall) => void;
   /** Receives what is left of a call whose record could not be built or handed over; must not throw. */
   onRejected: (call: UnbuiltCall, err: unknown) => void;
@@ -125,12 +132,19 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
   let status: number | null = null;
   let upstreamRes: IncomingMessage | undefined;
   let settled = false;
-  const settle = (outcome: Outcome, error: string | null) => {
-    if (settled) return;
+  /** Ends the call (once) and hands its record over; `then` runs once the record is handed over. */
+  const settle = (outcome: Outcome, error: string | null, then?: () => void) => {
+    if (settled) {
+      if (then) watch ? watch.whenRecorded(then) : then();
+      return;
+    }
     settled = true;
     clearTimeout(headerTimer);
     opts.metrics.proxiedRequests.inc({ ...labels, status: status ?? outcome });
-    watch?.finish(outcome, status, error);
+    if (watch) {
+      watch.finish(outcome, status, error);
+      if (then) watch.whenRecorded(then);
+    } else then?.();
   };
 
   const url = upstream.baseUrl;
@@ -175,10 +189,12 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
     status = ures.statusCode ?? 502;
     opts.metrics.upstreamLatency.observe({ upstream: upstream.name }, (performance.now() - t0) / 1000);
     res.writeHead(status, responseHeaders(ures.rawHeaders, callId));
-    watch?.responseStart(ures);
-    if (watch) ures.on("data", (chunk: Buffer) => watch.responseChunk(chunk));
-    ures.pipe(res);
-    ures.on("end", () => settle(status !== null && status >= 400 ? "upstream_error" : "ok", null));
+    const ended = (): Outcome => (status !== null && status >= 400 ? "upstream_error" : "ok");
+    if (watch) forwardRecorded(ures, res, watch, (then) => settle(ended(), null, then));
+    else {
+      ures.pipe(res);
+      ures.on("end", () => settle(ended(), null));
+    }
     ures.on("error", (err) => {
       res.destroy();
       settle("network_error", `upstream connection broke mid-response: ${err.message}`);
@@ -219,6 +235,54 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
   });
 }
 
+/**
+ * Forwards a chat completion's response and has its record handed over (`settle`, whose callback runs once it
+ * is) before the last bytes that complete the answer for the client: the chunk carrying `data: [DONE]`, the chunk
+ * that completes a body of known length (held until then), the end of a chunked body (the terminating chunk,
+ * held until then). Everything else is written as it arrives, with backpressure: the upstream pauses while the
+ * client's socket is full.
+ *
+ * A compressed stream's `[DONE]` is seen only once the inflater has decoded it, a little after its chunk went
+ * out: for such a stream the record is handed over before the end of the body, not before `[DONE]`.
+ */
+function forwardRecorded(
+  ures: IncomingMessage,
+  res: ServerResponse,
+  watch: CallWatcher,
+  settle: (then?: () => void) => void,
+): void {
+  watch.responseStart(ures);
+  const declared = ures.headers["content-length"];
+  const length = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined;
+  let received = 0;
+  let last = false;
+  let waiting = false;
+  const finish = (chunk?: Buffer) => {
+    if (last) return;
+    last = true;
+    settle(() => {
+      if (!res.destroyed) res.end(chunk);
+    });
+  };
+  ures.on("data", (chunk: Buffer) => {
+    // The client left (after `[DONE]`: the rest is drained into nowhere) or the answer is complete.
+    if (res.destroyed || last) return;
+    watch.responseChunk(chunk);
+    received += chunk.length;
+    if (length !== undefined && received >= length) return finish(chunk);
+    if (watch.streamDone) settle();
+    if (!res.write(chunk) && !waiting) {
+      waiting = true;
+      ures.pause();
+      res.once("drain", () => {
+        waiting = false;
+        ures.resume();
+      });
+    }
+  });
+  ures.on("end", () => finish());
+}
+
 /** Reads what is left of an upstream response into nowhere; one that does not end in `DRAIN_MS` is destroyed. */
 function drain(ures: IncomingMessage): void {
   const timer = setTimeout(() => ures.destroy(), DRAIN_MS);
@@ -245,6 +309,8 @@ class CallWatcher {
   /** `finish` was called: bytes still arriving (an upstream drained after `[DONE]`) are not the record's. */
   #finished = false;
   #built = false;
+  /** Waiting for the record to be handed over (`whenRecorded`). */
+  #afterBuilt: Array<() => void> = [];
   #inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
   readonly #id: string;
   readonly #route: ProxyRoute;
@@ -327,11 +393,18 @@ class CallWatcher {
         // what can be serialised of it is set aside (rejected-*.jsonl), counted and logged.
         this.#sink.onRejected(this.#unbuilt(outcome, status, error), err);
       }
+      for (const fn of this.#afterBuilt.splice(0)) fn();
     };
     if (this.#inflate) {
       this.#inflate.end();
       this.#inflate.once("end", done).once("error", done);
     } else done();
+  }
+
+  /** Runs `fn` once the record was handed over (at once if it was); only after `finish`. */
+  whenRecorded(fn: () => void): void {
+    if (this.#built) fn();
+    else this.#afterBuilt.push(fn);
   }
 
   /**
