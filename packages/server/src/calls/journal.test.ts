@@ -140,6 +140,26 @@ describe("answered journal", () => {
     }
   });
 
+  it("has a call POSTed to /api/calls in the journal when it answers 202 (store unreachable)", async () => {
+    const server = await startTestServer("sqlite", { env: { INTERSEBD_FLUSH_MS: "600000" } });
+    try {
+      // The store goes away: the call can only be accepted into the recorder (202), not stored (201).
+      await server.ctx.store.close();
+      const r = await server.api<{ id: string; stored: boolean }>("/api/calls", {
+        body: { id: "call_ingested", request: { model: "m", messages: [] }, response: null },
+      });
+      assert.equal(r.status, 202);
+      // Nothing has been flushed yet (a 10-minute flush interval): the line was written before the answer.
+      const spool = path.join(server.config.dataDir, "spool");
+      const journaled = segments(spool).flatMap((f) =>
+        lines(spool, f).map((l) => JSON.parse(l).id as string),
+      );
+      assert.deepEqual(journaled, ["call_ingested"], "a 202 means journaled: a SIGKILL now loses nothing");
+    } finally {
+      await server.stop().catch(() => {});
+    }
+  });
+
   for (const dialect of DIALECTS) {
     it(`replays a dead process's segments once at start, skipping a torn last line (${dialect})`, async (t) => {
       if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
