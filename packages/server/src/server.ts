@@ -171,12 +171,23 @@ function answerUnparsedRequests(server: http.Server): void {
     );
   });
   server.on("clientError", (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
-    // The peer is gone, or a response is already on its way on this socket (writing would corrupt it).
-    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code === "ECONNRESET" || inFlight?.headersSent) {
+    if (err.code === "ECONNRESET") {
       socket.destroy();
       return;
     }
+    const respond = () => answerClientError(err, socket);
+    // The request before this one on a kept-alive or pipelined connection may still be answering: the answer
+    // goes after it, once it is complete, never into the middle of it (or before it).
+    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (!inFlight || inFlight.writableFinished) respond();
+    else {
+      inFlight.once("finish", respond);
+      inFlight.once("close", () => {
+        if (!inFlight.writableFinished) socket.destroy();
+      });
+    }
+  });
+  const answerClientError = (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     const head = err.rawPacket?.subarray(0, 5).toString("latin1") === "HEAD ";
     if (err.code === "HPE_HEADER_OVERFLOW")
       answer(
@@ -190,5 +201,5 @@ function answerUnparsedRequests(server: http.Server): void {
     else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT")
       answer(socket, 408, "Request Timeout", "the request was not received in time", "request_timeout", head);
     else answer(socket, 400, "Bad Request", "malformed HTTP request", "bad_request", head);
-  });
+  };
 }

@@ -167,6 +167,17 @@ describe("proxy hardening, without a store in the way", () => {
     const head = await rawExchange(server.url, `HEAD ${huge} HTTP/1.1\r\nHost: x\r\n\r\n`);
     assert.match(head, /^HTTP\/1\.1 431 /);
     assert.ok(head.endsWith("\r\n\r\n"), `no body after the headers: ${JSON.stringify(head.slice(-80))}`);
+
+    // Pipelined after a good request: that one's answer comes first and whole, then the 431 (not a reset).
+    const host = new URL(server.url).host;
+    const pipelined = await rawExchange(
+      server.url,
+      `GET /healthz HTTP/1.1\r\nHost: ${host}\r\n\r\nGET ${huge} HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+    );
+    assert.match(pipelined, /^HTTP\/1\.1 200 OK\r\n/);
+    const second = pipelined.indexOf("HTTP/1.1 431 ");
+    assert.ok(second > 0, `the 431 follows the first answer: ${JSON.stringify(pipelined.slice(0, 400))}`);
+    assert.equal(jsonBodyOf(pipelined.slice(second)).error.code, "headers_too_large");
     await stillServing();
   });
 });
