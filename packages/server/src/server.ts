@@ -176,16 +176,18 @@ function answerUnparsedRequests(server: http.Server): void {
       return;
     }
     const respond = () => answerClientError(err, socket);
-    // The request before this one on a kept-alive or pipelined connection may still be answering: the answer
-    // goes after it, once it is complete, never into the middle of it (or before it).
     const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
     if (!inFlight || inFlight.writableFinished) respond();
-    else {
+    else if (inFlight.req.complete) {
+      // The failure is the next request's, pipelined or kept alive after one still being answered: its answer
+      // goes after that one's, once complete, never into the middle of it (or before it).
       inFlight.once("finish", respond);
       inFlight.once("close", () => {
         if (!inFlight.writableFinished) socket.destroy();
       });
-    }
+    } else if (inFlight.headersSent) socket.destroy();
+    // The request being answered is the one that broke (a malformed chunked body): this is its answer.
+    else respond();
   });
   const answerClientError = (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     const head = err.rawPacket?.subarray(0, 5).toString("latin1") === "HEAD ";
