@@ -1,7 +1,6 @@
 /**
  * The calls domain: capturing, storing and reading LLM calls.
  */
-import { sql } from "kysely";
 import type { CaptureMode } from "../config/index.ts";
 import type { Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
@@ -33,15 +32,6 @@ export {
 } from "./record.ts";
 export { CallRecorder, insertCalls, type Recorder, type RecorderMetrics } from "./recorder.ts";
 export * from "./schemas.ts";
-
-async function storeAnswers(store: Store): Promise<boolean> {
-  try {
-    await sql`select 1`.execute(store.db);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Stores calls captured elsewhere (`POST /api/calls`). Written at once when the store answers; otherwise
@@ -85,7 +75,7 @@ export async function ingestCalls(
   } catch (err) {
     // Only an unreachable store sends the calls to the spool. If the store answers, it refused these rows
     // themselves, and the recorder would retry them forever, holding every later call in the spool behind them.
-    if (await storeAnswers(store)) throw err;
+    if (await store.ping()) throw err;
     for (const r of rows) recorder.record(r);
     return { stored: false, items };
   }

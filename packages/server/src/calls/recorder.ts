@@ -18,7 +18,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import readline from "node:readline";
-import { type CompiledQuery, sql } from "kysely";
+import type { CompiledQuery } from "kysely";
 import { lockGraphWrites, materializeForCalls } from "../graph/resolve.ts";
 import { isStoreUnavailable, type NewCallRow, type Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
@@ -324,7 +324,7 @@ export class CallRecorder implements Recorder {
       this.#metrics.storedCalls.inc(rows.length);
       return true;
     } catch (err) {
-      if (isStoreUnavailable(err) || !(await this.#reachable())) {
+      if (isStoreUnavailable(err) || !(await this.#store.ping())) {
         this.#markDown(err);
         return false;
       }
@@ -334,7 +334,7 @@ export class CallRecorder implements Recorder {
         await insertCalls(this.#store, [row], this.#opts.linkDepth);
         this.#metrics.storedCalls.inc();
       } catch (err) {
-        if (isStoreUnavailable(err) || !(await this.#reachable())) {
+        if (isStoreUnavailable(err) || !(await this.#store.ping())) {
           this.#markDown(err);
           return false;
         }
@@ -342,15 +342,6 @@ export class CallRecorder implements Recorder {
       }
     }
     return true;
-  }
-
-  async #reachable(): Promise<boolean> {
-    try {
-      await sql`select 1`.execute(this.#store.db);
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   #markDown(err: unknown): void {
@@ -381,10 +372,8 @@ export class CallRecorder implements Recorder {
   }
 
   async #probeAndReplay(): Promise<void> {
-    try {
-      await sql`select 1`.execute(this.#store.db);
-    } catch (err) {
-      this.#markDown(err);
+    if (!(await this.#store.ping())) {
+      this.#markDown(new Error("the store does not answer"));
       return;
     }
     this.#currentSpool = undefined;

@@ -24,6 +24,11 @@ export interface Store {
    * rather than sorting every call of a common model; PostgreSQL's autovacuum keeps its own.
    */
   optimize(): Promise<void>;
+  /**
+   * Whether the store answers one trivial question (`select 1`) now; never throws. The one probe of
+   * reachability: after a failed write it tells an unreachable store from one that refused the rows.
+   */
+  ping(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -89,7 +94,12 @@ export async function openStore(dbConfig: Config["db"]): Promise<Store> {
     await (analyzed.rows.length ? sql`pragma optimize = 0x10002` : sql`analyze`).execute(db);
   };
   await optimize();
-  return { db, dialect: dialectHelpers(name), description, optimize, close: () => db.destroy() };
+  const ping = () =>
+    sql`select 1`.execute(db).then(
+      () => true,
+      () => false,
+    );
+  return { db, dialect: dialectHelpers(name), description, optimize, ping, close: () => db.destroy() };
 }
 
 /**
