@@ -17,7 +17,7 @@ import {
   postgresAvailable,
   serverForSuite,
 } from "../testing/index.ts";
-import { clip, PREVIEW_CHARS, previewColumnsOfText, previewOf, withPreview } from "./preview.ts";
+import { PREVIEW_CHARS, previewColumnsOfText, previewOf, previewText, withPreview } from "./preview.ts";
 import { type CapturedCall, toCallRow } from "./record.ts";
 
 const chat = (content: unknown) => ({ model: "m", messages: [{ role: "user", content }] });
@@ -120,8 +120,8 @@ describe("previewOf", () => {
     assert.equal(codePoints(p.input), PREVIEW_CHARS + 1);
     assert.equal(p.output, "xy\ufffdz");
     // A cut that falls inside a surrogate pair keeps the whole pair or none of it.
-    assert.equal(clip("😀😀😀", 2), "😀😀…");
-    assert.equal(clip("\u0000\u0000"), null, "nothing left: no preview");
+    assert.equal(previewText("😀😀😀", 2), "😀😀…");
+    assert.equal(previewText("\u0000\u0000"), null, "nothing left: no preview");
     // Thousands of parts: joined only as far as the preview goes.
     const parts = Array.from({ length: 100_000 }, () => ({ type: "text", text: "word" }));
     assert.equal(codePoints(previewOf(chat(parts), null).input), PREVIEW_CHARS + 1);

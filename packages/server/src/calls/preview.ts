@@ -4,11 +4,12 @@
  * columns and never the bodies: parsing a page of 15 MB bodies to show 200 characters of each cost seconds of
  * event loop and hundreds of MB (issue 12).
  *
- * A leaf module (it imports only the chat kernel, which imports nothing): the store's migrations use it too, to
+ * A leaf module (it imports only the chat kernel and util/clip.ts, which import nothing): the store's migrations use it too, to
  * fill the columns of calls stored before.
  * Nothing here throws, whatever the body: a client, an upstream or an old row may hold anything.
  */
 import { firstChoice, firstMessage } from "intersebd/chat";
+import { clip } from "../util/clip.ts";
 
 /** Characters (code points) of each preview; longer text is cut and ends with `…`. */
 export const PREVIEW_CHARS = 200;
@@ -24,21 +25,18 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
- * Shortens `s` to `n` code points (never between the halves of a surrogate pair), without NUL characters
- * (PostgreSQL refuses them in text) and lone surrogates (which UTF-8 cannot carry); null for empty text.
+ * Shortens `s` to `n` code points (`clip`), without NUL characters (PostgreSQL refuses them in text) and lone
+ * surrogates (which UTF-8 cannot carry); null for empty text.
  */
-export function clip(s: string | null | undefined, n = PREVIEW_CHARS): string | null {
+export function previewText(s: string | null | undefined, n = PREVIEW_CHARS): string | null {
   if (!s) return null;
-  let end = 0;
-  let points = 0;
-  // Counts code points only as far as needed: the text may be megabytes long.
-  while (end < s.length && points < n) {
-    const c = s.charCodeAt(end);
-    end += c >= 0xd800 && c <= 0xdbff && end + 1 < s.length ? 2 : 1;
-    points++;
-  }
-  const cut = end < s.length;
-  const out = s.slice(0, end).replaceAll("\u0000", "").toWellFormed();
+  let cut = false;
+  const out = clip(s, n, () => {
+    cut = true;
+    return "";
+  })
+    .replaceAll("\u0000", "")
+    .toWellFormed();
   if (!out) return null;
   return cut ? `${out}…` : out;
 }
@@ -130,10 +128,10 @@ export function previewOf(
   let input: string | null = null;
   let output: string | null = null;
   try {
-    if (isObject(request)) input = clip(inputOf(request));
+    if (isObject(request)) input = previewText(inputOf(request));
   } catch {}
   try {
-    if (isObject(response)) output = clip(outputOf(response));
+    if (isObject(response)) output = previewText(outputOf(response));
   } catch {}
   return { input, output };
 }
@@ -190,7 +188,7 @@ export function previewColumns(
   try {
     failure = schemaFailure(original.request, original.response);
   } catch {}
-  return { previewInput: p.input, previewOutput: p.output, schemaFailure: clip(failure, 500) };
+  return { previewInput: p.input, previewOutput: p.output, schemaFailure: previewText(failure, 500) };
 }
 
 /** Parses a stored body; anything that is not JSON (or too deep to parse) counts as no body. */

@@ -13,6 +13,7 @@ import { Ajv, type Options as AjvOptions, type ValidateFunction } from "ajv";
 import { RE2JS } from "re2js";
 import { z } from "zod";
 import { boundedNumber, jsonObject, text } from "../util/bounds.ts";
+import { clip } from "../util/clip.ts";
 import { HttpError } from "../util/http-error.ts";
 import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
@@ -409,8 +410,6 @@ const verdict = (def: CheckDef, pass: boolean, reason?: string): CheckOutcome =>
   ...(reason ? { reason } : {}),
 });
 
-const clip = (s: string, n = 120) => (s.length > n ? `${s.slice(0, n)}…` : s);
-
 function responseSchema(request: Record<string, unknown>): Record<string, unknown> | undefined {
   const rf = request.response_format as { json_schema?: { schema?: unknown } } | undefined;
   const schema = rf?.json_schema?.schema;
@@ -489,7 +488,7 @@ export function runBuiltinCheck(def: CheckDef, s: CheckSubject): CheckOutcome {
         return { ...skipped(def, "the pattern does not compile"), error: (err as Error).message };
       }
       const ok = re.test(s.answer);
-      return verdict(def, ok, ok ? undefined : `/${def.pattern}/ does not match "${clip(s.answer)}"`);
+      return verdict(def, ok, ok ? undefined : `/${def.pattern}/ does not match "${clip(s.answer, 120)}"`);
     }
     case "equals":
     case "contains": {
@@ -509,7 +508,7 @@ export function runBuiltinCheck(def: CheckDef, s: CheckSubject): CheckOutcome {
         ok,
         ok
           ? undefined
-          : `"${clip(s.answer)}" ${def.type === "equals" ? "≠" : "does not contain"} "${clip(target)}"`,
+          : `"${clip(s.answer, 120)}" ${def.type === "equals" ? "≠" : "does not contain"} "${clip(target, 120)}"`,
       );
     }
     case "bound": {

@@ -9,6 +9,7 @@ import { firstMessage, usageOf } from "intersebd/chat";
 import { costUsd } from "../calls/index.ts";
 import { type AnnotationInput, insertAnnotations } from "../graph/index.ts";
 import type { CallRow } from "../store/index.ts";
+import { clip } from "../util/clip.ts";
 import {
   answerText,
   type CheckDef,
@@ -111,7 +112,7 @@ export interface ItemOutcome {
 
 const MAX_RATE_LIMIT_WAITS = 8;
 const MAX_WAIT_MS = 5 * 60_000;
-const clip = (s: string | null, n = 500) => (s && s.length > n ? `${s.slice(0, n)}…` : s);
+const clipAnswer = (s: string | null) => (s === null ? s : clip(s, 500));
 
 /** Milliseconds the server asks us to wait (`retry-after-ms`, `retry-after` in seconds or as a date). */
 export function retryAfterMs(headers: Headers, now = Date.now()): number | undefined {
@@ -504,7 +505,7 @@ export async function processItem(
         costUsd: baselineRow.costUsd,
         latencyMs: baselineRow.durationMs,
         tokens: baselineUsage,
-        answer: clip(baselineAnswer),
+        answer: clipAnswer(baselineAnswer),
       },
       candidate: {
         callId: candidateCallId,
@@ -512,7 +513,7 @@ export async function processItem(
         costUsd: candidateCost,
         latencyMs,
         tokens: subject.tokens,
-        answer: clip(answer),
+        answer: clipAnswer(answer),
         ...(reused ? { reused } : {}),
       },
       checks,

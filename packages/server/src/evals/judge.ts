@@ -9,6 +9,8 @@
  * `{ "choice": "a" | "b" | "tie", "reason" }`. Which one is A is drawn per item from a seeded generator, so the
  * judge's preference for a position cancels out over a run and a rerun with the same seed is identical.
  */
+
+import { clip } from "../util/clip.ts";
 import type { JudgeDef } from "./checks.ts";
 import { hash32, seededRandom } from "./stats.ts";
 
@@ -20,8 +22,8 @@ export interface ChatMessage {
 export const DEFAULT_RUBRIC =
   "Does the answer do what the last user message asks, correctly and completely, in the requested format?";
 
-const clip = (s: string, n: number) =>
-  s.length > n ? `${s.slice(0, n)}\n[… ${s.length - n} characters cut]` : s;
+/** A long text in a judge's prompt says how much of it the judge does not see. */
+const cutNote = (cut: number) => `\n[… ${cut} characters cut]`;
 
 function textOf(content: unknown): string {
   if (typeof content === "string") return content;
@@ -40,7 +42,7 @@ export function renderConversation(messages: unknown): string {
       const msg = m as { role?: string; content?: unknown; tool_calls?: unknown };
       const text =
         textOf(msg.content) || (msg.tool_calls ? `tool calls: ${JSON.stringify(msg.tool_calls)}` : "");
-      return `${msg.role ?? "?"}: ${clip(text, 8000)}`;
+      return `${msg.role ?? "?"}: ${clip(text, 8000, cutNote)}`;
     })
     .join("\n\n");
 }
@@ -64,7 +66,7 @@ export function absolutePrompt(
       role: "user",
       content:
         `Rubric: ${def.rubric ?? DEFAULT_RUBRIC}\n\n<conversation>\n${conversation}\n</conversation>\n\n` +
-        `<answer>\n${clip(answer, 16000)}\n</answer>\n\nReply with the JSON object only.`,
+        `<answer>\n${clip(answer, 16000, cutNote)}\n</answer>\n\nReply with the JSON object only.`,
     },
   ];
 }
@@ -88,7 +90,7 @@ export function pairwisePrompt(
       role: "user",
       content:
         `Rubric: ${def.rubric ?? DEFAULT_RUBRIC}\n\n<conversation>\n${conversation}\n</conversation>\n\n` +
-        `<answer_a>\n${clip(a, 16000)}\n</answer_a>\n\n<answer_b>\n${clip(b, 16000)}\n</answer_b>\n\n` +
+        `<answer_a>\n${clip(a, 16000, cutNote)}\n</answer_a>\n\n<answer_b>\n${clip(b, 16000, cutNote)}\n</answer_b>\n\n` +
         "Compare the two answers and reply with the JSON object only.",
     },
   ];

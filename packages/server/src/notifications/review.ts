@@ -11,6 +11,7 @@
 import { type ExpressionBuilder, sql } from "kysely";
 import { type CallView, callListColumns, toCallView } from "../calls/index.ts";
 import type { CallListRow, Database, Store } from "../store/index.ts";
+import { clip } from "../util/clip.ts";
 
 // The check moved to the calls domain, which runs it once at insert; still exported here for its callers.
 export { schemaFailure } from "../calls/index.ts";
@@ -43,7 +44,6 @@ const noHumanJudgement = (eb: ExpressionBuilder<Database, "calls">) =>
     ),
   );
 
-const clip = (s: string, n = 160) => (s.length > n ? `${s.slice(0, n)}…` : s);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 
 type Candidate = { row: CallListRow; reason: string };
@@ -78,7 +78,7 @@ async function errors(store: Store, since: number, limit: number): Promise<Candi
     row,
     reason:
       `upstream error: ${row.outcome}${row.status ? ` (HTTP ${row.status})` : ""}` +
-      (row.error ? `: ${clip(row.error)}` : ""),
+      (row.error ? `: ${clip(row.error, 160)}` : ""),
   }));
 }
 

@@ -19,6 +19,7 @@ import type { Upstream } from "../config/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { keyMatches } from "../util/auth.ts";
 import { jsonDepth, MAX_JSON_DEPTH } from "../util/bounds.ts";
+import { clip } from "../util/clip.ts";
 import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
 import { type CallContext, first, responseHeaders, splitRequestHeaders } from "./headers.ts";
@@ -420,7 +421,7 @@ class CallWatcher {
     if (outcome !== "ok" || (status !== null && status >= 400)) return [outcome, error];
     const streamError = reader.error;
     if (streamError)
-      return ["upstream_error", `upstream error mid-stream: ${clip(JSON.stringify(streamError))}`];
+      return ["upstream_error", `upstream error mid-stream: ${clip(JSON.stringify(streamError), 2000)}`];
     if (!reader.complete) return ["upstream_error", TRUNCATED];
     return [outcome, error];
   }
@@ -484,7 +485,6 @@ class CallWatcher {
 }
 
 const TRUNCATED = "stream ended without [DONE] or a finish reason";
-const clip = (text: string) => (text.length > 2000 ? `${text.slice(0, 2000)}…` : text);
 
 const TOO_DEEP = `[a JSON body nested more than ${MAX_JSON_DEPTH} levels deep; not kept]`;
 
