@@ -96,11 +96,16 @@ export class AnsweredJournal {
     let segment: Segment | undefined;
     try {
       segment = this.#writable();
-      const line = Buffer.from(`${JSON.stringify(row)}\n`);
-      // One write() for a regular file writes it all; a short write (a full disk) is finished, or fails.
-      let off = 0;
-      while (off < line.length) off += fs.writeSync(segment.fd as number, line, off);
-      segment.bytes += line.length;
+      const line = `${JSON.stringify(row)}\n`;
+      const fd = segment.fd as number;
+      // One write() of a regular file writes it all; a short write (a full disk) is finished here, or fails.
+      const written = fs.writeSync(fd, line);
+      const length = written === line.length ? written : Buffer.byteLength(line);
+      if (written < length) {
+        const bytes = Buffer.from(line);
+        for (let off = written; off < length; ) off += fs.writeSync(fd, bytes, off);
+      }
+      segment.bytes += length;
       segment.appended++;
       if (this.#failing) this.#log.info(`answered journal ${this.#dir} is writable again`);
       this.#failing = false;
