@@ -1,7 +1,7 @@
 """Shared test support: the real server's URL, small HTTP helpers, a recording client and a scripted proxy.
 
 The tests run against a real intersebd server whose URL is in ``INTERSEBD_URL`` (the node:test file
-packages/python/test/python-sdk.test.ts starts one and sets it). Without it they are skipped, loudly.
+test/e2e/python-sdk.test.ts starts one and sets it). Without it they are skipped, loudly.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def require_server() -> str:
             _warned = True
             sys.stderr.write(
                 "\n!!! intersebd Python SDK server tests SKIPPED: INTERSEBD_URL is not set.\n"
-                "!!! Run them through `node --test packages/python/test/` (starts a server), or start one with\n"
+                "!!! Run them through `node --test test/e2e/python-sdk.test.ts` (starts a server), or start one with\n"
                 "!!! `node packages/server/src/cli/main.ts serve` and set INTERSEBD_URL=http://127.0.0.1:8787.\n\n"
             )
         raise unittest.SkipTest("INTERSEBD_URL is not set: no intersebd server to test against")

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { eventually, freshDatabase, startTestServer, type TestServer } from "@intersebd/server/testing";
-import { Intersebd } from "../src/index.ts";
+import { Intersebd } from "intersebd";
 import { type Body, countingFetch, errorSink, uniqueTag } from "./helpers.ts";
 
 describe("Intersebd retries", () => {

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { startTestServer, type TestServer } from "@intersebd/server/testing";
 import { type Body, uniqueTag } from "./helpers.ts";
 
-const SDK_DIR = path.resolve(import.meta.dirname, "..");
+const SDK_DIR = path.resolve(import.meta.dirname, "../../../packages/sdk");
 /** Far longer than any test waits: a child still running then was kept alive by something. */
 const KILL_AFTER_MS = 20_000;
 

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually, startTestServer, type TestServer } from "@intersebd/server/testing";
+import { Intersebd } from "intersebd";
 import OpenAI from "openai";
-import { Intersebd } from "../src/index.ts";
 import { type Body, countingFetch, errorSink, uniqueTag } from "./helpers.ts";
 
 describe("Intersebd queue against a real server", () => {

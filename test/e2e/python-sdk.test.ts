@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startTestServer, type TestServer } from "@intersebd/server/testing";
 
-const PACKAGE_DIR = path.resolve(import.meta.dirname, "..");
+const PACKAGE_DIR = path.resolve(import.meta.dirname, "../../packages/python");
 const PYTHON = process.env.PYTHON ?? "python3";
 const API_KEY = "python-sdk-test-key";
 

@@ -13,9 +13,9 @@ import {
   startTestServer,
   type TestServer,
 } from "@intersebd/server/testing";
+import { Intersebd, type IntersebdError } from "intersebd";
 import OpenAI from "openai";
 import { Stream } from "openai/streaming";
-import { Intersebd, type IntersebdError } from "../src/index.ts";
 import { type Body, errorSink, uniqueTag } from "./helpers.ts";
 
 const WEATHER_TOOL = {

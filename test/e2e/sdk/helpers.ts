@@ -1,5 +1,5 @@
 /** Test support for the SDK suites: a `fetch` that counts and records what the SDK sends. */
-import type { IntersebdError } from "../src/index.ts";
+import type { IntersebdError } from "intersebd";
 
 export interface SeenRequest {
   path: string;
