@@ -17,7 +17,11 @@ import { parseArgs } from "node:util";
 import { insertCalls, toCallRow } from "../packages/server/src/calls/index.ts";
 import { AnsweredJournal } from "../packages/server/src/calls/journal.ts";
 import { loadConfig } from "../packages/server/src/config/index.ts";
-import { insertLinks, resolveCallAnnotations } from "../packages/server/src/graph/index.ts";
+import {
+  insertLinks,
+  resolutionOnInsert,
+  resolveCallAnnotations,
+} from "../packages/server/src/graph/index.ts";
 import { startServer } from "../packages/server/src/server.ts";
 import { openStore } from "../packages/server/src/store/index.ts";
 import { createLogger } from "../packages/server/src/util/log.ts";
@@ -297,7 +301,7 @@ async function storeFigures() {
     await insertCalls(
       store,
       Array.from({ length: 500 }, (_, j) => fakeCall(i + j, t0)),
-      config.linkDepth,
+      resolutionOnInsert(store.dialect.name, config.linkDepth),
     );
   }
   const ingestPerSec = ingestN / ((performance.now() - t) / 1000);
@@ -306,7 +310,7 @@ async function storeFigures() {
     await insertCalls(
       store,
       Array.from({ length: 1000 }, (_, j) => fakeCall(i + j, t0)),
-      config.linkDepth,
+      resolutionOnInsert(store.dialect.name, config.linkDepth),
     );
     if (i % 100_000 === 0) log(`  ${i} calls`);
   }
@@ -380,7 +384,7 @@ async function storeFigures() {
       )
       .execute();
   }
-  await insertCalls(g, [fakeCall(0, now)], 10);
+  await insertCalls(g, [fakeCall(0, now)], resolutionOnInsert(g.dialect.name, 10));
   const chain = ["chatcmpl-bench0", "h1", "h2", "h3", "h4", "h5"];
   await insertLinks(
     g,

@@ -10,7 +10,7 @@ import { createApi, type RouteMount } from "./api/index.ts";
 import { CallRecorder, toCallRow, unbuiltRow } from "./calls/index.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
-import { ensureResolutionDepth } from "./graph/index.ts";
+import { ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
 import { createMetrics } from "./metrics/index.ts";
 import { allMounts, rootMounts } from "./mounts.ts";
 import { createProxy } from "./proxy/index.ts";
@@ -47,7 +47,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       queueMax: config.queueMax,
       flushMs: config.flushMs,
       batchSize: config.batchSize,
-      linkDepth: config.linkDepth,
+      insertHook: resolutionOnInsert(store.dialect.name, config.linkDepth),
       faultInject: config.faultInject,
     },
     metrics,

@@ -22,14 +22,7 @@ export function callRoutes(ctx: AppContext) {
     })
     .post("/", async (c) => {
       const { items, batch } = await oneOrBatch(c, ingestCallSchema);
-      const r = await ingestCalls(
-        store,
-        recorder,
-        items,
-        config.capture,
-        config.redactPatterns,
-        config.linkDepth,
-      );
+      const r = await ingestCalls(store, recorder, items, config.capture, config.redactPatterns);
       // 202: accepted into the spool because the store is down; it will be stored once it answers.
       const status = r.stored ? 201 : 202;
       return c.json(

@@ -5,10 +5,11 @@ import type { CaptureMode } from "../config/index.ts";
 import type { Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 import { type CapturedCall, toCallRow } from "./record.ts";
-import { insertCalls, type Recorder } from "./recorder.ts";
+import type { Recorder } from "./recorder.ts";
 import type { RedactPattern } from "./redact.ts";
 import type { IngestCall } from "./schemas.ts";
 
+export { type InsertHook, insertCalls } from "./insert.ts";
 export { PREVIEW_CHARS, previewOf, schemaFailure } from "./preview.ts";
 export { costUsd, priceOf } from "./pricing.ts";
 export {
@@ -30,7 +31,7 @@ export {
   type UnbuiltCall,
   unbuiltRow,
 } from "./record.ts";
-export { CallRecorder, insertCalls, type Recorder, type RecorderMetrics } from "./recorder.ts";
+export { CallRecorder, type Recorder, type RecorderMetrics } from "./recorder.ts";
 export * from "./schemas.ts";
 
 /**
@@ -43,7 +44,6 @@ export async function ingestCalls(
   calls: IngestCall[],
   capture: CaptureMode,
   patterns: RedactPattern[],
-  linkDepth: number,
 ): Promise<{ stored: boolean; items: Array<{ id: string; completionId: string | null }> }> {
   const rows = calls.map((c) => {
     const startedAt = c.startedAt ?? Date.now();
@@ -70,7 +70,7 @@ export async function ingestCalls(
   });
   const items = rows.map((r) => ({ id: r.id, completionId: r.completionId ?? null }));
   try {
-    await insertCalls(store, rows, linkDepth);
+    await recorder.insert(rows);
     return { stored: true, items };
   } catch (err) {
     // Only an unreachable store sends the calls to the spool. If the store answers, it refused these rows

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { openStore, type Store } from "../store/index.ts";
 import { DIALECTS, freshDatabase, postgresAvailable } from "../testing/index.ts";
+import { type InsertHook, insertCalls } from "./insert.ts";
 import { toCallRow } from "./record.ts";
-import { insertCalls } from "./recorder.ts";
 
 function row(i: number) {
   return toCallRow(
@@ -61,8 +61,8 @@ for (const dialect of DIALECTS) {
       await withStore(dialect, async (store) => {
         // 301 rows: chunks of 128, 128, 32, 8, 4 and 1.
         const rows = Array.from({ length: 301 }, (_, i) => row(i));
-        await insertCalls(store, rows, 10);
-        await insertCalls(store, rows.slice(100, 200), 10);
+        await insertCalls(store, rows);
+        await insertCalls(store, rows.slice(100, 200));
         const stored = await store.db.selectFrom("calls").selectAll().orderBy("id").execute();
         assert.equal(stored.length, 301, "a repeated batch adds nothing");
         for (const i of [0, 127, 128, 255, 256, 300]) {
@@ -84,7 +84,7 @@ for (const dialect of DIALECTS) {
         const reordered = Object.fromEntries(Object.entries(row(1)).reverse()) as ReturnType<typeof row>;
         const first = row(2);
         const second = { ...row(2), error: "a later row with the same id" };
-        await insertCalls(store, [row(0), reordered, first, second], 10);
+        await insertCalls(store, [row(0), reordered, first, second]);
         const stored = await store.db.selectFrom("calls").select(["id", "error"]).orderBy("id").execute();
         assert.deepEqual(
           stored.map((r) => [r.id, r.error]),
@@ -94,6 +94,48 @@ for (const dialect of DIALECTS) {
             ["call_insert_0002", null],
           ],
         );
+      });
+    });
+
+    it("runs the hook in the insert's transaction: begin first, then afterInsert with only the calls it stored", async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      await withStore(dialect, async (store) => {
+        const seen: string[] = [];
+        const hook: InsertHook = {
+          begin: async () => {
+            seen.push("begin");
+          },
+          afterInsert: async (trx, ids) => {
+            // Inside the transaction: the rows it just wrote are visible through `trx`.
+            const rows = await trx.selectFrom("calls").select("id").where("id", "in", ids).execute();
+            seen.push(`after ${ids.join(",")} (${rows.length} visible)`);
+          },
+        };
+        await insertCalls(store, [row(0), row(1)], hook);
+        await insertCalls(store, [row(1), row(2)], hook);
+        await insertCalls(store, [row(2)], hook);
+        assert.deepEqual(seen, [
+          "begin",
+          "after call_insert_0000,call_insert_0001 (2 visible)",
+          "begin",
+          "after call_insert_0002 (1 visible)",
+          "begin",
+        ]);
+      });
+    });
+
+    it("stores nothing when the hook fails: the calls and the hook's work commit together", async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      await withStore(dialect, async (store) => {
+        const failing: InsertHook = {
+          begin: async () => {},
+          afterInsert: async () => {
+            throw new Error("the hook failed");
+          },
+        };
+        await assert.rejects(insertCalls(store, [row(0), row(3)], failing), /the hook failed/);
+        assert.deepEqual(await store.db.selectFrom("calls").select("id").execute(), []);
+        assert.deepEqual(await store.db.selectFrom("callTags").select("tag").execute(), []);
       });
     });
   });

@@ -18,13 +18,10 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import readline from "node:readline";
-import type { CompiledQuery } from "kysely";
-import { lockGraphWrites, materializeForCalls } from "../graph/resolve.ts";
 import { isStoreUnavailable, type NewCallRow, type Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
+import { type InsertHook, insertCalls } from "./insert.ts";
 import { AnsweredJournal, type Segment } from "./journal.ts";
-import { withPreview } from "./preview.ts";
-import { customTagsOf } from "./record.ts";
 import { RejectedCalls, type RejectedMetrics, type RejectReason } from "./rejected.ts";
 
 /** The counters the recorder keeps; prom-client's objects fit. */
@@ -47,6 +44,11 @@ export interface Recorder {
    * counted and logged. Never throws.
    */
   setAside(id: string, reason: RejectReason, err: unknown, row: Record<string, unknown>): void;
+  /**
+   * Stores calls now, through the same insert (and hook) as the queue, bypassing the queue and the journal:
+   * for callers that answer only once the calls are stored (`POST /api/calls`). Throws what the store throws.
+   */
+  insert(rows: NewCallRow[]): Promise<void>;
   /** Resolves once everything recorded so far is stored (or spooled, when the store is down, or set aside). */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -61,8 +63,8 @@ export interface RecorderOptions {
   queueMax: number;
   flushMs: number;
   batchSize: number;
-  /** Depth bound of link resolution (INTERSEBD_LINK_DEPTH). */
-  linkDepth: number;
+  /** What runs inside each insert's transaction (the graph's resolution, wired in server.ts). */
+  insertHook: InsertHook;
   /** Longest wait between probes of an unreachable store. */
   maxRetryMs?: number;
   /** Testing only: where to SIGKILL this process during a flush. */
@@ -73,106 +75,6 @@ export interface RecorderOptions {
 interface Queued {
   row: NewCallRow;
   segment: Segment | undefined;
-}
-
-/**
- * Splits a batch into chunks whose sizes are powers of two, at most 128 (32 columns × 128 rows stays under
- * SQLite's bound-parameter limit): only eight distinct multi-row INSERTs ever exist, each prepared once and cached.
- * Batches of whatever size the load made filled the statement cache with hundreds of large programs.
- */
-function* powerOfTwoChunks<T>(rows: T[]): Generator<T[]> {
-  let i = 0;
-  while (i < rows.length) {
-    let size = 128;
-    while (size > rows.length - i) size /= 2;
-    yield rows.slice(i, i + size);
-    i += size;
-  }
-}
-
-type Compiled = CompiledQuery<{ id: string }>;
-const insertStatements = new WeakMap<Store, Map<string, Compiled>>();
-
-/**
- * The INSERT of `n` calls with these columns, compiled by Kysely once and then bound to each chunk's values:
- * building the query for every chunk (parsing 128 rows of 32 values, then compiling them) cost a tenth of the
- * write-behind path's CPU. Null placeholders compile to one parameter per value, in row order.
- */
-function compiledInsert(store: Store, columns: string[], n: number): Compiled {
-  let cache = insertStatements.get(store);
-  if (!cache) {
-    cache = new Map();
-    insertStatements.set(store, cache);
-  }
-  const key = `${n}:${columns.join(",")}`;
-  let compiled = cache.get(key);
-  if (!compiled) {
-    const placeholder = Object.fromEntries(columns.map((c) => [c, null])) as unknown as NewCallRow;
-    compiled = store.db
-      .insertInto("calls")
-      .values(Array.from({ length: n }, () => placeholder))
-      .onConflict((oc) => oc.column("id").doNothing())
-      .returning("id")
-      .compile();
-    if (compiled.parameters.length !== n * columns.length) throw new Error("unexpected INSERT parameters");
-    cache.set(key, compiled);
-  }
-  return compiled;
-}
-
-/** Rows bound by position need the same columns in the same order; rows from `toCallRow` always have them. */
-function sameColumns(rows: NewCallRow[], columns: string[]): boolean {
-  return rows.every((r) => {
-    const keys = Object.keys(r);
-    return keys.length === columns.length && keys.every((k, i) => k === columns[i]);
-  });
-}
-
-/**
- * Inserts calls and their tags, and resolves links and annotations that arrived before them;
- * safe to repeat with the same rows. A call is stored once, as first written: a later row with the same id
- * (a replay, or a client reusing an id, even within one batch) is ignored, tags included, so that a call
- * never answers to tags it does not show.
- */
-export async function insertCalls(store: Store, rows: NewCallRow[], linkDepth: number): Promise<void> {
-  if (rows.length === 0) return;
-  const seen = new Set<string>();
-  const unique = rows.filter((r) => !seen.has(r.id) && seen.add(r.id)).map(withPreview);
-  await store.db.transaction().execute(async (trx) => {
-    await lockGraphWrites(trx, store.dialect.name);
-    for (const chunk of powerOfTwoChunks(unique)) {
-      const columns = Object.keys(chunk[0] as NewCallRow);
-      const inserted = sameColumns(chunk, columns)
-        ? (
-            await trx.executeQuery<{ id: string }>({
-              ...compiledInsert(store, columns, chunk.length),
-              parameters: chunk.flatMap((r) => columns.map((c) => r[c as keyof NewCallRow])),
-            })
-          ).rows
-        : await trx
-            .insertInto("calls")
-            .values(chunk)
-            .onConflict((oc) => oc.column("id").doNothing())
-            .returning("id")
-            .execute();
-      const ids = new Set(inserted.map((r) => r.id));
-      const fresh = chunk.filter((r) => ids.has(r.id));
-      if (fresh.length === 0) continue;
-      const tags = fresh.flatMap((r) => customTagsOf(r).map((tag) => ({ tag, callId: r.id })));
-      for (const tagChunk of powerOfTwoChunks(tags)) {
-        await trx
-          .insertInto("callTags")
-          .values(tagChunk)
-          .onConflict((oc) => oc.columns(["tag", "callId"]).doNothing())
-          .execute();
-      }
-      await materializeForCalls(
-        trx,
-        fresh.map((r) => r.id),
-        linkDepth,
-      );
-    }
-  });
 }
 
 const jsonLines = (rows: NewCallRow[]): string => `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`;
@@ -235,6 +137,10 @@ export class CallRecorder implements Recorder {
     this.#metrics.queueDepth.set(this.#queue.length);
     if (this.#queue.length >= this.#opts.batchSize) this.#kick();
     else this.#schedule(this.#opts.flushMs);
+  }
+
+  insert(rows: NewCallRow[]): Promise<void> {
+    return insertCalls(this.#store, rows, this.#opts.insertHook);
   }
 
   /** Replays what dead processes (or this one, earlier) left in the spool directory. */
@@ -320,7 +226,7 @@ export class CallRecorder implements Recorder {
    */
   async #insertOrSetAside(rows: NewCallRow[]): Promise<boolean> {
     try {
-      await insertCalls(this.#store, rows, this.#opts.linkDepth);
+      await insertCalls(this.#store, rows, this.#opts.insertHook);
       this.#metrics.storedCalls.inc(rows.length);
       return true;
     } catch (err) {
@@ -331,7 +237,7 @@ export class CallRecorder implements Recorder {
     }
     for (const row of rows) {
       try {
-        await insertCalls(this.#store, [row], this.#opts.linkDepth);
+        await insertCalls(this.#store, [row], this.#opts.insertHook);
         this.#metrics.storedCalls.inc();
       } catch (err) {
         if (isStoreUnavailable(err) || !(await this.#store.ping())) {

@@ -11,7 +11,7 @@ import { isoTime } from "../util/time.ts";
 import { lockGraphWrites, materializeForAnnotations, materializeForLinks, walk } from "./resolve.ts";
 import type { AnnotationInput, ComparisonInput, LinkInput } from "./schemas.ts";
 
-export { materializeForCalls } from "./resolve.ts";
+export { materializeForCalls, resolutionOnInsert } from "./resolve.ts";
 export * from "./schemas.ts";
 
 /** An annotation as the API shows it. */

@@ -131,6 +131,20 @@ export async function materializeForCalls(db: Db, callIds: string[], maxDepth: n
     on conflict do nothing`.execute(db);
 }
 
+/**
+ * The graph's part of every insert of calls (calls/insert.ts's `InsertHook`, wired in server.ts): take the
+ * write lock before the rows, then materialize the pairs of the calls just stored, in the same transaction.
+ */
+export function resolutionOnInsert(
+  dialect: DialectName,
+  maxDepth: number,
+): { begin(trx: Db): Promise<void>; afterInsert(trx: Db, callIds: string[]): Promise<void> } {
+  return {
+    begin: (trx) => lockGraphWrites(trx, dialect),
+    afterInsert: (trx, callIds) => materializeForCalls(trx, callIds, maxDepth),
+  };
+}
+
 export interface WalkStep {
   tag: string;
   depth: number;
