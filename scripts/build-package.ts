@@ -88,10 +88,14 @@ function buildServer(dir: string): void {
   } finally {
     if (sdkBuiltHere) clean(sdk);
   }
-  // `intersebd fake-upstream` replays these (fake-upstream.ts reads them next to itself).
-  fs.cpSync(path.join(dir, "src", "testing", "fixtures"), path.join(dist, "testing", "fixtures"), {
-    recursive: true,
-  });
+  // `intersebd fake-upstream` replays these (fake-upstream/server.ts reads them next to itself).
+  fs.cpSync(
+    path.join(dir, "src", "fake-upstream", "fixtures"),
+    path.join(dist, "fake-upstream", "fixtures"),
+    {
+      recursive: true,
+    },
+  );
   rewriteDeclarationImports(dist);
   // The web app: packages/web's Vite build, into packages/server/webapp, which the server serves. Built beside it
   // and then swapped in, so that a server or test running from this checkout never finds the folder half written.

@@ -208,7 +208,9 @@ describe("packed npm packages, installed outside the repository", { timeout: 4 *
     for (const f of ["bin/intersebd.js", "dist/cli/main.js", "dist/index.d.ts", "webapp/index.html"])
       assert.ok(server.includes(f), `the server tarball has ${f}`);
     assert.ok(
-      server.some((f) => f.startsWith("dist/testing/fixtures/openai-chat-streams/") && f.endsWith(".sse")),
+      server.some(
+        (f) => f.startsWith("dist/fake-upstream/fixtures/openai-chat-streams/") && f.endsWith(".sse"),
+      ),
       "the fake upstream's recorded streams",
     );
     assert.ok(

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
-import { startFakeUpstream } from "../testing/fake-upstream.ts";
+import { startFakeUpstream } from "../fake-upstream/index.ts";
 
 export function fakeUpstreamCommand(): Command {
   return new Command("fake-upstream")

@@ -1,9 +1,12 @@
-/** Test and demo support: the fake upstream and the server harness. Not loaded by the server itself. */
+/**
+ * Test and demo support: the server harness, and the fake upstream (which lives in fake-upstream/, shipped with
+ * the CLI). Neither the server nor the CLI imports this folder: tests, benchmarks and examples do.
+ */
 export {
   type FakeUpstream,
   judgeVerdict,
   PROVIDER_STREAMS_DIR,
   RECORDED_STREAMS_DIR,
   startFakeUpstream,
-} from "./fake-upstream.ts";
+} from "../fake-upstream/index.ts";
 export * from "./harness.ts";
