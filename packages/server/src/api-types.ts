@@ -9,7 +9,8 @@ import type { runState } from "./evals/index.ts";
 import type { timeseries } from "./evals/metrics.ts";
 import type { TimeseriesQuery } from "./evals/schemas.ts";
 import type { CallDetail } from "./graph/index.ts";
-import type { getSession, listNotifications, NotificationView } from "./notifications/index.ts";
+import type { listNotifications, NotificationView } from "./notifications/index.ts";
+import type { getSession } from "./views/index.ts";
 
 // Calls and the tag graph
 export type { CallView } from "./calls/index.ts";
@@ -28,21 +29,19 @@ export type CallsPage = Awaited<ReturnType<typeof listCalls>>;
 export type CallDetailResponse = CallDetail & { notifications: NotificationView[] };
 
 export type { NotificationWithUrl } from "./notifications/inbox.ts";
-// Notifications, annotation, rubrics, review queue, sessions, settings
+// Notifications, annotation, rubrics
 export type {
   AnnotateTask,
   DeliveryView,
   NotificationStatus,
   NotificationView,
-  ReviewItem,
   RubricDefinition,
   RubricField,
   RubricView,
-  SessionSummary,
-  SettingsView,
 } from "./notifications/index.ts";
-export type { ReviewKind } from "./notifications/review.ts";
 export type { RubricFieldType } from "./notifications/rubrics.ts";
+// The web app's views: review queue, sessions, settings
+export type { ReviewItem, ReviewKind, SessionSummary, SettingsView } from "./views/index.ts";
 
 /** `GET /api/notifications`: an inbox page, each item with its link and the call's preview, and the counts. */
 export type InboxPage = Awaited<ReturnType<typeof listNotifications>>;

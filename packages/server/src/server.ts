@@ -8,22 +8,25 @@ import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import { createApi, type RouteMount } from "./api/index.ts";
 import { CallRecorder, toCallRow, unbuiltRow } from "./calls/index.ts";
+import { type Composed, compose } from "./compose.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
 import { ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
+import { HttpError } from "./http/index.ts";
 import { createMetrics } from "./metrics/index.ts";
-import { allMounts, rootMounts } from "./mounts.ts";
 import { createProxy } from "./proxy/index.ts";
 import { openStore } from "./store/index.ts";
 import { createBrowserGuard } from "./util/browser-guard.ts";
-import { HttpError } from "./util/http-error.ts";
 import { createLogger, type Logger } from "./util/log.ts";
+import { webRoutes } from "./web/static.ts";
 
 export interface RunningServer {
   /** Base URL, e.g. `http://127.0.0.1:8787`. */
   url: string;
   ctx: AppContext;
   http: http.Server;
+  /** The worker that runs evaluation items in this process (the CLI's `eval` drives it). */
+  evalWorker: Composed["evalWorker"];
   /** Stops accepting requests, drains the capture queue, closes the store. */
   close(): Promise<void>;
 }
@@ -90,7 +93,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onRejected: (call, err) =>
       recorder.setAside(call.id, "unbuildable", err, unbuiltRow(call, config.capture, config.redactPatterns)),
   });
-  const api = createApi(ctx, [...allMounts, ...(opts.mounts ?? [])], rootMounts);
+  // The domains' workers start here, once; mounting their tables starts nothing.
+  const domains = compose(ctx);
+  closers.push(() => domains.stop());
+  const api = createApi(ctx, domains.tables, opts.mounts, [(_api, _ctx, root) => webRoutes(root)]);
   const apiListener = getRequestListener(api.fetch);
 
   const guard = createBrowserGuard(config);
@@ -118,6 +124,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     url,
     ctx,
     http: server,
+    evalWorker: domains.evalWorker,
     close: () => {
       closing ??= (async () => {
         // Background workers first: an evaluation's in-flight calls go through this server's own proxy.

@@ -4,23 +4,30 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { z } from "zod";
 import type { AppContext } from "../context.ts";
+import { HttpError, mountRoutes, openApiDocument, type RouteTable, refuseNul, route } from "../http/index.ts";
 import { OutageLog, storeUnavailableReason } from "../store/errors.ts";
 import { keyMatches } from "../util/auth.ts";
-import { HttpError } from "../util/http-error.ts";
-import { callRoutes } from "./calls.ts";
-import { openApiDocument } from "./openapi.ts";
-import { refuseNul } from "./validate.ts";
+import { SERVER_VERSION } from "../util/version.ts";
 
 /**
- * A domain's route group. `api` is mounted at `/api` (key-protected); `root` is the top-level app, for pages
- * and assets, and is only given to root mounts, which run after `/api` is in place.
+ * Routes that are not a domain's table: `api` is mounted at `/api` (key-protected); `root` is the top-level
+ * app, for the web app's pages and assets (and for tests that read the app's routes). Root mounts run after
+ * `/api` is in place.
  */
 export type RouteMount = (api: Hono, ctx: AppContext, root: Hono) => void;
 
-export const SERVER_VERSION = "0.1.0";
-
-export function createApi(ctx: AppContext, mounts: RouteMount[] = [], rootMounts: RouteMount[] = []): Hono {
+/**
+ * The app: ops endpoints, `/api` (key, limits, then each domain's table and the OpenAPI document generated
+ * from those tables), then the root mounts.
+ */
+export function createApi(
+  ctx: AppContext,
+  tables: RouteTable[],
+  mounts: RouteMount[] = [],
+  rootMounts: RouteMount[] = [],
+): Hono {
   const app = new Hono();
 
   // A database that is down, restarting or locked is not a bug: a 503 that says so, one warn line per outage.
@@ -95,9 +102,21 @@ export function createApi(ctx: AppContext, mounts: RouteMount[] = [], rootMounts
       ? next()
       : limit(c, next),
   );
-  api.route("/calls", callRoutes(ctx));
-  const openapi = openApiDocument(SERVER_VERSION);
-  api.get("/openapi.json", (c) => c.json(openapi));
+  const routes = tables.flat();
+  let openapi: ReturnType<typeof openApiDocument> | undefined;
+  routes.push(
+    route({
+      method: "get",
+      path: "/openapi.json",
+      summary: "This document: every route under /api, generated from the route tables",
+      response: z.object({ openapi: z.string(), paths: z.record(z.string(), z.unknown()) }).loose(),
+      handler: () => {
+        openapi ??= openApiDocument(SERVER_VERSION, routes);
+        return openapi;
+      },
+    }),
+  );
+  mountRoutes(api, routes, { checkResponses: ctx.config.checkResponses });
   for (const mount of mounts) mount(api, ctx, app);
   app.route("/api", api);
   for (const mount of rootMounts) mount(api, ctx, app);

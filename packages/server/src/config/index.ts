@@ -90,6 +90,8 @@ export const envSchema = z.object({
   INTERSEBD_RUBRICS_FILE: z.string().optional(),
   /** Testing only: SIGKILL the process at a point of the capture flush, to prove crash safety. */
   INTERSEBD_FAULT_INJECT: z.enum(["crash-after-insert"]).optional(),
+  /** Testing only: check each API answer against its route's response schema; a mismatch answers 500 naming it. */
+  INTERSEBD_CHECK_RESPONSES: z.enum(["0", "1"]).default("0"),
   /** JSON file of checks (evaluations) loaded at start. */
   INTERSEBD_CHECKS_FILE: z.string().optional(),
 });
@@ -124,6 +126,8 @@ export interface Config {
   rubricsFile?: string;
   checksFile?: string;
   faultInject?: Env["INTERSEBD_FAULT_INJECT"];
+  /** Testing only: check every API answer against its response schema (the test harness sets it). */
+  checkResponses: boolean;
 }
 
 /** A configuration problem, reported at start with the variable or flag to fix. */
@@ -311,5 +315,6 @@ export function loadConfig(
     rubricsFile: e.INTERSEBD_RUBRICS_FILE ? path.resolve(e.INTERSEBD_RUBRICS_FILE) : undefined,
     checksFile: e.INTERSEBD_CHECKS_FILE ? path.resolve(e.INTERSEBD_CHECKS_FILE) : undefined,
     faultInject: e.INTERSEBD_FAULT_INJECT,
+    checkResponses: e.INTERSEBD_CHECK_RESPONSES === "1",
   };
 }

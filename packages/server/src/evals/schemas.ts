@@ -2,9 +2,8 @@
  * Request schemas of the evals API, validated at the edge (a failure is a 400 naming the field).
  */
 import { z } from "zod";
+import { parseOrThrow } from "../http/validate.ts";
 import { boundedNumber, jsonObject, queryTimestamp, text } from "../util/bounds.ts";
-import { HttpError } from "../util/http-error.ts";
-import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
 // Credentials are never stored (PRODUCT.md "Privacy"), and a run's candidate is stored: upstream keys belong
 // in the server's configuration (INTERSEBD_UPSTREAM_KEY_<NAME>), which the proxy injects.
@@ -162,15 +161,9 @@ export const timeseriesSchema = z
 export type TimeseriesQuery = z.infer<typeof timeseriesSchema>;
 
 /**
- * Validates a value against a schema, throwing a 400 that names the first bad field (`candidate.model`).
- * The API uses `api/validate.ts`; this is for the domain's own entry points (`runEvaluation`).
+ * Validates a domain entry point's input (`runEvaluation`, the CLI), a 400 naming the first bad field
+ * (`candidate.model`): the HTTP kit's one `parseOrThrow`, with no "body" prefix.
  */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const field = fieldPath(issue?.path ?? []);
-  throw new HttpError(400, `field ${field || "(root)"}: ${issueMessage(issue)}`, {
-    field: field || undefined,
-  });
+  return parseOrThrow(schema, value, "");
 }

@@ -3,7 +3,7 @@
  * their snapshots: the exact call ids one export or evaluation used.
  */
 import type { Kysely } from "kysely";
-import { parseOrThrow } from "../api/validate.ts";
+import { parseOrThrow } from "../http/validate.ts";
 import type { Database, Store } from "../store/index.ts";
 import type { DatasetSnapshotsTable, DatasetsTable } from "../store/schema-exports.ts";
 import { HttpError } from "../util/http-error.ts";

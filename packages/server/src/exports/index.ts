@@ -21,7 +21,6 @@ export {
 } from "./datasets.ts";
 export { type Format, formatInfo, formats, type Provenance } from "./formats.ts";
 export type { ExportAnnotation, ExportCall, ExportItem, Message, Prompt } from "./model.ts";
-export { exportsOpenApiPaths } from "./openapi.ts";
 export {
   type ExportedRow,
   type ExportOptions,
@@ -30,6 +29,7 @@ export {
   type Part,
 } from "./pipeline.ts";
 export { type DropReason, dropReasons } from "./reasons.ts";
+export { exportsRoutes as routes } from "./routes.ts";
 export { type ExportPlan, exportLines, manifestLine, ndjsonStream, planExport } from "./run.ts";
 export * from "./schemas.ts";
 export { countComparisons, countSelection, type Selection } from "./source.ts";

@@ -1,70 +1,132 @@
-import type { RouteMount } from "../api/index.ts";
-import { jsonBody, parseOrThrow, queryOf } from "../api/validate.ts";
-import { HttpError } from "../util/http-error.ts";
+import { z } from "zod";
+import type { AppContext } from "../context.ts";
+import { HttpError, type RouteTable, route } from "../http/index.ts";
 import {
   createDataset,
-  createDatasetSchema,
   datasetDetail,
   deleteDataset,
-  exportLines,
-  exportQuerySchema,
-  exportRows,
   getSnapshot,
   listDatasets,
   listSnapshots,
-  ndjsonStream,
-  planExport,
-  snapshotPageSchema,
   updateDataset,
+} from "./datasets.ts";
+import { exportRows } from "./pipeline.ts";
+import { dropReasons } from "./reasons.ts";
+import {
+  datasetDetailSchema,
+  datasetViewSchema,
+  exportReportSchema,
+  snapshotPageSchema as snapshotPageResponse,
+  snapshotViewSchema,
+} from "./responses.ts";
+import { exportLines, ndjsonStream, planExport } from "./run.ts";
+import {
+  createDatasetSchema,
+  exportQuerySchema,
+  snapshotPageSchema,
   updateDatasetSchema,
-} from "./index.ts";
+} from "./schemas.ts";
 
 /** Datasets, their snapshots, and `GET /api/export` under `/api`. */
-export const exportsRoutes: RouteMount = (api, ctx) => {
+export const exportsRoutes = (ctx: AppContext): RouteTable => {
   const { store, config } = ctx;
-
-  api.post("/datasets", async (c) => {
-    const input = parseOrThrow(createDatasetSchema, await jsonBody(c));
-    return c.json(await createDataset(store, input), 201);
-  });
-  api.get("/datasets", async (c) => c.json({ data: await listDatasets(store) }));
-  api.get("/datasets/:name", async (c) => c.json(await datasetDetail(store, c.req.param("name"))));
-  api.put("/datasets/:name", async (c) => {
-    const input = parseOrThrow(updateDatasetSchema, await jsonBody(c));
-    return c.json(await updateDataset(store, c.req.param("name"), input));
-  });
-  api.delete("/datasets/:name", async (c) => {
-    await deleteDataset(store, c.req.param("name"));
-    return c.body(null, 204);
-  });
-  api.get("/datasets/:name/snapshots", async (c) =>
-    c.json({ data: await listSnapshots(store, c.req.param("name")) }),
-  );
-  api.get("/snapshots/:id", async (c) =>
-    c.json(await getSnapshot(store, c.req.param("id"), queryOf(c, snapshotPageSchema))),
-  );
-
-  /**
-   * Streams JSONL. `split` + `part` pick one side of the split; `manifest=1` streams each row's provenance
-   * (line, source, call ids) instead; `report=1` answers with the counts of rows written and dropped, by reason.
-   */
-  api.get("/export", async (c) => {
-    const q = queryOf(c, exportQuerySchema);
-    if (q.part === "validation" && !q.split)
-      throw new HttpError(400, "part=validation needs split (e.g. split=0.1)", { field: "part" });
-    const plan = await planExport(store, q, config.linkDepth);
-    if (q.report) {
-      const run = exportRows(store, plan.options);
-      for await (const _ of run.rows);
-      return c.json(run.report());
-    }
-    const part = q.part ?? "train";
-    const name = `${plan.dataset?.name ?? "export"}-${q.format}${part === "validation" ? ".validation" : ""}${q.manifest ? ".manifest" : ""}.jsonl`;
-    const body = ndjsonStream(exportLines(store, plan, { part, manifest: q.manifest ?? false }), ctx.log);
-    return c.body(body, 200, {
-      "content-type": "application/x-ndjson; charset=utf-8",
-      "content-disposition": `attachment; filename="${name}"`,
-      "cache-control": "no-store",
-    });
-  });
+  return [
+    route({
+      method: "post",
+      path: "/datasets",
+      summary: "Save a filter over calls and annotations as a named dataset",
+      body: createDatasetSchema,
+      status: 201,
+      response: datasetViewSchema,
+      errors: { 409: "name taken" },
+      handler: ({ body }) => createDataset(store, body),
+    }),
+    route({
+      method: "get",
+      path: "/datasets",
+      summary: "List datasets",
+      response: z.object({ data: z.array(datasetViewSchema) }),
+      handler: async () => ({ data: await listDatasets(store) }),
+    }),
+    route({
+      method: "get",
+      path: "/datasets/:name",
+      summary:
+        "A dataset with its size, reward histogram and counts of annotated, corrected and compared calls",
+      response: datasetDetailSchema,
+      errors: { 404: "no such dataset" },
+      handler: ({ params }) => datasetDetail(store, params.name),
+    }),
+    route({
+      method: "put",
+      path: "/datasets/:name",
+      summary: "Rename a dataset, change its description, or replace its filter",
+      body: updateDatasetSchema,
+      response: datasetViewSchema,
+      errors: { 404: "no such dataset", 409: "name taken" },
+      handler: ({ params, body }) => updateDataset(store, params.name, body),
+    }),
+    route({
+      method: "delete",
+      path: "/datasets/:name",
+      summary: "Delete a dataset (its snapshots are kept)",
+      status: 204,
+      response: null,
+      describe: "deleted",
+      errors: { 404: "no such dataset" },
+      handler: async ({ c, params }) => {
+        await deleteDataset(store, params.name);
+        return c.body(null, 204);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/datasets/:name/snapshots",
+      summary: "The snapshots (exact call ids) recorded by the dataset's exports and evaluations",
+      response: z.object({ data: z.array(snapshotViewSchema) }),
+      errors: { 404: "no such dataset" },
+      handler: async ({ params }) => ({ data: await listSnapshots(store, params.name) }),
+    }),
+    route({
+      method: "get",
+      path: "/snapshots/:id",
+      summary: "One snapshot and a page of its call ids, in the order they were used",
+      query: snapshotPageSchema,
+      response: snapshotPageResponse,
+      errors: { 404: "no such snapshot" },
+      handler: ({ params, query }) => getSnapshot(store, params.id, query),
+    }),
+    /**
+     * Streams JSONL. `split` + `part` pick one side of the split; `manifest=1` streams each row's provenance
+     * (line, source, call ids) instead; `report=1` answers with the counts of rows written and dropped, by reason.
+     */
+    route({
+      method: "get",
+      path: "/export",
+      summary:
+        "Stream judged calls as training JSONL (openai-sft, openai-dpo, trl-sft, trl-dpo, trl-kto, rewards)",
+      query: exportQuerySchema,
+      response: exportReportSchema,
+      describe: `application/x-ndjson rows; with report=1 a JSON report whose dropped counts use the reasons ${Object.keys(dropReasons).join(", ")}`,
+      errors: { 404: "no such dataset" },
+      handler: async ({ c, query: q }) => {
+        if (q.part === "validation" && !q.split)
+          throw new HttpError(400, "part=validation needs split (e.g. split=0.1)", { field: "part" });
+        const plan = await planExport(store, q, config.linkDepth);
+        if (q.report) {
+          const run = exportRows(store, plan.options);
+          for await (const _ of run.rows);
+          return run.report();
+        }
+        const part = q.part ?? "train";
+        const name = `${plan.dataset?.name ?? "export"}-${q.format}${part === "validation" ? ".validation" : ""}${q.manifest ? ".manifest" : ""}.jsonl`;
+        const body = ndjsonStream(exportLines(store, plan, { part, manifest: q.manifest ?? false }), ctx.log);
+        return c.body(body, 200, {
+          "content-type": "application/x-ndjson; charset=utf-8",
+          "content-disposition": `attachment; filename="${name}"`,
+          "cache-control": "no-store",
+        });
+      },
+    }),
+  ];
 };

@@ -1,5 +1,5 @@
 /**
- * Request schemas of the tag graph API (links, annotations, notifications, comparisons): validated at the
+ * Request schemas of the tag graph API (links, annotations, comparisons): validated at the
  * edge, reused for types and for the OpenAPI document. Field names are PRODUCT.md's, camelCase.
  */
 import { z } from "zod";
@@ -9,7 +9,7 @@ export { MAX_JSON_BYTES } from "../util/bounds.ts";
 export const MAX_TAG_LENGTH = 1000;
 
 /** A tag (completion id, call id, your own id): trimmed, non-empty, bounded, no NUL. */
-const tag = (what: string) => text(MAX_TAG_LENGTH, { min: 1, trim: true, what });
+export const tag = (what: string) => text(MAX_TAG_LENGTH, { min: 1, trim: true, what });
 
 const jsonObject = boundedObject();
 const anyJson = jsonValue();
@@ -58,24 +58,6 @@ export const annotationSchema = z
   })
   .strict();
 export type AnnotationInput = z.infer<typeof annotationSchema>;
-
-export const notificationSchema = z
-  .object({
-    id: text(200, { min: 1 }).optional(),
-    completionId: tag("completionId").describe("the call to judge: completion id, call id or any tag of it"),
-    sendNotificationTo: text(500, { min: 1, trim: true, what: "sendNotificationTo" }),
-    message: text(10_000).nullable().optional(),
-    rubric: text(200, { min: 1 }).nullable().optional(),
-    metadata: jsonObject.optional(),
-    expiresInSeconds: z
-      .number()
-      .int()
-      .positive()
-      .max(366 * 24 * 3600)
-      .optional(),
-  })
-  .strict();
-export type NotificationInput = z.infer<typeof notificationSchema>;
 
 export const comparisonSchema = z
   .object({

@@ -1,21 +1,32 @@
 /**
  * Validation at the edge: every body and query goes through its zod schema here, and a failure becomes a
- * 400 naming the field (`[2].numericReward` for the third item of a batch).
+ * 400 naming the field (`[2].numericReward` for the third item of a batch). The one "parse or 400" of the
+ * server: route tables (`route.ts`) call it for what they declare, domains for their own entry points.
  */
 import type { Context, Next } from "hono";
 import type { z } from "zod";
 import { hasNul, jsonDepth, MAX_JSON_DEPTH, NO_NUL } from "../util/bounds.ts";
-import { HttpError } from "../util/http-error.ts";
 import { fieldPath, issueMessage } from "../util/zod-issues.ts";
+import { HttpError } from "./error.ts";
 
+/**
+ * Validates `value`, throwing a 400 that names the first bad field. `where` says what was read: `body` (the
+ * default) and `query` prefix the message, a batch item's index (`[2]`) prefixes the field
+ * (`[2].numericReward`), and `""` (a domain's own entry point, such as an evaluation started from code or the
+ * CLI) names the field alone (`field candidate.model: ...`).
+ */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, where = "body"): z.infer<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const path = issue?.path ?? [];
+  const message = issueMessage(issue);
+  if (where === "") {
+    const field = fieldPath(path);
+    throw new HttpError(400, `field ${field || "(root)"}: ${message}`, { field: field || undefined });
+  }
   // In a batch, `where` is the item's index, so the field reads `[2].numericReward`.
   const field = where.startsWith("[") ? fieldPath(path, where) : fieldPath(path) || where;
-  const message = issueMessage(issue);
   throw new HttpError(400, `${where.startsWith("[") ? "" : `${where} `}field ${field}: ${message}`, {
     field,
   });

@@ -1,7 +1,7 @@
 /**
  * The notifications domain: notifications and their signed links, answers through those links, rubrics,
- * webhook delivery; and the read-side helpers of the web app's review queue, sessions and settings pages.
- * See README.md for the guarantees (tokens, idempotent answers, at-least-once delivery).
+ * webhook delivery. See README.md for the guarantees (tokens, idempotent answers, at-least-once delivery).
+ * Its door: `start` (loads the rubrics file, starts the webhook worker) and `routes`, plus its use-cases.
  */
 import type { AppContext } from "../context.ts";
 import type { NotificationsDeps } from "./inbox.ts";
@@ -32,7 +32,7 @@ export {
   notify,
   revokeNotification,
 } from "./inbox.ts";
-export { type ReviewItem, reviewQueue, schemaFailure } from "./review.ts";
+export { notificationsRoutes as routes } from "./routes.ts";
 export {
   DEFAULT_RUBRIC,
   getRubric,
@@ -43,34 +43,32 @@ export {
   type RubricView,
   rubricSchema,
 } from "./rubrics.ts";
-export { getSession, listSessions, type SessionSummary } from "./sessions.ts";
-export { type SettingsView, settingsView } from "./settings.ts";
+export { type NotificationInput, notificationSchema } from "./schemas.ts";
 export { signToken, verifyToken } from "./tokens.ts";
 export { sign as signWebhook } from "./webhooks.ts";
 
-export interface NotificationsDomain {
+/** What `start` set up for one server, which its routes use. */
+export interface NotificationsService {
   deps: NotificationsDeps;
   /** Settles once the rubrics file is in the store (a failure is logged, not thrown). */
   ready: Promise<void>;
+  /** Stops the webhook worker, if one runs. */
+  stop(): Promise<void>;
 }
 
 /**
  * Sets the domain up for one server: loads the rubrics file (a bad file stops the start with a ConfigError),
- * and when a webhook is configured starts the delivery worker, stopped on shutdown.
- * @example const { deps } = createNotifications(ctx); await notify(deps, [{ completionId, sendNotificationTo: "ana" }], false);
+ * and when a webhook is configured starts the delivery worker. Called by the composition (`server.ts`) only:
+ * mounting the routes starts nothing.
+ * @example const notifications = start(ctx); await notify(notifications.deps, [{ completionId, sendNotificationTo: "ana" }], false);
  */
-export function createNotifications(ctx: AppContext): NotificationsDomain {
+export function start(ctx: AppContext): NotificationsService {
   const { store, config, log } = ctx;
   const fileRubrics = config.rubricsFile ? readRubricsFile(config.rubricsFile) : [];
   const ready = syncFileRubrics(store, fileRubrics).catch((err: unknown) =>
     log.error(`loading ${config.rubricsFile} into the store: ${String(err)}`),
   );
-  let webhook: NotificationsDeps["webhook"];
-  if (config.webhook) {
-    const worker = startWebhookWorker(store, config.webhook, log);
-    ctx.onClose(() => worker.stop());
-    webhook = worker;
-  }
+  const webhook = config.webhook ? startWebhookWorker(store, config.webhook, log) : undefined;
   return {
     deps: {
       store,
@@ -80,5 +78,8 @@ export function createNotifications(ctx: AppContext): NotificationsDomain {
       webhook,
     },
     ready,
+    stop: async () => {
+      await webhook?.stop();
+    },
   };
 }

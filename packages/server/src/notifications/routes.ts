@@ -1,29 +1,21 @@
 import { z } from "zod";
-import { type RouteMount, SERVER_VERSION } from "../api/index.ts";
-import { jsonBody, oneOrBatch, parseOrThrow, queryOf } from "../api/validate.ts";
-import { notificationSchema } from "../graph/schemas.ts";
+import type { AppContext } from "../context.ts";
+import { HttpError, oneOrData, type RouteTable, route } from "../http/index.ts";
+import { parseOrThrow } from "../http/validate.ts";
 import { text } from "../util/bounds.ts";
-import { HttpError } from "../util/http-error.ts";
+import { ANNOTATOR_REFUSED, answersSchema, answerTask, openTask } from "./annotate.ts";
+import { getNotification, listNotifications, listStatuses, notify, revokeNotification } from "./inbox.ts";
+import type { NotificationsService } from "./index.ts";
 import {
-  ANNOTATOR_REFUSED,
-  answersSchema,
-  answerTask,
-  createNotifications,
-  getNotification,
-  getRubric,
-  getSession,
-  listNotifications,
-  listRubrics,
-  listSessions,
-  listStatuses,
-  notify,
-  openTask,
-  putRubric,
-  reviewQueue,
-  revokeNotification,
-  rubricSchema,
-  settingsView,
-} from "./index.ts";
+  annotateTaskSchema,
+  answerResultSchema,
+  inboxPageSchema,
+  notificationWithUrlSchema,
+  notifiedSchema,
+  rubricViewSchema,
+} from "./responses.ts";
+import { getRubric, listRubrics, putRubric, rubricSchema } from "./rubrics.ts";
+import { notificationSchema } from "./schemas.ts";
 
 const listQuery = z.object({
   recipient: text(500, { min: 1 }).optional(),
@@ -41,83 +33,131 @@ const listQuery = z.object({
   cursor: text(4000).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
-const reviewQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
-const sessionsQuery = z.object({
-  cursor: text(4000).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-});
 
 /**
- * Notifications, annotation links (`/a/{token}`, no API key: the token is the credential), rubrics, and the
- * web app's review queue, sessions and settings, under `/api`.
+ * Notifications, annotation links (`/a/{token}`, no API key: the token is the credential) and rubrics, under
+ * `/api`. `service` is what `start` set up (the rubrics file loading, the webhook worker).
  */
-export const notificationsRoutes: RouteMount = (api, ctx) => {
-  const { deps, ready } = createNotifications(ctx);
+export const notificationsRoutes = (ctx: AppContext, service: NotificationsService): RouteTable => {
+  const { deps, ready } = service;
   const { store } = ctx;
-
-  api.post("/notifications", async (c) => {
-    const { items, batch } = await oneOrBatch(c, notificationSchema);
-    await ready;
-    const out = await notify(deps, items, batch);
-    return c.json(batch ? { data: out } : out[0], 201);
-  });
-  api.get("/notifications", async (c) => c.json(await listNotifications(deps, queryOf(c, listQuery))));
-  api.get("/notifications/:id", async (c) => c.json(await getNotification(deps, c.req.param("id"))));
-  api.post("/notifications/:id/revoke", async (c) =>
-    c.json(await revokeNotification(deps, c.req.param("id"))),
-  );
-
-  api.get("/a/:token", async (c) => {
-    await ready;
-    return c.json(await openTask(ctx, deps, c.req.param("token")));
-  });
-  api.post("/a/:token/answers", async (c) => {
-    const body = await jsonBody(c);
-    // Named before the schema's generic "unknown field": a link answers as its recipient, never as the client says.
-    if (body !== null && typeof body === "object" && Object.hasOwn(body, "annotatorId")) {
-      throw new HttpError(400, ANNOTATOR_REFUSED, { field: "annotatorId" });
-    }
-    const input = parseOrThrow(answersSchema, body);
-    await ready;
-    return c.json(await answerTask(ctx, deps, c.req.param("token"), input), 201);
-  });
-
-  api.get("/rubrics", async (c) => {
-    await ready;
-    return c.json({ data: await listRubrics(store) });
-  });
-  api.get("/rubrics/:name", async (c) => {
-    await ready;
-    const name = c.req.param("name");
-    const r = await getRubric(store, name);
-    if (!r) throw new HttpError(404, `no rubric named "${name}"`, { field: "name" });
-    return c.json(r);
-  });
-  api.put("/rubrics/:name", async (c) => {
-    const name = c.req.param("name");
-    const body = await jsonBody(c);
-    if (body === null || typeof body !== "object" || Array.isArray(body)) {
-      throw new HttpError(400, "body must be a rubric object: { name?, description?, fields: [...] }");
-    }
-    const given = (body as { name?: unknown }).name;
-    if (given !== undefined && given !== name) {
-      throw new HttpError(
-        400,
-        `body field name: "${String(given)}" differs from the name in the path "${name}"`,
-        {
-          field: "name",
-        },
-      );
-    }
-    const rubric = parseOrThrow(rubricSchema, { ...body, name });
-    await ready;
-    return c.json(await putRubric(store, rubric));
-  });
-
-  api.get("/review-queue", async (c) =>
-    c.json({ data: await reviewQueue(store, queryOf(c, reviewQuery).limit) }),
-  );
-  api.get("/sessions", async (c) => c.json(await listSessions(store, queryOf(c, sessionsQuery))));
-  api.get("/sessions/:id", async (c) => c.json(await getSession(store, c.req.param("id"))));
-  api.get("/settings", (c) => c.json(settingsView(ctx.config, SERVER_VERSION)));
+  return [
+    route({
+      method: "post",
+      path: "/notifications",
+      summary: "Ask a person to judge a call",
+      body: notificationSchema,
+      bodyMode: "batch",
+      status: 201,
+      response: notifiedSchema,
+      describe: "stored, with its link (a batch answers `{ data: [...] }`)",
+      handler: async ({ body: { items, batch } }) => {
+        await ready;
+        return oneOrData(await notify(deps, items, batch), batch);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/notifications",
+      summary: "The inbox: notifications newest first, with their links, the calls' previews and the counts",
+      query: listQuery,
+      response: inboxPageSchema,
+      handler: ({ query }) => listNotifications(deps, query),
+    }),
+    route({
+      method: "get",
+      path: "/notifications/:id",
+      summary: "One notification, with its link and its webhook delivery",
+      response: notificationWithUrlSchema,
+      errors: { 404: "no such notification" },
+      handler: ({ params }) => getNotification(deps, params.id),
+    }),
+    route({
+      method: "post",
+      path: "/notifications/:id/revoke",
+      summary: "Revoke a notification's link",
+      response: notificationWithUrlSchema,
+      errors: { 404: "no such notification" },
+      handler: ({ params }) => revokeNotification(deps, params.id),
+    }),
+    route({
+      method: "get",
+      path: "/a/:token",
+      summary:
+        "What an annotation link shows: one item's message, state, conversation and rubric, nothing else (no API key: the token is the credential)",
+      response: annotateTaskSchema,
+      errors: { 401: "invalid token", 410: "expired or revoked" },
+      handler: async ({ params }) => {
+        await ready;
+        return openTask(ctx, deps, params.token);
+      },
+    }),
+    route({
+      method: "post",
+      path: "/a/:token/answers",
+      summary: "Answer a notification: one annotation per rubric field",
+      body: answersSchema,
+      bodyMode: "raw",
+      status: 201,
+      response: answerResultSchema,
+      errors: { 401: "invalid token", 410: "expired or revoked" },
+      handler: async ({ params, body }) => {
+        // Named before the schema's generic "unknown field": a link answers as its recipient, never as the client says.
+        if (body !== null && typeof body === "object" && Object.hasOwn(body, "annotatorId")) {
+          throw new HttpError(400, ANNOTATOR_REFUSED, { field: "annotatorId" });
+        }
+        const input = parseOrThrow(answersSchema, body);
+        await ready;
+        return answerTask(ctx, deps, params.token, input);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/rubrics",
+      summary:
+        "Rubrics (named feedback forms): the default, the rubrics file's and those put through the API",
+      response: z.object({ data: z.array(rubricViewSchema) }),
+      handler: async () => {
+        await ready;
+        return { data: await listRubrics(store) };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/rubrics/:name",
+      summary: "One rubric",
+      response: rubricViewSchema,
+      errors: { 404: "no such rubric" },
+      handler: async ({ params: { name } }) => {
+        await ready;
+        const r = await getRubric(store, name);
+        if (!r) throw new HttpError(404, `no rubric named "${name}"`, { field: "name" });
+        return r;
+      },
+    }),
+    route({
+      method: "put",
+      path: "/rubrics/:name",
+      summary: "Create or replace a rubric (a named feedback form)",
+      body: rubricSchema,
+      bodyMode: "raw",
+      response: rubricViewSchema,
+      handler: async ({ params: { name }, body }) => {
+        if (body === null || typeof body !== "object" || Array.isArray(body)) {
+          throw new HttpError(400, "body must be a rubric object: { name?, description?, fields: [...] }");
+        }
+        const given = (body as { name?: unknown }).name;
+        if (given !== undefined && given !== name) {
+          throw new HttpError(
+            400,
+            `body field name: "${String(given)}" differs from the name in the path "${name}"`,
+            { field: "name" },
+          );
+        }
+        const rubric = parseOrThrow(rubricSchema, { ...body, name });
+        await ready;
+        return putRubric(store, rubric);
+      },
+    }),
+  ];
 };

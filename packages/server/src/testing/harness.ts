@@ -107,6 +107,8 @@ export async function startTestServer(
       INTERSEBD_PORT: "0",
       INTERSEBD_UPSTREAM: opts.upstream ?? "http://127.0.0.1:9/v1",
       INTERSEBD_FLUSH_MS: "5",
+      // Every answer a test reads is checked against its route's response schema (a mismatch is a 500).
+      INTERSEBD_CHECK_RESPONSES: "1",
       INTERSEBD_LOG_LEVEL: process.env.INTERSEBD_TEST_LOG ?? "silent",
       ...opts.env,
     },

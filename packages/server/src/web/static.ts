@@ -8,7 +8,6 @@ import fs from "node:fs";
 import path from "node:path";
 import { serveStatic } from "@hono/node-server/serve-static";
 import type { Context, Hono } from "hono";
-import type { RouteMount } from "../api/index.ts";
 import { isAppPath } from "../util/browser-guard.ts";
 
 /**
@@ -102,4 +101,4 @@ export function mountWebApp(root: Hono, dist: string): void {
 }
 
 /** Serves the built web app (packages/server/webapp) at `/`. */
-export const webRoutes: RouteMount = (_api, _ctx, root) => mountWebApp(root, WEB_DIST);
+export const webRoutes = (root: Hono): void => mountWebApp(root, WEB_DIST);

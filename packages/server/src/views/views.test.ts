@@ -1,5 +1,5 @@
 /**
- * The web app's read-side pages served by this domain, on every dialect: the review queue (each kind of reason,
+ * The web app's read-side views, on every dialect: the review queue (each kind of reason,
  * human-judged calls left out), sessions (grouping, order, paging, one session as a conversation) and settings
  * (what is configured, and no secret).
  */

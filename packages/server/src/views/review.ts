@@ -9,7 +9,7 @@
  * Only the most recent `REVIEW_WINDOW` calls are considered.
  */
 import { type ExpressionBuilder, sql } from "kysely";
-import { type CallView, callListColumns, toCallView } from "../calls/index.ts";
+import { type CallView, callListColumns, callListRowsByIds, toCallView } from "../calls/index.ts";
 import type { CallListRow, Database, Store } from "../store/index.ts";
 import { clip } from "../util/clip.ts";
 
@@ -103,16 +103,10 @@ async function rewards(store: Store, since: number, limit: number): Promise<Cand
     .limit(limit)
     .execute();
   if (agg.length === 0) return [];
-  const rows = await store.db
-    .selectFrom("calls")
-    .select(callListColumns)
-    .where(
-      "calls.id",
-      "in",
-      agg.map((a) => a.id),
-    )
-    .execute();
-  const byId = new Map(rows.map((r) => [r.id, r]));
+  const byId = await callListRowsByIds(
+    store,
+    agg.map((a) => a.id),
+  );
   return agg.flatMap((a) => {
     const row = byId.get(a.id);
     if (!row) return [];
@@ -186,12 +180,7 @@ async function randomSample(
   }
   const chosen = pool.slice(0, limit);
   if (chosen.length === 0) return [];
-  const rows = await store.db
-    .selectFrom("calls")
-    .select(callListColumns)
-    .where("calls.id", "in", chosen)
-    .execute();
-  const byId = new Map(rows.map((r) => [r.id, r]));
+  const byId = await callListRowsByIds(store, chosen);
   return chosen.flatMap((id) => {
     const row = byId.get(id);
     return row ? [{ row, reason: `random sample of the last ${ids.length} unjudged calls` }] : [];

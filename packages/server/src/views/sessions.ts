@@ -3,9 +3,9 @@
  */
 import { sql } from "kysely";
 import { type CallView, callListColumns, toCallView } from "../calls/index.ts";
+import { HttpError } from "../http/error.ts";
 import type { Store } from "../store/index.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
-import { HttpError } from "../util/http-error.ts";
 import { isoTime } from "../util/time.ts";
 
 export interface SessionSummary {

@@ -1,0 +1,48 @@
+/**
+ * What the views' routes answer, as zod schemas (the wire contract: documented, and checked against every
+ * answer in tests).
+ */
+import { z } from "zod";
+import { callViewSchema } from "../calls/responses.ts";
+import { reviewKinds } from "./review.ts";
+
+/** `GET /api/review-queue`: calls worth a person's look, each with why. */
+export const reviewQueueSchema = z.object({
+  data: z.array(
+    z.object({ call: callViewSchema, reasons: z.array(z.string()), kinds: z.array(z.enum(reviewKinds)) }),
+  ),
+});
+
+const sessionSummarySchema = z.object({
+  sessionId: z.string(),
+  calls: z.number(),
+  firstAt: z.string(),
+  lastAt: z.string(),
+  models: z.array(z.string()),
+  userIds: z.array(z.string()),
+});
+
+/** `GET /api/sessions`: most recently active first. */
+export const sessionsPageSchema = z.object({
+  data: z.array(sessionSummarySchema),
+  nextCursor: z.string().nullable(),
+});
+
+/** `GET /api/sessions/{id}`: the calls oldest first, bodies up to a budget (`bodiesOmitted` beyond it). */
+export const sessionDetailSchema = z.object({
+  sessionId: z.string(),
+  calls: z.array(callViewSchema),
+  truncated: z.boolean(),
+  bodiesOmitted: z.number(),
+});
+
+/** `GET /api/settings`: how this server is configured, no secret. */
+export const settingsViewSchema = z.object({
+  version: z.string(),
+  upstreams: z.array(z.object({ name: z.string(), baseUrl: z.string(), hasKey: z.boolean() })),
+  capture: z.string(),
+  webhook: z.object({ configured: z.boolean(), url: z.string().optional(), signing: z.boolean() }),
+  publicUrl: z.string().nullable(),
+  auth: z.boolean(),
+  tokenTtlSeconds: z.number(),
+});

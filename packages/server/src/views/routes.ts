@@ -1,0 +1,59 @@
+import { z } from "zod";
+import type { AppContext } from "../context.ts";
+import { type RouteTable, route } from "../http/index.ts";
+import { text } from "../util/bounds.ts";
+import { SERVER_VERSION } from "../util/version.ts";
+import {
+  reviewQueueSchema,
+  sessionDetailSchema,
+  sessionsPageSchema,
+  settingsViewSchema,
+} from "./responses.ts";
+import { reviewQueue } from "./review.ts";
+import { getSession, listSessions } from "./sessions.ts";
+import { settingsView } from "./settings.ts";
+
+const reviewQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
+const sessionsQuery = z.object({
+  cursor: text(4000).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+/** The web app's review queue, sessions and settings under `/api`. */
+export const viewsRoutes = (ctx: AppContext): RouteTable => {
+  const { store } = ctx;
+  return [
+    route({
+      method: "get",
+      path: "/review-queue",
+      summary:
+        "Calls worth a person's look (errors, low rewards, schema failures, slow, a random sample), not yet judged by one",
+      query: reviewQuery,
+      response: reviewQueueSchema,
+      handler: async ({ query }) => ({ data: await reviewQueue(store, query.limit) }),
+    }),
+    route({
+      method: "get",
+      path: "/sessions",
+      summary: "Sessions, most recently active first",
+      query: sessionsQuery,
+      response: sessionsPageSchema,
+      handler: ({ query }) => listSessions(store, query),
+    }),
+    route({
+      method: "get",
+      path: "/sessions/:id",
+      summary: "One session's calls, oldest first, with their bodies up to a budget",
+      response: sessionDetailSchema,
+      errors: { 404: "no such session" },
+      handler: ({ params }) => getSession(store, params.id),
+    }),
+    route({
+      method: "get",
+      path: "/settings",
+      summary: "How this server is configured, every secret left out",
+      response: settingsViewSchema,
+      handler: () => settingsView(ctx.config, SERVER_VERSION),
+    }),
+  ];
+};
