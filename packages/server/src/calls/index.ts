@@ -22,6 +22,7 @@ export {
   storedBody,
   toCallView,
 } from "./queries.ts";
+export { type CallForReplay, callById, callListRowsByIds, okResponseOf, requestsOf } from "./reads.ts";
 export {
   type CapturedCall,
   type Outcome,

@@ -3,6 +3,7 @@
  */
 import type { Expression, ExpressionBuilder, SelectQueryBuilder, SqlBool } from "kysely";
 import type { CallListRow, CallRow, Database, Store } from "../store/index.ts";
+import { readJsonObject, readStringArray } from "../store/json.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import { isoTime, isoTimeOrNull } from "../util/time.ts";
 import type { CallFilter } from "./schemas.ts";
@@ -89,17 +90,10 @@ export const callListColumns = Object.keys(listColumnNames).map(
 );
 
 /**
- * A stored body as JSON. Text that does not parse (written by hand, or by a bug) is shown as the proxy shows a
- * body that is not JSON, `{ "_raw": text }`, shortened: a call's page must open whatever its row holds.
+ * A stored body as JSON (store/json.ts). Text that does not parse (written by hand, or by a bug) is shown as the
+ * proxy shows a body that is not JSON, `{ "_raw": text }`, shortened: a call's page must open whatever its row holds.
  */
-export function storedBody(text: string | null | undefined): Record<string, unknown> | null {
-  if (!text) return null;
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return { _raw: text.length > 65536 ? `${text.slice(0, 65536)}…` : text };
-  }
-}
+export const storedBody = readJsonObject;
 
 /**
  * Turns a stored row into its API view: with `full`, the bodies (a row with them is required); otherwise the
@@ -136,8 +130,8 @@ export function toCallView(
     costUsd: row.costUsd,
     sessionId: row.sessionId,
     userId: row.userId,
-    tags: JSON.parse(row.tags) as string[],
-    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    tags: readStringArray(row.tags),
+    metadata: readJsonObject(row.metadata) ?? {},
     capture: row.capture,
     source: row.source,
   };

@@ -5,6 +5,7 @@
 import { completionIdOf, usageOf } from "intersebd/chat";
 import type { CaptureMode } from "../config/index.ts";
 import type { NewCallRow } from "../store/index.ts";
+import { readStringArray } from "../store/json.ts";
 import { previewColumns } from "./preview.ts";
 import { costUsd } from "./pricing.ts";
 import { applyCaptureMode, type RedactPattern, redactText } from "./redact.ts";
@@ -200,7 +201,7 @@ export function tagsOf(row: Pick<NewCallRow, "id" | "completionId" | "tags">): s
 
 /** The tags a call was given, without its id and completion id (which `call_keys` shows from `calls`). */
 export function customTagsOf(row: Pick<NewCallRow, "id" | "completionId" | "tags">): string[] {
-  const given = new Set(JSON.parse(row.tags ?? "[]") as string[]);
+  const given = new Set(readStringArray(row.tags));
   given.delete(row.id);
   if (row.completionId) given.delete(row.completionId);
   return [...given];

@@ -3,7 +3,7 @@
  * creation, reading, cancelling and resuming. The worker that processes items is in `worker.ts`.
  */
 import { randomInt } from "node:crypto";
-import { costUsd, storedBody } from "../calls/index.ts";
+import { costUsd, requestsOf } from "../calls/index.ts";
 import type { Config } from "../config/index.ts";
 import { datasetCallIds, snapshotDataset } from "../exports/index.ts";
 import type { Store } from "../store/index.ts";
@@ -238,17 +238,12 @@ export async function planRun(
   const found = new Set<string>();
   for (let i = 0; i < callIds.length; i += 500) {
     const chunk = callIds.slice(i, i + 500);
-    const rows = await store.db
-      .selectFrom("calls")
-      .select(["id", "request", "promptTokens", "completionTokens", "requestedModel", "servedModel"])
-      .where("id", "in", chunk)
-      .execute();
-    const byId = new Map(rows.map((r) => [r.id, r]));
+    const byId = await requestsOf(store, chunk);
     for (const id of chunk) {
       const row = byId.get(id);
       if (!row) continue;
       found.add(id);
-      const request = storedBody(row.request);
+      const request = row.request;
       if (!request || !Array.isArray(request.messages)) {
         skipped.push({ callId: id, reason: "no stored request messages (captured in metadata mode?)" });
         continue;

@@ -7,6 +7,7 @@ import type { Expression, ExpressionBuilder, SqlBool } from "kysely";
 import { type CallFilter, callConditions } from "../calls/index.ts";
 import { callIdsOfTag } from "../graph/index.ts";
 import type { AnnotationRow, ComparisonRow, Database, Store } from "../store/index.ts";
+import { readJson, readJsonObject } from "../store/json.ts";
 import type { ExportAnnotation, ExportCall, ExportItem } from "./model.ts";
 import type { Condition } from "./where.ts";
 
@@ -113,8 +114,6 @@ export function selectsEverything(sel: Selection): boolean {
   );
 }
 
-const parseJson = (s: string | null): unknown => (s === null ? null : JSON.parse(s));
-
 const callColumns = [
   "calls.id",
   "calls.completionId",
@@ -142,8 +141,8 @@ function toExportCall(r: CallPick): ExportCall {
     sessionId: r.sessionId,
     userId: r.userId,
     startedAt: Number(r.startedAt),
-    request: parseJson(r.request) as Record<string, unknown> | null,
-    response: parseJson(r.response) as Record<string, unknown> | null,
+    request: readJsonObject(r.request),
+    response: readJsonObject(r.response),
   };
 }
 
@@ -153,10 +152,10 @@ export function toExportAnnotation(r: AnnotationRow): ExportAnnotation {
     key: r.key,
     name: r.name,
     numericReward: r.numericReward === null ? null : Number(r.numericReward),
-    content: parseJson(r.content),
-    data: parseJson(r.data),
+    content: readJson(r.content),
+    data: readJson(r.data),
     comment: r.comment,
-    correction: parseJson(r.correction),
+    correction: readJson(r.correction),
     source: r.source,
     annotatorId: r.annotatorId,
     createdAt: Number(r.createdAt),

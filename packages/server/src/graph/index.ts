@@ -2,9 +2,10 @@
  * The tag graph: links between tags, annotations on tags, pairwise comparisons, and their resolution to calls.
  */
 import type { Kysely } from "kysely";
-import { type CallView, callListColumns, findCall, tagsOf, toCallView } from "../calls/index.ts";
+import { type CallView, callListRowsByIds, findCall, tagsOf, toCallView } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
 import type { AnnotationRow, ComparisonRow, Database, LinkRow, Store } from "../store/index.ts";
+import { readJson, readJsonObject } from "../store/json.ts";
 import { newId } from "../util/ids.ts";
 import type { Logger } from "../util/log.ts";
 import { isoTime } from "../util/time.ts";
@@ -54,7 +55,6 @@ export interface ComparisonView {
   createdAt: string;
 }
 
-const parse = (s: string | null): unknown => (s === null ? null : JSON.parse(s));
 const json = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
 
 export function annotationView(r: AnnotationRow): AnnotationView {
@@ -63,10 +63,10 @@ export function annotationView(r: AnnotationRow): AnnotationView {
     annotationKey: r.key,
     name: r.name,
     numericReward: r.numericReward,
-    content: parse(r.content),
-    data: parse(r.data),
+    content: readJson(r.content),
+    data: readJson(r.data),
     comment: r.comment,
-    correction: parse(r.correction),
+    correction: readJson(r.correction),
     source: r.source,
     annotatorId: r.annotatorId,
     notificationId: r.notificationId,
@@ -78,7 +78,7 @@ export function linkView(r: LinkRow): LinkView {
   return {
     upstreamTag: r.upstreamTag,
     downstreamTag: r.downstreamTag,
-    metadata: parse(r.metadata) as Record<string, unknown> | null,
+    metadata: readJsonObject(r.metadata),
     createdAt: isoTime(r.createdAt),
   };
 }
@@ -323,19 +323,11 @@ export async function tagDetail(ctx: AppContext, tag: string) {
     callIdsOfTag(store, tag, config.linkDepth),
     walk(store.db, [tag], "down", config.linkDepth),
   ]);
-  const callRows = calls.length
-    ? await store.db
-        .selectFrom("calls")
-        // Up to 200 calls, each shown by its stored preview: their bodies are never read here.
-        .select(callListColumns)
-        .where(
-          "calls.id",
-          "in",
-          calls.slice(0, 200).map((c) => c.callId),
-        )
-        .execute()
-    : [];
-  const byId = new Map(callRows.map((r) => [r.id, r]));
+  // Up to 200 calls, each shown by its stored preview: their bodies are never read here.
+  const byId = await callListRowsByIds(
+    store,
+    calls.slice(0, 200).map((c) => c.callId),
+  );
   const reached = [...down.keys()];
   const annRows = reached.length
     ? await store.db
