@@ -21,18 +21,17 @@ import {
   type CheckDef,
   type CreateEvalInput,
   createEvalSchema,
-  createRun,
   type Estimate,
   enforceMaxCost,
   loadChecksFile,
   type Progress,
   parseInput,
-  planRun,
   progressOf,
   type Report,
   type RunView,
   resumeRun,
   runState,
+  startEvaluation,
   workerOf,
 } from "../evals/index.ts";
 import { startServer } from "../server.ts";
@@ -332,15 +331,17 @@ async function inProcess(flags: EvalFlags): Promise<number> {
         );
     } else {
       const body = parseInput(createEvalSchema, buildInput(flags, declared, false));
-      // Estimate without recording anything: the dataset's snapshot is taken only when the run starts.
-      const { estimate } = await planRun(server.ctx, body, { declared, dryRun: true });
+      // Estimate without recording anything: the dataset's snapshot is taken only when the run starts. Over
+      // the cost cap, the command stops before asking.
+      const { estimate } = await startEvaluation(server.ctx, body, { declared, dryRun: true });
       enforceMaxCost(estimate, body.maxCostUsd);
       if (!(await mayStart(estimate, flags))) return 1;
-      run = await createRun(store, await planRun(server.ctx, body, { declared }));
+      ({ run } = await startEvaluation(server.ctx, body, { declared, worker: workerOf(store) }));
     }
     runId = run.id;
     if (!flags.json) process.stderr.write(`intersebd eval: run ${run.id}\n`);
-    workerOf(store)?.poke();
+    // A resumed run wakes the worker here; a new one was woken as it started.
+    if (flags.resume) workerOf(store)?.poke();
     await follow(async () => {
       const [p, r] = await Promise.all([progressOf(store, run.id), statusOf(store, run.id)]);
       return { ...p, status: r };

@@ -7,26 +7,27 @@ import type { CheckDef, CheckSpec, CustomCheck } from "./checks.ts";
 import { computeReport, type Report } from "./report.ts";
 import {
   ACTIVE,
-  createRun,
   type EvalDeps,
-  enforceMaxCost,
   getRun,
   type Progress,
-  planRun,
   progressOf,
   type RunView,
   requireRun,
   resumeRun,
 } from "./runs.ts";
 import { type Candidate, createEvalSchema, type JudgeInput, parseInput } from "./schemas.ts";
+import { startEvaluation } from "./start-evaluation.ts";
 import { EvalWorker } from "./worker.ts";
 
 export * from "./checks.ts";
 export { baselineFirst, outcomeOf, parseAbsolute, parsePairwise } from "./judge.ts";
 export { type Bucket, timeseries } from "./metrics.ts";
 export { computeReport, type Report } from "./report.ts";
+export { type EvalsService, evalsRoutes as routes } from "./routes.ts";
 export * from "./runs.ts";
 export * from "./schemas.ts";
+export { start } from "./start.ts";
+export { type Started, type StartOptions, startEvaluation } from "./start-evaluation.ts";
 export * from "./stats.ts";
 export { EvalWorker, type WorkerOptions } from "./worker.ts";
 
@@ -113,12 +114,11 @@ export async function runEvaluation(
       seed: input.seed,
       maxCostUsd: input.maxCostUsd,
     });
-    const plan = await planRun(deps, body, {
+    // The worker is woken below, once it has this run's custom checks.
+    ({ run } = await startEvaluation(deps, body, {
       declared: input.declared,
       custom: new Set(custom.map((c) => c.name)),
-    });
-    enforceMaxCost(plan.estimate, body.maxCostUsd);
-    run = await createRun(store, plan);
+    }));
   }
   let worker = workerOf(store);
   const own = !worker;
