@@ -39,6 +39,11 @@ export interface EvalItemsTable {
   itemIndex: number;
   baselineCallId: string;
   candidateCallId: string | null;
+  /**
+   * The candidate call the latest attempt made, written when the proxy answered it: a later attempt (after a
+   * crash, or a judge that failed) reuses it instead of paying for it again.
+   */
+  attemptCallId: string | null;
   /** `pending`, `running`, `done` or `failed`. */
   status: string;
   /** How many times a worker claimed it. */

@@ -10,6 +10,7 @@ import * as m0004 from "./0004_exports.ts";
 import * as m0005 from "./0005_evals.ts";
 import * as m0006 from "./0006_call_keys.ts";
 import * as m0007 from "./0007_call_previews.ts";
+import * as m0008 from "./0008_eval_attempt_calls.ts";
 
 export const migrations: Record<string, Migration> = {
   "0001_calls": m0001,
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   "0005_evals": m0005,
   "0006_call_keys": m0006,
   "0007_call_previews": m0007,
+  "0008_eval_attempt_calls": m0008,
 };
