@@ -3,13 +3,16 @@ import { describe, it } from "node:test";
 import { judgeVerdict } from "../testing/index.ts";
 import type { JudgeDef } from "./checks.ts";
 import {
+  type AskJudge,
   absolutePrompt,
   baselineFirst,
+  type JudgeSubject,
   outcomeOf,
   pairwisePrompt,
   parseAbsolute,
   parsePairwise,
   renderConversation,
+  runJudge,
 } from "./judge.ts";
 
 const absolute: Extract<JudgeDef, { mode: "absolute" }> = {
@@ -133,5 +136,88 @@ describe("judge prompts", () => {
       ]),
       'user: weather?\n\nassistant: tool calls: [{"id":"c1"}]',
     );
+  });
+});
+
+describe("runJudge", () => {
+  const subject: JudgeSubject = {
+    conversation: "user: title?",
+    answer: "echo: [[SCORE:4]] cand",
+    baselineAnswer: "[[SCORE:2]] base",
+    baselineFirst: true,
+  };
+  /** The fake upstream's judge, asked in-process; records what it was shown. */
+  const scripted = () => {
+    const asked: string[] = [];
+    const ask: AskJudge = async (_def, messages) => {
+      const user = userText(messages);
+      asked.push(user);
+      return judgeVerdict(user);
+    };
+    return { ask, asked };
+  };
+
+  it("should score both answers with an absolute judge and pass the candidate at a reward of 0.5 or more", async () => {
+    const { ask, asked } = scripted();
+    const r = await runJudge(absolute, subject, ask);
+    assert.deepEqual(r.judge, {
+      name: "quality",
+      mode: "absolute",
+      model: "fake-judge",
+      candidate: { ok: true, score: 4, reward: 0.75, reason: "fake judge" },
+      baseline: { ok: true, score: 2, reward: 0.25, reason: "fake judge" },
+    });
+    assert.deepEqual(r.check, { name: "quality", type: "judge", pass: true, score: 4, reason: "fake judge" });
+    assert.equal(asked.length, 2);
+  });
+
+  it("should not ask about a missing answer, and record a judge's error as the check's", async () => {
+    const { ask, asked } = scripted();
+    const r = await runJudge(absolute, { ...subject, answer: null, baselineAnswer: null }, ask);
+    assert.equal(asked.length, 0);
+    assert.deepEqual(r.check, { name: "quality", type: "judge", pass: null, error: "no answer to judge" });
+    assert.equal(r.judge.mode === "absolute" && r.judge.baseline, null);
+    const refused = await runJudge(absolute, subject, async () => ({
+      error: "judge fake-judge answered HTTP 400",
+    }));
+    assert.deepEqual(refused.check, {
+      name: "quality",
+      type: "judge",
+      pass: null,
+      error: "judge fake-judge answered HTTP 400",
+    });
+  });
+
+  it("should show a pairwise judge the answers in the drawn order and undo it in the outcome", async () => {
+    for (const baselineShownFirst of [true, false]) {
+      const { ask, asked } = scripted();
+      const r = await runJudge(
+        pairwise,
+        { ...subject, answer: "echo: [[GOOD]] cand", baselineFirst: baselineShownFirst },
+        ask,
+      );
+      assert.equal(asked.length, 1);
+      const a = /<answer_a>\n(.*)\n<\/answer_a>/.exec(asked[0] ?? "")?.[1];
+      assert.equal(a, baselineShownFirst ? "[[SCORE:2]] base" : "echo: [[GOOD]] cand");
+      assert.equal(r.check, undefined, "a pairwise judge is not a pass/fail check");
+      assert.deepEqual(r.judge, {
+        name: "pairwise",
+        mode: "pairwise",
+        model: "fake-judge",
+        baselineFirst: baselineShownFirst,
+        choice: baselineShownFirst ? "b" : "a",
+        outcome: "win",
+        reason: `fake judge: [[GOOD]] in answer ${baselineShownFirst ? "B" : "A"}`,
+      });
+    }
+  });
+
+  it("should record why a pairwise judge could not decide", async () => {
+    const { ask, asked } = scripted();
+    const none = await runJudge(pairwise, { ...subject, baselineAnswer: null }, ask);
+    assert.equal(asked.length, 0);
+    assert.equal(none.judge.mode === "pairwise" && none.judge.error, "the baseline has no answer");
+    const garbled = await runJudge(pairwise, subject, async () => "no idea");
+    assert.match(String(garbled.judge.mode === "pairwise" && garbled.judge.error), /not a JSON object/);
   });
 });

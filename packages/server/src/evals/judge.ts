@@ -1,6 +1,6 @@
 /**
  * LLM judges: the prompts they are sent, the parsing of their replies, and the position-bias control of
- * pairwise judging. Pure functions; the calls themselves go through the proxy (see `worker.ts`).
+ * pairwise judging. The calls themselves go through the proxy (see `item.ts`).
  *
  * Absolute: the judge scores one answer on a scale (default 1–5) and replies `{ "score", "reason" }`;
  * the score becomes a reward in [0, 1] (`(score − low) / (high − low)`), which passes at 0.5 or more, the same
@@ -8,10 +8,13 @@
  * Pairwise: the judge sees the candidate's and the baseline's answers as A and B and replies
  * `{ "choice": "a" | "b" | "tie", "reason" }`. Which one is A is drawn per item from a seeded generator, so the
  * judge's preference for a position cancels out over a run and a rerun with the same seed is identical.
+ *
+ * `runJudge` runs one judge on one item through the `ask` function it is given (the item's proxy client), so
+ * it is tested with a scripted judge and no server.
  */
 
 import { clip } from "../util/clip.ts";
-import type { JudgeDef } from "./checks.ts";
+import type { CheckOutcome, JudgeDef } from "./checks.ts";
 import { hash32, seededRandom } from "./stats.ts";
 
 export interface ChatMessage {
@@ -165,4 +168,111 @@ export function outcomeOf(choice: "a" | "b" | "tie", baselineShownFirst: boolean
   if (choice === "tie") return "tie";
   const candidateIsA = !baselineShownFirst;
   return (choice === "a") === candidateIsA ? "win" : "loss";
+}
+
+export type JudgeVerdict =
+  | { ok: true; score: number; reward: number; reason: string }
+  | { ok: false; error: string };
+
+/** One judge's result on one item, as the item's results store it. */
+export type JudgeOutcome =
+  | {
+      name: string;
+      mode: "absolute";
+      model: string;
+      candidate: JudgeVerdict;
+      /** Null when the baseline has no answer to judge. */
+      baseline: JudgeVerdict | null;
+    }
+  | {
+      name: string;
+      mode: "pairwise";
+      model: string;
+      /** Whether the baseline was shown as answer A (drawn from the run's seed). */
+      baselineFirst: boolean;
+      choice?: "a" | "b" | "tie";
+      /** The candidate's result against the baseline. */
+      outcome?: "win" | "tie" | "loss";
+      reason?: string;
+      error?: string;
+    };
+
+/** What a judge looks at for one item. */
+export interface JudgeSubject {
+  /** The logged conversation (`renderConversation` of the baseline's messages). */
+  conversation: string;
+  /** The candidate's answer text. */
+  answer: string | null;
+  /** The logged baseline's answer text. */
+  baselineAnswer: string | null;
+  /** Whether a pairwise judge sees the baseline as A (`baselineFirst(seed, index)`). */
+  baselineFirst: boolean;
+}
+
+/**
+ * Asks the judge model: its reply's text, or `{ error }` when it answered with an error the item records (a
+ * failure worth another attempt of the item is thrown instead).
+ */
+export type AskJudge = (def: JudgeDef, messages: ChatMessage[]) => Promise<string | { error: string }>;
+
+/** A judge's outcome and, for an absolute judge, its verdict as a check (pass at a reward of 0.5 or more). */
+export interface JudgeResult {
+  judge: JudgeOutcome;
+  check?: CheckOutcome;
+}
+
+/**
+ * Runs one judge on one item. An absolute judge scores the candidate's answer and the baseline's (when there is
+ * one); a pairwise judge compares the two in the order drawn for the item. Never fails on a bad reply: the
+ * outcome carries the error.
+ */
+export async function runJudge(def: JudgeDef, subject: JudgeSubject, ask: AskJudge): Promise<JudgeResult> {
+  const { conversation, answer, baselineAnswer } = subject;
+  if (def.mode === "absolute") {
+    const judgeOne = async (text: string | null): Promise<JudgeVerdict> => {
+      if (text === null) return { ok: false, error: "no answer to judge" };
+      const reply = await ask(def, absolutePrompt(def, conversation, text));
+      return typeof reply === "string" ? parseAbsolute(reply, def.scale) : { ok: false, error: reply.error };
+    };
+    const candidate = await judgeOne(answer);
+    const baseline = baselineAnswer === null ? null : await judgeOne(baselineAnswer);
+    return {
+      judge: { name: def.name, mode: "absolute", model: def.model, candidate, baseline },
+      check: candidate.ok
+        ? {
+            name: def.name,
+            type: "judge",
+            pass: candidate.reward >= 0.5,
+            score: candidate.score,
+            reason: candidate.reason,
+          }
+        : { name: def.name, type: "judge", pass: null, error: candidate.error },
+    };
+  }
+  const common = {
+    name: def.name,
+    mode: "pairwise" as const,
+    model: def.model,
+    baselineFirst: subject.baselineFirst,
+  };
+  if (answer === null || baselineAnswer === null)
+    return {
+      judge: {
+        ...common,
+        error: answer === null ? "the candidate has no answer" : "the baseline has no answer",
+      },
+    };
+  const [a, b] = subject.baselineFirst ? [baselineAnswer, answer] : [answer, baselineAnswer];
+  const reply = await ask(def, pairwisePrompt(def, conversation, a, b));
+  const parsed =
+    typeof reply === "string" ? parsePairwise(reply) : { ok: false as const, error: reply.error };
+  if (!parsed.ok) return { judge: { ...common, error: parsed.error } };
+  return {
+    judge: {
+      ...common,
+      choice: parsed.choice,
+      outcome: outcomeOf(parsed.choice, subject.baselineFirst),
+      reason: parsed.reason,
+    },
+  };
 }

@@ -5,7 +5,8 @@
  * Intervals are 95%: Wilson for proportions, Student's t for means (see `stats.ts`).
  */
 import type { Store } from "../store/index.ts";
-import type { ItemResults, JudgeOutcome } from "./item.ts";
+import type { ItemResults } from "./item.ts";
+import type { JudgeOutcome } from "./judge.ts";
 import type { RunView } from "./runs.ts";
 import { cohenKappa, type Interval, mean, type Summary, summarize, tInterval, wilson } from "./stats.ts";
 

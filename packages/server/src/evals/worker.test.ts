@@ -1,10 +1,9 @@
 /**
  * The worker's contract, on each dialect: evaluations run from code with custom checks; an item leased by a
  * worker that died is left alone until its lease ends, then reclaimed; two server instances on one store share
- * a run's items without doing any twice; 429s are waited out as the upstream asks.
+ * a run's items without doing any twice (429s are waited out as the upstream asks: proxy-client.test.ts).
  */
 import assert from "node:assert/strict";
-import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import {
   DIALECTS,
@@ -15,10 +14,8 @@ import {
   startTestServer,
   type TestServer,
 } from "../testing/index.ts";
-import { createLogger } from "../util/log.ts";
 import type { CustomCheck } from "./checks.ts";
 import { createRun, planRun, runEvaluation, workerOf } from "./index.ts";
-import { postThroughProxy, retryAfterMs } from "./item.ts";
 import { createEvalSchema, parseInput } from "./schemas.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
@@ -190,50 +187,3 @@ for (const dialect of DIALECTS) {
     });
   });
 }
-
-describe("postThroughProxy", () => {
-  it("should wait out a 429 for as long as retry-after says, then succeed", async () => {
-    let n = 0;
-    const server = http.createServer((_req, res) => {
-      n++;
-      if (n === 1) {
-        res.writeHead(429, { "retry-after-ms": "30", "content-type": "application/json" });
-        res.end(JSON.stringify({ error: { message: "slow down" } }));
-        return;
-      }
-      res.writeHead(200, { "content-type": "application/json", "x-intersebd-call-id": "call_x" });
-      res.end(JSON.stringify({ object: "chat.completion", choices: [] }));
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    const port = (server.address() as { port: number }).port;
-    const waits: number[] = [];
-    try {
-      const r = await postThroughProxy(
-        {
-          store: undefined as never,
-          config: { upstreams: new Map(), apiKey: "k", linkDepth: 10 },
-          baseUrl: () => `http://127.0.0.1:${port}`,
-          log: createLogger("silent"),
-        },
-        undefined,
-        { model: "m", messages: [] },
-        {},
-        { signal: new AbortController().signal, onRateLimited: (ms) => waits.push(ms) },
-      );
-      assert.equal(r.status, 200);
-      assert.equal(r.callId, "call_x");
-      assert.deepEqual(waits, [30]);
-      assert.equal(n, 2);
-    } finally {
-      server.close();
-    }
-  });
-
-  it("should read retry-after in milliseconds, seconds or as a date", () => {
-    assert.equal(retryAfterMs(new Headers({ "retry-after-ms": "250" })), 250);
-    assert.equal(retryAfterMs(new Headers({ "retry-after": "2" })), 2000);
-    const now = Date.parse("2025-05-01T00:00:00Z");
-    assert.equal(retryAfterMs(new Headers({ "retry-after": "Thu, 01 May 2025 00:00:05 GMT" }), now), 5000);
-    assert.equal(retryAfterMs(new Headers({})), undefined);
-  });
-});

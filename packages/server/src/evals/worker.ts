@@ -17,14 +17,8 @@ import type { ExpressionBuilder, Kysely } from "kysely";
 import { type Database, OutageLog, storeUnavailableReason } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 import type { CheckDef, CustomCheck } from "./checks.ts";
-import {
-  type ClaimedItem,
-  type ItemOutcome,
-  type LoadedRun,
-  PermanentError,
-  processItem,
-  TransientError,
-} from "./item.ts";
+import { PermanentError, TransientError } from "./errors.ts";
+import { type ClaimedItem, type ItemOutcome, type LoadedRun, processItem } from "./item.ts";
 import { ACTIVE, type EvalDeps } from "./runs.ts";
 import type { Candidate } from "./schemas.ts";
 
@@ -252,7 +246,7 @@ export class EvalWorker {
                   .limit(n),
               ),
         )
-        .returning(["runId", "itemIndex", "baselineCallId", "attempts", "lease"])
+        .returning(["runId", "itemIndex", "baselineCallId", "attempts", "lease", "attemptCallId"])
         .execute();
     // SQLite: one UPDATE with the subquery is atomic (one writer). PostgreSQL: lock the rows first and
     // update them by index; with `IN (SELECT … FOR UPDATE SKIP LOCKED)` inline, PostgreSQL may re-run the
