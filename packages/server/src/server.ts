@@ -13,7 +13,7 @@ import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
 import { ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
 import { HttpError } from "./http/index.ts";
-import { createMetrics } from "./metrics/index.ts";
+import { countCall, createMetrics } from "./metrics/index.ts";
 import { createProxy } from "./proxy/index.ts";
 import { openStore } from "./store/index.ts";
 import { createBrowserGuard } from "./util/browser-guard.ts";
@@ -83,12 +83,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onCall: (call) => {
       const row = toCallRow(call, config.capture, config.redactPatterns);
       recorder.record(row);
-      const model = row.servedModel ?? row.requestedModel ?? "unknown";
-      if (row.promptTokens)
-        metrics.tokens.inc({ upstream: row.upstream, model, kind: "prompt" }, row.promptTokens);
-      if (row.completionTokens)
-        metrics.tokens.inc({ upstream: row.upstream, model, kind: "completion" }, row.completionTokens);
-      if (row.costUsd) metrics.costUsd.inc({ upstream: row.upstream, model }, row.costUsd);
+      countCall(metrics, row);
     },
     onRejected: (call, err) =>
       recorder.setAside(call.id, "unbuildable", err, unbuiltRow(call, config.capture, config.redactPatterns)),

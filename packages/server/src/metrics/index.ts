@@ -74,3 +74,23 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** What `countCall` reads of a captured call's row. */
+export interface CountedCall {
+  upstream: string;
+  servedModel?: string | null;
+  requestedModel?: string | null;
+  promptTokens?: number | null;
+  completionTokens?: number | null;
+  costUsd?: number | null;
+}
+
+/** Counts a proxied call's tokens and cost, by upstream and model (served, else requested). */
+export function countCall(metrics: Metrics, row: CountedCall): void {
+  const model = row.servedModel ?? row.requestedModel ?? "unknown";
+  if (row.promptTokens)
+    metrics.tokens.inc({ upstream: row.upstream, model, kind: "prompt" }, row.promptTokens);
+  if (row.completionTokens)
+    metrics.tokens.inc({ upstream: row.upstream, model, kind: "completion" }, row.completionTokens);
+  if (row.costUsd) metrics.costUsd.inc({ upstream: row.upstream, model }, row.costUsd);
+}

@@ -5,7 +5,6 @@ import { parseOrThrow } from "../http/validate.ts";
 import { text } from "../util/bounds.ts";
 import { ANNOTATOR_REFUSED, answersSchema, answerTask, openTask } from "./annotate.ts";
 import { getNotification, listNotifications, listStatuses, notify, revokeNotification } from "./inbox.ts";
-import type { NotificationsService } from "./index.ts";
 import {
   annotateTaskSchema,
   answerResultSchema,
@@ -16,6 +15,7 @@ import {
 } from "./responses.ts";
 import { getRubric, listRubrics, putRubric, rubricSchema } from "./rubrics.ts";
 import { notificationSchema } from "./schemas.ts";
+import type { NotificationsService } from "./start.ts";
 
 const listQuery = z.object({
   recipient: text(500, { min: 1 }).optional(),
