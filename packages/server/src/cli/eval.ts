@@ -32,7 +32,6 @@ import {
   resumeRun,
   runState,
   startEvaluation,
-  workerOf,
 } from "../evals/index.ts";
 import { startServer } from "../server.ts";
 import { HttpError } from "../util/http-error.ts";
@@ -314,7 +313,7 @@ async function inProcess(flags: EvalFlags): Promise<number> {
     );
     // Stop the worker first: it aborts its calls, so closing the server does not wait for them to finish.
     void (async () => {
-      await workerOf(store)?.stop();
+      await server.evalWorker.stop();
       await server.close();
       process.exit(130);
     })();
@@ -336,12 +335,12 @@ async function inProcess(flags: EvalFlags): Promise<number> {
       const { estimate } = await startEvaluation(server.ctx, body, { declared, dryRun: true });
       enforceMaxCost(estimate, body.maxCostUsd);
       if (!(await mayStart(estimate, flags))) return 1;
-      ({ run } = await startEvaluation(server.ctx, body, { declared, worker: workerOf(store) }));
+      ({ run } = await startEvaluation(server.ctx, body, { declared, worker: server.evalWorker }));
     }
     runId = run.id;
     if (!flags.json) process.stderr.write(`intersebd eval: run ${run.id}\n`);
     // A resumed run wakes the worker here; a new one was woken as it started.
-    if (flags.resume) workerOf(store)?.poke();
+    if (flags.resume) server.evalWorker.poke();
     await follow(async () => {
       const [p, r] = await Promise.all([progressOf(store, run.id), statusOf(store, run.id)]);
       return { ...p, status: r };
