@@ -2,56 +2,28 @@
  * The evals domain: checks, LLM judges and evaluations (a dataset replayed against a candidate and compared
  * with the logged baseline), and metrics over time. README.md beside this file has the how and why.
  */
-import type { Store } from "../store/index.ts";
 import type { CheckDef, CheckSpec, CustomCheck } from "./checks.ts";
-import { computeReport, type Report } from "./report.ts";
-import {
-  ACTIVE,
-  type EvalDeps,
-  getRun,
-  type Progress,
-  progressOf,
-  type RunView,
-  requireRun,
-  resumeRun,
-} from "./runs.ts";
+import { workerOf } from "./registry.ts";
+import type { Report } from "./report.ts";
+import { ACTIVE, type EvalDeps, getRun, type Progress, progressOf, type RunView, resumeRun } from "./runs.ts";
 import { type Candidate, createEvalSchema, type JudgeInput, parseInput } from "./schemas.ts";
 import { startEvaluation } from "./start-evaluation.ts";
+import { runState } from "./state.ts";
 import { EvalWorker } from "./worker.ts";
 
 export * from "./checks.ts";
 export { baselineFirst, outcomeOf, parseAbsolute, parsePairwise } from "./judge.ts";
 export { type Bucket, timeseries } from "./metrics.ts";
+export { registerWorker, workerOf } from "./registry.ts";
 export { computeReport, type Report } from "./report.ts";
 export { type EvalsService, evalsRoutes as routes } from "./routes.ts";
 export * from "./runs.ts";
 export * from "./schemas.ts";
 export { start } from "./start.ts";
 export { type Started, type StartOptions, startEvaluation } from "./start-evaluation.ts";
+export { runState } from "./state.ts";
 export * from "./stats.ts";
 export { EvalWorker, type WorkerOptions } from "./worker.ts";
-
-const workers = new WeakMap<Store, EvalWorker>();
-
-/** Makes `worker` the one that runs evaluations from code against this store in this process. */
-export function registerWorker(store: Store, worker: EvalWorker): void {
-  workers.set(store, worker);
-}
-
-/** The worker this process runs against `store`, if a server started one. */
-export function workerOf(store: Store): EvalWorker | undefined {
-  return workers.get(store);
-}
-
-/** A run's state and report, as `GET /api/evals/:id` answers. */
-export async function runState(
-  store: Store,
-  id: string,
-): Promise<{ run: RunView; progress: Progress; report: Report }> {
-  const run = await requireRun(store, id);
-  const [progress, report] = await Promise.all([progressOf(store, id), computeReport(store, run)]);
-  return { run, progress, report };
-}
 
 export interface RunEvaluationInput {
   /** A saved dataset's name, or… */

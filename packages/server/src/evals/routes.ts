@@ -2,7 +2,6 @@ import { z } from "zod";
 import type { AppContext } from "../context.ts";
 import { type RouteTable, reply, route } from "../http/index.ts";
 import type { CheckDef } from "./checks.ts";
-import { runState } from "./index.ts";
 import { itemsQuerySchema, listItems } from "./item-list.ts";
 import { timeseries } from "./metrics.ts";
 import {
@@ -15,6 +14,7 @@ import {
 import { cancelRun, listRuns, resumeRun } from "./runs.ts";
 import { createEvalSchema, listEvalsSchema, timeseriesSchema } from "./schemas.ts";
 import { startEvaluation } from "./start-evaluation.ts";
+import { runState } from "./state.ts";
 import type { EvalWorker } from "./worker.ts";
 
 /** What the evals routes use of the running server: the checks file's checks, and the worker to wake. */

@@ -5,7 +5,7 @@
  */
 import type { AppContext } from "../context.ts";
 import { type CheckDef, loadChecksFile } from "./checks.ts";
-import { registerWorker } from "./index.ts";
+import { registerWorker } from "./registry.ts";
 import type { EvalsService } from "./routes.ts";
 import { EvalWorker } from "./worker.ts";
 
