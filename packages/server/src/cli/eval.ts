@@ -33,8 +33,8 @@ import {
   runState,
   startEvaluation,
 } from "../evals/index.ts";
+import { HttpError } from "../http/error.ts";
 import { startServer } from "../server.ts";
-import { HttpError } from "../util/http-error.ts";
 import { createLogger } from "../util/log.ts";
 
 interface EvalFlags extends ConfigOverrides {

@@ -32,8 +32,8 @@ import {
   planExport,
   SnapshotWriter,
 } from "../exports/index.ts";
+import { HttpError } from "../http/error.ts";
 import { openStore, type Store } from "../store/index.ts";
-import { HttpError } from "../util/http-error.ts";
 
 /** A problem with what the user typed: printed as is, exit code 2. */
 export class UsageError extends Error {

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { HttpError } from "../util/http-error.ts";
+import { HttpError } from "../http/error.ts";
 import {
   answerText,
   type CheckDef,

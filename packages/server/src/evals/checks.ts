@@ -12,9 +12,9 @@ import fs from "node:fs";
 import { Ajv, type Options as AjvOptions, type ValidateFunction } from "ajv";
 import { RE2JS } from "re2js";
 import { z } from "zod";
+import { HttpError } from "../http/error.ts";
 import { boundedNumber, jsonObject, text } from "../util/bounds.ts";
 import { clip } from "../util/clip.ts";
-import { HttpError } from "../util/http-error.ts";
 import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
 export const boundMetrics = [

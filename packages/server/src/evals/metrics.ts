@@ -14,8 +14,8 @@
  *   judged (candidate) call's model, upstream or prompt version; `name` (a check) and `run` narrow it.
  */
 import { type RawBuilder, sql } from "kysely";
+import { HttpError } from "../http/error.ts";
 import type { Store } from "../store/index.ts";
-import { HttpError } from "../util/http-error.ts";
 import { isoTime } from "../util/time.ts";
 import type { TimeseriesQuery } from "./schemas.ts";
 

@@ -12,7 +12,7 @@ import { describe, it } from "node:test";
 import { compileRedactPattern, redactText } from "../calls/redact.ts";
 import { parseCandidate } from "../cli/eval.ts";
 import { ConfigError, loadConfig } from "../config/index.ts";
-import { HttpError } from "../util/http-error.ts";
+import { HttpError } from "../http/error.ts";
 import {
   type CheckSubject,
   compileSchema,

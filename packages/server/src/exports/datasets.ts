@@ -3,10 +3,10 @@
  * their snapshots: the exact call ids one export or evaluation used.
  */
 import type { Kysely } from "kysely";
+import { HttpError } from "../http/error.ts";
 import { parseOrThrow } from "../http/validate.ts";
 import type { Database, Store } from "../store/index.ts";
 import type { DatasetSnapshotsTable, DatasetsTable } from "../store/schema-exports.ts";
-import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
 import { isoTime } from "../util/time.ts";
 import {

@@ -3,9 +3,9 @@
  * expiry, listed per recipient (the inbox), revocable; each has a signed link (`/a/{token}`).
  */
 import type { ExpressionBuilder } from "kysely";
+import { HttpError } from "../http/error.ts";
 import type { Database, NotificationRow, Store } from "../store/index.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
-import { HttpError } from "../util/http-error.ts";
 import { newId } from "../util/ids.ts";
 import { isoTime, isoTimeOrNull } from "../util/time.ts";
 import { DEFAULT_RUBRIC, requireRubric } from "./rubrics.ts";

@@ -8,9 +8,9 @@
 import fs from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "../config/index.ts";
+import { HttpError } from "../http/error.ts";
 import type { Store } from "../store/index.ts";
 import { text } from "../util/bounds.ts";
-import { HttpError } from "../util/http-error.ts";
 import { isoTime } from "../util/time.ts";
 
 export const rubricFieldTypes = ["scale", "boolean", "choice", "text", "correction"] as const;

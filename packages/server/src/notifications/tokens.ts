@@ -7,8 +7,8 @@
  * table, so every instance on the same database signs and verifies alike and links survive restarts.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { HttpError } from "../http/error.ts";
 import type { Store } from "../store/index.ts";
-import { HttpError } from "../util/http-error.ts";
 
 export interface TokenClaims {
   /** The notification id. */

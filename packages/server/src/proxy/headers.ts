@@ -3,8 +3,8 @@
  * never forwarded; `x-intersebd-*` headers are ours, read and dropped.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import { HttpError } from "../http/error.ts";
 import { jsonDepth, MAX_JSON_DEPTH } from "../util/bounds.ts";
-import { HttpError } from "../util/http-error.ts";
 
 const HOP_BY_HOP = new Set([
   "connection",

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Upstream } from "../config/index.ts";
-import { HttpError } from "../util/http-error.ts";
+import { HttpError } from "../http/error.ts";
 import { type ProxyRoute, routeRequest } from "./route.ts";
 
 const upstreams = new Map<string, Upstream>([

@@ -2,7 +2,7 @@
  * Maps an incoming path to an upstream: `/v1/*` to the default one, `/<name>/v1/*` to a named one.
  */
 import { DEFAULT_UPSTREAM_NAME, type Upstream } from "../config/index.ts";
-import { HttpError } from "../util/http-error.ts";
+import { HttpError } from "../http/error.ts";
 
 export interface ProxyRoute {
   upstream: Upstream;

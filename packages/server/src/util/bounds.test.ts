@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { HttpError } from "../http/error.ts";
 import {
   boundedNumber,
   jsonDepth,
@@ -14,7 +15,6 @@ import {
   timestamp,
 } from "./bounds.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { HttpError } from "./http-error.ts";
 
 const nested = (n: number): unknown => JSON.parse(`${"[".repeat(n)}${"]".repeat(n)}`);
 

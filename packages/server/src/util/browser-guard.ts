@@ -18,7 +18,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Config, LOOPBACK_HOSTS } from "../config/index.ts";
-import { HttpError } from "./http-error.ts";
+import { HttpError } from "../http/error.ts";
 
 /** Paths that belong to the API, the proxy and operations, never to the web app. */
 const NOT_APP = /^\/(?:api|v1|healthz|metrics)(?:\/|$)|^\/[^/]+\/v1(?:\/|$)/;

@@ -1,5 +1,5 @@
+import { HttpError } from "../http/error.ts";
 import { hasNul, MAX_TIME_MS, MIN_TIME_MS } from "./bounds.ts";
-import { HttpError } from "./http-error.ts";
 
 /** A keyset position: a timestamp (ms) and the id that breaks ties. */
 export interface Cursor {
