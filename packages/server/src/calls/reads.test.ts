@@ -8,9 +8,9 @@ import { openStore, type Store } from "../store/index.ts";
 import { DIALECTS, freshDatabase, postgresAvailable } from "../testing/index.ts";
 import { insertCalls } from "./insert.ts";
 import { callById, callListRowsByIds, okResponseOf, requestsOf } from "./reads.ts";
-import { toCallRow } from "./record.ts";
+import { type Outcome, toCallRow } from "./record.ts";
 
-function row(i: number, outcome = "ok") {
+function row(i: number, outcome: Outcome = "ok") {
   return toCallRow(
     {
       id: `call_reads_${String(i).padStart(4, "0")}`,

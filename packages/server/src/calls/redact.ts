@@ -5,30 +5,13 @@
  */
 import { RE2JS } from "re2js";
 import type { CaptureMode } from "../config/index.ts";
+import { compileUserPattern, type UserPattern } from "../util/user-pattern.ts";
 
-/**
- * A user's redaction pattern (`INTERSEBD_REDACT_PATTERNS`), compiled for RE2 (re2js): matching takes time
- * linear in the text, so no pattern can block the event loop on a large body. V8's backtracking engine
- * could: `(a+)+$` doubles its time with every character.
- */
-export type RedactPattern = RE2JS;
+/** A user's redaction pattern (`INTERSEBD_REDACT_PATTERNS`), compiled for RE2: linear in the text it scans. */
+export type RedactPattern = UserPattern;
 
-/**
- * Compiles a user's redaction pattern. RE2 has no backreferences or lookaround (what makes backtracking
- * necessary), so a pattern using them is refused, at startup, rather than run on V8.
- * @throws Error naming the pattern and why RE2 cannot compile it.
- */
-export function compileRedactPattern(pattern: string): RedactPattern {
-  try {
-    return RE2JS.compile(pattern);
-  } catch (err) {
-    const why = (err as Error).message.replace(/^error parsing regexp: /, "");
-    throw new Error(
-      `/${pattern}/ cannot be compiled for RE2, which matches in linear time (${why}): no backreferences ` +
-        "(\\1), no lookahead or lookbehind",
-    );
-  }
-}
+/** Compiles a redaction pattern; @throws naming the pattern and why RE2 cannot run it. */
+export const compileRedactPattern = (pattern: string): RedactPattern => compileUserPattern(pattern);
 
 // The built-in patterns are ours, but the text they scan is not: a pattern that backtracks over a long run
 // (email's `[\w.+-]+@` on "a.a.a...", jwt's `[\w-]{5,}\.` on "eyJaa-eyJaa-...") took quadratic time, 0.8 s

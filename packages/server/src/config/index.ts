@@ -4,7 +4,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
-import { compileRedactPattern, type RedactPattern } from "../calls/redact.ts";
+import { compileUserPattern, type UserPattern } from "../util/user-pattern.ts";
 
 const DEFAULT_UPSTREAM = "https://api.openai.com/v1";
 /** Addresses that only this machine can reach: binding to one is what lets auth stay off. */
@@ -108,7 +108,7 @@ export interface Config {
   dbWaitSeconds: number;
   dataDir: string;
   capture: CaptureMode;
-  redactPatterns: RedactPattern[];
+  redactPatterns: UserPattern[];
   apiKey?: string;
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
@@ -175,14 +175,14 @@ export function parseNamedUpstreams(
 }
 
 /** Each pattern is compiled for RE2 (linear time); one it cannot compile stops the start, naming it. */
-function parseRedactPatterns(raw: string): RedactPattern[] {
+function parseRedactPatterns(raw: string): UserPattern[] {
   return raw
     .split(/\n|;;/)
     .map((p) => p.trim())
     .filter(Boolean)
     .map((p) => {
       try {
-        return compileRedactPattern(p);
+        return compileUserPattern(p);
       } catch (err) {
         throw new ConfigError(`INTERSEBD_REDACT_PATTERNS: ${(err as Error).message}`);
       }

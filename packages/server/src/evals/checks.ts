@@ -10,11 +10,11 @@
  */
 import fs from "node:fs";
 import { Ajv, type Options as AjvOptions, type ValidateFunction } from "ajv";
-import { RE2JS } from "re2js";
 import { z } from "zod";
 import { HttpError } from "../http/error.ts";
 import { boundedNumber, jsonObject, text } from "../util/bounds.ts";
 import { clip } from "../util/clip.ts";
+import { compileUserPattern, type UserPattern } from "../util/user-pattern.ts";
 import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
 export const boundMetrics = [
@@ -331,37 +331,8 @@ export function compileSchema(schema: Record<string, unknown>): ValidateFunction
   return fn;
 }
 
-/** JavaScript's flag letters, as the checks accept them, in RE2JS's terms (`u` is RE2's only mode). */
-const RE2_FLAGS: Record<string, number> = {
-  i: RE2JS.CASE_INSENSITIVE,
-  m: RE2JS.MULTILINE,
-  s: RE2JS.DOTALL,
-  u: 0,
-};
-
-/**
- * Compiles a user's pattern for RE2 (re2js, pure JavaScript): matching takes time linear in the text, so no
- * pattern can block the event loop. V8's backtracking engine took about 3 s for `(a+)+$` on a 25-character
- * answer, doubling with each character, with the proxy and the API stalled meanwhile. RE2 has no
- * backreferences or lookaround (what makes backtracking necessary); a pattern that uses them is refused.
- * @throws Error naming the pattern and why RE2 cannot compile it.
- */
-export function compileUserPattern(pattern: string, flags = ""): RE2JS {
-  let f = 0;
-  for (const ch of flags) f |= RE2_FLAGS[ch] ?? 0;
-  try {
-    return RE2JS.compile(pattern, f);
-  } catch (err) {
-    const why = (err as Error).message.replace(/^error parsing regexp: /, "");
-    throw new Error(
-      `/${pattern}/ is not a pattern this server runs (${why}); patterns use RE2 syntax, which matches in ` +
-        "linear time: no backreferences (\\1) and no lookahead or lookbehind",
-    );
-  }
-}
-
-const regexes = new Map<string, RE2JS>();
-function regexOf(pattern: string, flags = ""): RE2JS {
+const regexes = new Map<string, UserPattern>();
+function regexOf(pattern: string, flags = ""): UserPattern {
   const key = `${flags}/${pattern}`;
   let re = regexes.get(key);
   if (!re) {
@@ -480,7 +451,7 @@ export function runBuiltinCheck(def: CheckDef, s: CheckSubject): CheckOutcome {
     }
     case "regex": {
       if (s.answer === null) return verdict(def, false, "no answer content");
-      let re: RE2JS;
+      let re: UserPattern;
       try {
         re = regexOf(def.pattern, def.flags);
       } catch (err) {
