@@ -7,7 +7,7 @@
  *   domains       every other folder of packages/server/src: proxy, calls, graph, notifications, exports, evals,
  *        |        metrics, web, and whatever new one appears (sessions, review, settings, fake-upstream...)
  *        v
- *   kits          store/, util/, http/, config/
+ *   kits          store/, util/, http/, config/, chat/ (pure functions over chat bodies: previews)
  *
  * An import goes down (or sideways between domains), never up. `testing/` is the tests' own kit: only tests
  * import it. Type-only imports count too: a domain that names the HTTP layer's types depends on it all the same.
@@ -19,10 +19,10 @@
  */
 const SRC = "^packages/server/src/";
 const COMPOSITION = `${SRC}(?:(?:cli|api)/|(?:server|mounts|compose|index|api-types)\\.ts$)`;
-const KITS = `${SRC}(?:store|util|http|config)/`;
+const KITS = `${SRC}(?:store|util|http|config|chat)/`;
 const TESTING = `${SRC}testing/`;
 /** A domain is any folder of src/ that is not composition, a kit or testing: new domains are covered unasked. */
-const DOMAIN = `${SRC}(?!(?:cli|api|store|util|http|config|testing)/)[^/]+/`;
+const DOMAIN = `${SRC}(?!(?:cli|api|store|util|http|config|chat|testing)/)[^/]+/`;
 /** Tests and their helpers: `*.test.ts`, `test/` folders, the testing kit itself, and `*-fixture.ts` beside a test. */
 const TEST_CODE = "(?:\\.test\\.tsx?$|-fixture\\.ts$|(?:^|/)tests?/|^packages/server/src/testing/)";
 
@@ -41,7 +41,7 @@ module.exports = {
     {
       name: "kit-not-up",
       comment:
-        "The kits (store/, util/, http/, config/) sit below every domain: they import other kits and packages, " +
+        "The kits (store/, util/, http/, config/, chat/) sit below every domain: they import other kits and packages, " +
         "never a domain or the composition.",
       severity: "error",
       from: { path: KITS, pathNot: TEST_CODE },

@@ -9,8 +9,8 @@ import type { Recorder } from "./recorder.ts";
 import type { RedactPattern } from "./redact.ts";
 import type { IngestCall } from "./schemas.ts";
 
+export { PREVIEW_CHARS, previewOf, schemaFailure } from "../chat/preview.ts";
 export { type InsertHook, insertCalls } from "./insert.ts";
-export { PREVIEW_CHARS, previewOf, schemaFailure } from "./preview.ts";
 export { costUsd, priceOf } from "./pricing.ts";
 export {
   type CallView,

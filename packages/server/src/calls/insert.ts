@@ -5,8 +5,8 @@
  * knows nothing of the graph.
  */
 import type { CompiledQuery, Transaction } from "kysely";
+import { withPreview } from "../chat/preview.ts";
 import type { Database, NewCallRow, Store } from "../store/index.ts";
-import { withPreview } from "./preview.ts";
 import { customTagsOf } from "./record.ts";
 
 /** Work of another domain that runs inside every insert's transaction. */

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
+import { PREVIEW_CHARS, previewColumnsOfText, previewOf, previewText, withPreview } from "../chat/preview.ts";
 import { openStore } from "../store/index.ts";
 import { migrations } from "../store/migrations/index.ts";
 import { openSqlite } from "../store/sqlite-driver.ts";
@@ -17,7 +18,6 @@ import {
   postgresAvailable,
   serverForSuite,
 } from "../testing/index.ts";
-import { PREVIEW_CHARS, previewColumnsOfText, previewOf, previewText, withPreview } from "./preview.ts";
 import { type CapturedCall, toCallRow } from "./record.ts";
 
 const chat = (content: unknown) => ({ model: "m", messages: [{ role: "user", content }] });

@@ -3,10 +3,10 @@
  * capture mode applied, usage extracted, cost computed. Runs after the response is done, off the hot path.
  */
 import { completionIdOf, usageOf } from "intersebd/chat";
+import { previewColumns } from "../chat/preview.ts";
 import type { CaptureMode } from "../config/index.ts";
 import type { NewCallRow } from "../store/index.ts";
 import { readStringArray } from "../store/json.ts";
-import { previewColumns } from "./preview.ts";
 import { costUsd } from "./pricing.ts";
 import { applyCaptureMode, type RedactPattern, redactText } from "./redact.ts";
 

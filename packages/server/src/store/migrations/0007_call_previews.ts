@@ -1,7 +1,7 @@
 import { type Kysely, sql } from "kysely";
-// The calls domain's leaf module, not its door (calls/index.ts), which would pull the recorder and the graph
-// into the store's imports. The same function fills the columns at insert.
-import { type PreviewColumns, previewColumnsOfText } from "../../calls/preview.ts";
+// The chat kit (chat/preview.ts), below the store: the same function fills the columns at insert, so rows stored
+// before and after this migration agree.
+import { type PreviewColumns, previewColumnsOfText } from "../../chat/preview.ts";
 
 /** Calls whose ids are read per step; their bodies are then fetched in groups of at most `GROUP_CHARS`. */
 const BATCH = 500;

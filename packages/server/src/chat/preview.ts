@@ -4,8 +4,9 @@
  * columns and never the bodies: parsing a page of 15 MB bodies to show 200 characters of each cost seconds of
  * event loop and hundreds of MB (issue 12).
  *
- * A leaf module (it imports only the chat kernel and util/clip.ts, which import nothing): the store's migrations use it too, to
- * fill the columns of calls stored before.
+ * A kit below the store and the domains (it imports only the SDK's chat kernel and util/clip.ts): calls/ fills the
+ * columns with it at insert, and the store's migration 0007 filled those of calls stored before, with the same
+ * function, so old and new rows agree.
  * Nothing here throws, whatever the body: a client, an upstream or an old row may hold anything.
  */
 import { firstChoice, firstMessage } from "intersebd/chat";
