@@ -109,8 +109,33 @@ function buildServer(dir: string): void {
   );
   if (!fs.existsSync(path.join(next, "index.html")))
     throw new Error(`the web app build wrote no ${next}/index.html`);
-  fs.rmSync(webapp, { recursive: true, force: true });
+  // Vite's build is deterministic: an unchanged web app leaves webapp/ untouched, so the tests running beside
+  // `npm pack` (the suite runs files in parallel) never see it missing. A changed one replaces it by two renames,
+  // missing for microseconds instead of for the time it takes to delete a tree.
+  if (sameTree(next, webapp)) {
+    fs.rmSync(next, { recursive: true, force: true });
+    return;
+  }
+  const old = path.join(dir, "webapp.old");
+  fs.rmSync(old, { recursive: true, force: true });
+  if (fs.existsSync(webapp)) fs.renameSync(webapp, old);
   fs.renameSync(next, webapp);
+  fs.rmSync(old, { recursive: true, force: true });
+}
+
+/** Whether two folders hold the same files with the same bytes. */
+function sameTree(a: string, b: string): boolean {
+  if (!fs.existsSync(b)) return false;
+  const list = (d: string) => (fs.readdirSync(d, { recursive: true, encoding: "utf8" }) as string[]).sort();
+  const files = list(a);
+  const other = list(b);
+  if (files.length !== other.length || files.some((f, i) => f !== other[i])) return false;
+  return files.every((f) => {
+    const pa = path.join(a, f);
+    const pb = path.join(b, f);
+    if (fs.statSync(pa).isDirectory()) return fs.statSync(pb).isDirectory();
+    return fs.statSync(pb).isFile() && fs.readFileSync(pa).equals(fs.readFileSync(pb));
+  });
 }
 
 const [first, second] = process.argv.slice(2);
