@@ -6,9 +6,7 @@
 import { z } from "zod";
 import { callRoutes } from "./calls/routes.ts";
 import type { AppContext } from "./context.ts";
-import { evalsRoutes } from "./evals/routes.ts";
-import { start as startEvals } from "./evals/start.ts";
-import type { EvalWorker } from "./evals/worker.ts";
+import * as evals from "./evals/index.ts";
 import * as exportsDomain from "./exports/index.ts";
 import { callDetail } from "./graph/index.ts";
 import { callDetailSchema } from "./graph/responses.ts";
@@ -22,7 +20,7 @@ export interface Composed {
   /** The domains' route tables, mounted under `/api` in this order. */
   tables: RouteTable[];
   /** The worker that runs evaluation items in this process. */
-  evalWorker: EvalWorker;
+  evalWorker: evals.EvalWorker;
   /** Stops the workers started here (before the store closes). */
   stop(): Promise<void>;
 }
@@ -45,7 +43,7 @@ function callDetailReader(ctx: AppContext) {
 
 export function compose(ctx: AppContext): Composed {
   const notificationsService = notifications.start(ctx);
-  const evalsService = startEvals(ctx);
+  const evalsService = evals.start(ctx);
   return {
     tables: [
       // TODO(issue 15): take calls/, graph/ and evals/ `routes` and `start` from their index.ts once those doors settle.
@@ -54,7 +52,7 @@ export function compose(ctx: AppContext): Composed {
       notifications.routes(ctx, notificationsService),
       views.routes(ctx),
       exportsDomain.routes(ctx),
-      evalsRoutes(ctx, evalsService),
+      evals.routes(ctx, evalsService),
     ],
     evalWorker: evalsService.worker,
     stop: async () => {

@@ -1,11 +1,11 @@
 /**
  * The evals domain's work for one server: the checks file's checks, and the worker that runs evaluation items
  * (claimed from the store, so several instances share them) until the server closes. Called by the
- * composition (`server.ts`) only: mounting the routes starts nothing.
+ * composition (`compose.ts`) only: mounting the routes starts nothing. The worker is returned, and reaches the
+ * CLI and `runEvaluation` as `startServer`'s `evalWorker`.
  */
 import type { AppContext } from "../context.ts";
 import { type CheckDef, loadChecksFile } from "./checks.ts";
-import { registerWorker } from "./registry.ts";
 import type { EvalsService } from "./routes.ts";
 import { EvalWorker } from "./worker.ts";
 
@@ -14,8 +14,6 @@ export function start(ctx: AppContext): EvalsService & { stop(): Promise<void> }
     ? loadChecksFile(ctx.config.checksFile)
     : new Map();
   const worker = new EvalWorker(ctx);
-  // TODO(issue 15): drop the registry once runEvaluation and the CLI take the worker `startServer` returns.
-  registerWorker(ctx.store, worker);
   worker.start();
   return { declared, worker, stop: () => worker.stop() };
 }

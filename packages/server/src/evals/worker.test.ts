@@ -15,7 +15,8 @@ import {
   type TestServer,
 } from "../testing/index.ts";
 import type { CustomCheck } from "./checks.ts";
-import { createRun, planRun, runEvaluation, workerOf } from "./index.ts";
+import { runEvaluation } from "./index.ts";
+import { createRun, planRun } from "./runs.ts";
 import { createEvalSchema, parseInput } from "./schemas.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
@@ -68,7 +69,7 @@ for (const dialect of DIALECTS) {
         },
       };
       const progress: number[] = [];
-      const { run, report } = await runEvaluation(s.ctx, {
+      const { run, report } = await runEvaluation(s, {
         callIds: ids,
         candidate: { model: "fake-model" },
         checks: [even, throws, "regex:^echo: question"],
@@ -109,7 +110,7 @@ for (const dialect of DIALECTS) {
         .where("runId", "=", run.id)
         .where("itemIndex", "=", 0)
         .execute();
-      workerOf(s.ctx.store)?.provideCode(run.id, [check]);
+      s.evalWorker.provideCode(run.id, [check]);
       const progress = async () => (await s.api<Body>(`/api/evals/${run.id}`)).body.progress;
       await eventually(async () => (await progress()).done === N - 1, 10_000);
       await new Promise((r) => setTimeout(r, 100));
@@ -120,7 +121,7 @@ for (const dialect of DIALECTS) {
         .where("runId", "=", run.id)
         .where("itemIndex", "=", 0)
         .execute();
-      workerOf(s.ctx.store)?.poke();
+      s.evalWorker.poke();
       await eventually(
         async () => (await s.api<Body>(`/api/evals/${run.id}`)).body.run.status === "done",
         10_000,
@@ -157,7 +158,7 @@ for (const dialect of DIALECTS) {
         });
         const id = created.body.id as string;
         // Wake the second instance's worker too (it would otherwise find the run on its next poll).
-        workerOf(other.ctx.store)?.poke();
+        other.evalWorker.poke();
         // Each instance runs one item at a time, so two at once means both are working on the run.
         let maxRunning = 0;
         await eventually(async () => {

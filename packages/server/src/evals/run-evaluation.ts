@@ -1,0 +1,108 @@
+/**
+ * Running an evaluation from code (`runEvaluation`): start it (or resume it) and wait for its report, with the
+ * worker of the server it runs on, or one started for this run alone.
+ */
+import type { CheckDef, CheckSpec, CustomCheck } from "./checks.ts";
+import type { Report } from "./report.ts";
+import { ACTIVE, type EvalDeps, getRun, type Progress, progressOf, type RunView, resumeRun } from "./runs.ts";
+import { type Candidate, createEvalSchema, type JudgeInput, parseInput } from "./schemas.ts";
+import { startEvaluation } from "./start-evaluation.ts";
+import { runState } from "./state.ts";
+import { EvalWorker } from "./worker.ts";
+
+/** What `runEvaluation` runs on: a started server (`startServer`'s result), or a context and no worker. */
+export interface EvaluationTarget {
+  ctx: EvalDeps;
+  /** The server's worker; without one, a worker is started for this run and stopped when it ends. */
+  evalWorker?: EvalWorker;
+}
+
+export interface RunEvaluationInput {
+  /** A saved dataset's name, or… */
+  dataset?: string;
+  /** …the baseline calls' ids. */
+  callIds?: string[];
+  candidate?: Candidate;
+  /** Check declarations, shorthands, names of declared checks, or custom checks (`defineCheck`). */
+  checks?: Array<string | CheckSpec | CustomCheck>;
+  judge?: JudgeInput;
+  concurrency?: number;
+  seed?: number;
+  maxCostUsd?: number;
+  /** Continue this run instead of starting one (give its custom checks again). */
+  resume?: string;
+  /** Named checks that `checks` may refer to (a checks file, `loadChecksFile`). */
+  declared?: ReadonlyMap<string, CheckDef>;
+  onProgress?(progress: Progress, run: RunView): void;
+  /** How often progress is read, ms (default 250). */
+  pollMs?: number;
+}
+
+const isCustom = (c: unknown): c is CustomCheck =>
+  typeof c === "object" && c !== null && typeof (c as CustomCheck).run === "function";
+
+/**
+ * Runs an evaluation from code and resolves when it ends, with its report. Custom checks are functions, so
+ * such a run is processed only by this process (resume it with `resume` and the same checks).
+ * Uses the worker of the server given (what `startServer` returns), or starts one for this run when there is none.
+ *
+ * @example
+ * ```ts
+ * import { defineCheck } from "intersebd";
+ * const server = await startServer(loadConfig());
+ * const { report } = await runEvaluation(server, {
+ *   dataset: "titles",
+ *   candidate: { model: "gpt-4.1-mini" },
+ *   checks: ["json-schema", defineCheck("short", ({ response }) => ({ pass: JSON.stringify(response).length < 4000 }))],
+ *   judge: { model: "gpt-4.1", mode: "pairwise" },
+ * });
+ * ```
+ */
+export async function runEvaluation(
+  target: EvaluationTarget,
+  input: RunEvaluationInput,
+): Promise<{ run: RunView; progress: Progress; report: Report }> {
+  const deps = target.ctx;
+  const { store } = deps;
+  const custom = (input.checks ?? []).filter(isCustom);
+  let run: RunView;
+  if (input.resume) {
+    run = await resumeRun(store, input.resume);
+  } else {
+    const body = parseInput(createEvalSchema, {
+      dataset: input.dataset,
+      callIds: input.callIds,
+      candidate: input.candidate,
+      checks: input.checks?.map((c) => (isCustom(c) ? c.name : c)),
+      judge: input.judge,
+      concurrency: input.concurrency,
+      seed: input.seed,
+      maxCostUsd: input.maxCostUsd,
+    });
+    // The worker is woken below, once it has this run's custom checks.
+    ({ run } = await startEvaluation(deps, body, {
+      declared: input.declared,
+      custom: new Set(custom.map((c) => c.name)),
+    }));
+  }
+  let worker = target.evalWorker;
+  const own = !worker;
+  if (!worker) {
+    worker = new EvalWorker(deps, { onlyRuns: new Set([run.id]) });
+    worker.start();
+  }
+  try {
+    if (custom.length) worker.provideCode(run.id, custom);
+    else worker.poke();
+    for (;;) {
+      const current = await getRun(store, run.id);
+      if (!current) throw new Error(`run ${run.id} disappeared from the store`);
+      input.onProgress?.(await progressOf(store, run.id), current);
+      if (!ACTIVE.includes(current.status)) break;
+      await new Promise((r) => setTimeout(r, input.pollMs ?? 250));
+    }
+    return await runState(store, run.id);
+  } finally {
+    if (own) await worker.stop();
+  }
+}
