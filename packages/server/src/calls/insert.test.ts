@@ -4,24 +4,16 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { openStore, type Store } from "../store/index.ts";
-import { DIALECTS, freshDatabase, postgresAvailable } from "../testing/index.ts";
+import { capturedCall, DIALECTS, postgresAvailable, withStore } from "../testing/index.ts";
 import { type InsertHook, insertCalls } from "./insert.ts";
 import { toCallRow } from "./record.ts";
 
 function row(i: number) {
   return toCallRow(
-    {
+    capturedCall({
       id: `call_insert_${String(i).padStart(4, "0")}`,
       startedAt: 1_700_000_000_000 + i,
       endedAt: 1_700_000_000_000 + i + 120,
-      ttftMs: null,
-      upstream: "default",
-      path: "/chat/completions",
-      stream: false,
-      status: 200,
-      outcome: "ok",
-      error: null,
       request: { model: "gpt-4o-mini", messages: [{ role: "user", content: `question ${i}` }] },
       response: {
         id: `chatcmpl-insert${i}`,
@@ -32,26 +24,10 @@ function row(i: number) {
         usage: { prompt_tokens: 10 + i, completion_tokens: 2, total_tokens: 12 + i },
       },
       sessionId: i % 2 ? `s${i}` : null,
-      userId: null,
       tags: i % 3 ? [] : [`tag-${i}`],
-      metadata: {},
-      source: "proxy",
-    },
+    }),
     "full",
   );
-}
-
-async function withStore(dialect: "sqlite" | "postgres", fn: (store: Store) => Promise<void>) {
-  const fresh = await freshDatabase(dialect);
-  const store = await openStore(
-    dialect === "sqlite" ? { kind: "sqlite", file: fresh.db } : { kind: "postgres", url: fresh.db },
-  );
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-    await fresh.drop();
-  }
 }
 
 for (const dialect of DIALECTS) {

@@ -9,7 +9,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { DIALECTS, freshDatabase, postgresAvailable, startTestServer } from "../testing/index.ts";
+import {
+  capturedCall,
+  DIALECTS,
+  freshDatabase,
+  postgresAvailable,
+  startTestServer,
+} from "../testing/index.ts";
 import { createLogger, type Logger } from "../util/log.ts";
 import { AnsweredJournal } from "./journal.ts";
 import { toCallRow } from "./record.ts";
@@ -36,17 +42,9 @@ function keepingLogger(): Logger & { said: string[] } {
 
 const row = (id: string) =>
   toCallRow(
-    {
+    capturedCall({
       id,
-      startedAt: 1_700_000_000_000,
       endedAt: 1_700_000_000_050,
-      ttftMs: null,
-      upstream: "default",
-      path: "/chat/completions",
-      stream: false,
-      status: 200,
-      outcome: "ok",
-      error: null,
       request: { model: "gpt-4o-mini", messages: [{ role: "user", content: `hi ${id}` }] },
       response: {
         id: `chatcmpl-${id}`,
@@ -54,12 +52,7 @@ const row = (id: string) =>
         model: "gpt-4o-mini",
         choices: [{ index: 0, message: { role: "assistant", content: `echo ${id}` }, finish_reason: "stop" }],
       },
-      sessionId: null,
-      userId: null,
-      tags: [],
-      metadata: {},
-      source: "proxy",
-    },
+    }),
     "full",
   );
 

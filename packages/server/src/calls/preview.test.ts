@@ -5,19 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
-import pg from "pg";
+import { type Kysely, sql } from "kysely";
 import { PREVIEW_CHARS, previewColumnsOfText, previewOf, previewText, withPreview } from "../chat/preview.ts";
-import { openStore } from "../store/index.ts";
-import { migrations } from "../store/migrations/index.ts";
-import { openSqlite } from "../store/sqlite-driver.ts";
 import {
+  capturedCall,
   DIALECTS,
-  type Dialect,
   freshDatabase,
+  openStoreOn,
   postgresAvailable,
   serverForSuite,
 } from "../testing/index.ts";
+import { olderStore } from "../testing/older-store.ts";
 import { type CapturedCall, toCallRow } from "./record.ts";
 
 const chat = (content: unknown) => ({ model: "m", messages: [{ role: "user", content }] });
@@ -128,28 +126,14 @@ describe("previewOf", () => {
   });
 });
 
-function captured(overrides: Partial<CapturedCall> = {}): CapturedCall {
-  return {
+const captured = (overrides: Partial<CapturedCall> = {}): CapturedCall =>
+  capturedCall({
     id: "call_preview",
-    startedAt: 1_700_000_000_000,
-    endedAt: 1_700_000_000_100,
-    ttftMs: null,
-    upstream: "default",
-    path: "/chat/completions",
-    stream: false,
-    status: 200,
-    outcome: "ok",
-    error: null,
     request: chat("write to ana@example.com"),
     response: answer({ role: "assistant", content: "sent to ana@example.com" }),
-    sessionId: null,
-    userId: null,
-    tags: [],
-    metadata: {},
     source: "api",
     ...overrides,
-  };
-}
+  });
 
 describe("toCallRow's list columns", () => {
   it("previews the bodies as stored: redacted in redacted mode, placeholders in metadata mode", () => {
@@ -298,21 +282,6 @@ for (const dialect of DIALECTS) {
   });
 }
 
-/** A Kysely on a fresh database, migrated only up to `until`, as a store of an older version left it. */
-async function olderStore(dialect: Dialect, url: string, until: string) {
-  const db = new Kysely<unknown>({
-    dialect:
-      dialect === "sqlite"
-        ? new SqliteDialect({ database: openSqlite(url) })
-        : new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }),
-    plugins: [new CamelCasePlugin()],
-  });
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
-  const { error } = await migrator.migrateTo(until);
-  if (error) throw error;
-  return db;
-}
-
 for (const dialect of DIALECTS) {
   describe(`migration 0007_call_previews on ${dialect}`, () => {
     it("fills the preview of every call stored before it; bodies that do not parse get none", async (t) => {
@@ -370,9 +339,7 @@ for (const dialect of DIALECTS) {
         }
         await old.destroy();
 
-        const store = await openStore(
-          dialect === "sqlite" ? { kind: "sqlite", file: fresh.db } : { kind: "postgres", url: fresh.db },
-        );
+        const store = await openStoreOn(dialect, fresh.db);
         try {
           const got = await store.db
             .selectFrom("calls")

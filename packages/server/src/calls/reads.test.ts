@@ -4,48 +4,25 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { openStore, type Store } from "../store/index.ts";
-import { DIALECTS, freshDatabase, postgresAvailable } from "../testing/index.ts";
+import { capturedCall, DIALECTS, postgresAvailable, withStore } from "../testing/index.ts";
 import { insertCalls } from "./insert.ts";
 import { callById, callListRowsByIds, okResponseOf, requestsOf } from "./reads.ts";
 import { type Outcome, toCallRow } from "./record.ts";
 
 function row(i: number, outcome: Outcome = "ok") {
   return toCallRow(
-    {
+    capturedCall({
       id: `call_reads_${String(i).padStart(4, "0")}`,
       startedAt: 1_700_000_000_000 + i,
       endedAt: 1_700_000_000_000 + i + 50,
-      ttftMs: null,
-      upstream: "default",
-      path: "/chat/completions",
-      stream: false,
       status: outcome === "ok" ? 200 : 500,
       outcome,
-      error: null,
       request: { model: "m", messages: [{ role: "user", content: `q${i}` }] },
       response: { choices: [{ index: 0, message: { role: "assistant", content: `a${i}` } }] },
-      sessionId: null,
-      userId: null,
-      tags: [],
-      metadata: {},
       source: "api",
-    },
+    }),
     "full",
   );
-}
-
-async function withStore(dialect: "sqlite" | "postgres", fn: (store: Store) => Promise<void>) {
-  const fresh = await freshDatabase(dialect);
-  const store = await openStore(
-    dialect === "sqlite" ? { kind: "sqlite", file: fresh.db } : { kind: "postgres", url: fresh.db },
-  );
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-    await fresh.drop();
-  }
 }
 
 for (const dialect of DIALECTS) {

@@ -1,27 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { capturedCall } from "../testing/calls.ts";
 import { type CapturedCall, storable, toCallRow } from "./record.ts";
 
-const call = (over: Partial<CapturedCall> = {}): CapturedCall => ({
-  id: "call_1",
-  startedAt: 1000,
-  endedAt: 1100,
-  ttftMs: null,
-  upstream: "default",
-  path: "/v1/chat/completions",
-  stream: false,
-  status: 200,
-  outcome: "ok",
-  error: null,
-  request: { model: "m", messages: [{ role: "user", content: "hi" }] },
-  response: null,
-  sessionId: null,
-  userId: null,
-  tags: [],
-  metadata: {},
-  source: "proxy",
-  ...over,
-});
+const call = (over: Partial<CapturedCall> = {}): CapturedCall =>
+  capturedCall({
+    id: "call_1",
+    startedAt: 1000,
+    endedAt: 1100,
+    path: "/v1/chat/completions",
+    response: null,
+    ...over,
+  });
 
 describe("storable rows", () => {
   it("replaces NUL with U+FFFD in every string column and every JSON string and key, in every capture mode", () => {

@@ -9,4 +9,6 @@ export {
   RECORDED_STREAMS_DIR,
   startFakeUpstream,
 } from "../fake-upstream/index.ts";
+export * from "./calls.ts";
 export * from "./harness.ts";
+export * from "./store.ts";

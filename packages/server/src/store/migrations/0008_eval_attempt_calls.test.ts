@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import type { Kysely } from "kysely";
 import { DIALECTS, freshDatabase, postgresAvailable } from "../../testing/harness.ts";
 import { olderStore } from "../../testing/older-store.ts";
-import { openStore } from "../index.ts";
+import { openStoreOn } from "../../testing/store.ts";
 
 const RUN = "evl_old";
 
@@ -91,9 +91,7 @@ for (const dialect of DIALECTS) {
           .execute();
         await old.destroy();
 
-        const store = await openStore(
-          dialect === "sqlite" ? { kind: "sqlite", file: fresh.db } : { kind: "postgres", url: fresh.db },
-        );
+        const store = await openStoreOn(dialect, fresh.db);
         try {
           const rows = await store.db
             .selectFrom("evalItems")
