@@ -4,13 +4,11 @@
  * evaluation worker, for the CLI and `runEvaluation`) is returned, not registered.
  */
 import { z } from "zod";
-import { callRoutes } from "./calls/routes.ts";
+import * as calls from "./calls/index.ts";
 import type { AppContext } from "./context.ts";
 import * as evals from "./evals/index.ts";
 import * as exportsDomain from "./exports/index.ts";
-import { callDetail } from "./graph/index.ts";
-import { callDetailSchema } from "./graph/responses.ts";
-import { graphRoutes } from "./graph/routes.ts";
+import * as graph from "./graph/index.ts";
 import type { RouteTable } from "./http/index.ts";
 import * as notifications from "./notifications/index.ts";
 import { notificationViewSchema } from "./notifications/responses.ts";
@@ -28,9 +26,9 @@ export interface Composed {
 /** `GET /api/calls/{id}`: the call with everything the graph resolves to it, and its notifications. */
 function callDetailReader(ctx: AppContext) {
   return {
-    schema: callDetailSchema.extend({ notifications: z.array(notificationViewSchema) }),
+    schema: graph.callDetailSchema.extend({ notifications: z.array(notificationViewSchema) }),
     read: async (id: string) => {
-      const detail = await callDetail(ctx, id);
+      const detail = await graph.callDetail(ctx, id);
       if (!detail) return undefined;
       const found = await notifications.notificationsOf(ctx.store, [
         detail.id,
@@ -46,9 +44,8 @@ export function compose(ctx: AppContext): Composed {
   const evalsService = evals.start(ctx);
   return {
     tables: [
-      // TODO(issue 15): take calls/, graph/ and evals/ `routes` and `start` from their index.ts once those doors settle.
-      callRoutes(ctx, callDetailReader(ctx)),
-      graphRoutes(ctx),
+      calls.routes(ctx, callDetailReader(ctx)),
+      graph.routes(ctx),
       notifications.routes(ctx, notificationsService),
       views.routes(ctx),
       exportsDomain.routes(ctx),

@@ -1,7 +1,8 @@
 /**
  * What a running server holds, handed to the API and domains. Built once in `server.ts`.
  */
-import type { Recorder } from "./calls/index.ts";
+// From the file, not the calls door: the door exports the routes, which take this context (an import cycle).
+import type { Recorder } from "./calls/recorder.ts";
 import type { Config } from "./config/index.ts";
 import type { Metrics } from "./metrics/index.ts";
 import type { Store } from "./store/index.ts";

@@ -1,83 +1,30 @@
 /**
- * The calls domain: capturing, storing and reading LLM calls.
+ * The calls domain: capturing, storing and reading LLM calls. It owns the `calls` table: other domains read it
+ * through the functions exported here (reads.ts), not with their own SQL.
+ *
+ * The door: what other folders use, by name.
  */
-import type { CaptureMode } from "../config/index.ts";
-import type { Store } from "../store/index.ts";
-import { newId } from "../util/ids.ts";
-import { type CapturedCall, toCallRow } from "./record.ts";
-import type { Recorder } from "./recorder.ts";
-import type { RedactPattern } from "./redact.ts";
-import type { IngestCall } from "./schemas.ts";
-
-export { PREVIEW_CHARS, previewOf, schemaFailure } from "../chat/preview.ts";
-export { type InsertHook, insertCalls } from "./insert.ts";
-export { costUsd, priceOf } from "./pricing.ts";
+export { insertCalls } from "./insert.ts";
+export { costUsd } from "./pricing.ts";
 export {
   type CallView,
   callConditions,
   callListColumns,
   findCall,
   listCalls,
-  pageNewestFirst,
   storedBody,
   toCallView,
 } from "./queries.ts";
-export { type CallForReplay, callById, callListRowsByIds, okResponseOf, requestsOf } from "./reads.ts";
+export { callById, callListRowsByIds, okResponseOf, requestsOf } from "./reads.ts";
 export {
   type CapturedCall,
   type Outcome,
-  outcomes,
   tagsOf,
   toCallRow,
   type UnbuiltCall,
   unbuiltRow,
 } from "./record.ts";
-export { CallRecorder, type Recorder, type RecorderMetrics } from "./recorder.ts";
-export * from "./schemas.ts";
-
-/**
- * Stores calls captured elsewhere (`POST /api/calls`). Written at once when the store answers; otherwise
- * handed to the recorder, whose spool keeps them until it does. Returns the ids and whether they are stored yet.
- */
-export async function ingestCalls(
-  store: Store,
-  recorder: Recorder,
-  calls: IngestCall[],
-  capture: CaptureMode,
-  patterns: RedactPattern[],
-): Promise<{ stored: boolean; items: Array<{ id: string; completionId: string | null }> }> {
-  const rows = calls.map((c) => {
-    const startedAt = c.startedAt ?? Date.now();
-    const captured: CapturedCall = {
-      id: c.id ?? newId("call"),
-      startedAt,
-      endedAt: c.endedAt ?? startedAt,
-      ttftMs: c.ttftMs ?? null,
-      upstream: c.upstream,
-      path: c.path,
-      stream: c.stream,
-      status: c.status,
-      outcome: c.outcome,
-      error: c.error ?? null,
-      request: c.request,
-      response: c.response ?? null,
-      sessionId: c.sessionId ?? null,
-      userId: c.userId ?? null,
-      tags: c.tags,
-      metadata: c.metadata,
-      source: c.source,
-    };
-    return toCallRow(captured, capture, patterns);
-  });
-  const items = rows.map((r) => ({ id: r.id, completionId: r.completionId ?? null }));
-  try {
-    await recorder.insert(rows);
-    return { stored: true, items };
-  } catch (err) {
-    // Only an unreachable store sends the calls to the spool. If the store answers, it refused these rows
-    // themselves, and the recorder would retry them forever, holding every later call in the spool behind them.
-    if (await store.ping()) throw err;
-    for (const r of rows) recorder.record(r);
-    return { stored: false, items };
-  }
-}
+export { CallRecorder, type Recorder } from "./recorder.ts";
+export { callViewSchema } from "./responses.ts";
+export { callRoutes as routes } from "./routes.ts";
+export { type CallFilter, callFilterSchema } from "./schemas.ts";

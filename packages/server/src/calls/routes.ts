@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { AppContext } from "../context.ts";
 import { HttpError, type RouteTable, reply, route } from "../http/index.ts";
-import { ingestCalls } from "./index.ts";
+import { ingestCalls } from "./ingest.ts";
 import { listCalls } from "./queries.ts";
 import { callsPageSchema, ingestedSchema } from "./responses.ts";
 import { callListQuerySchema, ingestCallSchema } from "./schemas.ts";

@@ -3,7 +3,7 @@
  * answer in tests).
  */
 import { z } from "zod";
-import { callViewSchema } from "../calls/responses.ts";
+import { callViewSchema } from "../calls/index.ts";
 
 const jsonObject = z.record(z.string(), z.unknown());
 

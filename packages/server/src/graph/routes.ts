@@ -1,6 +1,8 @@
 import type { AppContext } from "../context.ts";
 import { oneOrData, type RouteTable, route } from "../http/index.ts";
-import { insertAnnotations, insertComparisons, insertLinks, tagDetail } from "./index.ts";
+import { insertAnnotations, insertComparisons } from "./annotations.ts";
+import { tagDetail } from "./detail.ts";
+import { insertLinks } from "./links.ts";
 import {
   annotationsStoredSchema,
   comparisonsStoredSchema,

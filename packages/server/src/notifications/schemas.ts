@@ -3,7 +3,7 @@
  * document. Field names are PRODUCT.md's, camelCase.
  */
 import { z } from "zod";
-import { tag } from "../graph/schemas.ts";
+import { tag } from "../graph/index.ts";
 import { jsonObject, text } from "../util/bounds.ts";
 
 export const notificationSchema = z

@@ -14,7 +14,7 @@ import https from "node:https";
 import { StringDecoder } from "node:string_decoder";
 import zlib from "node:zlib";
 import { ChatStreamReader } from "intersebd/chat";
-import type { CapturedCall, Outcome, UnbuiltCall } from "../calls/record.ts";
+import type { CapturedCall, Outcome, UnbuiltCall } from "../calls/index.ts";
 import type { Upstream } from "../config/index.ts";
 import { HttpError } from "../http/error.ts";
 import type { Metrics } from "../metrics/index.ts";

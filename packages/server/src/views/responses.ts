@@ -3,7 +3,7 @@
  * answer in tests).
  */
 import { z } from "zod";
-import { callViewSchema } from "../calls/responses.ts";
+import { callViewSchema } from "../calls/index.ts";
 import { reviewKinds } from "./review.ts";
 
 /** `GET /api/review-queue`: calls worth a person's look, each with why. */

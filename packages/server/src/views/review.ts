@@ -14,7 +14,7 @@ import type { CallListRow, Database, Store } from "../store/index.ts";
 import { clip } from "../util/clip.ts";
 
 // The check moved to the calls domain, which runs it once at insert; still exported here for its callers.
-export { schemaFailure } from "../calls/index.ts";
+export { schemaFailure } from "../chat/preview.ts";
 
 export const reviewKinds = ["error", "reward", "schema", "slow", "random"] as const;
 export type ReviewKind = (typeof reviewKinds)[number];

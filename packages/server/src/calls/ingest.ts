@@ -1,0 +1,58 @@
+/**
+ * Calls captured elsewhere (`POST /api/calls`, the SDKs' exporters): built into rows and stored, or spooled
+ * while the store does not answer.
+ */
+import type { CaptureMode } from "../config/index.ts";
+import type { Store } from "../store/index.ts";
+import { newId } from "../util/ids.ts";
+import { type CapturedCall, toCallRow } from "./record.ts";
+import type { Recorder } from "./recorder.ts";
+import type { RedactPattern } from "./redact.ts";
+import type { IngestCall } from "./schemas.ts";
+
+/**
+ * Stores calls captured elsewhere (`POST /api/calls`). Written at once when the store answers; otherwise
+ * handed to the recorder, whose spool keeps them until it does. Returns the ids and whether they are stored yet.
+ */
+export async function ingestCalls(
+  store: Store,
+  recorder: Recorder,
+  calls: IngestCall[],
+  capture: CaptureMode,
+  patterns: RedactPattern[],
+): Promise<{ stored: boolean; items: Array<{ id: string; completionId: string | null }> }> {
+  const rows = calls.map((c) => {
+    const startedAt = c.startedAt ?? Date.now();
+    const captured: CapturedCall = {
+      id: c.id ?? newId("call"),
+      startedAt,
+      endedAt: c.endedAt ?? startedAt,
+      ttftMs: c.ttftMs ?? null,
+      upstream: c.upstream,
+      path: c.path,
+      stream: c.stream,
+      status: c.status,
+      outcome: c.outcome,
+      error: c.error ?? null,
+      request: c.request,
+      response: c.response ?? null,
+      sessionId: c.sessionId ?? null,
+      userId: c.userId ?? null,
+      tags: c.tags,
+      metadata: c.metadata,
+      source: c.source,
+    };
+    return toCallRow(captured, capture, patterns);
+  });
+  const items = rows.map((r) => ({ id: r.id, completionId: r.completionId ?? null }));
+  try {
+    await recorder.insert(rows);
+    return { stored: true, items };
+  } catch (err) {
+    // Only an unreachable store sends the calls to the spool. If the store answers, it refused these rows
+    // themselves, and the recorder would retry them forever, holding every later call in the spool behind them.
+    if (await store.ping()) throw err;
+    for (const r of rows) recorder.record(r);
+    return { stored: false, items };
+  }
+}
