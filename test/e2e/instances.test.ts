@@ -15,7 +15,7 @@
  *   the link made through one and the annotation made through another.
  */
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -23,11 +23,12 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import {
+  chatCompletionBody,
   DIALECTS,
   eventually,
   type FakeUpstream,
   startFakeUpstream,
-  startupLine,
+  startServeBin,
 } from "../../packages/server/src/testing/index.ts";
 import {
   type PgCluster,
@@ -35,7 +36,6 @@ import {
   startPgCluster,
 } from "../../packages/server/src/testing/pg-cluster.ts";
 
-const BIN = path.resolve(import.meta.dirname, "../../packages/server/bin/intersebd.js");
 const INSTANCES = 3;
 const CLIENTS = 12;
 /** Links and annotations are sent in batches, as the SDKs send them, by a few workers of their own. */
@@ -63,26 +63,20 @@ async function startInstance(
   output: string[],
   port = 0,
 ): Promise<Instance> {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: db, INTERSEBD_LOG_LEVEL: "warn" };
-  // The default flush interval (20 ms), as deployed: the calls in memory at the SIGKILL are what item 4 is about.
-  delete env.INTERSEBD_FLUSH_MS;
-  delete env.INTERSEBD_DB;
-  const child = spawn(
-    process.execPath,
-    [BIN, "serve", "--port", String(port), "--data-dir", dataDir, "-u", upstream],
-    {
-      env,
-      stdio: ["pipe", "pipe", "pipe"],
-    },
-  );
   const run = output.length;
   output.push("");
   const keep = (d: Buffer) => {
     output[run] = (output[run] + d.toString()).slice(-20_000);
   };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  const { base } = await startupLine(child);
+  // The database comes from DATABASE_URL, as a platform sets it (and no INTERSEBD_DB this environment may have).
+  const { child, base } = await startServeBin(
+    ["--port", String(port), "--data-dir", dataDir, "-u", upstream],
+    {
+      env: { DATABASE_URL: db, INTERSEBD_LOG_LEVEL: "warn", INTERSEBD_DB: undefined },
+      stdout: keep,
+      stderr: keep,
+    },
+  );
   return { index, dataDir, port: Number(new URL(base).port), base, child, output };
 }
 
@@ -163,11 +157,7 @@ describe("three instances on one PostgreSQL", () => {
           res = await fetch(`${inst.base}/v1/chat/completions`, {
             method: "POST",
             headers: { "content-type": "application/json" },
-            body: JSON.stringify({
-              model: "gpt-4o-mini",
-              messages: [{ role: "user", content: text }],
-              ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-            }),
+            body: chatCompletionBody(text, stream),
           });
         } catch (err) {
           throw new BeforeResponse(`${String(err)} (${String((err as { cause?: unknown }).cause)})`);

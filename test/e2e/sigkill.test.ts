@@ -7,21 +7,20 @@
  * kill may or may not be stored.
  */
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import http from "node:http";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
+  chatCompletionBody,
   DIALECTS,
   type FakeUpstream,
   freshDatabase,
   postgresAvailable,
   startFakeUpstream,
+  startServeBin,
   startTestServer,
-  startupLine,
 } from "../../packages/server/src/testing/index.ts";
 
-const BIN = path.resolve(import.meta.dirname, "../../packages/server/bin/intersebd.js");
 const CALLS = 400;
 const CONCURRENCY = 20;
 const KILLS = 3;
@@ -31,17 +30,10 @@ async function startBin(
   dataDir: string,
   upstream: string,
 ): Promise<{ child: ChildProcessWithoutNullStreams; base: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, INTERSEBD_LOG_LEVEL: "error" };
-  // The default flush interval (20 ms), as deployed: the calls still queued at the kill are the point.
-  delete env.INTERSEBD_FLUSH_MS;
-  const child = spawn(
-    process.execPath,
-    [BIN, "serve", "--port", "0", "--db", db, "--data-dir", dataDir, "-u", upstream],
-    { env, stdio: ["pipe", "pipe", "pipe"] },
-  );
-  child.stderr.on("data", (d: Buffer) => process.stderr.write(d));
-  const { base } = await startupLine(child);
-  return { child, base };
+  return startServeBin(["--port", "0", "--db", db, "--data-dir", dataDir, "-u", upstream], {
+    env: { INTERSEBD_LOG_LEVEL: "error" },
+    stderr: (d) => process.stderr.write(d),
+  });
 }
 
 /**
@@ -50,11 +42,7 @@ async function startBin(
  */
 function call(base: string, i: number): Promise<string | undefined> {
   const stream = i % 2 === 1;
-  const body = JSON.stringify({
-    model: "gpt-4o-mini",
-    messages: [{ role: "user", content: `call ${i} ${Math.random()}` }],
-    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-  });
+  const body = chatCompletionBody(`call ${i} ${Math.random()}`, stream);
   const headers: Record<string, string> = { "content-type": "application/json", connection: "close" };
   // Some streams end their body 30 ms after [DONE], as real servers sometimes do: the client has its answer first.
   if (i % 4 === 3) headers["x-fake-end-delay-ms"] = "30";

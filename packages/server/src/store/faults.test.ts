@@ -13,7 +13,13 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EvalWorker } from "../evals/worker.ts";
 import { startWebhookWorker } from "../notifications/webhooks.ts";
-import { DIALECTS, eventually, startFakeUpstream, startTestServer } from "../testing/index.ts";
+import {
+  chatCompletionBody,
+  DIALECTS,
+  eventually,
+  startFakeUpstream,
+  startTestServer,
+} from "../testing/index.ts";
 import { pgClusterUnavailable, startPgCluster } from "../testing/pg-cluster.ts";
 import type { Logger } from "../util/log.ts";
 import { openStore } from "./index.ts";
@@ -26,11 +32,7 @@ async function chatOnce(base: string, stream: boolean, text: string): Promise<st
   const res = await fetch(`${base}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      model: "gpt-4o-mini",
-      messages: [{ role: "user", content: text }],
-      ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-    }),
+    body: chatCompletionBody(text, stream),
   });
   const body = await res.text();
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${body.slice(0, 200)}`);

@@ -3,6 +3,7 @@
  * Every store test runs once per dialect in `DIALECTS` (narrow with `INTERSEBD_TEST_DIALECTS=sqlite`).
  */
 import assert from "node:assert/strict";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -214,4 +215,37 @@ export function startupLine(child: {
     });
     child.on("exit", () => reject(new Error(out)));
   });
+}
+
+/** The server's bin, the file `npx intersebd` runs. */
+export const SERVER_BIN = path.resolve(import.meta.dirname, "../../bin/intersebd.js");
+
+/**
+ * Starts `intersebd serve <args>` through its bin, as deployed, and waits for its startup line. The environment is
+ * this process's with `env` over it (an undefined value removes the variable) and without INTERSEBD_FLUSH_MS, so
+ * the default flush interval holds: the calls still queued when a test kills the process are what it is about.
+ * `stdout` and `stderr` get what it writes there.
+ */
+export async function startServeBin(
+  args: string[],
+  opts: {
+    env?: Record<string, string | undefined>;
+    stdout?: (d: Buffer) => void;
+    stderr?: (d: Buffer) => void;
+  } = {},
+): Promise<{ child: ChildProcessWithoutNullStreams; base: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.INTERSEBD_FLUSH_MS;
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const child = spawn(process.execPath, [SERVER_BIN, "serve", ...args], {
+    env,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  if (opts.stdout) child.stdout.on("data", opts.stdout);
+  if (opts.stderr) child.stderr.on("data", opts.stderr);
+  const { base } = await startupLine(child);
+  return { child, base };
 }
