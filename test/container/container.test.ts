@@ -13,11 +13,10 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import crypto from "node:crypto";
-import net from "node:net";
 import path from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { eventually } from "../../packages/server/src/testing/index.ts";
+import { eventually, freePort } from "../../packages/server/src/testing/index.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const IMAGE = "localhost/intersebd-test:latest";
@@ -80,14 +79,6 @@ async function missing(): Promise<string | undefined> {
   const probe = await run("podman", ["run", "--rm", "--entrypoint", "true", BASE_IMAGES[0] as string]);
   if (probe.code !== 0) return `podman cannot run a container here: ${probe.out.trim().slice(-400)}`;
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 describe("container: Dockerfile and compose.yaml", { timeout: 15 * 60_000 }, () => {

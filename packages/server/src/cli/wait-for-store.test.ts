@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { DIALECTS, freshDatabase, postgresAvailable, startupLine } from "../testing/index.ts";
+import { DIALECTS, freePort, freshDatabase, postgresAvailable, startupLine } from "../testing/index.ts";
 import { describeDatabase, startWhenStoreAnswers } from "./wait-for-store.ts";
 
 const CLI = path.resolve(import.meta.dirname, "main.ts");
@@ -23,15 +23,6 @@ function fakeClock() {
       t += ms;
     },
   };
-}
-
-/** A port on which nothing listens (for now). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 describe("startWhenStoreAnswers", () => {

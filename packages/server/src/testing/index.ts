@@ -11,4 +11,5 @@ export {
 } from "../fake-upstream/index.ts";
 export * from "./calls.ts";
 export * from "./harness.ts";
+export * from "./ports.ts";
 export * from "./store.ts";

@@ -8,11 +8,11 @@
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import { freePort } from "./ports.ts";
 
 const run = promisify(execFile);
 
@@ -91,14 +91,6 @@ export async function pgClusterUnavailable(): Promise<string | undefined> {
   return found;
 }
 let warned = false;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** Initialises and starts a private cluster. Throws if `pgClusterUnavailable()` has a reason. */
 export async function startPgCluster(): Promise<PgCluster> {
