@@ -278,18 +278,30 @@ for (const dialect of DIALECTS) {
       return r.body;
     }
 
+    /** Sends `body` (as is) through the proxy, with `metadata` as x-intersebd-metadata; returns the call's id. */
+    async function proxied(body: string, metadata?: string): Promise<string> {
+      const r = await fetch(`${server.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(metadata === undefined ? {} : { "x-intersebd-metadata": metadata }),
+        },
+        body,
+      });
+      assert.equal(r.status, 200);
+      await r.text();
+      return r.headers.get("x-intersebd-call-id") as string;
+    }
+
     it("stores a request body nested 5,000 deep, readable by id and in the list", { skip }, async () => {
       const deep = `${"[".repeat(5000)}${"]".repeat(5000)}`;
       const ids: string[] = [];
       for (const stream of [false, true]) {
-        const r = await fetch(`${server.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: `{"model":"m","stream":${stream},"messages":[{"role":"user","content":"deep"}],"x":${deep}}`,
-        });
-        assert.equal(r.status, 200);
-        await r.text();
-        ids.push(r.headers.get("x-intersebd-call-id") as string);
+        ids.push(
+          await proxied(
+            `{"model":"m","stream":${stream},"messages":[{"role":"user","content":"deep"}],"x":${deep}}`,
+          ),
+        );
       }
       for (const id of ids) {
         const call = await storedCall(id);
@@ -311,22 +323,15 @@ for (const dialect of DIALECTS) {
     it("stores NUL characters from the body and the metadata header as U+FFFD, readable everywhere", {
       skip,
     }, async () => {
-      const r = await fetch(`${server.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-intersebd-metadata": JSON.stringify({ promptVersion: "a\u0000b", "k\u0000": 1 }),
-        },
-        body: JSON.stringify({
+      const id = await proxied(
+        JSON.stringify({
           model: "m\u0000",
           user: "u\u0000",
           metadata: { feature: "f\u0000" },
           messages: [{ role: "user", content: "nul \u0000 here" }],
         }),
-      });
-      assert.equal(r.status, 200);
-      await r.text();
-      const id = r.headers.get("x-intersebd-call-id") as string;
+        JSON.stringify({ promptVersion: "a\u0000b", "k\u0000": 1 }),
+      );
       const call = await storedCall(id);
       assert.equal(call.request.messages[0].content, "nul \ufffd here");
       assert.equal(call.requestedModel, "m\ufffd");
@@ -348,17 +353,10 @@ for (const dialect of DIALECTS) {
       skip,
     }, async () => {
       // Escapes written by hand: JSON.stringify would write them the same way, and PostgreSQL's jsonb refuses them.
-      const r = await fetch(`${server.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "x-intersebd-metadata": '{"promptVersion":"v\\udfff"}',
-        },
-        body: '{"model":"m","messages":[{"role":"user","content":"half \\ud800 pair, whole \\ud83d\\ude00"}]}',
-      });
-      assert.equal(r.status, 200);
-      await r.text();
-      const id = r.headers.get("x-intersebd-call-id") as string;
+      const id = await proxied(
+        '{"model":"m","messages":[{"role":"user","content":"half \\ud800 pair, whole \\ud83d\\ude00"}]}',
+        '{"promptVersion":"v\\udfff"}',
+      );
       const call = await storedCall(id);
       assert.equal(call.request.messages[0].content, "half \ufffd pair, whole \u{1f600}");
       assert.deepEqual(call.metadata, { promptVersion: "v\ufffd" });
