@@ -82,28 +82,29 @@ describe("Intersebd queue against a real server", () => {
     const sdk = new Intersebd({ baseURL: server.url, fetch: counter.fetch, enabled: false, onError });
     assert.equal(sdk.enabled, false);
     let reads = 0;
-    const trap = {
-      get upstreamTag() {
-        reads++;
-        return "a";
-      },
-      get downstreamTag() {
-        reads++;
-        return "b";
-      },
-      get annotationKey() {
-        reads++;
-        return "k";
-      },
-      get completionId() {
-        reads++;
-        return "c";
-      },
-      get sendNotificationTo() {
-        reads++;
-        return "u";
-      },
-    };
+    // Every field link(), annotate() and notify() could read is a getter that counts the read.
+    const fields = [
+      "upstreamTag",
+      "downstreamTag",
+      "annotationKey",
+      "completionId",
+      "sendNotificationTo",
+    ] as const;
+    const trap = Object.defineProperties(
+      {},
+      Object.fromEntries(
+        fields.map((f) => [
+          f,
+          {
+            enumerable: true,
+            get: () => {
+              reads++;
+              return f;
+            },
+          },
+        ]),
+      ),
+    ) as Record<(typeof fields)[number], string>;
     sdk.link(trap);
     sdk.annotate(trap);
     sdk.notify(trap);
