@@ -13,7 +13,6 @@
  * Skips, loudly, when there is no python3 with venv, or when pip cannot install `openai` (no index reachable).
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,38 +26,10 @@ import {
   startFakeUpstream,
   startTestServer,
 } from "../../packages/server/src/testing/index.ts";
+import { type RunResult, run } from "../install/support.ts";
 
 const PYTHON = process.env.PYTHON ?? "python3";
 const SCRIPT = path.resolve(import.meta.dirname, "python_openai_client.py");
-
-/** Runs a command without blocking the event loop (the server under test lives in this process). */
-function run(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  timeoutMs: number,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      resolve({ code: -1, stdout, stderr: `${stderr}${err.message}` });
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /**
  * A virtual environment with `openai` installed, or the reason there cannot be one here. pip uses the machine's
@@ -66,14 +37,22 @@ function run(
  */
 async function openaiVenv(dir: string): Promise<{ python: string } | { missing: string }> {
   const venv = path.join(dir, "venv");
-  const made = await run(PYTHON, ["-m", "venv", venv], process.env, 120_000);
+  let made: RunResult;
+  try {
+    made = await run(PYTHON, ["-m", "venv", venv], { cwd: dir, env: process.env, timeoutMs: 120_000 });
+  } catch (err) {
+    return { missing: `${PYTHON} does not start: ${(err as Error).message}` };
+  }
   if (made.code !== 0) return { missing: `${PYTHON} -m venv failed: ${(made.stderr || made.stdout).trim()}` };
   const python = path.join(venv, "bin", "python");
   const pip = await run(
     python,
     ["-m", "pip", "install", "--quiet", "--retries", "0", "--timeout", "30", "openai"],
-    { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1" },
-    300_000,
+    {
+      cwd: dir,
+      env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: "1" },
+      timeoutMs: 300_000,
+    },
   );
   if (pip.code !== 0) {
     const tail = (pip.stderr || pip.stdout).trim().split("\n").slice(-3).join(" | ");
@@ -152,12 +131,11 @@ describe("the official Python openai client through intersebd", () => {
       const server = await startTestServer(dialect, { upstream: fake.url });
       const abortedBefore = fake.aborted;
       try {
-        const r = await run(
-          env.python,
-          [SCRIPT],
-          { ...process.env, INTERSEBD_BASE_URL: server.url, PYTHONDONTWRITEBYTECODE: "1" },
-          120_000,
-        );
+        const r = await run(env.python, [SCRIPT], {
+          cwd: tmp,
+          env: { ...process.env, INTERSEBD_BASE_URL: server.url, PYTHONDONTWRITEBYTECODE: "1" },
+          timeoutMs: 120_000,
+        });
         assert.equal(r.code, 0, `the Python script failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`);
         const out = JSON.parse(r.stdout) as { openai_version: string; results: Record<string, ClientSaw> };
         t.diagnostic(`python openai ${out.openai_version}`);

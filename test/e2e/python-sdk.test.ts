@@ -4,10 +4,11 @@
  * no python3 (or it is older than 3.9).
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startTestServer, type TestServer } from "@intersebd/server/testing";
+import { describeRun, ROOT, run } from "../install/support.ts";
 
 const PACKAGE_DIR = path.resolve(import.meta.dirname, "../../packages/python");
 const PYTHON = process.env.PYTHON ?? "python3";
@@ -24,34 +25,6 @@ function pythonMissing(): string | undefined {
   const [major = 0, minor = 0] = r.stdout.trim().split(".").map(Number);
   if (major < 3 || (major === 3 && minor < 9)) return `${PYTHON} is ${r.stdout.trim()}, the SDK needs 3.9+`;
   return undefined;
-}
-
-/** Runs a command without blocking the event loop (the server under test lives in this process). */
-function run(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  timeoutMs: number,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: path.resolve(PACKAGE_DIR, "../.."), env });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      output += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, output });
-    });
-  });
 }
 
 const missing = pythonMissing();
@@ -78,23 +51,20 @@ describe("Python SDK (packages/python)", { skip: missing ? `no python: ${missing
       PYTHONUNBUFFERED: "1",
     };
     delete env.INTERSEBD_ENABLED;
-    const r = await run(
-      PYTHON,
-      ["-m", "unittest", "discover", "-s", "packages/python/tests", "-v"],
+    const r = await run(PYTHON, ["-m", "unittest", "discover", "-s", "packages/python/tests", "-v"], {
+      cwd: ROOT,
       env,
-      240_000,
-    );
-    assert.equal(
-      r.code,
-      0,
-      `python unittest failed (exit ${r.code}${r.signal ? `, killed by ${r.signal}` : ""}):\n${r.output}`,
-    );
+      timeoutMs: 240_000,
+    });
+    // unittest reports on stderr; print() in a test goes to stdout.
+    const output = `${r.stderr}${r.stdout}`;
+    assert.equal(r.code, 0, describeRun("python unittest", r));
     // A suite that skipped everything (no server seen) would also exit 0: make sure the server tests ran.
-    assert.match(r.output, /^Ran \d+ tests/m, r.output);
-    assert.doesNotMatch(r.output, /INTERSEBD_URL is not set/, r.output);
-    const ran = Number(/^Ran (\d+) tests/m.exec(r.output)?.[1]);
-    assert.ok(ran >= 30, `expected the whole suite, ran ${ran}:\n${r.output}`);
+    assert.match(output, /^Ran \d+ tests/m, output);
+    assert.doesNotMatch(output, /INTERSEBD_URL is not set/, output);
+    const ran = Number(/^Ran (\d+) tests/m.exec(output)?.[1]);
+    assert.ok(ran >= 30, `expected the whole suite, ran ${ran}:\n${output}`);
     t.diagnostic(`python: ran ${ran} tests`);
-    for (const line of r.output.split("\n").filter((l) => / \.\.\. skipped /.test(l))) t.diagnostic(line);
+    for (const line of output.split("\n").filter((l) => / \.\.\. skipped /.test(l))) t.diagnostic(line);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * What the install tests share: running a command without blocking the event loop (the fake upstream and the
+ * What the install tests (and the Python e2e tests) share: running a command without blocking the event loop (the fake upstream and the
  * server under test live in the test's own process), an environment that carries nothing of the repository into
  * a project outside it, and a loud skip when a registry cannot be reached.
  */
