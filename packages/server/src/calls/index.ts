@@ -9,13 +9,27 @@ export { costUsd } from "./pricing.ts";
 export {
   type CallView,
   callConditions,
-  callListColumns,
   findCall,
   listCalls,
   storedBody,
   toCallView,
 } from "./queries.ts";
-export { callById, callListRowsByIds, okResponseOf, requestsOf } from "./reads.ts";
+export {
+  bodiesOf,
+  callById,
+  callListRowsByIds,
+  lowRewardCalls,
+  okResponseOf,
+  previewsByTag,
+  recentDurations,
+  requestsOf,
+  sessionCalls,
+  sessionMembers,
+  sessionsByActivity,
+  startOfRecentCalls,
+  unjudgedCallIds,
+  unjudgedCalls,
+} from "./reads.ts";
 export {
   type CapturedCall,
   type Outcome,

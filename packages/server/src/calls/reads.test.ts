@@ -6,7 +6,22 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { capturedCall, DIALECTS, postgresAvailable, withStore } from "../testing/index.ts";
 import { insertCalls } from "./insert.ts";
-import { callById, callListRowsByIds, okResponseOf, requestsOf } from "./reads.ts";
+import {
+  bodiesOf,
+  callById,
+  callListRowsByIds,
+  lowRewardCalls,
+  okResponseOf,
+  previewsByTag,
+  recentDurations,
+  requestsOf,
+  sessionCalls,
+  sessionMembers,
+  sessionsByActivity,
+  startOfRecentCalls,
+  unjudgedCallIds,
+  unjudgedCalls,
+} from "./reads.ts";
 import { type Outcome, toCallRow } from "./record.ts";
 
 function row(i: number, outcome: Outcome = "ok") {
@@ -68,6 +83,128 @@ for (const dialect of DIALECTS) {
         });
         assert.equal(await okResponseOf(store, "call_reads_0002"), undefined);
         assert.equal(await okResponseOf(store, "call_none"), undefined);
+      });
+    });
+    it("reads sessions by activity, page by page, with their models, users, calls and bodies", async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      await withStore(dialect, async (store) => {
+        const inSession = (i: number, sessionId: string, userId: string | null) => ({
+          ...row(i),
+          sessionId,
+          userId,
+        });
+        await insertCalls(store, [
+          inSession(1, "s_a", "u1"),
+          inSession(2, "s_b", null),
+          inSession(3, "s_a", "u2"),
+          { ...inSession(4, "s_a", "u1"), servedModel: "served" },
+          row(5),
+        ]);
+        const first = await sessionsByActivity(store, { limit: 1 });
+        assert.deepEqual(first, [
+          { sessionId: "s_a", calls: 3, firstAt: 1_700_000_000_001, lastAt: 1_700_000_000_004 },
+        ]);
+        const next = await sessionsByActivity(store, {
+          after: { t: 1_700_000_000_004, id: "s_a" },
+          limit: 5,
+        });
+        assert.deepEqual(
+          next.map((s) => s.sessionId),
+          ["s_b"],
+        );
+        const members = await sessionMembers(store, ["s_a", "s_b", "s_none"]);
+        assert.deepEqual(members.get("s_a"), { models: ["m", "served"], userIds: ["u1", "u2"] });
+        assert.deepEqual(members.get("s_none"), { models: [], userIds: [] });
+        const calls = await sessionCalls(store, "s_a", 2);
+        assert.deepEqual(
+          calls.map((c) => c.id),
+          ["call_reads_0001", "call_reads_0003"],
+        );
+        assert.ok(Number(calls[0]?.bodyChars) > 0, "the bodies' size is measured");
+        assert.equal("request" in (calls[0] ?? {}), false, "no body in a session row");
+        const bodies = await bodiesOf(store, ["call_reads_0003", "call_none"]);
+        assert.match(bodies.get("call_reads_0003")?.request ?? "", /q3/);
+        assert.equal(bodies.has("call_none"), false);
+      });
+    });
+
+    it("finds the newest call's preview for each tag that names a call", async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      await withStore(dialect, async (store) => {
+        await insertCalls(store, [
+          { ...row(1), tags: JSON.stringify(["shared"]) },
+          { ...row(2), tags: JSON.stringify(["shared"]) },
+        ]);
+        const found = await previewsByTag(store, ["shared", "call_reads_0001", "shared", "nothing"]);
+        assert.deepEqual(found.get("shared"), { callId: "call_reads_0002", input: "q2", output: "a2" });
+        assert.equal(found.get("call_reads_0001")?.callId, "call_reads_0001");
+        assert.equal(found.has("nothing"), false);
+      });
+    });
+
+    it("reads the review queue's windows: recent starts and durations, unjudged calls by kind, low rewards", async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      await withStore(dialect, async (store) => {
+        await insertCalls(store, [
+          row(1),
+          row(2, "upstream_error"),
+          { ...row(3), schemaFailure: "not valid JSON", durationMs: 900 },
+          { ...row(4), durationMs: 5000 },
+          row(5),
+        ]);
+        assert.equal(await startOfRecentCalls(store, 2), 1_700_000_000_004);
+        assert.equal(await startOfRecentCalls(store, 50), 0, "fewer calls than the window");
+        assert.deepEqual(await recentDurations(store, 3), [50, 5000, 900]);
+        // A person judged call 5 (reward 1) and a judge call 4 (reward 0.2); call 1 has two disagreeing rewards.
+        const annotation = (id: string, source: string, numericReward: number) => ({
+          id,
+          key: id,
+          name: "quality",
+          numericReward,
+          content: null,
+          data: null,
+          comment: null,
+          correction: null,
+          source,
+          annotatorId: null,
+          notificationId: null,
+          createdAt: 1,
+        });
+        await store.db
+          .insertInto("annotations")
+          .values([
+            annotation("ann_h", "human", 1),
+            annotation("ann_j", "judge", 0.2),
+            annotation("ann_lo", "code", 0.1),
+            annotation("ann_hi", "code", 0.9),
+          ])
+          .execute();
+        await store.db
+          .insertInto("callAnnotations")
+          .values([
+            { callId: "call_reads_0005", annotationId: "ann_h" },
+            { callId: "call_reads_0004", annotationId: "ann_j" },
+            { callId: "call_reads_0001", annotationId: "ann_lo" },
+            { callId: "call_reads_0001", annotationId: "ann_hi" },
+          ])
+          .execute();
+        const page = { since: 0, limit: 10 };
+        const ids = (rows: Array<{ id: string }>) => rows.map((r) => r.id);
+        assert.deepEqual(ids(await unjudgedCalls(store, { failed: true }, page)), ["call_reads_0002"]);
+        assert.deepEqual(ids(await unjudgedCalls(store, { schemaFailed: true }, page)), ["call_reads_0003"]);
+        assert.deepEqual(ids(await unjudgedCalls(store, { slowerThanMs: 800 }, page)), [
+          "call_reads_0004",
+          "call_reads_0003",
+        ]);
+        assert.deepEqual(await unjudgedCallIds(store, { since: 1_700_000_000_002, limit: 10 }), [
+          "call_reads_0004",
+          "call_reads_0003",
+          "call_reads_0002",
+        ]);
+        assert.deepEqual(await lowRewardCalls(store, { ...page, below: 0.5 }), [
+          { id: "call_reads_0004", lo: 0.2, hi: 0.2, n: 1 },
+          { id: "call_reads_0001", lo: 0.1, hi: 0.9, n: 2 },
+        ]);
       });
     });
   });

@@ -3,6 +3,7 @@
  * expiry, listed per recipient (the inbox), revocable; each has a signed link (`/a/{token}`).
  */
 import type { ExpressionBuilder } from "kysely";
+import { previewsByTag } from "../calls/index.ts";
 import { HttpError } from "../http/error.ts";
 import type { Database, NotificationRow, Store } from "../store/index.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
@@ -336,7 +337,7 @@ export async function listNotifications(deps: NotificationsDeps, q: ListQuery) {
   const [open, done, previews] = await Promise.all([
     count("open"),
     count("done"),
-    previewsOf(
+    previewsByTag(
       store,
       rows.map((r) => r.completionId),
     ),
@@ -351,23 +352,6 @@ export async function listNotifications(deps: NotificationsDeps, q: ListQuery) {
     nextCursor: more && last ? encodeCursor(last.createdAt, last.id) : null,
     counts: { open, done },
   };
-}
-
-/** For each tag that names a stored call (its id, completion id or a custom tag), the newest call's preview. */
-async function previewsOf(store: Store, tags: string[]) {
-  const out = new Map<string, { callId: string; input: string | null; output: string | null }>();
-  const unique = [...new Set(tags)];
-  if (unique.length === 0) return out;
-  const rows = await store.db
-    .selectFrom("callKeys")
-    .innerJoin("calls", "calls.id", "callKeys.callId")
-    // The preview stored with the call: an inbox page never reads the calls' bodies.
-    .select(["callKeys.tag", "calls.id", "calls.previewInput", "calls.previewOutput", "calls.startedAt"])
-    .where("callKeys.tag", "in", unique)
-    .orderBy("calls.startedAt", "asc")
-    .execute();
-  for (const r of rows) out.set(r.tag, { callId: r.id, input: r.previewInput, output: r.previewOutput });
-  return out;
 }
 
 /** Marks a notification done (once: an already done one keeps its first `doneAt`). */

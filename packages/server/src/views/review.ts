@@ -8,9 +8,18 @@
  * recent calls. Each item says why it was picked; a call picked for several reasons is listed once with all.
  * Only the most recent `REVIEW_WINDOW` calls are considered.
  */
-import { type ExpressionBuilder, sql } from "kysely";
-import { type CallView, callListColumns, callListRowsByIds, toCallView } from "../calls/index.ts";
-import type { CallListRow, Database, Store } from "../store/index.ts";
+import { sql } from "kysely";
+import {
+  type CallView,
+  callListRowsByIds,
+  lowRewardCalls,
+  recentDurations,
+  startOfRecentCalls,
+  toCallView,
+  unjudgedCallIds,
+  unjudgedCalls,
+} from "../calls/index.ts";
+import type { CallListRow, Store } from "../store/index.ts";
 import { clip } from "../util/clip.ts";
 
 // The check moved to the calls domain, which runs it once at insert; still exported here for its callers.
@@ -32,48 +41,12 @@ export const REVIEW_WINDOW = 10_000;
 /** How many recent calls the p90 and the random sample look at. */
 const RECENT = 1000;
 
-const noHumanJudgement = (eb: ExpressionBuilder<Database, "calls">) =>
-  eb.not(
-    eb.exists(
-      eb
-        .selectFrom("callAnnotations")
-        .innerJoin("annotations", "annotations.id", "callAnnotations.annotationId")
-        .select("callAnnotations.callId")
-        .whereRef("callAnnotations.callId", "=", "calls.id")
-        .where("annotations.source", "=", "human"),
-    ),
-  );
-
 const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 
 type Candidate = { row: CallListRow; reason: string };
 
-function unjudged(store: Store, since: number) {
-  return store.db
-    .selectFrom("calls")
-    .select(callListColumns)
-    .where("calls.startedAt", ">=", since)
-    .where(noHumanJudgement);
-}
-
-/** The start of the window: when the `REVIEW_WINDOW`-th most recent call started (0 with fewer calls). */
-async function windowStart(store: Store): Promise<number> {
-  const row = await store.db
-    .selectFrom("calls")
-    .select("startedAt")
-    .orderBy("startedAt", "desc")
-    .offset(REVIEW_WINDOW - 1)
-    .limit(1)
-    .executeTakeFirst();
-  return row?.startedAt ?? 0;
-}
-
 async function errors(store: Store, since: number, limit: number): Promise<Candidate[]> {
-  const rows = await unjudged(store, since)
-    .where("calls.outcome", "!=", "ok")
-    .orderBy("calls.startedAt", "desc")
-    .limit(limit)
-    .execute();
+  const rows = await unjudgedCalls(store, { failed: true }, { since, limit });
   return rows.map((row) => ({
     row,
     reason:
@@ -83,25 +56,7 @@ async function errors(store: Store, since: number, limit: number): Promise<Candi
 }
 
 async function rewards(store: Store, since: number, limit: number): Promise<Candidate[]> {
-  const agg = await store.db
-    .selectFrom("calls")
-    .innerJoin("callAnnotations", "callAnnotations.callId", "calls.id")
-    .innerJoin("annotations", "annotations.id", "callAnnotations.annotationId")
-    .select((eb) => [
-      "calls.id",
-      eb.fn.min<number>("annotations.numericReward").as("lo"),
-      eb.fn.max<number>("annotations.numericReward").as("hi"),
-      eb.fn.count<number>("annotations.numericReward").as("n"),
-      eb.fn.max<number>("calls.startedAt").as("t"),
-    ])
-    .where("annotations.numericReward", "is not", null)
-    .where("calls.startedAt", ">=", since)
-    .where(noHumanJudgement)
-    .groupBy("calls.id")
-    .having((eb) => eb.fn.min("annotations.numericReward"), "<", 0.5)
-    .orderBy("t", "desc")
-    .limit(limit)
-    .execute();
+  const agg = await lowRewardCalls(store, { since, limit, below: 0.5 });
   if (agg.length === 0) return [];
   const byId = await callListRowsByIds(
     store,
@@ -110,9 +65,7 @@ async function rewards(store: Store, since: number, limit: number): Promise<Cand
   return agg.flatMap((a) => {
     const row = byId.get(a.id);
     if (!row) return [];
-    const lo = Number(a.lo);
-    const hi = Number(a.hi);
-    const n = Number(a.n);
+    const { lo, hi, n } = a;
     const reason =
       hi >= 0.5
         ? `disagreeing rewards: from ${lo} to ${hi} over ${n} annotations`
@@ -126,32 +79,17 @@ async function rewards(store: Store, since: number, limit: number): Promise<Cand
  * (`calls/preview.ts`): the queue reads its verdict, not the bodies.
  */
 async function schemaFailures(store: Store, since: number, limit: number): Promise<Candidate[]> {
-  const rows = await unjudged(store, since)
-    .where("calls.outcome", "=", "ok")
-    .where("calls.schemaFailure", "is not", null)
-    .orderBy("calls.startedAt", "desc")
-    .limit(limit)
-    .execute();
+  const rows = await unjudgedCalls(store, { schemaFailed: true }, { since, limit });
   return rows.map((row) => ({ row, reason: row.schemaFailure as string }));
 }
 
 async function slow(store: Store, since: number, limit: number): Promise<Candidate[]> {
-  const recent = await store.db
-    .selectFrom("calls")
-    .select("durationMs")
-    .where("durationMs", "is not", null)
-    .orderBy("startedAt", "desc")
-    .limit(RECENT)
-    .execute();
+  const recent = await recentDurations(store, RECENT);
   // Below 10 calls a p90 says nothing.
   if (recent.length < 10) return [];
-  const sorted = recent.map((r) => r.durationMs as number).sort((a, b) => a - b);
+  const sorted = [...recent].sort((a, b) => a - b);
   const p90 = sorted[Math.ceil(sorted.length * 0.9) - 1] as number;
-  const rows = await unjudged(store, since)
-    .where("calls.durationMs", ">", p90)
-    .orderBy("calls.startedAt", "desc")
-    .limit(limit)
-    .execute();
+  const rows = await unjudgedCalls(store, { slowerThanMs: p90 }, { since, limit });
   return rows.map((row) => ({
     row,
     reason: `slow: ${seconds(row.durationMs as number)}, above the p90 of ${seconds(p90)} over the last ${recent.length} calls`,
@@ -164,15 +102,8 @@ async function randomSample(
   limit: number,
   exclude: Set<string>,
 ): Promise<Candidate[]> {
-  const ids = await store.db
-    .selectFrom("calls")
-    .select("calls.id")
-    .where("calls.startedAt", ">=", since)
-    .where(noHumanJudgement)
-    .orderBy("calls.startedAt", "desc")
-    .limit(RECENT)
-    .execute();
-  const pool = ids.map((r) => r.id).filter((id) => !exclude.has(id));
+  const ids = await unjudgedCallIds(store, { since, limit: RECENT });
+  const pool = ids.filter((id) => !exclude.has(id));
   // Partial Fisher–Yates: the first `limit` places get a uniform sample.
   for (let i = 0; i < Math.min(limit, pool.length); i++) {
     const j = i + Math.floor(Math.random() * (pool.length - i));
@@ -189,7 +120,7 @@ async function randomSample(
 
 /** Proposes up to `limit` calls to judge, each with why. */
 export async function reviewQueue(store: Store, limit: number): Promise<ReviewItem[]> {
-  const since = await windowStart(store);
+  const since = await startOfRecentCalls(store, REVIEW_WINDOW);
   const [e, r, s, sl] = await Promise.all([
     errors(store, since, limit),
     rewards(store, since, limit),
