@@ -19,6 +19,14 @@ describe("Intersebd queue against a real server", () => {
     return r.body;
   };
 
+  /** A queue on the test server whose requests are counted and whose errors are kept; `options` over that. */
+  const counted = (options: Partial<ConstructorParameters<typeof Intersebd>[0]> = {}) => {
+    const counter = countingFetch();
+    const { onError, errors } = errorSink();
+    const sdk = new Intersebd({ baseURL: server.url, fetch: counter.fetch, onError, ...options });
+    return { counter, errors, sdk };
+  };
+
   before(async () => {
     server = await startTestServer("sqlite");
   });
@@ -27,15 +35,7 @@ describe("Intersebd queue against a real server", () => {
   });
 
   it("sends many events in a few batched requests, one JSON array per endpoint", async () => {
-    const counter = countingFetch();
-    const { onError, errors } = errorSink();
-    const sdk = new Intersebd({
-      baseURL: server.url,
-      fetch: counter.fetch,
-      onError,
-      flushIntervalMs: 60_000,
-      maxBatchSize: 200,
-    });
+    const { counter, errors, sdk } = counted({ flushIntervalMs: 60_000, maxBatchSize: 200 });
     const hub = uniqueTag("hub");
     for (let i = 0; i < 300; i++) {
       sdk.link({ upstreamTag: hub, downstreamTag: `${hub}-leaf-${i}`, metadata: { i } });
@@ -77,9 +77,7 @@ describe("Intersebd queue against a real server", () => {
   });
 
   it("with enabled = false sends nothing and does not even read its input", async () => {
-    const counter = countingFetch();
-    const { onError, errors } = errorSink();
-    const sdk = new Intersebd({ baseURL: server.url, fetch: counter.fetch, enabled: false, onError });
+    const { counter, errors, sdk } = counted({ enabled: false });
     assert.equal(sdk.enabled, false);
     let reads = 0;
     // Every field link(), annotate() and notify() could read is a getter that counts the read.
@@ -128,16 +126,7 @@ describe("Intersebd queue against a real server", () => {
   });
 
   it("drops the oldest events when the queue is full, counts them and says so", async () => {
-    const counter = countingFetch();
-    const { onError, errors } = errorSink();
-    const sdk = new Intersebd({
-      baseURL: server.url,
-      fetch: counter.fetch,
-      onError,
-      flushIntervalMs: 60_000,
-      maxQueueSize: 5,
-      maxBatchSize: 100,
-    });
+    const { errors, sdk } = counted({ flushIntervalMs: 60_000, maxQueueSize: 5, maxBatchSize: 100 });
     const hub = uniqueTag("full");
     for (let i = 0; i < 8; i++) sdk.link({ upstreamTag: hub, downstreamTag: `${hub}-${i}` });
     assert.deepEqual(sdk.stats(), { queued: 5, sent: 0, dropped: 3, failed: 0 });
@@ -154,14 +143,7 @@ describe("Intersebd queue against a real server", () => {
   });
 
   it("gives onError the server's validation error and still stores the rest of the batch", async () => {
-    const counter = countingFetch();
-    const { onError, errors } = errorSink();
-    const sdk = new Intersebd({
-      baseURL: server.url,
-      fetch: counter.fetch,
-      onError,
-      flushIntervalMs: 60_000,
-    });
+    const { counter, errors, sdk } = counted({ flushIntervalMs: 60_000 });
     const key = uniqueTag("validation");
     sdk.annotate({ annotationKey: key, numericReward: 1, comment: "first" });
     sdk.annotate({ annotationKey: key, numericReward: 0, comment: "x".repeat(100_001) });
@@ -189,9 +171,7 @@ describe("Intersebd queue against a real server", () => {
   });
 
   it("refuses invalid input at the call site, never throws, and sends nothing for it", async () => {
-    const counter = countingFetch();
-    const { onError, errors } = errorSink();
-    const sdk = new Intersebd({ baseURL: server.url, fetch: counter.fetch, onError });
+    const { counter, errors, sdk } = counted();
     const cyclic: Body = { a: 1 };
     cyclic.self = cyclic;
     assert.doesNotThrow(() => {
@@ -286,9 +266,7 @@ describe("Intersebd queue against a real server", () => {
   });
 
   it("refuses events after shutdown() and reports them", async () => {
-    const counter = countingFetch();
-    const { onError, errors } = errorSink();
-    const sdk = new Intersebd({ baseURL: server.url, fetch: counter.fetch, onError });
+    const { counter, errors, sdk } = counted();
     const tag = uniqueTag("shutdown");
     sdk.link({ upstreamTag: tag, downstreamTag: `${tag}-before` });
     await sdk.shutdown();
@@ -300,9 +278,7 @@ describe("Intersebd queue against a real server", () => {
   });
 
   it("sends notify() to POST /api/notifications with a client id, so a retry makes one task", async () => {
-    const counter = countingFetch();
-    const { onError, errors } = errorSink();
-    const sdk = new Intersebd({ baseURL: server.url, fetch: counter.fetch, onError });
+    const { counter, errors, sdk } = counted();
     const recipient = uniqueTag("reviewer");
     const completionId = uniqueTag("completion");
     sdk.notify({ completionId, sendNotificationTo: recipient, message: "judge this" });
