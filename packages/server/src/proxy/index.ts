@@ -11,35 +11,24 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
-import { StringDecoder } from "node:string_decoder";
-import zlib from "node:zlib";
-import { ChatStreamReader } from "intersebd/chat";
-import type { CapturedCall, Outcome, UnbuiltCall } from "../calls/index.ts";
+import type { Outcome } from "../calls/index.ts";
 import type { Upstream } from "../config/index.ts";
 import { HttpError } from "../http/error.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { keyMatches } from "../util/auth.ts";
-import { jsonDepth, MAX_JSON_DEPTH } from "../util/bounds.ts";
-import { clip } from "../util/clip.ts";
 import { newId } from "../util/ids.ts";
-import { type CallContext, first, responseHeaders, splitRequestHeaders } from "./headers.ts";
+import { first, responseHeaders, splitRequestHeaders } from "./headers.ts";
 import { type ProxyRoute, routeRequest } from "./route.ts";
+import { type CallSink, CallWatcher } from "./watcher.ts";
 
 export { routeRequest } from "./route.ts";
 
-export interface ProxyOptions {
+export interface ProxyOptions extends CallSink {
   upstreams: Map<string, Upstream>;
   apiKey?: string;
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
   metrics: Metrics;
-  /**
-   * Receives every finished chat completion, before the response's last bytes are sent; may throw (the call then
-   * goes to `onRejected`), must not wait on anything.
-   */
-  onCall: (call: CapturedCall) => void;
-  /** Receives what is left of a call whose record could not be built or handed over; must not throw. */
-  onRejected: (call: UnbuiltCall, err: unknown) => void;
 }
 
 // Keep-alive to the upstream matters more than anything else for proxy overhead (see README, Benchmarks).
@@ -297,208 +286,4 @@ function drain(ures: IncomingMessage): void {
 class UpstreamTimeout extends Error {
   override name = "UpstreamTimeout";
   override message = "upstream response timeout";
-}
-
-/** Watches one chat completion on the side and builds its record when it ends. */
-class CallWatcher {
-  readonly #requestChunks: Buffer[] = [];
-  readonly #responseChunks: Buffer[] = [];
-  #stream = false;
-  #ttftMs: number | null = null;
-  #reader: ChatStreamReader | undefined;
-  #decoder: StringDecoder | undefined;
-  /** `finish` was called: bytes still arriving (an upstream drained after `[DONE]`) are not the record's. */
-  #finished = false;
-  #built = false;
-  /** Waiting for the record to be handed over (`whenRecorded`). */
-  #afterBuilt: Array<() => void> = [];
-  #inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
-  readonly #id: string;
-  readonly #route: ProxyRoute;
-  readonly #context: CallContext;
-  readonly #startedAt: number;
-  readonly #t0: number;
-  readonly #sink: Pick<ProxyOptions, "onCall" | "onRejected">;
-
-  constructor(
-    id: string,
-    route: ProxyRoute,
-    context: CallContext,
-    startedAt: number,
-    t0: number,
-    sink: Pick<ProxyOptions, "onCall" | "onRejected">,
-  ) {
-    this.#id = id;
-    this.#route = route;
-    this.#context = context;
-    this.#startedAt = startedAt;
-    this.#t0 = t0;
-    this.#sink = sink;
-  }
-
-  requestChunk(chunk: Buffer): void {
-    this.#requestChunks.push(chunk);
-  }
-
-  responseStart(ures: IncomingMessage): void {
-    this.#stream = String(ures.headers["content-type"] ?? "").includes("text/event-stream");
-    const encoding = String(ures.headers["content-encoding"] ?? "").toLowerCase();
-    if (encoding === "gzip" || encoding === "deflate" || encoding === "br") {
-      this.#inflate =
-        encoding === "gzip"
-          ? zlib.createGunzip()
-          : encoding === "br"
-            ? zlib.createBrotliDecompress()
-            : zlib.createInflate();
-      this.#inflate.on("data", (c: Buffer) => this.#decoded(c));
-      // A body we cannot decode is still forwarded untouched; only its record lacks the response.
-      this.#inflate.on("error", () => {});
-    }
-    if (this.#stream) {
-      this.#reader = new ChatStreamReader();
-      this.#decoder = new StringDecoder("utf8");
-    }
-  }
-
-  /** The stream's `data: [DONE]` has been read (and so forwarded: this sees each chunk before the client). */
-  get streamDone(): boolean {
-    return this.#reader?.done === true;
-  }
-
-  responseChunk(chunk: Buffer): void {
-    if (this.#finished) return;
-    if (this.#ttftMs === null && this.#stream) this.#ttftMs = Math.round(performance.now() - this.#t0);
-    if (this.#inflate) this.#inflate.write(chunk);
-    else this.#decoded(chunk);
-  }
-
-  #decoded(chunk: Buffer): void {
-    if (this.#reader && this.#decoder) this.#reader.feed(this.#decoder.write(chunk));
-    else this.#responseChunks.push(chunk);
-  }
-
-  finish(outcome: Outcome, status: number | null, error: string | null): void {
-    this.#finished = true;
-    const done = () => {
-      if (this.#built) return;
-      this.#built = true;
-      if (this.#reader && this.#decoder) {
-        this.#reader.feed(this.#decoder.end());
-        this.#reader.end();
-      }
-      [outcome, error] = this.#verdict(outcome, status, error);
-      try {
-        this.#sink.onCall(this.#build(outcome, status, error));
-      } catch (err) {
-        // Building the record must never affect the proxied request, and never lose the call silently either:
-        // what can be serialised of it is set aside (rejected-*.jsonl), counted and logged.
-        this.#sink.onRejected(this.#unbuilt(outcome, status, error), err);
-      }
-      for (const fn of this.#afterBuilt.splice(0)) fn();
-    };
-    if (this.#inflate) {
-      this.#inflate.end();
-      this.#inflate.once("end", done).once("error", done);
-    } else done();
-  }
-
-  /** Runs `fn` once the record was handed over (at once if it was); only after `finish`. */
-  whenRecorded(fn: () => void): void {
-    if (this.#built) fn();
-    else this.#afterBuilt.push(fn);
-  }
-
-  /**
-   * What a streamed answer's own content says about how the call ended. `[DONE]` or the end of the body,
-   * whichever comes first, ends a stream: a client that leaves after `[DONE]` had all of it (ok). An error
-   * inside a 200 stream (`{"error": {...}}`, `finish_reason: "error"`) is an upstream error, and so is a body
-   * that ends without `[DONE]` and without a finish reason (truncated); the partial answer is kept either way.
-   */
-  #verdict(outcome: Outcome, status: number | null, error: string | null): [Outcome, string | null] {
-    const reader = this.#reader;
-    if (!reader) return [outcome, error];
-    if (outcome === "client_aborted" && reader.done) [outcome, error] = ["ok", null];
-    if (outcome !== "ok" || (status !== null && status >= 400)) return [outcome, error];
-    const streamError = reader.error;
-    if (streamError)
-      return ["upstream_error", `upstream error mid-stream: ${clip(JSON.stringify(streamError), 2000)}`];
-    if (!reader.complete) return ["upstream_error", TRUNCATED];
-    return [outcome, error];
-  }
-
-  #unbuilt(outcome: Outcome, status: number | null, error: string | null): UnbuiltCall {
-    const text = (chunks: Buffer[]) => (chunks.length ? Buffer.concat(chunks).toString("utf8") : null);
-    return {
-      id: this.#id,
-      startedAt: this.#startedAt,
-      endedAt: this.#startedAt + Math.round(performance.now() - this.#t0),
-      upstream: this.#route.upstream.name,
-      path: this.#route.upstreamPath,
-      status,
-      outcome,
-      error,
-      requestText: text(this.#requestChunks),
-      responseText: text(this.#responseChunks),
-      sessionId: this.#context.sessionId,
-      userId: this.#context.userId,
-      tags: this.#context.tags,
-    };
-  }
-
-  #build(outcome: Outcome, status: number | null, error: string | null): CapturedCall {
-    const requestText = Buffer.concat(this.#requestChunks).toString("utf8");
-    const request = parseJsonObject(requestText);
-    let response: Record<string, unknown> | null;
-    let responseText: string | undefined;
-    if (this.#reader) {
-      response = this.#reader.result() ?? null;
-      if (response && jsonDepth(response, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) response = { _raw: TOO_DEEP };
-    } else {
-      responseText = this.#responseChunks.length
-        ? Buffer.concat(this.#responseChunks).toString("utf8")
-        : undefined;
-      response = responseText ? parseJsonObject(responseText) : null;
-    }
-    return {
-      id: this.#id,
-      startedAt: this.#startedAt,
-      endedAt: this.#startedAt + Math.round(performance.now() - this.#t0),
-      ttftMs: this.#ttftMs,
-      upstream: this.#route.upstream.name,
-      path: this.#route.upstreamPath,
-      stream: this.#stream || request?.stream === true,
-      status,
-      outcome,
-      error,
-      request,
-      response,
-      // Raw text only when it parsed as a JSON object; `_raw` wrappers are re-serialised.
-      requestText: request && !("_raw" in request) ? requestText : undefined,
-      responseText: response && !("_raw" in response) ? responseText : undefined,
-      sessionId: this.#context.sessionId,
-      userId: this.#context.userId,
-      tags: this.#context.tags,
-      metadata: this.#context.metadata,
-      source: "proxy",
-    };
-  }
-}
-
-const TRUNCATED = "stream ended without [DONE] or a finish reason";
-
-const TOO_DEEP = `[a JSON body nested more than ${MAX_JSON_DEPTH} levels deep; not kept]`;
-
-/**
- * A body as a JSON object; anything else is kept as `{ "_raw": text }` so the record still shows it. So is an
- * object nested deeper than `MAX_JSON_DEPTH`: every reader (the API's answers, redaction, exports) walks bodies
- * recursively and would overflow the stack on it, so it is stored as the text it came as, which all can read.
- */
-function parseJsonObject(text: string): Record<string, unknown> | null {
-  if (!text) return null;
-  try {
-    const v = JSON.parse(text);
-    if (v && typeof v === "object" && !Array.isArray(v) && jsonDepth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH)
-      return v as Record<string, unknown>;
-  } catch {}
-  return { _raw: text.length > 65536 ? `${text.slice(0, 65536)}…` : text };
 }
