@@ -4,12 +4,14 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import {
   type FakeUpstream,
+  freePort,
   freshDatabase,
   startFakeUpstream,
   startTestServer,
@@ -149,6 +151,44 @@ describe("server", () => {
       assert.equal((await s.api(`/api/calls/${id}`)).status, 200, "the queued call was written before exit");
     } finally {
       await s.stop();
+    }
+  });
+
+  it("exits on a SIGTERM sent as soon as its port accepts, before or after its startup line", async () => {
+    // The window this covers: listening, but the startup work after it still holding the event loop. A SIGTERM
+    // there was dropped (the early-exit listener was removed before the signal was dispatched), and the server
+    // ran on until a second one.
+    for (let i = 0; i < 5; i++) {
+      const fresh = await freshDatabase("sqlite");
+      const port = await freePort();
+      const child = spawn(
+        process.execPath,
+        [BIN, "serve", "--port", String(port), "--db", fresh.db, "--data-dir", fresh.dataDir, "-u", fake.url],
+        { env: { ...process.env, INTERSEBD_LOG_LEVEL: "error" }, stdio: ["ignore", "ignore", "ignore"] },
+      );
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+      for (;;) {
+        const open = await new Promise<boolean>((resolve) => {
+          const socket = net.connect(port, "127.0.0.1", () => {
+            socket.destroy();
+            resolve(true);
+          });
+          socket.on("error", () => resolve(false));
+        });
+        if (open) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      child.kill("SIGTERM");
+      const code = await Promise.race([
+        exited,
+        new Promise((r) => setTimeout(() => r("still running"), 10_000)),
+      ]);
+      if (code === "still running") child.kill("SIGKILL");
+      assert.ok(
+        code === 0 || code === 143,
+        `start ${i + 1}: the server exited on its first SIGTERM (got ${code})`,
+      );
+      await fresh.drop();
     }
   });
 

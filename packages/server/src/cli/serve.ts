@@ -51,8 +51,12 @@ export function serveCommand(): Command {
         process.stderr.write(`intersebd: ${signal} before the server started; exiting\n`);
         process.exit(signal === "SIGINT" ? 130 : 143);
       };
-      process.once("SIGTERM", exitEarly);
-      process.once("SIGINT", exitEarly);
+      // One listener per signal for the life of the process, its action swapped once the server runs: removing
+      // the last listener closes Node's signal watcher, and a signal that arrived while startup held the event
+      // loop (and was not yet dispatched) would be dropped with it, leaving a server that ignores its first SIGTERM.
+      let onSignal: (signal: NodeJS.Signals) => void = exitEarly;
+      process.on("SIGTERM", (signal) => onSignal(signal));
+      process.on("SIGINT", (signal) => onSignal(signal));
       let server: Awaited<ReturnType<typeof startServer>>;
       try {
         server = await startWhenStoreAnswers(() => startServer(config), config.db, {
@@ -93,8 +97,6 @@ export function serveCommand(): Command {
           "",
         ].join("\n"),
       );
-      process.off("SIGTERM", exitEarly);
-      process.off("SIGINT", exitEarly);
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
@@ -103,7 +105,6 @@ export function serveCommand(): Command {
         await server.close();
         process.exit(0);
       };
-      process.on("SIGTERM", () => void stop("SIGTERM"));
-      process.on("SIGINT", () => void stop("SIGINT"));
+      onSignal = (signal) => void stop(signal);
     });
 }
