@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { DIALECTS, serverForSuite, startTestServer, type TestServer } from "../testing/harness.ts";
 import { schemaFailure } from "./review.ts";
+import type { SessionSummary } from "./sessions.ts";
 
 interface CallOut {
   id: string;
@@ -19,14 +20,7 @@ interface ReviewOut {
   data: Array<{ call: CallOut; reasons: string[]; kinds: string[] }>;
 }
 interface SessionsOut {
-  data: Array<{
-    sessionId: string;
-    calls: number;
-    firstAt: string;
-    lastAt: string;
-    models: string[];
-    userIds: string[];
-  }>;
+  data: SessionSummary[];
   nextCursor: string | null;
 }
 
