@@ -27,6 +27,12 @@ export interface RunningServer {
   http: http.Server;
   /** The worker that runs evaluation items in this process (the CLI's `eval` drives it). */
   evalWorker: Composed["evalWorker"];
+  /**
+   * The REST API and the web app in-process, without the socket: what the port answers outside the proxy, minus
+   * the browser guard that runs before it in the `node:http` listener (util/browser-guard.test.ts tests that
+   * through the socket). Handler tests use it so that they hold no port and run in parallel.
+   */
+  fetch(request: Request): Promise<Response>;
   /** Stops accepting requests, drains the capture queue, closes the store. */
   close(): Promise<void>;
 }
@@ -120,6 +126,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     ctx,
     http: server,
     evalWorker: domains.evalWorker,
+    fetch: async (request) => api.fetch(request),
     close: () => {
       closing ??= (async () => {
         // Background workers first: an evaluation's in-flight calls go through this server's own proxy.

@@ -80,7 +80,10 @@ export async function freshDatabase(
 
 export interface TestServer extends RunningServer {
   config: Config;
-  /** `fetch` against the server's base URL, parsing JSON. */
+  /**
+   * `fetch` against the server's base URL, parsing JSON: through the socket, or in-process (`server.fetch`) when
+   * the server was started with `inProcess`.
+   */
   api<T = unknown>(
     pathname: string,
     init?: { method?: string; body?: unknown; headers?: Record<string, string> },
@@ -100,6 +103,11 @@ export async function startTestServer(
     dataDir?: string;
     /** Extra route groups, as `startServer` takes them (a test can read the app's routes from `root`). */
     mounts?: RouteMount[];
+    /**
+     * `api()` calls the app in-process (no socket): for handler tests, whose behaviour is not the socket's. The
+     * server still listens, for what a test sends to `url` itself.
+     */
+    inProcess?: boolean;
   } = {},
 ): Promise<TestServer> {
   const fresh = opts.db ? undefined : await freshDatabase(dialect);
@@ -120,16 +128,20 @@ export async function startTestServer(
     ...server,
     config,
     api: async (pathname, init = {}) => {
-      const res = await fetch(server.url + pathname, {
+      const sent =
+        init.body === undefined
+          ? undefined
+          : typeof init.body === "string"
+            ? init.body
+            : JSON.stringify(init.body);
+      const request = {
         method: init.method ?? (init.body === undefined ? "GET" : "POST"),
         headers: { "content-type": "application/json", ...init.headers },
-        body:
-          init.body === undefined
-            ? undefined
-            : typeof init.body === "string"
-              ? init.body
-              : JSON.stringify(init.body),
-      });
+        body: sent,
+      };
+      const res = opts.inProcess
+        ? await server.fetch(inProcessRequest(server.url + pathname, request))
+        : await fetch(server.url + pathname, request);
       const text = await res.text();
       let body: unknown = text;
       try {
@@ -142,6 +154,38 @@ export async function startTestServer(
       await fresh?.drop();
     },
   };
+}
+
+/** The proxy's paths, `/v1/...` and `/<name>/v1/...` (not `/api/v1`): its behaviour is the socket. */
+const PROXY_PATH = /^\/(?:(?!api\/)[^/]+\/)?v1(?:\/|$)/;
+
+/**
+ * The Request a socket would hand the app, for `server.fetch`: the Host and Content-Length the client sends. It
+ * refuses, loudly, what only the socket answers as it should: the proxy's paths, and requests that the browser
+ * guard (which runs before the app, in the `node:http` listener) would judge (an Origin, a Sec-Fetch-* header,
+ * a body that is not JSON). Those tests keep the socket (`fetch(s.url + ...)`, or a server without `inProcess`).
+ */
+function inProcessRequest(
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string | undefined },
+): Request {
+  const u = new URL(url);
+  const where = `${init.method} ${u.pathname}`;
+  if (PROXY_PATH.test(u.pathname)) throw new Error(`${where} is the proxy's: send it through the socket`);
+  const headers = new Headers(init.headers);
+  for (const name of headers.keys())
+    if (name === "origin" || name.startsWith("sec-fetch-"))
+      throw new Error(`${where} carries ${name}, which the browser guard judges: send it through the socket`);
+  if (init.body !== undefined) {
+    const essence = headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+    if (essence !== "application/json")
+      throw new Error(
+        `${where} has a body that is not JSON, which the browser guard refuses: use the socket`,
+      );
+    headers.set("content-length", String(Buffer.byteLength(init.body)));
+  }
+  if (!headers.has("host")) headers.set("host", u.host);
+  return new Request(url, { method: init.method, headers, body: init.body });
 }
 
 /** Waits until `check` returns a truthy value (polling), or fails after `timeoutMs`. */
@@ -175,7 +219,11 @@ export async function eventually<T>(
  * const server = serverForSuite(dialect, { INTERSEBD_LINK_DEPTH: "3" });
  * it("...", async (t) => { const s = server(t); if (!s) return; ... });
  */
-export function serverForSuite(dialect: Dialect, env: Record<string, string> = {}) {
+export function serverForSuite(
+  dialect: Dialect,
+  env: Record<string, string> = {},
+  opts: { inProcess?: boolean } = {},
+) {
   let s: TestServer | undefined;
   let skipped = false;
   before(async () => {
@@ -183,7 +231,7 @@ export function serverForSuite(dialect: Dialect, env: Record<string, string> = {
       skipped = true;
       return;
     }
-    s = await startTestServer(dialect, { env });
+    s = await startTestServer(dialect, { env, inProcess: opts.inProcess });
   });
   after(async () => {
     await s?.stop();
