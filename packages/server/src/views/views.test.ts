@@ -68,7 +68,7 @@ const jsonSchemaRequest = {
 
 for (const dialect of DIALECTS) {
   describe(`review queue on ${dialect}`, () => {
-    const server = serverForSuite(dialect);
+    const server = serverForSuite(dialect, {}, { inProcess: true });
 
     it("proposes unjudged calls, each with why", async (t) => {
       const s = server(t);
@@ -150,7 +150,7 @@ for (const dialect of DIALECTS) {
   });
 
   describe(`sessions on ${dialect}`, () => {
-    const server = serverForSuite(dialect);
+    const server = serverForSuite(dialect, {}, { inProcess: true });
 
     it("groups calls by session, most recent first, with paging; one session reads oldest first", async (t) => {
       const s = server(t);
@@ -218,7 +218,7 @@ describe("settings", () => {
     INTERSEBD_PUBLIC_URL: "https://intersebd.example.com",
   };
   before(async () => {
-    s = await startTestServer("sqlite", { env: secrets });
+    s = await startTestServer("sqlite", { env: secrets, inProcess: true });
   });
   after(async () => {
     await s.stop();
