@@ -566,7 +566,11 @@ const raw = (body: unknown) => (typeof body === "string" ? body : JSON.stringify
 
 for (const dialect of DIALECTS) {
   describe(`bad input to the write endpoints on ${dialect}`, () => {
-    const server = serverForSuite(dialect, { INTERSEBD_MAX_BODY_BYTES: String(MAX_BODY) });
+    const server = serverForSuite(
+      dialect,
+      { INTERSEBD_MAX_BODY_BYTES: String(MAX_BODY) },
+      { inProcess: true },
+    );
     let sentinelReady = false;
 
     /** Data accepted before any bad input: it must survive every rejection. */
