@@ -53,7 +53,7 @@ async function readsStillWork(s: TestServer, after: string) {
 
 for (const dialect of DIALECTS) {
   describe(`bounded input on ${dialect}`, () => {
-    const server = serverForSuite(dialect);
+    const server = serverForSuite(dialect, {}, { inProcess: true });
 
     it("refuses times outside 1970..9999 (startedAt 9e15 used to make every list answer 500)", async (t) => {
       const s = server(t);
