@@ -144,10 +144,11 @@ function assertError(
 
 for (const dialect of DIALECTS) {
   describe(`notifications on ${dialect}`, () => {
-    const server = serverForSuite(dialect, {
-      INTERSEBD_API_KEY: API_KEY,
-      INTERSEBD_TOKEN_SECRET: TOKEN_SECRET,
-    });
+    const server = serverForSuite(
+      dialect,
+      { INTERSEBD_API_KEY: API_KEY, INTERSEBD_TOKEN_SECRET: TOKEN_SECRET },
+      { inProcess: true },
+    );
 
     it("notify answers with the notification and a link that opens it without an API key", async (t) => {
       const s = server(t);
