@@ -3,6 +3,7 @@
  */
 import { z } from "zod";
 import type { Store } from "../store/index.ts";
+import { readJson } from "../store/json.ts";
 import { requireRun } from "./runs.ts";
 
 const offsetError = "must be a whole number from 0 to 2147483647";
@@ -45,7 +46,7 @@ export async function listItems(store: Store, runId: string, page: z.infer<typeo
       candidateCallId: r.candidateCallId,
       costUsd: r.costUsd,
       error: r.error,
-      results: r.results ? (JSON.parse(r.results) as unknown) : null,
+      results: readJson(r.results),
     })),
     nextOffset: rows.length === limit ? offset + limit : null,
   };

@@ -8,6 +8,7 @@ import type { Config } from "../config/index.ts";
 import { datasetCallIds, snapshotDataset } from "../exports/index.ts";
 import { HttpError } from "../http/error.ts";
 import type { Store } from "../store/index.ts";
+import { readJson } from "../store/json.ts";
 import type { EvalRunsTable } from "../store/schema-evals.ts";
 import { newId } from "../util/ids.ts";
 import type { Logger } from "../util/log.ts";
@@ -98,8 +99,8 @@ export function runView(r: EvalRunsTable): RunView {
     id: r.id,
     dataset: r.dataset,
     snapshotId: r.snapshotId,
-    candidate: withoutCredentials(JSON.parse(r.candidate) as Candidate),
-    checks: JSON.parse(r.checks) as CheckDef[],
+    candidate: withoutCredentials(readJson(r.candidate) as Candidate),
+    checks: readJson(r.checks) as CheckDef[],
     seed: Number(r.seed),
     concurrency: r.concurrency,
     needsCode: Boolean(r.needsCode),

@@ -6,6 +6,7 @@ import type { Kysely } from "kysely";
 import { HttpError } from "../http/error.ts";
 import { parseOrThrow } from "../http/validate.ts";
 import type { Database, Store } from "../store/index.ts";
+import { readJsonObject } from "../store/json.ts";
 import type { DatasetSnapshotsTable, DatasetsTable } from "../store/schema-exports.ts";
 import { newId } from "../util/ids.ts";
 import { isoTime } from "../util/time.ts";
@@ -66,7 +67,7 @@ function datasetView(r: DatasetsTable): DatasetView {
     id: r.id,
     name: r.name,
     description: r.description,
-    filter: JSON.parse(r.filter) as Record<string, unknown>,
+    filter: readJsonObject(r.filter) ?? {},
     createdAt: isoTime(r.createdAt),
     updatedAt: isoTime(r.updatedAt),
   };
@@ -79,7 +80,7 @@ function snapshotView(r: DatasetSnapshotsTable): SnapshotView {
     datasetName: r.datasetName,
     purpose: r.purpose,
     format: r.format,
-    params: r.params === null ? null : (JSON.parse(r.params) as Record<string, unknown>),
+    params: readJsonObject(r.params),
     callCount: r.callCount === null ? null : Number(r.callCount),
     rowCount: r.rowCount === null ? null : Number(r.rowCount),
     complete: r.completedAt !== null,

@@ -6,6 +6,7 @@ import type { ExpressionBuilder } from "kysely";
 import { previewsByTag } from "../calls/index.ts";
 import { HttpError } from "../http/error.ts";
 import type { Database, NotificationRow, Store } from "../store/index.ts";
+import { readJsonObject } from "../store/json.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import { newId } from "../util/ids.ts";
 import { isoTime, isoTimeOrNull } from "../util/time.ts";
@@ -75,7 +76,7 @@ export function toNotificationView(row: Row, now = Date.now()): NotificationView
     expiresAt: isoTime(row.expiresAt),
     doneAt: isoTimeOrNull(row.doneAt),
     revokedAt: isoTimeOrNull(row.revokedAt),
-    metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, unknown>),
+    metadata: readJsonObject(row.metadata),
     delivery:
       row.jobStatus === null
         ? null
