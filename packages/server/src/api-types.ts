@@ -1,16 +1,18 @@
 /**
- * The REST API's response shapes, as the server declares them: one declaration per shape, for the clients in
- * this repository (the web app imports them with `import type`, which every build erases, so no server code
- * reaches the browser). Types only: this module must never export a value, and its imports must stay
- * `import type`, so that importing it costs nothing at runtime.
+ * The REST API's response shapes, as the route tables declare them (`z.infer` of a route's response schema),
+ * one declaration per shape, for the clients in this repository (the web app imports them with `import type`,
+ * which every build erases, so no server code reaches the browser). Types only: this module must never export a
+ * value, and its imports must stay `import type`, so that importing it costs nothing at runtime.
  */
-import type { listCalls } from "./calls/index.ts";
+import type { z } from "zod";
+import type { callsPageSchema } from "./calls/responses.ts";
 import type { runState } from "./evals/index.ts";
-import type { timeseries } from "./evals/metrics.ts";
+import type { timeseriesResponseSchema } from "./evals/responses.ts";
 import type { TimeseriesQuery } from "./evals/schemas.ts";
 import type { CallDetail } from "./graph/index.ts";
-import type { listNotifications, NotificationView } from "./notifications/index.ts";
-import type { getSession } from "./views/index.ts";
+import type { NotificationView } from "./notifications/index.ts";
+import type { inboxPageSchema } from "./notifications/responses.ts";
+import type { sessionDetailSchema } from "./views/responses.ts";
 
 // Calls and the tag graph
 export type { CallView } from "./calls/index.ts";
@@ -23,7 +25,7 @@ export type {
 } from "./graph/index.ts";
 
 /** `GET /api/calls`: a page of calls, each with its preview and its annotations' count and mean reward. */
-export type CallsPage = Awaited<ReturnType<typeof listCalls>>;
+export type CallsPage = z.infer<typeof callsPageSchema>;
 
 /** `GET /api/calls/{id}`: the call with everything that resolves to it, plus its notifications (`api/calls.ts`). */
 export type CallDetailResponse = CallDetail & { notifications: NotificationView[] };
@@ -44,14 +46,14 @@ export type { RubricFieldType } from "./notifications/rubrics.ts";
 export type { ReviewItem, ReviewKind, SessionSummary, SettingsView } from "./views/index.ts";
 
 /** `GET /api/notifications`: an inbox page, each item with its link and the call's preview, and the counts. */
-export type InboxPage = Awaited<ReturnType<typeof listNotifications>>;
+export type InboxPage = z.infer<typeof inboxPageSchema>;
 export type InboxItem = InboxPage["data"][number];
 
 /**
  * `GET /api/sessions/{id}`: the session's calls, oldest first, with their bodies up to a budget; the calls
  * beyond it (`bodiesOmitted`) come with their preview only.
  */
-export type SessionDetail = Awaited<ReturnType<typeof getSession>>;
+export type SessionDetail = z.infer<typeof sessionDetailSchema>;
 
 // Evaluations and metrics
 export type {
@@ -84,9 +86,13 @@ export type {
   SnapshotView,
 } from "./exports/index.ts";
 
-/** `GET /api/evals/{id}`: the run, its progress and its (partial while running) report. */
+/**
+ * `GET /api/evals/{id}`: the run, its progress and its (partial while running) report. The one type still taken
+ * from the implementation: the response schema describes the report's checks and judges only as objects, and the
+ * report page reads their fields (the route kit still checks the implementation against that schema).
+ */
 export type RunState = Awaited<ReturnType<typeof runState>>;
 
 /** `GET /api/metrics/timeseries`: buckets, oldest first. */
-export type Timeseries = Awaited<ReturnType<typeof timeseries>>;
+export type Timeseries = z.infer<typeof timeseriesResponseSchema>;
 export type MetricName = TimeseriesQuery["metric"];
