@@ -11,7 +11,6 @@ export {
   callConditions,
   findCall,
   listCalls,
-  storedBody,
   toCallView,
 } from "./queries.ts";
 export {

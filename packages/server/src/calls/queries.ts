@@ -90,12 +90,6 @@ export const callListColumns = Object.keys(listColumnNames).map(
 );
 
 /**
- * A stored body as JSON (store/json.ts). Text that does not parse (written by hand, or by a bug) is shown as the
- * proxy shows a body that is not JSON, `{ "_raw": text }`, shortened: a call's page must open whatever its row holds.
- */
-export const storedBody = readJsonObject;
-
-/**
  * Turns a stored row into its API view: with `full`, the bodies (a row with them is required); otherwise the
  * preview stored with the call, and no body is read or parsed.
  */
@@ -136,8 +130,9 @@ export function toCallView(
     source: row.source,
   };
   if (full) {
-    view.request = storedBody(row.request);
-    view.response = storedBody(row.response);
+    // A body that does not parse shows as `{ _raw }`: a call's page must open whatever its row holds.
+    view.request = readJsonObject(row.request);
+    view.response = readJsonObject(row.response);
   } else {
     view.preview = { input: row.previewInput, output: row.previewOutput };
   }

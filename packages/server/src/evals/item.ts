@@ -8,9 +8,10 @@
  */
 import { createHash } from "node:crypto";
 import { firstMessage, usageOf } from "intersebd/chat";
-import { callById, costUsd, okResponseOf, storedBody } from "../calls/index.ts";
+import { callById, costUsd, okResponseOf } from "../calls/index.ts";
 import { type AnnotationInput, insertAnnotations } from "../graph/index.ts";
 import type { CallRow } from "../store/index.ts";
+import { readJsonObject } from "../store/json.ts";
 import { clip } from "../util/clip.ts";
 import { answerText, type CheckDef, type CheckOutcome, type CustomCheck, type JudgeDef } from "./checks.ts";
 import { PermanentError } from "./errors.ts";
@@ -126,9 +127,9 @@ interface Baseline {
 async function loadBaseline(deps: EvalDeps, callId: string): Promise<Baseline> {
   const row = await callById(deps.store, callId);
   if (!row) throw new PermanentError(`baseline call ${callId} is no longer stored`);
-  const request = storedBody(row.request);
+  const request = readJsonObject(row.request);
   if (!request) throw new PermanentError(`baseline call ${callId} has no stored request`);
-  const response = storedBody(row.response);
+  const response = readJsonObject(row.response);
   return {
     row,
     request,

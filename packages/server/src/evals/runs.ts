@@ -14,7 +14,7 @@ import { newId } from "../util/ids.ts";
 import type { Logger } from "../util/log.ts";
 import { isoTime, isoTimeOrNull } from "../util/time.ts";
 import { type CheckDef, type JudgeDef, normalizeChecks } from "./checks.ts";
-import { type Candidate, type CreateEvalInput, headerProblem, type JudgeInput } from "./schemas.ts";
+import { type Candidate, type CreateEvalInput, type JudgeInput, looksLikeCredential } from "./schemas.ts";
 
 /** What the evals domain needs from a running server (an `AppContext` has it all). */
 export interface EvalDeps {
@@ -88,7 +88,7 @@ function withoutCredentials(candidate: Candidate): Candidate {
   const headers = Object.fromEntries(
     Object.entries(candidate.headers).map(([k, v]) => [
       k,
-      headerProblem(k) ? "[hidden: looks like a credential]" : v,
+      looksLikeCredential(k) ? "[hidden: looks like a credential]" : v,
     ]),
   );
   return { ...candidate, headers };

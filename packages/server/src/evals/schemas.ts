@@ -27,11 +27,14 @@ const FORBIDDEN_HEADERS = new Set([
  */
 const CREDENTIAL_HEADER = /key|token|auth|secret|passw(?:or)?d|credential|session|cookie/i;
 
+/** Whether a header name looks like it carries a credential (see `CREDENTIAL_HEADER`). */
+export const looksLikeCredential = (name: string): boolean => CREDENTIAL_HEADER.test(name);
+
 /** Why a candidate header name is refused, or undefined when it may be forwarded. */
 export function headerProblem(name: string): string | undefined {
   const lower = name.toLowerCase();
   if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) return "is not a valid header name";
-  if (CREDENTIAL_HEADER.test(lower))
+  if (looksLikeCredential(lower))
     return "looks like a credential, and credentials are never stored: configure the upstream's key (INTERSEBD_UPSTREAM_KEY_<NAME>)";
   if (FORBIDDEN_HEADERS.has(lower) || lower.startsWith("x-intersebd-"))
     return "is set by intersebd and cannot be overridden";

@@ -8,6 +8,7 @@ import { StringDecoder } from "node:string_decoder";
 import zlib from "node:zlib";
 import { ChatStreamReader } from "intersebd/chat";
 import type { CapturedCall, Outcome, UnbuiltCall } from "../calls/index.ts";
+import { rawOf } from "../store/json.ts";
 import { jsonDepth, MAX_JSON_DEPTH } from "../util/bounds.ts";
 import { clip } from "../util/clip.ts";
 import type { CallContext } from "./headers.ts";
@@ -222,5 +223,5 @@ function parseJsonObject(text: string): Record<string, unknown> | null {
     if (v && typeof v === "object" && !Array.isArray(v) && jsonDepth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH)
       return v as Record<string, unknown>;
   } catch {}
-  return { _raw: text.length > 65536 ? `${text.slice(0, 65536)}…` : text };
+  return rawOf(text);
 }

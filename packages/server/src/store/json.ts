@@ -10,7 +10,8 @@ const RAW_CHARS = 65536;
 
 type JsonObject = Record<string, unknown>;
 
-const rawOf = (text: string): JsonObject => ({
+/** Text that is not a JSON object, as intersebd keeps it: `{ _raw: text }`, shortened. */
+export const rawOf = (text: string): JsonObject => ({
   _raw: text.length > RAW_CHARS ? `${text.slice(0, RAW_CHARS)}…` : text,
 });
 
