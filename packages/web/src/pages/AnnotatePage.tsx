@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useMemo, useRef, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router";
 import { neighbours, queueOf, queueState } from "../annotate-queue.ts";
 import { type ApiError, api, seg } from "../api.ts";
@@ -202,8 +202,17 @@ function Field({
   }
 }
 
-export default function AnnotatePage() {
+/**
+ * One page per item: keyed by the token, so moving to another item (j/k) starts from nothing — no form, answers or
+ * conversation of the item before it while the next one loads, where a keystroke would have answered the new
+ * item under the old one's text.
+ */
+export default function AnnotateRoute() {
   const { token = "" } = useParams();
+  return <AnnotatePage key={token} token={token} />;
+}
+
+function AnnotatePage({ token }: { token: string }) {
   const navigate = useNavigate();
   const location = useLocation();
   const { data: task, error, loading } = useApi<AnnotateTask>(`/api/a/${seg(token)}`);
@@ -215,16 +224,6 @@ export default function AnnotatePage() {
   /** Fields this item already had answers for, which the server kept as first given. */
   const [kept, setKept] = useState<string[]>([]);
   const formRef = useRef<HTMLFormElement>(null);
-
-  // A new token is a new item: start from an empty form.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: reset per token
-  useEffect(() => {
-    setAnswers({});
-    setSaved(false);
-    setKept([]);
-    setSaveError(undefined);
-    setActiveScale(0);
-  }, [token]);
 
   // j/k walk the inbox's list when the inbox opened this page (history state); a mailed link has none.
   const queue = useMemo(() => queueOf(location.state), [location.state]);
