@@ -7,6 +7,7 @@ import { z } from "zod";
 import * as calls from "./calls/index.ts";
 import type { AppContext } from "./context.ts";
 import * as evals from "./evals/index.ts";
+import * as experiments from "./experiments/index.ts";
 import * as exportsDomain from "./exports/index.ts";
 import * as graph from "./graph/index.ts";
 import type { RouteTable } from "./http/index.ts";
@@ -50,6 +51,7 @@ export function compose(ctx: AppContext): Composed {
       views.routes(ctx),
       exportsDomain.routes(ctx),
       evals.routes(ctx, evalsService),
+      experiments.routes(ctx),
     ],
     evalWorker: evalsService.worker,
     stop: async () => {

@@ -79,6 +79,10 @@ const listColumnNames: Record<keyof CallListRow, true> = {
   previewInput: true,
   previewOutput: true,
   schemaFailure: true,
+  experiment: true,
+  variant: true,
+  assignmentUnit: true,
+  shadowOf: true,
 };
 
 /**

@@ -28,8 +28,10 @@ export {
 export {
   type Candidate,
   type CreateEvalInput,
+  candidateSchema,
   createEvalSchema,
   type JudgeInput,
+  judgeSchema,
   parseInput,
 } from "./schemas.ts";
 export { start } from "./start.ts";

@@ -4,6 +4,7 @@
  */
 import type { Insertable, Selectable } from "kysely";
 import type { EvalsTables } from "./schema-evals.ts";
+import type { ExperimentsTables } from "./schema-experiments.ts";
 import type { ExportsTables } from "./schema-exports.ts";
 import type { NotificationsTables } from "./schema-notifications.ts";
 
@@ -49,6 +50,13 @@ export interface CallsTable {
   previewOutput: string | null;
   /** Why the output fails the JSON its request asked for (the review queue's `schema` source), else null. */
   schemaFailure: string | null;
+  /** The experiment the call was routed through (experiments/), its variant and the unit it was assigned by. */
+  experiment: string | null;
+  variant: string | null;
+  /** `userId:<id>`, `sessionId:<id>` or `request:<call id>`; null when the request had no such unit. */
+  assignmentUnit: string | null;
+  /** For a shadow call, the id of the call whose request it answered a copy of. */
+  shadowOf: string | null;
 }
 
 /** The tags a call was given by its caller (headers, SDK, API); its id and completion id are not repeated here. */
@@ -110,7 +118,7 @@ export interface ComparisonsTable {
   createdAt: number;
 }
 
-export interface Database extends NotificationsTables, ExportsTables, EvalsTables {
+export interface Database extends NotificationsTables, ExportsTables, EvalsTables, ExperimentsTables {
   calls: CallsTable;
   callTags: CallTagsTable;
   /** A view, read only: every tag a call answers to (its id, its completion id, and its `call_tags`). */

@@ -1,0 +1,92 @@
+/** The experiments API under `/api` (names: PRODUCT.md, "Names for what comes next"). */
+import type { AppContext } from "../context.ts";
+import { type RouteTable, route } from "../http/index.ts";
+import {
+  changesOf,
+  createExperiment,
+  listExperiments,
+  promoteExperiment,
+  requireExperiment,
+  rollbackExperiment,
+  updateExperiment,
+} from "./book.ts";
+import {
+  createExperimentSchema,
+  experimentDetailSchema,
+  experimentListSchema,
+  experimentSchema,
+  promoteSchema,
+  rollbackSchema,
+  updateExperimentSchema,
+} from "./schemas.ts";
+
+/**
+ * `changed` runs after every successful change, so this instance's routing sees it at once (other instances
+ * see it at their next refresh).
+ */
+export const experimentsRoutes = (ctx: AppContext, changed: () => void = () => {}): RouteTable => {
+  const { store } = ctx;
+  const after = async <T>(p: Promise<T>): Promise<T> => {
+    const v = await p;
+    changed();
+    return v;
+  };
+  return [
+    route({
+      method: "post",
+      path: "/experiments",
+      summary: "Create an experiment: variants with weights, the unit of assignment, what it applies to",
+      body: createExperimentSchema,
+      status: 201,
+      response: experimentSchema,
+      errors: { 409: "name taken" },
+      handler: ({ body }) => after(createExperiment(store, body)),
+    }),
+    route({
+      method: "get",
+      path: "/experiments",
+      summary: "List experiments, newest first (the SDKs read definitions here)",
+      response: experimentListSchema,
+      handler: async () => ({ experiments: await listExperiments(store) }),
+    }),
+    route({
+      method: "get",
+      path: "/experiments/:name",
+      summary: "One experiment's definition and every change to it (who, when, what)",
+      response: experimentDetailSchema,
+      errors: { 404: "no such experiment" },
+      handler: async ({ params }) => ({
+        ...(await requireExperiment(store, params.name)),
+        changes: await changesOf(store, params.name),
+      }),
+    }),
+    route({
+      method: "post",
+      path: "/experiments/:name",
+      summary: "Change an experiment: status, weights (sticky where possible), match, shadow settings",
+      body: updateExperimentSchema,
+      response: experimentSchema,
+      errors: { 404: "no such experiment", 409: "promoted, or changed meanwhile" },
+      handler: ({ params, body }) => after(updateExperiment(store, params.name, body)),
+    }),
+    route({
+      method: "post",
+      path: "/experiments/:name/promote",
+      summary:
+        "Promote a variant, with the name of the person who approved it: all matching traffic goes to it",
+      body: promoteSchema,
+      response: experimentSchema,
+      errors: { 404: "no such experiment", 409: "already promoted" },
+      handler: ({ params, body }) => after(promoteExperiment(store, params.name, body)),
+    }),
+    route({
+      method: "post",
+      path: "/experiments/:name/rollback",
+      summary: "Undo a promotion: the experiment stops and matching traffic goes back to the control",
+      body: rollbackSchema,
+      response: experimentSchema,
+      errors: { 404: "no such experiment", 409: "not promoted" },
+      handler: ({ params, body }) => after(rollbackExperiment(store, params.name, body)),
+    }),
+  ];
+};
