@@ -128,7 +128,9 @@ for (const dialect of DIALECTS) {
         [{ ...titles, by: undefined }, "by"],
       ];
       for (const [body, field] of cases) {
-        const res = await s.api<{ error: { field?: string } }>("/api/experiments", { body });
+        const res: { status: number; body: { error: { field?: string } } } = await s.api("/api/experiments", {
+          body,
+        });
         assert.equal(res.status, 400, JSON.stringify(body));
         assert.equal(res.body.error.field, field, JSON.stringify(res.body));
       }
