@@ -7,6 +7,8 @@
  * - `stream: true`: the same, as `chat.completion.chunk` events word by word; usage when
  *   `stream_options.include_usage` is set; then `data: [DONE]`.
  * - `tools` given and a user message containing "weather": a tool call (`get_weather` with JSON arguments).
+ * - a system (or developer) message containing `[[GOOD]]` or `[[BAD]]`: the marker is appended to the echo, so a
+ *   prompt change changes the answer (the experiments' worked example and tests judge by it).
  * - model `fake-judge`: replies with a deterministic verdict for LLM-judge tests (see `judgeVerdict`).
  * - header `x-fake-fixture: <name>`: replays `<name>.sse` byte for byte, looked up in `fixturesDir`, then in the
  *   recorded OpenAI streams and the provider-shaped streams (`RECORDED_STREAMS_DIR`, `PROVIDER_STREAMS_DIR`).
@@ -113,7 +115,16 @@ function answerFor(req: ChatRequest): { content: string | null; toolCalls?: unkn
   if (req.response_format?.type === "json_object" || req.response_format?.type === "json_schema") {
     return { content: JSON.stringify({ echo: text }) };
   }
-  return { content: `echo: ${text}` };
+  // A marker in the system prompt shows in the answer: a prompt change changes what judges and users see.
+  const marker = /\[\[(GOOD|BAD)\]\]/.exec(systemText(req))?.[0];
+  return { content: marker ? `echo: ${text} ${marker}` : `echo: ${text}` };
+}
+
+function systemText(req: ChatRequest): string {
+  return (req.messages ?? [])
+    .filter((m) => m.role === "system" || m.role === "developer")
+    .map((m) => (typeof m.content === "string" ? m.content : ""))
+    .join("\n");
 }
 
 function usageFor(req: ChatRequest, completion: string) {
