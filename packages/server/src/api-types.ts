@@ -6,8 +6,7 @@
  */
 import type { z } from "zod";
 import type { callsPageSchema } from "./calls/responses.ts";
-import type { runState } from "./evals/index.ts";
-import type { timeseriesResponseSchema } from "./evals/responses.ts";
+import type { runStateSchema, timeseriesResponseSchema } from "./evals/responses.ts";
 import type { TimeseriesQuery } from "./evals/schemas.ts";
 import type { CallDetail } from "./graph/index.ts";
 import type { NotificationView } from "./notifications/index.ts";
@@ -86,12 +85,8 @@ export type {
   SnapshotView,
 } from "./exports/index.ts";
 
-/**
- * `GET /api/evals/{id}`: the run, its progress and its (partial while running) report. The one type still taken
- * from the implementation: the response schema describes the report's checks and judges only as objects, and the
- * report page reads their fields (the route kit still checks the implementation against that schema).
- */
-export type RunState = Awaited<ReturnType<typeof runState>>;
+/** `GET /api/evals/{id}`: the run, its progress and its (partial while running) report. */
+export type RunState = z.infer<typeof runStateSchema>;
 
 /** `GET /api/metrics/timeseries`: buckets, oldest first. */
 export type Timeseries = z.infer<typeof timeseriesResponseSchema>;

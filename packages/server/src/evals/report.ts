@@ -4,103 +4,30 @@
  * agreement, cost and latency of baseline and candidate, and the worst items linked to their calls.
  * Intervals are 95%: Wilson for proportions, Student's t for means (see `stats.ts`).
  */
+import type { z } from "zod";
 import type { Store } from "../store/index.ts";
 import type { ItemResults } from "./item.ts";
 import type { JudgeOutcome } from "./judge.ts";
+import type {
+  agreementReportSchema,
+  checkReportSchema,
+  judgeReportSchema,
+  meanReportSchema,
+  rateSchema,
+  reportSchema,
+  worstItemSchema,
+} from "./responses.ts";
 import type { RunView } from "./runs.ts";
-import { cohenKappa, type Interval, mean, type Summary, summarize, tInterval, wilson } from "./stats.ts";
+import { cohenKappa, mean, summarize, tInterval, wilson } from "./stats.ts";
 
-export interface Rate {
-  /** Successes / n, null when n = 0. */
-  rate: number | null;
-  ci: Interval;
-}
-
-export interface CheckReport {
-  name: string;
-  type: string;
-  /** Items the check applied to (passed + failed). */
-  n: number;
-  passed: number;
-  failed: number;
-  /** Did not apply (no schema, no reference, unknown cost). */
-  skipped: number;
-  errors: number;
-  passRate: Rate;
-  /** Mean of the scores checks gave (custom checks, judges); null when none did. */
-  meanScore: number | null;
-}
-
-export interface MeanReport {
-  n: number;
-  mean: number | null;
-  ci: Interval;
-}
-
-export interface AgreementReport {
-  /** Baseline calls with both a judge verdict and a human annotation of the same name. */
-  n: number;
-  agree: number;
-  rate: Rate;
-  /** Cohen's kappa: agreement beyond chance; null when undefined. */
-  kappa: number | null;
-}
-
-export type JudgeReport =
-  | {
-      name: string;
-      mode: "absolute";
-      model: string;
-      scale: [number, number];
-      candidate: MeanReport;
-      baseline: MeanReport;
-      /** Candidate minus baseline score, on items where both were scored (paired t interval). */
-      difference: MeanReport;
-      errors: number;
-      /** Judge pass (reward >= 0.5) vs human pass (mean human reward >= 0.5) on the baseline calls. */
-      agreement: AgreementReport;
-    }
-  | {
-      name: string;
-      mode: "pairwise";
-      model: string;
-      /** Items the judge decided. */
-      n: number;
-      wins: number;
-      ties: number;
-      losses: number;
-      win: Rate;
-      tie: Rate;
-      loss: Rate;
-      /** (wins + ties / 2) / n: the candidate's share of the comparisons. */
-      score: number | null;
-      errors: number;
-    };
-
-export interface WorstItem {
-  index: number;
-  baselineCallId: string;
-  candidateCallId: string | null;
-  /** Links to the web app's call pages. */
-  baselineUrl: string;
-  candidateUrl: string | null;
-  failedChecks: Array<{ name: string; reason?: string }>;
-  pairwise?: Array<{ name: string; outcome: string; reason?: string }>;
-  judgeScores?: Array<{ name: string; candidate: number | null; baseline: number | null }>;
-  error?: string;
-}
-
-export interface Report {
-  items: { total: number; done: number; failed: number };
-  checks: CheckReport[];
-  judges: JudgeReport[];
-  cost: { baseline: Summary; candidate: Summary; judgeTotalUsd: number | null };
-  latency: { baseline: Summary; candidate: Summary };
-  /** The failed items, then those with the most failed checks and pairwise losses; at most 10. */
-  worst: WorstItem[];
-  /** How each interval was computed. */
-  methods: { proportions: string; means: string; percentiles: string };
-}
+export type Rate = z.infer<typeof rateSchema>;
+export type CheckReport = z.infer<typeof checkReportSchema>;
+export type MeanReport = z.infer<typeof meanReportSchema>;
+export type AgreementReport = z.infer<typeof agreementReportSchema>;
+export type JudgeReport = z.infer<typeof judgeReportSchema>;
+export type WorstItem = z.infer<typeof worstItemSchema>;
+/** The report's shape is its wire schema's (`responses.ts`), so the two cannot drift. */
+export type Report = z.infer<typeof reportSchema>;
 
 const rate = (x: number, n: number): Rate => ({ rate: n ? x / n : null, ci: wilson(x, n) });
 const meanReport = (xs: number[]): MeanReport => ({ n: xs.length, mean: mean(xs), ci: tInterval(xs) });

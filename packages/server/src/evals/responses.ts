@@ -1,21 +1,65 @@
 /**
- * What the evals routes answer, as zod schemas (the wire contract: documented, and checked against every
- * answer in tests). A report's inner shapes (evals/report.ts) are described as objects here.
+ * What the evals routes answer, as zod schemas: the wire contract, documented in the OpenAPI document and
+ * checked against every answer in tests (`INTERSEBD_CHECK_RESPONSES`). The report's types (`report.ts`) are
+ * inferred from these schemas; a run's view, candidate and checks are written to match their domain types, and
+ * `responses.test.ts` asserts at compile time that each pair agrees both ways.
  */
 import { z } from "zod";
+import { boundMetrics, boundOps } from "./checks.ts";
 import { runStatuses } from "./runs.ts";
 
-/** A JSON object whose shape is the domain's type (evals/report.ts, checks.ts), described here as any object. */
-const object = z.custom<object>((v) => typeof v === "object" && v !== null && !Array.isArray(v), {
-  error: "expected an object",
+const jsonObject = z.record(z.string(), z.unknown());
+
+/** A run's candidate as shown (`Candidate`; a header value that looks like a credential is hidden). */
+export const candidateViewSchema = z.object({
+  model: z.string().optional(),
+  upstream: z.string().optional(),
+  systemPrompt: z.string().optional(),
+  params: jsonObject.optional(),
+  headers: z.record(z.string(), z.string()).optional(),
 });
+
+const judgeCommon = {
+  type: z.literal("judge"),
+  name: z.string(),
+  model: z.string(),
+  upstream: z.string().optional(),
+  rubric: z.string().optional(),
+};
+
+/** A judge as a run stores it (`JudgeDef`). */
+export const judgeDefSchema = z.discriminatedUnion("mode", [
+  z.object({ ...judgeCommon, mode: z.literal("absolute"), scale: z.tuple([z.number(), z.number()]) }),
+  z.object({ ...judgeCommon, mode: z.literal("pairwise") }),
+]);
+
+/** A check with its defaults applied and its name fixed, as a run stores it (`CheckDef`). */
+export const checkDefSchema = z.union([
+  z.object({ type: z.literal("json-schema"), name: z.string(), schema: jsonObject.optional() }),
+  z.object({ type: z.literal("regex"), name: z.string(), pattern: z.string(), flags: z.string().optional() }),
+  z.object({
+    type: z.enum(["equals", "contains"]),
+    name: z.string(),
+    against: z.enum(["reference", "baseline"]),
+    ignoreCase: z.boolean(),
+  }),
+  z.object({
+    type: z.literal("bound"),
+    name: z.string(),
+    metric: z.enum(boundMetrics),
+    op: z.enum(boundOps),
+    value: z.number(),
+  }),
+  judgeDefSchema,
+  z.object({ type: z.literal("custom"), name: z.string() }),
+]);
 
 export const runViewSchema = z.object({
   id: z.string(),
   dataset: z.string().nullable(),
   snapshotId: z.string().nullable(),
-  candidate: object,
-  checks: z.array(object),
+  candidate: candidateViewSchema,
+  checks: z.array(checkDefSchema),
   seed: z.number(),
   concurrency: z.number(),
   needsCode: z.boolean(),
@@ -44,7 +88,7 @@ export const estimateSchema = z.object({
 /** `POST /api/evals`: the run started (201), or with `dryRun` the estimate and checks only (`id: null`). */
 export const startedSchema = z.union([
   z.object({ id: z.string(), estimate: estimateSchema, run: runViewSchema }),
-  z.object({ id: z.null(), estimate: estimateSchema, checks: z.array(object) }),
+  z.object({ id: z.null(), estimate: estimateSchema, checks: z.array(checkDefSchema) }),
 ]);
 
 export const progressSchema = z.object({
@@ -55,19 +99,109 @@ export const progressSchema = z.object({
   running: z.number(),
 });
 
+/** A [low, high] 95% interval, or null when there is nothing to estimate from (`stats.ts`). */
+export const intervalSchema = z.tuple([z.number(), z.number()]).nullable();
+
+/** Successes / n (null when n = 0) with its Wilson interval. */
+export const rateSchema = z.object({ rate: z.number().nullable(), ci: intervalSchema });
+
+/** A mean (null without values) with its Student's t interval (null below two values). */
+export const meanReportSchema = z.object({ n: z.number(), mean: z.number().nullable(), ci: intervalSchema });
+
+/** n, mean, p50, p95 (type 7) and total of a sample (`summarize`). */
+export const summarySchema = z.object({
+  n: z.number(),
+  mean: z.number().nullable(),
+  p50: z.number().nullable(),
+  p95: z.number().nullable(),
+  total: z.number(),
+});
+
+export const checkReportSchema = z.object({
+  name: z.string(),
+  type: z.string(),
+  n: z.number().describe("items the check applied to (passed + failed)"),
+  passed: z.number(),
+  failed: z.number(),
+  skipped: z.number().describe("did not apply (no schema, no reference, unknown cost)"),
+  errors: z.number(),
+  passRate: rateSchema,
+  meanScore: z.number().nullable().describe("mean of the scores custom checks and judges gave"),
+});
+
+export const agreementReportSchema = z.object({
+  n: z.number().describe("baseline calls with both a judge verdict and a human annotation of the same name"),
+  agree: z.number(),
+  rate: rateSchema,
+  kappa: z.number().nullable().describe("Cohen's kappa; null when undefined"),
+});
+
+export const judgeReportSchema = z.discriminatedUnion("mode", [
+  z.object({
+    name: z.string(),
+    mode: z.literal("absolute"),
+    model: z.string(),
+    scale: z.tuple([z.number(), z.number()]),
+    candidate: meanReportSchema,
+    baseline: meanReportSchema,
+    difference: meanReportSchema.describe("candidate minus baseline, on items where both were scored"),
+    errors: z.number(),
+    agreement: agreementReportSchema,
+  }),
+  z.object({
+    name: z.string(),
+    mode: z.literal("pairwise"),
+    model: z.string(),
+    n: z.number().describe("items the judge decided"),
+    wins: z.number(),
+    ties: z.number(),
+    losses: z.number(),
+    win: rateSchema,
+    tie: rateSchema,
+    loss: rateSchema,
+    score: z.number().nullable().describe("(wins + ties / 2) / n"),
+    errors: z.number(),
+  }),
+]);
+
+export const worstItemSchema = z.object({
+  index: z.number(),
+  baselineCallId: z.string(),
+  candidateCallId: z.string().nullable(),
+  baselineUrl: z.string().describe("the web app's call page"),
+  candidateUrl: z.string().nullable(),
+  failedChecks: z.array(z.object({ name: z.string(), reason: z.string().optional() })),
+  pairwise: z
+    .array(z.object({ name: z.string(), outcome: z.string(), reason: z.string().optional() }))
+    .optional(),
+  judgeScores: z
+    .array(z.object({ name: z.string(), candidate: z.number().nullable(), baseline: z.number().nullable() }))
+    .optional(),
+  error: z.string().optional(),
+});
+
+/** An evaluation's report (`computeReport`), over the items finished so far. */
+export const reportSchema = z.object({
+  items: z.object({ total: z.number(), done: z.number(), failed: z.number() }),
+  checks: z.array(checkReportSchema),
+  judges: z.array(judgeReportSchema),
+  cost: z.object({
+    baseline: summarySchema,
+    candidate: summarySchema,
+    judgeTotalUsd: z.number().nullable().describe("null when a judge model's price is unknown"),
+  }),
+  latency: z.object({ baseline: summarySchema, candidate: summarySchema }),
+  worst: z
+    .array(worstItemSchema)
+    .describe("failed items, then the most failed checks and pairwise losses; ≤ 10"),
+  methods: z.object({ proportions: z.string(), means: z.string(), percentiles: z.string() }),
+});
+
 /** `GET /api/evals/{id}`: the run, its progress and its (partial while running) report. */
 export const runStateSchema = z.object({
   run: runViewSchema,
   progress: progressSchema,
-  report: z.object({
-    items: z.object({ total: z.number(), done: z.number(), failed: z.number() }),
-    checks: z.array(object),
-    judges: z.array(object),
-    cost: object,
-    latency: object,
-    worst: z.array(object),
-    methods: z.object({ proportions: z.string(), means: z.string(), percentiles: z.string() }),
-  }),
+  report: reportSchema,
 });
 
 /** `GET /api/evals/{id}/items`: a page of items in index order. */
