@@ -91,3 +91,22 @@ export type RunState = z.infer<typeof runStateSchema>;
 /** `GET /api/metrics/timeseries`: buckets, oldest first. */
 export type Timeseries = z.infer<typeof timeseriesResponseSchema>;
 export type MetricName = TimeseriesQuery["metric"];
+
+// Experiments (the report's route may be missing on an older server: the app then says "no report yet")
+export type {
+  Experiment,
+  ExperimentChange,
+  ExperimentStatus,
+  Match as ExperimentMatch,
+  ShadowSettings,
+  Variant as ExperimentVariant,
+} from "./experiments/schemas.ts";
+/** `GET /api/experiments/{name}`: the definition and every change to it, oldest first. */
+export type ExperimentDetail = z.infer<typeof import("./experiments/schemas.ts").experimentDetailSchema>;
+/** `GET /api/experiments`. */
+export type ExperimentList = z.infer<typeof import("./experiments/schemas.ts").experimentListSchema>;
+/** `GET /api/experiments/{name}/report`: per variant volume, rewards, checks, pairwise, differences, verdict. */
+export type ExperimentReport = z.infer<typeof import("./experiments/responses.ts").experimentReportSchema>;
+export type ExperimentVariantReport = ExperimentReport["variants"][number];
+export type ExperimentDifference = ExperimentReport["variants"][number]["vsControl"][number];
+export type ExperimentInterval = z.infer<typeof import("./experiments/responses.ts").intervalSchema>;

@@ -19,6 +19,8 @@ const DatasetPage = lazy(() => import("./pages/DatasetPage.tsx"));
 const EvalsPage = lazy(() => import("./pages/EvalsPage.tsx"));
 const EvalPage = lazy(() => import("./pages/EvalPage.tsx"));
 const MetricsPage = lazy(() => import("./pages/MetricsPage.tsx"));
+const ExperimentsPage = lazy(() => import("./pages/ExperimentsPage.tsx"));
+const ExperimentPage = lazy(() => import("./pages/ExperimentPage.tsx"));
 
 function InboxCount() {
   const [recipient] = useStoredString(RECIPIENT_KEY);
@@ -73,6 +75,7 @@ function Nav() {
         <NavLink to="/compare">Compare</NavLink>
         <NavLink to="/datasets">Datasets</NavLink>
         <NavLink to="/evals">Evaluations</NavLink>
+        <NavLink to="/experiments">Experiments</NavLink>
         <NavLink to="/trends">Metrics</NavLink>
         <NavLink to="/rubrics">Rubrics</NavLink>
         <NavLink to="/settings">Settings</NavLink>
@@ -168,6 +171,8 @@ export function App() {
             <Route path="/datasets/:name" element={<DatasetPage />} />
             <Route path="/evals" element={<EvalsPage />} />
             <Route path="/evals/:id" element={<EvalPage />} />
+            <Route path="/experiments" element={<ExperimentsPage />} />
+            <Route path="/experiments/:name" element={<ExperimentPage />} />
             {/* Not /metrics: that is the server's Prometheus endpoint, which a reload would open. */}
             <Route path="/trends" element={<MetricsPage />} />
             <Route path="*" element={<NotFound />} />

@@ -131,3 +131,16 @@ export type ExportReport = Api.ExportReport;
 export type EvalReport = Api.Report;
 export type RunState = Api.RunState;
 export type MetricBucket = Api.Bucket;
+
+export type {
+  Experiment,
+  ExperimentChange,
+  ExperimentDetail,
+  ExperimentDifference,
+  ExperimentInterval,
+  ExperimentList,
+  ExperimentReport,
+  ExperimentStatus,
+  ExperimentVariant,
+  ExperimentVariantReport,
+} from "@intersebd/server/api-types";

@@ -404,3 +404,192 @@ export function TimeChart({
     <div className="chart-box" ref={box} data-testid={testId} role="img" aria-label={`${unit} over time`} />
   );
 }
+
+/**
+ * Estimates with their intervals, one per category, as dots with whiskers on a scale that fits them (rewards
+ * need not lie in 0..1). A dashed line marks `reference` (the control's estimate) when given.
+ *
+ * @example <IntervalChart rows={[{ label: "control", estimate: 0.6, low: 0.5, high: 0.7 }]} unit="reward" />
+ */
+export function IntervalChart({
+  rows,
+  unit,
+  testId = "interval-chart",
+  reference,
+}: {
+  rows: Array<{ label: string; estimate: number | null; low: number | null; high: number | null }>;
+  unit: string;
+  testId?: string;
+  reference?: number | null;
+}) {
+  const box = usePlot(
+    useCallback<Build>(
+      (_w, t) => {
+        const known = rows.flatMap((r) =>
+          [r.estimate, r.low, r.high].filter((v): v is number => typeof v === "number"),
+        );
+        const lo = Math.min(0, ...known);
+        const hi = Math.max(1, ...known);
+        const pad = (hi - lo) * 0.05;
+        // No whisker where the interval is not known yet.
+        const ranges: Interval[] = rows.map((r) =>
+          r.low === null || r.high === null ? null : [r.low, r.high],
+        );
+        const plugins: uPlot.Plugin[] = [whiskers(ranges, t.text)];
+        if (typeof reference === "number") plugins.push(hline(reference, t.muted));
+        return {
+          opts: {
+            height: 220,
+            legend: { show: false },
+            cursor: { points: { show: false } },
+            scales: { x: categoryScale(rows.length), y: { range: [lo - pad, hi + pad] } },
+            axes: [
+              categoryAxis(
+                t,
+                rows.map((r) => r.label),
+              ),
+              axis(t, { label: unit, values: (_u, s) => s.map(short), size: axisSize }),
+            ],
+            series: [
+              {},
+              { label: unit, stroke: t.accent, width: 0, points: { show: true, size: 10, fill: t.accent } },
+            ],
+            plugins,
+          },
+          data: [rows.map((_, i) => i), rows.map((r) => r.estimate)],
+        };
+      },
+      [rows, unit, reference],
+    ),
+  );
+  return (
+    <div
+      className="chart-box"
+      ref={box}
+      data-testid={testId}
+      role="img"
+      aria-label={`${unit}: ${rows
+        .map((r) => `${r.label} ${r.estimate === null ? "n/a" : short(r.estimate)}`)
+        .join(", ")}`}
+    />
+  );
+}
+
+/** A dashed horizontal line at `y` (zero difference, the control's level). */
+function hline(y: number, color: string): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: [
+        (u) => {
+          const ctx = u.ctx;
+          const py = u.valToPos(y, "y", true);
+          ctx.save();
+          ctx.strokeStyle = color;
+          ctx.lineWidth = 1 * devicePixelRatio;
+          ctx.setLineDash([5 * devicePixelRatio, 4 * devicePixelRatio]);
+          ctx.beginPath();
+          ctx.moveTo(u.bbox.left, py);
+          ctx.lineTo(u.bbox.left + u.bbox.width, py);
+          ctx.stroke();
+          ctx.restore();
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * Each treatment's difference to the control over time (a line) inside its confidence-sequence band (shaded,
+ * low to high), with the zero line: where the band leaves zero, the difference is settled.
+ *
+ * @example <SequenceChart xs={[1717200000]} series={[{ label: "short", estimate: [0.1], low: [-0.2], high: [0.4] }]} unit="reward" />
+ */
+export function SequenceChart({
+  xs,
+  series,
+  unit,
+  testId = "sequence-chart",
+  height = 280,
+}: {
+  /** Seconds since the epoch. */
+  xs: number[];
+  series: Array<{
+    label: string;
+    estimate: Array<number | null>;
+    low: Array<number | null>;
+    high: Array<number | null>;
+  }>;
+  unit: string;
+  testId?: string;
+  height?: number;
+}) {
+  const box = usePlot(
+    useCallback<Build>(
+      (_w, t) => {
+        const all = series.flatMap((s) => [...s.low, ...s.high, ...s.estimate]);
+        const known = all.filter((v): v is number => typeof v === "number");
+        const lo = Math.min(0, ...known);
+        const hi = Math.max(0, ...known);
+        const pad = Math.max(0.05, (hi - lo) * 0.08);
+        const uSeries: uPlot.Series[] = [{}];
+        const bands: uPlot.Band[] = [];
+        const data: Array<Array<number | null>> = [];
+        series.forEach((s, j) => {
+          const color = t.palette[(j + 1) % t.palette.length] as string;
+          const base = uSeries.length;
+          uSeries.push(
+            {
+              label: `${s.label} − control`,
+              stroke: color,
+              width: 2,
+              spanGaps: true,
+              value: (_u, v) => (v === null ? "—" : short(v)),
+              points: { show: true, size: 5, fill: color },
+            },
+            {
+              label: `${s.label} high`,
+              stroke: `${color}66`,
+              width: 1,
+              spanGaps: true,
+              points: { show: false },
+            },
+            {
+              label: `${s.label} low`,
+              stroke: `${color}66`,
+              width: 1,
+              spanGaps: true,
+              points: { show: false },
+            },
+          );
+          bands.push({ series: [base + 1, base + 2], fill: `${color}26` });
+          data.push(s.estimate, s.high, s.low);
+        });
+        return {
+          opts: {
+            height,
+            legend: { live: false },
+            scales: { x: { time: true }, y: { range: [lo - pad, hi + pad] } },
+            axes: [
+              axis(t),
+              axis(t, { label: `difference in ${unit}`, values: (_u, s) => s.map(short), size: axisSize }),
+            ],
+            series: uSeries,
+            bands,
+            plugins: [hline(0, t.muted)],
+          },
+          data: [xs, ...data] as uPlot.AlignedData,
+        };
+      },
+      [xs, series, unit, height],
+    ),
+  );
+  return (
+    <div
+      className="chart-box"
+      ref={box}
+      data-testid={testId}
+      role="img"
+      aria-label={`difference to control in ${unit} over time, with its confidence-sequence band`}
+    />
+  );
+}

@@ -10,6 +10,8 @@ const LazyHistogram = lazy(() => load().then((m) => ({ default: m.HistogramChart
 const LazyRate = lazy(() => load().then((m) => ({ default: m.RateChart })));
 const LazyPair = lazy(() => load().then((m) => ({ default: m.PairBars })));
 const LazyTime = lazy(() => load().then((m) => ({ default: m.TimeChart })));
+const LazyInterval = lazy(() => load().then((m) => ({ default: m.IntervalChart })));
+const LazySequence = lazy(() => load().then((m) => ({ default: m.SequenceChart })));
 
 type Charts = typeof import("./Charts.tsx");
 
@@ -43,6 +45,22 @@ export function TimeChart(props: ComponentProps<Charts["TimeChart"]>) {
   return (
     <Suspense fallback={wait}>
       <LazyTime {...props} />
+    </Suspense>
+  );
+}
+
+export function IntervalChart(props: ComponentProps<Charts["IntervalChart"]>) {
+  return (
+    <Suspense fallback={wait}>
+      <LazyInterval {...props} />
+    </Suspense>
+  );
+}
+
+export function SequenceChart(props: ComponentProps<Charts["SequenceChart"]>) {
+  return (
+    <Suspense fallback={wait}>
+      <LazySequence {...props} />
     </Suspense>
   );
 }

@@ -1,0 +1,86 @@
+import { Link } from "react-router";
+import { seg } from "../api.ts";
+import { ExperimentStatusBadge, sharesOf } from "../components/ExperimentBits.tsx";
+import { ErrorBox, Loading } from "../components/ui.tsx";
+import { fmtDateTime, fmtPct } from "../format.ts";
+import { useApi } from "../hooks.ts";
+import type { ExperimentList } from "../types.ts";
+
+/** `/experiments`: every experiment, newest first, with its split and status. */
+export default function ExperimentsPage() {
+  const { data, error, loading } = useApi<ExperimentList>("/api/experiments");
+  const rows = data?.experiments ?? [];
+  return (
+    <div className="page wide">
+      <header className="page-head">
+        <div>
+          <h1>Experiments</h1>
+          <p className="muted small">
+            A/B splits and shadow runs: variants of a model, prompt or parameters, judged while they run,
+            promoted with a person's approval.
+          </p>
+        </div>
+      </header>
+      {error ? <ErrorBox error={error} /> : null}
+      {loading && !data ? <Loading what="Loading experiments" /> : null}
+      {data && rows.length === 0 ? (
+        <div className="empty" data-testid="experiments-empty">
+          <h2>No experiments yet</h2>
+          <p>
+            An experiment splits matching requests between variants (a model, a prompt version, parameters) by
+            user, session or request, or copies them to a candidate in the shadow. Requests join one with{" "}
+            <code>model: "exp:&lt;name&gt;"</code> or the header <code>x-intersebd-experiment</code>.
+          </p>
+          <p className="muted">
+            From a terminal: <code>intersebd experiments create</code>, or <code>POST /api/experiments</code>.
+          </p>
+        </div>
+      ) : null}
+      {rows.length > 0 ? (
+        <div className="table-wrap">
+          <table data-testid="experiments-table">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Status</th>
+                <th>Variants</th>
+                <th>Unit</th>
+                <th>Updated</th>
+                <th>Created by</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((x) => {
+                const shares = sharesOf(x);
+                return (
+                  <tr key={x.name} data-experiment={x.name}>
+                    <td className="nowrap">
+                      <Link to={`/experiments/${seg(x.name)}`}>{x.name}</Link>
+                      {x.description ? <div className="muted small">{x.description}</div> : null}
+                    </td>
+                    <td>
+                      <ExperimentStatusBadge status={x.status} />
+                      {x.promoted ? <div className="small muted">to {x.promoted.variant}</div> : null}
+                    </td>
+                    <td data-testid="variants-cell">
+                      {x.variants.map((v) => (
+                        <span key={v.name} className="variant-chip" data-variant={v.name}>
+                          {v.name}
+                          {v.name === x.control ? <span className="muted"> (control)</span> : null}{" "}
+                          <strong>{fmtPct(shares[v.name] ?? 0)}</strong>
+                        </span>
+                      ))}
+                    </td>
+                    <td>{x.unit}</td>
+                    <td className="nowrap">{fmtDateTime(new Date(x.updatedAt).toISOString())}</td>
+                    <td>{x.createdBy}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </div>
+  );
+}
