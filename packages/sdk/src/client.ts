@@ -20,6 +20,7 @@ import type {
   LinkInput,
   NotifyInput,
 } from "./types.ts";
+import { type Assignment, Experiments, type VariantUnit } from "./variant.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -165,6 +166,16 @@ export class Intersebd {
   #awaited = 0;
   readonly #sleeps = new Set<Timer>();
   readonly #sink: CallSink;
+  /**
+   * The experiments `variant()` assigns from: `ready(name)` waits for a definition's first fetch (at start-up),
+   * `refresh(name?)` fetches now. Definitions are refreshed every `experimentsRefreshMs` in the background.
+   *
+   * @example
+   * ```ts
+   * await intersebd.experiments.ready("titles", { timeoutMs: 2000 });
+   * ```
+   */
+  readonly experiments: Experiments;
 
   /**
    * @param options see {@link IntersebdOptions}; `baseURL`, `apiKey` and `enabled` default to the
@@ -198,6 +209,18 @@ export class Intersebd {
         self.#report(error);
       },
     };
+    this.experiments = new Experiments(
+      {
+        get enabled() {
+          return self.#enabled;
+        },
+        url: (path) => self.#base() + path,
+        headers: () => self.#requestHeaders(),
+        fetch: () => self.#fetch ?? globalThis.fetch,
+        report: (error) => self.#report(error),
+      },
+      positiveInt(options.experimentsRefreshMs, 30_000, 2_147_483_647),
+    );
   }
 
   /**
@@ -333,6 +356,26 @@ export class Intersebd {
   }
 
   /**
+   * The variant of experiment `name` for a user, a session or an id of yours: the same one the server's proxy
+   * picks, computed here with no network call. The experiment's definition is fetched in the background on first
+   * use and refreshed every 30 s; until it is known (and when `enabled` is false) the answer is the control with
+   * `variant: null`. Pass `headers` with the call (or the assignment to `wrapOpenAI`'s context) so it is recorded
+   * under this variant. Never throws.
+   *
+   * @example
+   * ```ts
+   * const a = intersebd.variant("titles", { userId: user.id });
+   * const r = await openai.chat.completions.create(
+   *   { model: a.overrides.model ?? "gpt-4o-mini", messages: [{ role: "system", content: a.overrides.systemPrompt ?? SYSTEM }, ...messages] },
+   *   { headers: a.headers },
+   * );
+   * ```
+   */
+  variant(name: string, who?: VariantUnit): Assignment {
+    return this.experiments.variant(name, who);
+  }
+
+  /**
    * Sends everything queued (including events queued while it runs) and resolves when each was accepted,
    * refused or given up on. Never rejects. Call it before a short-lived process or a serverless handler ends.
    *
@@ -381,6 +424,7 @@ export class Intersebd {
    */
   async shutdown(options: FlushOptions = {}): Promise<void> {
     this.#closed = true;
+    this.experiments.stop();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.flush(options);
@@ -522,9 +566,13 @@ export class Intersebd {
 
   // ---- delivery ----
 
-  #url(kind: number): string {
+  #base(): string {
     this.#baseURL ??= (this.#baseURLOption ?? readEnv("INTERSEBD_URL") ?? DEFAULT_URL).replace(/\/+$/, "");
-    return this.#baseURL + PATHS[kind];
+    return this.#baseURL;
+  }
+
+  #url(kind: number): string {
+    return this.#base() + PATHS[kind];
   }
 
   #requestHeaders(): Record<string, string> {

@@ -1,14 +1,15 @@
 /** The one error type the SDK hands to `onError`. The SDK never throws it into the host application. */
 
 /**
- * Which kind of event an error concerns: it names the endpoint the events were bound for.
+ * Which kind of event an error concerns: it names the endpoint the events were bound for (`experiment`: fetching
+ * an experiment's definition for `variant()`).
  *
  * @example
  * ```ts
  * const sdk = new Intersebd({ onError: (e) => e.kind === "call" && console.warn("a captured call was lost") });
  * ```
  */
-export type EventKind = "link" | "annotation" | "notification" | "call";
+export type EventKind = "link" | "annotation" | "notification" | "call" | "experiment";
 
 /**
  * What went wrong, as a stable string:

@@ -20,6 +20,13 @@ export type {
   LinkInput,
   NotifyInput,
 } from "./types.ts";
+export type {
+  Assignment,
+  ExperimentDefinition,
+  Experiments,
+  VariantOverrides,
+  VariantUnit,
+} from "./variant.ts";
 
 /**
  * The default instance, configured from `INTERSEBD_URL` (default `http://127.0.0.1:8787`), `INTERSEBD_API_KEY`

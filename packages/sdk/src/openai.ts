@@ -9,6 +9,7 @@
 import { ChatCompletionAssembler } from "./chat/index.ts";
 import { randomId } from "./env.ts";
 import { IntersebdError } from "./errors.ts";
+import type { Assignment } from "./variant.ts";
 
 /**
  * What to attach to each captured call. All optional.
@@ -24,6 +25,11 @@ export interface CallContext {
   /** More tags for the call (each works like its completion id in links and annotations). */
   tags?: string[];
   metadata?: Record<string, unknown>;
+  /**
+   * The call's experiment assignment (`intersebd.variant(...)`): the call is recorded under its experiment,
+   * variant and unit. Its user or session id fills `userId` or `sessionId` when those are absent.
+   */
+  assignment?: Pick<Assignment, "experiment" | "variant" | "assignmentUnit">;
 }
 
 /**
@@ -147,6 +153,10 @@ function record(
     typeof c?.metadata === "object" && c.metadata !== null && !Array.isArray(c.metadata)
       ? c.metadata
       : undefined;
+  const a = c?.assignment;
+  const experiment = text(a?.experiment, 64);
+  const [unitKind, ...unitRest] = (text(a?.assignmentUnit, 600) ?? "").split(":");
+  const unitId = unitRest.join(":");
   p.sink.record({
     id: `call_${randomId().replaceAll("-", "")}`,
     startedAt: p.startedAt,
@@ -160,11 +170,15 @@ function record(
     error: fields.error ?? null,
     request: p.request,
     response: typeof fields.response === "object" && fields.response !== null ? fields.response : null,
-    sessionId: text(c?.sessionId, 500),
-    userId: text(c?.userId, 500),
+    sessionId: text(c?.sessionId, 500) ?? (unitKind === "sessionId" ? text(unitId, 500) : undefined),
+    userId: text(c?.userId, 500) ?? (unitKind === "userId" ? text(unitId, 500) : undefined),
     tags,
     metadata,
     source: "sdk",
+    // Only a known variant is recorded: `variant: null` means the SDK did not know the definition yet.
+    ...(experiment && text(a?.variant, 64)
+      ? { experiment, variant: a?.variant, assignmentUnit: text(a?.assignmentUnit, 600) ?? null }
+      : {}),
   });
 }
 

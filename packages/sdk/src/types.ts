@@ -41,6 +41,8 @@ export interface IntersebdOptions {
   maxQueueSize?: number;
   /** Retries of one batch on network errors, 5xx, 408 and 429, with exponential backoff and jitter. Default 8. */
   maxRetries?: number;
+  /** How often the definitions of experiments `variant()` was asked about are fetched again, in ms. Default 30,000. */
+  experimentsRefreshMs?: number;
   /** The `fetch` to send with (a proxy agent, a test double). Default `globalThis.fetch`, looked up per request. */
   fetch?: typeof globalThis.fetch;
 }

@@ -37,8 +37,12 @@ describe("the shared assignment table", () => {
     assert.equal(table.buckets, BUCKETS);
     assert.ok(table.rows.length >= 300, `${table.rows.length} rows`);
     const units = new Set(table.rows.map((r) => r.unit));
-    for (const u of ["", " ", "007", "7", "1e3", "josé", "😀", "用户-17", "bad\ud800id"]) assert.ok(units.has(u), u);
-    assert.ok([...units].some((u) => u.length >= 500), "a long id");
+    for (const u of ["", " ", "007", "7", "1e3", "josé", "😀", "用户-17", "bad\ud800id"])
+      assert.ok(units.has(u), u);
+    assert.ok(
+      [...units].some((u) => u.length >= 500),
+      "a long id",
+    );
     assert.ok(table.allocations.length >= 3);
   });
 
@@ -62,7 +66,8 @@ describe("the shared assignment table", () => {
       assert.deepEqual(got, a.cases, `${a.experiment}/${a.salt}`);
       // Every variant of the allocation shows up, so the cases do test the ranges.
       const seen = new Set(a.cases.map((c) => c.variant));
-      for (const r of a.allocation) assert.ok(seen.has(r.variant), `${a.experiment}: ${r.variant} never drawn`);
+      for (const r of a.allocation)
+        assert.ok(seen.has(r.variant), `${a.experiment}: ${r.variant} never drawn`);
     }
   });
 
