@@ -40,7 +40,13 @@ function callDetailReader(ctx: AppContext) {
   };
 }
 
-export function compose(ctx: AppContext): Composed {
+/** Services started before the domains (server.ts), which some routes report to. */
+export interface Started {
+  /** Reloads the live experiments after a change through this instance's API (experiments/service.ts). */
+  experimentsChanged?: () => Promise<void>;
+}
+
+export function compose(ctx: AppContext, started: Started = {}): Composed {
   const notificationsService = notifications.start(ctx);
   const evalsService = evals.start(ctx);
   return {
@@ -51,7 +57,7 @@ export function compose(ctx: AppContext): Composed {
       views.routes(ctx),
       exportsDomain.routes(ctx),
       evals.routes(ctx, evalsService),
-      experiments.routes(ctx),
+      experiments.routes(ctx, started.experimentsChanged),
     ],
     evalWorker: evalsService.worker,
     stop: async () => {

@@ -11,6 +11,7 @@ import { CallRecorder, toCallRow, unbuiltRow } from "./calls/index.ts";
 import { type Composed, compose } from "./compose.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
+import { startExperiments } from "./experiments/service.ts";
 import { ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
 import { HttpError } from "./http/index.ts";
 import { countCall, createMetrics } from "./metrics/index.ts";
@@ -80,22 +81,28 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onClose: (fn) => closers.push(fn),
   };
 
+  // Before the proxy, which routes by its live view from the first request.
+  const experiments = await startExperiments(ctx);
+  closers.push(() => experiments.stop());
   const proxy = createProxy({
     upstreams: config.upstreams,
     apiKey: config.apiKey,
     maxBodyBytes: config.maxBodyBytes,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     metrics,
-    onCall: (call) => {
+    experiments: experiments.live,
+    onRoutingBug: (err) => log.error(`experiments: routing failed, request forwarded unrouted: ${String(err)}`),
+    onCall: (call, shadow) => {
       const row = toCallRow(call, config.capture, config.redactPatterns);
       recorder.record(row);
       countCall(metrics, row);
+      if (shadow) experiments.offerShadow(call, shadow.experiment, shadow.secrets);
     },
     onRejected: (call, err) =>
       recorder.setAside(call.id, "unbuildable", err, unbuiltRow(call, config.capture, config.redactPatterns)),
   });
   // The domains' workers start here, once; mounting their tables starts nothing.
-  const domains = compose(ctx);
+  const domains = compose(ctx, { experimentsChanged: experiments.changed });
   closers.push(() => domains.stop());
   const api = createApi(ctx, domains.tables, opts.mounts, [(_api, _ctx, root) => webRoutes(root)]);
   const apiListener = getRequestListener(api.fetch);

@@ -41,6 +41,10 @@ export async function ingestCalls(
       tags: c.tags,
       metadata: c.metadata,
       source: c.source,
+      experiment: c.experiment ?? null,
+      variant: c.variant ?? null,
+      assignmentUnit: c.assignmentUnit ?? null,
+      shadowOf: c.shadowOf ?? null,
     };
     return toCallRow(captured, capture, patterns);
   });

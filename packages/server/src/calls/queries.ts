@@ -38,6 +38,11 @@ export interface CallView {
   metadata: Record<string, unknown>;
   capture: string;
   source: string;
+  /** The experiment and variant the call went through, its assignment unit, and for a shadow call its original. */
+  experiment: string | null;
+  variant: string | null;
+  assignmentUnit: string | null;
+  shadowOf: string | null;
   request?: Record<string, unknown> | null;
   response?: Record<string, unknown> | null;
   /** In lists: the last user message and the first answer, shortened. */
@@ -132,6 +137,10 @@ export function toCallView(
     metadata: readJsonObject(row.metadata) ?? {},
     capture: row.capture,
     source: row.source,
+    experiment: row.experiment ?? null,
+    variant: row.variant ?? null,
+    assignmentUnit: row.assignmentUnit ?? null,
+    shadowOf: row.shadowOf ?? null,
   };
   if (full) {
     // A body that does not parse shows as `{ _raw }`: a call's page must open whatever its row holds.
@@ -160,6 +169,8 @@ export function callConditions(store: Store, f: CallFilter) {
     if (f.sessionId) and.push(eb("calls.sessionId", "=", f.sessionId));
     if (f.userId) and.push(eb("calls.userId", "=", f.userId));
     if (f.source) and.push(eb("calls.source", "=", f.source));
+    if (f.experiment) and.push(eb("calls.experiment", "=", f.experiment));
+    if (f.variant) and.push(eb("calls.variant", "=", f.variant));
     if (f.tag) {
       and.push(
         eb.exists(

@@ -35,6 +35,24 @@ export interface CapturedCall {
   tags: string[];
   metadata: Record<string, unknown>;
   source: "proxy" | "sdk" | "api";
+  /** The experiment the call went through and its variant (experiments/router.ts, or the SDK that applied it). */
+  experiment?: string | null;
+  variant?: string | null;
+  /** `userId:<id>`, `sessionId:<id>` or `request:<call id>`; null when the request lacked the unit's id. */
+  assignmentUnit?: string | null;
+  /** For a shadow call: the id of the call it shadows. */
+  shadowOf?: string | null;
+}
+
+/**
+ * A call's tags with its experiment's: `exp:<name>` and `exp:<name>:<variant>`, so lists, datasets, links and
+ * annotations can reach an experiment's or a variant's calls by tag as any other.
+ */
+function tagsWithExperiment(call: CapturedCall): string[] {
+  if (!call.experiment) return call.tags;
+  const own = [`exp:${call.experiment}`];
+  if (call.variant) own.push(`exp:${call.experiment}:${call.variant}`);
+  return [...new Set([...call.tags, ...own])];
 }
 
 // Values taken from the bodies must fit their columns whatever the client or upstream sent: on PostgreSQL 1.5
@@ -136,12 +154,17 @@ export function toCallRow(
     costUsd: costUsd(servedModel ?? requestedModel, tokens),
     sessionId: call.sessionId,
     userId: call.userId ?? str(call.request?.user),
-    tags: JSON.stringify(call.tags),
+    tags: JSON.stringify(tagsWithExperiment(call)),
     metadata: JSON.stringify(metadata),
     capture,
     source: call.source,
-    // Last, in this order: rows spooled by a version without them get them appended (`withPreview`).
+    // In this order: rows spooled by a version without them get them appended (`withPreview`).
     ...previewColumns({ request: request.value, response: response.value }, call),
+    // Always present, null or not, so that every row has the same columns (one cached INSERT: insert.ts).
+    experiment: call.experiment ?? null,
+    variant: call.experiment ? (call.variant ?? null) : null,
+    assignmentUnit: call.experiment ? (call.assignmentUnit ?? null) : null,
+    shadowOf: call.shadowOf ?? null,
   });
 }
 

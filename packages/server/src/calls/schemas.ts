@@ -38,6 +38,16 @@ export const ingestCallSchema = z
       .default([]),
     metadata: jsonObject().default({}),
     source: z.enum(["sdk", "api"]).default("api"),
+    experiment: text(64, { min: 1 })
+      .nullable()
+      .optional()
+      .describe("the experiment the call went through (an SDK's variant()); tags it exp:<name>"),
+    variant: text(64, { min: 1 }).nullable().optional().describe("its variant; tags it exp:<name>:<variant>"),
+    assignmentUnit: text(600, { min: 1 })
+      .nullable()
+      .optional()
+      .describe("userId:<id>, sessionId:<id> or request:<call id>"),
+    shadowOf: text(200, { min: 1 }).nullable().optional().describe("for a shadow call, the call it shadows"),
   })
   .strict()
   .refine((c) => c.endedAt === undefined || c.startedAt === undefined || c.endedAt >= c.startedAt, {
@@ -78,6 +88,8 @@ export const callFilterSchema = z.object({
   tag: text(1000).optional(),
   q: text(500).optional().describe("text search in the request and response"),
   source: text(200).optional(),
+  experiment: text(200).optional().describe("calls routed through this experiment"),
+  variant: text(200).optional().describe("calls of this variant (with experiment)"),
   annotated: z
     .enum(["true", "false"], { error: 'annotated must be "true" or "false"' })
     .transform((v) => v === "true")

@@ -61,6 +61,11 @@ export const envSchema = z.object({
    */
   INTERSEBD_FLUSH_MS: positiveInt.default(20),
   INTERSEBD_BATCH_SIZE: positiveInt.default(500),
+  /**
+   * How often the proxy reloads the experiments it routes by, ms (default 2 s): another instance's change is seen
+   * within that; a change through this instance's API at once.
+   */
+  INTERSEBD_EXPERIMENTS_REFRESH_MS: positiveInt.default(2000),
   /** How many links a resolution follows at most. */
   INTERSEBD_LINK_DEPTH: positiveInt.max(64).default(10),
   /** Absolute URL of this server as people reach it, for links in notifications. */
@@ -114,6 +119,7 @@ export interface Config {
   upstreamTimeoutMs: number;
   queueMax: number;
   flushMs: number;
+  experimentsRefreshMs: number;
   batchSize: number;
   linkDepth: number;
   publicUrl?: string;
@@ -297,6 +303,7 @@ export function loadConfig(
     upstreamTimeoutMs: e.INTERSEBD_UPSTREAM_TIMEOUT_MS,
     queueMax: e.INTERSEBD_QUEUE_MAX,
     flushMs: e.INTERSEBD_FLUSH_MS,
+    experimentsRefreshMs: e.INTERSEBD_EXPERIMENTS_REFRESH_MS,
     batchSize: e.INTERSEBD_BATCH_SIZE,
     linkDepth: e.INTERSEBD_LINK_DEPTH,
     publicUrl: e.INTERSEBD_PUBLIC_URL?.replace(/\/+$/, ""),

@@ -1,5 +1,6 @@
 /** The experiments API under `/api` (names: PRODUCT.md, "Names for what comes next"). */
 import type { AppContext } from "../context.ts";
+import { HttpError } from "../http/error.ts";
 import { type RouteTable, route } from "../http/index.ts";
 import {
   changesOf,
@@ -10,6 +11,8 @@ import {
   rollbackExperiment,
   updateExperiment,
 } from "./book.ts";
+import { experimentReport, reportQuerySchema } from "./report.ts";
+import { experimentReportSchema } from "./responses.ts";
 import {
   createExperimentSchema,
   experimentDetailSchema,
@@ -24,12 +27,27 @@ import {
  * `changed` runs after every successful change, so this instance's routing sees it at once (other instances
  * see it at their next refresh).
  */
-export const experimentsRoutes = (ctx: AppContext, changed: () => void = () => {}): RouteTable => {
+export const experimentsRoutes = (
+  ctx: AppContext,
+  changed: () => void | Promise<void> = () => {},
+): RouteTable => {
   const { store } = ctx;
+  // Awaited: once the answer is sent, this instance routes by the change.
   const after = async <T>(p: Promise<T>): Promise<T> => {
     const v = await p;
-    changed();
+    await changed();
     return v;
+  };
+  /** A variant's upstream must be one this server sends to (checked again when routing: config can differ). */
+  const knownUpstreams = (variants: Array<{ name: string; upstream?: string }>) => {
+    variants.forEach((v, i) => {
+      if (v.upstream !== undefined && !ctx.config.upstreams.has(v.upstream))
+        throw new HttpError(
+          400,
+          `variants.${i}.upstream: ${v.upstream} is not a configured upstream (configured: ${[...ctx.config.upstreams.keys()].join(", ")}; INTERSEBD_UPSTREAMS)`,
+          { field: `variants.${i}.upstream` },
+        );
+    });
   };
   return [
     route({
@@ -40,7 +58,10 @@ export const experimentsRoutes = (ctx: AppContext, changed: () => void = () => {
       status: 201,
       response: experimentSchema,
       errors: { 409: "name taken" },
-      handler: ({ body }) => after(createExperiment(store, body)),
+      handler: ({ body }) => {
+        knownUpstreams(body.variants);
+        return after(createExperiment(store, body));
+      },
     }),
     route({
       method: "get",
@@ -59,6 +80,17 @@ export const experimentsRoutes = (ctx: AppContext, changed: () => void = () => {
         ...(await requireExperiment(store, params.name)),
         changes: await changesOf(store, params.name),
       }),
+    }),
+    route({
+      method: "get",
+      path: "/experiments/:name/report",
+      summary:
+        "The report: per variant volume, rewards, checks, pairwise, errors, cost, latency; differences to the " +
+        "control with always-valid intervals (confidence sequences), verdicts, the sample-ratio check",
+      query: reportQuerySchema,
+      response: experimentReportSchema,
+      errors: { 404: "no such experiment" },
+      handler: ({ params, query }) => experimentReport(store, params.name, query),
     }),
     route({
       method: "post",

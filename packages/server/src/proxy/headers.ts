@@ -26,6 +26,10 @@ export interface CallContext {
   tags: string[];
   metadata: Record<string, unknown>;
   key: string | undefined;
+  /** `x-intersebd-experiment`, `x-intersebd-variant`, `x-intersebd-shadow-of` (experiments/router.ts). */
+  experiment: string | null;
+  variant: string | null;
+  shadowOf: string | null;
 }
 
 export const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
@@ -95,6 +99,9 @@ export function splitRequestHeaders(raw: string[]): {
       tags,
       metadata,
       key: first(ours["x-intersebd-key"]),
+      experiment: first(ours["x-intersebd-experiment"])?.trim() || null,
+      variant: first(ours["x-intersebd-variant"])?.trim() || null,
+      shadowOf: first(ours["x-intersebd-shadow-of"])?.trim() || null,
     },
   };
 }

@@ -17,7 +17,16 @@ import { HttpError } from "../http/error.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { keyMatches } from "../util/auth.ts";
 import { newId } from "../util/ids.ts";
-import { first, responseHeaders, splitRequestHeaders } from "./headers.ts";
+import {
+  authorizationOf,
+  type Decision,
+  decide,
+  type LiveExperiments,
+  readBody,
+  routesChats,
+  withLength,
+} from "./experiments.ts";
+import { type CallContext, first, responseHeaders, splitRequestHeaders } from "./headers.ts";
 import { type ProxyRoute, routeRequest } from "./route.ts";
 import { type CallSink, CallWatcher } from "./watcher.ts";
 
@@ -29,6 +38,10 @@ export interface ProxyOptions extends CallSink {
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
   metrics: Metrics;
+  /** The experiments chat requests are routed by (experiments/live.ts); none: requests are forwarded as sent. */
+  experiments?: LiveExperiments;
+  /** An unexpected error while routing (the request is then forwarded unrouted): logged, never answered. */
+  onRoutingBug?: (err: unknown) => void;
 }
 
 // Keep-alive to the upstream matters more than anything else for proxy overhead (see README, Benchmarks).
@@ -99,6 +112,19 @@ export function createProxy(opts: ProxyOptions): (req: IncomingMessage, res: Ser
 const wrongKey = () =>
   new HttpError(401, "missing or wrong x-intersebd-key header (this intersebd server requires its API key)");
 
+/** What is known of a request once its headers are read. */
+interface Prepared {
+  t0: number;
+  startedAt: number;
+  headers: string[];
+  context: CallContext;
+  hasAuth: boolean;
+  callId: string;
+}
+
+const tooLarge = (max: number) =>
+  new HttpError(413, `request body exceeds the limit of ${max} bytes (INTERSEBD_MAX_BODY_BYTES)`);
+
 function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, opts: ProxyOptions): void {
   const t0 = performance.now();
   const startedAt = Date.now();
@@ -111,13 +137,55 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
       `request body of ${declared} bytes exceeds the limit of ${opts.maxBodyBytes} (INTERSEBD_MAX_BODY_BYTES)`,
     );
   }
+  const prepared: Prepared = { t0, startedAt, headers, context, hasAuth, callId: newId("call") };
+  const live = opts.experiments;
+  // Without experiments the body streams through as it comes; with some, a chat's is read whole to route it.
+  if (!route.isChat || !routesChats(live)) return send(req, res, route, opts, prepared);
+  readBody(req, res, opts.maxBodyBytes, () => tooLarge(opts.maxBodyBytes), sendJsonError, (body) => {
+    let decision: Decision;
+    try {
+      decision = decide(body, route, context, prepared.callId, live, opts.upstreams, opts.onRoutingBug);
+    } catch (err) {
+      sendJsonError(res, err instanceof HttpError ? err : new HttpError(500, "internal error in the proxy"));
+      return;
+    }
+    try {
+      send(req, res, decision.route, opts, prepared, decision);
+    } catch (err) {
+      sendJsonError(res, err instanceof HttpError ? err : new HttpError(500, "internal error in the proxy"));
+    }
+  });
+}
+
+/**
+ * Sends the request upstream and its answer back. With a `decision` the body was read whole (experiments) and is
+ * sent as decided; without, it streams from the client.
+ */
+function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: ProxyRoute,
+  opts: ProxyOptions,
+  { t0, startedAt, headers: clientHeaders, context, hasAuth, callId }: Prepared,
+  decision?: Decision,
+): void {
+  const headers = decision ? withLength(clientHeaders, decision.body.length) : clientHeaders;
   const { upstream } = route;
   // With raw header arrays Node adds no Host of its own; the upstream's is the right one (virtual hosting, TLS SNI).
   headers.push("host", upstream.baseUrl.host);
   if (!hasAuth && upstream.apiKey) headers.push("authorization", `Bearer ${upstream.apiKey}`);
 
-  const callId = newId("call");
   const watch = route.isChat ? new CallWatcher(callId, route, context, startedAt, t0, opts) : undefined;
+  if (watch && decision?.routed) {
+    const { routed } = decision;
+    watch.routed(
+      routed,
+      // Handed to the shadow runner with the call: a copy goes to the candidates with the client's own key.
+      routed.experiment.status === "shadow" && !routed.shadowOf
+        ? { experiment: routed.experiment, secrets: { authorization: authorizationOf(clientHeaders) } }
+        : undefined,
+    );
+  }
   const labels = { upstream: upstream.name, kind: route.isChat ? "chat" : "other" };
   let status: number | null = null;
   let upstreamRes: IncomingMessage | undefined;
@@ -152,26 +220,24 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
     upstreamReq.destroy(new UpstreamTimeout());
   }, opts.upstreamTimeoutMs);
 
-  let received = 0;
-  req.on("data", (chunk: Buffer) => {
-    received += chunk.length;
-    if (received > opts.maxBodyBytes) {
-      req.unpipe(upstreamReq);
-      upstreamReq.destroy();
-      sendJsonError(
-        res,
-        new HttpError(
-          413,
-          `request body exceeds the limit of ${opts.maxBodyBytes} bytes (INTERSEBD_MAX_BODY_BYTES)`,
-        ),
-        { connection: "close" },
-      );
-      settle("client_aborted", "request body too large");
-      return;
-    }
-    watch?.requestChunk(chunk);
-  });
-  req.pipe(upstreamReq);
+  if (decision) {
+    watch?.requestChunk(decision.body);
+    upstreamReq.end(decision.body);
+  } else {
+    let received = 0;
+    req.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > opts.maxBodyBytes) {
+        req.unpipe(upstreamReq);
+        upstreamReq.destroy();
+        sendJsonError(res, tooLarge(opts.maxBodyBytes), { connection: "close" });
+        settle("client_aborted", "request body too large");
+        return;
+      }
+      watch?.requestChunk(chunk);
+    });
+    req.pipe(upstreamReq);
+  }
 
   upstreamReq.on("response", (ures) => {
     clearTimeout(headerTimer);

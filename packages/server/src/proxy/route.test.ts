@@ -29,6 +29,7 @@ describe("routeRequest", () => {
     assert.deepEqual(route("/v1/chat/completions", "POST"), {
       upstream: upstreams.get("default"),
       upstreamPath: "/v1/chat/completions",
+      rest: "/chat/completions",
       isChat: true,
     });
     const alt = route("/alt/v1/models?x=1") as ProxyRoute;

@@ -8,6 +8,8 @@ export interface ProxyRoute {
   upstream: Upstream;
   /** Path and query to request from the upstream (its base path + the part after `/v1`). */
   upstreamPath: string;
+  /** The part after `/v1` (path and query), for sending the request to another upstream (an experiment's variant). */
+  rest: string;
   /** True for `POST .../chat/completions`, the only calls that are stored. */
   isChat: boolean;
 }
@@ -65,6 +67,7 @@ export function routeRequest(method: string, url: string, upstreams: Map<string,
   return {
     upstream,
     upstreamPath: upstream.baseUrl.pathname + rest,
+    rest,
     isChat: method === "POST" && /^\/chat\/completions\/?$/.test(pathOnly),
   };
 }

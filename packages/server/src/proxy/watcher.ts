@@ -11,13 +11,18 @@ import type { CapturedCall, Outcome, UnbuiltCall } from "../calls/index.ts";
 import { rawOf } from "../store/json.ts";
 import { jsonDepth, MAX_JSON_DEPTH } from "../util/bounds.ts";
 import { clip } from "../util/clip.ts";
+import type { Routed } from "../experiments/router.ts";
+import type { ShadowHandoff } from "./experiments.ts";
 import type { CallContext } from "./headers.ts";
 import type { ProxyRoute } from "./route.ts";
 
 /** Where a watcher hands its record: the recorder, or the set-aside file when the record cannot be built. */
 export interface CallSink {
-  /** Receives the finished record, before the response's last bytes are sent; may throw (then `onRejected`). */
-  onCall: (call: CapturedCall) => void;
+  /**
+   * Receives the finished record, before the response's last bytes are sent; may throw (then `onRejected`).
+   * `shadow` comes with a call routed through an experiment in status shadow, for the shadow runner.
+   */
+  onCall: (call: CapturedCall, shadow?: ShadowHandoff) => void;
   /** Receives what is left of a call whose record could not be built or handed over; must not throw. */
   onRejected: (call: UnbuiltCall, err: unknown) => void;
 }
@@ -42,6 +47,8 @@ export class CallWatcher {
   readonly #startedAt: number;
   readonly #t0: number;
   readonly #sink: CallSink;
+  #routed: Routed | undefined;
+  #shadow: ShadowHandoff | undefined;
 
   constructor(
     id: string,
@@ -57,6 +64,12 @@ export class CallWatcher {
     this.#startedAt = startedAt;
     this.#t0 = t0;
     this.#sink = sink;
+  }
+
+  /** The experiment and variant the call goes through (recorded), and what the shadow runner gets of it. */
+  routed(routed: Routed, shadow: ShadowHandoff | undefined): void {
+    this.#routed = routed;
+    this.#shadow = shadow;
   }
 
   requestChunk(chunk: Buffer): void {
@@ -111,7 +124,7 @@ export class CallWatcher {
       }
       [outcome, error] = this.#verdict(outcome, status, error);
       try {
-        this.#sink.onCall(this.#build(outcome, status, error));
+        this.#sink.onCall(this.#build(outcome, status, error), this.#shadow);
       } catch (err) {
         // Building the record must never affect the proxied request, and never lose the call silently either:
         // what can be serialised of it is set aside (rejected-*.jsonl), counted and logged.
@@ -182,7 +195,7 @@ export class CallWatcher {
         : undefined;
       response = responseText ? parseJsonObject(responseText) : null;
     }
-    return {
+    const call: CapturedCall = {
       id: this.#id,
       startedAt: this.#startedAt,
       endedAt: this.#startedAt + Math.round(performance.now() - this.#t0),
@@ -204,6 +217,15 @@ export class CallWatcher {
       metadata: this.#context.metadata,
       source: "proxy",
     };
+    const routed = this.#routed;
+    if (!routed) return call;
+    call.experiment = routed.experiment.name;
+    call.variant = routed.variant;
+    call.assignmentUnit = routed.assignmentUnit;
+    call.shadowOf = routed.shadowOf ?? null;
+    if (routed.promptVersion !== undefined)
+      call.metadata = { ...call.metadata, promptVersion: routed.promptVersion };
+    return call;
   }
 }
 
