@@ -91,7 +91,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     metrics,
     experiments: experiments.live,
-    onRoutingBug: (err) => log.error(`experiments: routing failed, request forwarded unrouted: ${String(err)}`),
+    onRoutingBug: (err) =>
+      log.error(`experiments: routing failed, request forwarded unrouted: ${String(err)}`),
     onCall: (call, shadow) => {
       const row = toCallRow(call, config.capture, config.redactPatterns);
       recorder.record(row);

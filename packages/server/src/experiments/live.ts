@@ -97,7 +97,8 @@ export class LiveExperiments implements ExperimentLookup {
     try {
       all = await this.#load();
     } catch (err) {
-      if (!this.#failing) this.#log.warn(`experiments: reload failed, routing by the last view: ${String(err)}`);
+      if (!this.#failing)
+        this.#log.warn(`experiments: reload failed, routing by the last view: ${String(err)}`);
       this.#failing = true;
       return;
     }

@@ -72,7 +72,9 @@ const unknownExperiment = (name: string) =>
 function namedExperiment(input: RouteInput): string | undefined {
   const model = input.body?.model;
   const alias =
-    typeof model === "string" && model.startsWith(ALIAS_PREFIX) ? model.slice(ALIAS_PREFIX.length) : undefined;
+    typeof model === "string" && model.startsWith(ALIAS_PREFIX)
+      ? model.slice(ALIAS_PREFIX.length)
+      : undefined;
   const header = input.context.experiment || undefined;
   if (alias !== undefined && header !== undefined && alias !== header)
     throw new HttpError(
@@ -127,7 +129,8 @@ function assign(e: Experiment, input: RouteInput): { variant: string; assignment
 function variantOf(e: Experiment, name: string): Variant {
   const v = e.variants.find((x) => x.name === name);
   // A definition names its control and promoted variant among its variants (schemas and book.ts hold it).
-  if (!v) throw new HttpError(500, `experiment ${e.name} has no variant ${name}: its definition is inconsistent`);
+  if (!v)
+    throw new HttpError(500, `experiment ${e.name} has no variant ${name}: its definition is inconsistent`);
   return v;
 }
 
@@ -175,7 +178,8 @@ export function routeChat(input: RouteInput, live: ExperimentLookup): Routed | u
     );
 
   const routed: Routed = { experiment: e, variant: variant.name, assignmentUnit };
-  if (variant.upstream !== undefined && variant.upstream !== input.upstream) routed.upstream = variant.upstream;
+  if (variant.upstream !== undefined && variant.upstream !== input.upstream)
+    routed.upstream = variant.upstream;
   if (variant.promptVersion !== undefined) routed.promptVersion = variant.promptVersion;
   const body = input.body;
   if (!body) return routed;
@@ -198,7 +202,11 @@ export function routeChat(input: RouteInput, live: ExperimentLookup): Routed | u
 }
 
 /** A call made by the shadow runner: recorded under the experiment and variant it names, never routed again. */
-function shadowCall(input: RouteInput, live: ExperimentLookup, named: string | undefined): Routed | undefined {
+function shadowCall(
+  input: RouteInput,
+  live: ExperimentLookup,
+  named: string | undefined,
+): Routed | undefined {
   const e = named !== undefined ? live.byName(named) : undefined;
   // The experiment may have been removed or renamed meanwhile: the shadow call is still forwarded, unrouted.
   if (!e) return undefined;

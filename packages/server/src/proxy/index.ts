@@ -140,21 +140,37 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
   const prepared: Prepared = { t0, startedAt, headers, context, hasAuth, callId: newId("call") };
   const live = opts.experiments;
   // Without experiments the body streams through as it comes; with some, a chat's is read whole to route it.
-  if (!route.isChat || !routesChats(live)) return send(req, res, route, opts, prepared);
-  readBody(req, res, opts.maxBodyBytes, () => tooLarge(opts.maxBodyBytes), sendJsonError, (body) => {
-    let decision: Decision;
-    try {
-      decision = decide(body, route, context, prepared.callId, live, opts.upstreams, opts.onRoutingBug);
-    } catch (err) {
-      sendJsonError(res, err instanceof HttpError ? err : new HttpError(500, "internal error in the proxy"));
-      return;
-    }
-    try {
-      send(req, res, decision.route, opts, prepared, decision);
-    } catch (err) {
-      sendJsonError(res, err instanceof HttpError ? err : new HttpError(500, "internal error in the proxy"));
-    }
-  });
+  if (!route.isChat || !routesChats(live)) {
+    send(req, res, route, opts, prepared);
+    return;
+  }
+  readBody(
+    req,
+    res,
+    opts.maxBodyBytes,
+    () => tooLarge(opts.maxBodyBytes),
+    sendJsonError,
+    (body) => {
+      let decision: Decision;
+      try {
+        decision = decide(body, route, context, prepared.callId, live, opts.upstreams, opts.onRoutingBug);
+      } catch (err) {
+        sendJsonError(
+          res,
+          err instanceof HttpError ? err : new HttpError(500, "internal error in the proxy"),
+        );
+        return;
+      }
+      try {
+        send(req, res, decision.route, opts, prepared, decision);
+      } catch (err) {
+        sendJsonError(
+          res,
+          err instanceof HttpError ? err : new HttpError(500, "internal error in the proxy"),
+        );
+      }
+    },
+  );
 }
 
 /**
