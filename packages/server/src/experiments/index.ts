@@ -14,6 +14,14 @@ export {
   rollbackExperiment,
   updateExperiment,
 } from "./book.ts";
+export { experimentReport, type ReportOptions, reportQuerySchema } from "./report.ts";
+export {
+  type Difference,
+  type ExperimentReport,
+  experimentReportSchema,
+  type VariantReport,
+  type Verdict,
+} from "./responses.ts";
 export { experimentsRoutes as routes } from "./routes.ts";
 export {
   type CreateExperimentInput,
