@@ -64,6 +64,12 @@ export function createMetrics() {
       labelNames: ["upstream", "model", "kind"] as const,
       registers: [registry],
     }),
+    shadowCalls: new Counter({
+      name: "intersebd_shadow_calls_total",
+      help: "Shadow calls of experiments (experiments/shadow.ts), by experiment and outcome: ok, upstream_error, timeout, network_error, or skipped_concurrency / skipped_daily_cost when a cap kept it from being sent",
+      labelNames: ["experiment", "outcome"] as const,
+      registers: [registry],
+    }),
     costUsd: new Counter({
       name: "intersebd_cost_usd_total",
       help: "Cost in USD of captured calls whose model price is known",

@@ -1,0 +1,553 @@
+/**
+ * The shadow runner through the socket, on each dialect: a ShadowRunner is built on a running server and offered
+ * calls built here (the control's answer comes from a real call through the proxy, so the judged pair's calls are
+ * stored). The candidate's copy goes through this server's proxy to the fake upstream (or to a held upstream that
+ * answers when the test says, or never), so what the candidate was sent, the caps and the stored verdicts are
+ * observed from outside the runner.
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import { after, before, describe, it } from "node:test";
+import type { CapturedCall } from "../calls/record.ts";
+import {
+  DIALECTS,
+  eventually,
+  type FakeUpstream,
+  postgresAvailable,
+  startFakeUpstream,
+  startTestServer,
+  type TestServer,
+} from "../testing/index.ts";
+import { type Experiment, experimentSchema } from "./schemas.ts";
+import { ShadowRunner, shadowRequest } from "./shadow.ts";
+
+/** An upstream that holds every request until the test releases it (with a status), counting those it holds. */
+async function startHeldUpstream() {
+  const held: Array<{ body: string; headers: http.IncomingHttpHeaders; answer(status: number): void }> = [];
+  let received = 0;
+  let answered = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      received++;
+      const entry = {
+        body: Buffer.concat(chunks).toString("utf8"),
+        headers: req.headers,
+        answer(status: number) {
+          held.splice(held.indexOf(entry), 1);
+          if (res.destroyed) return;
+          answered++;
+          res.writeHead(status, { "content-type": "application/json" });
+          res.end(
+            status === 200
+              ? JSON.stringify({
+                  id: "chatcmpl-held",
+                  object: "chat.completion",
+                  model: "held-model",
+                  choices: [
+                    { index: 0, message: { role: "assistant", content: "held" }, finish_reason: "stop" },
+                  ],
+                })
+              : JSON.stringify({ error: { message: `held upstream answered ${status}` } }),
+          );
+        },
+      };
+      held.push(entry);
+      res.on("close", () => {
+        const i = held.indexOf(entry);
+        if (i >= 0 && !res.writableFinished) held.splice(i, 1);
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    held,
+    received: () => received,
+    answered: () => answered,
+    releaseAll(status: number) {
+      for (const h of [...held]) h.answer(status);
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+function experiment(
+  overrides: Record<string, unknown> = {},
+  shadow: Record<string, unknown> = {},
+): Experiment {
+  return experimentSchema.parse({
+    name: "titles",
+    version: 1,
+    status: "shadow",
+    unit: "userId",
+    salt: "titles",
+    control: "a",
+    variants: [
+      { name: "a", weight: 1 },
+      {
+        name: "b",
+        weight: 1,
+        model: "gpt-4o-mini",
+        systemPrompt: "Write short titles [[GOOD]]",
+        promptVersion: "v2",
+      },
+    ],
+    allocation: [
+      { variant: "a", from: 0, to: 5000 },
+      { variant: "b", from: 5000, to: 10000 },
+    ],
+    shadow: { sample: 1, concurrency: 4, timeoutMs: 60_000, ...shadow },
+    createdBy: "test",
+    createdAt: 0,
+    updatedAt: 0,
+    ...overrides,
+  });
+}
+
+const USER_TEXT = "title for: a day at the sea";
+
+/** A real control call through the proxy (so it is stored), as the proxy's onCall would hand it over. */
+async function controlCall(s: TestServer, extra: Partial<CapturedCall> = {}): Promise<CapturedCall> {
+  const request = {
+    model: "fake-model",
+    messages: [
+      { role: "system", content: "Write titles" },
+      { role: "user", content: USER_TEXT },
+    ],
+  };
+  const res = await fetch(`${s.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-intersebd-user-id": "u1" },
+    body: JSON.stringify(request),
+  });
+  assert.equal(res.status, 200);
+  const response = (await res.json()) as Record<string, unknown>;
+  const id = res.headers.get("x-intersebd-call-id");
+  assert.ok(id);
+  const now = Date.now();
+  return {
+    id,
+    startedAt: now - 5,
+    endedAt: now,
+    ttftMs: null,
+    upstream: "default",
+    path: "/chat/completions",
+    // The client streamed: the candidate is asked for a whole answer all the same.
+    stream: true,
+    status: 200,
+    outcome: "ok",
+    error: null,
+    request: { ...request, stream: true, stream_options: { include_usage: true } },
+    response,
+    sessionId: "s1",
+    userId: "u1",
+    tags: ["mine"],
+    metadata: { feature: "titles", promptVersion: "v1" },
+    source: "proxy",
+    ...extra,
+  };
+}
+
+async function counted(s: TestServer, outcome: string, name = "titles"): Promise<number> {
+  const m = await s.ctx.metrics.shadowCalls.get();
+  return m.values.find((v) => v.labels.experiment === name && v.labels.outcome === outcome)?.value ?? 0;
+}
+
+/** Chat requests the fake upstream got for a model. */
+const sentFor = (fake: FakeUpstream, model: string) =>
+  fake.requests
+    .filter((r) => r.url.endsWith("/chat/completions"))
+    .map((r) => ({ headers: r.headers, body: JSON.parse(r.body) as Record<string, unknown> }))
+    .filter((r) => r.body.model === model);
+
+describe("shadowRequest", () => {
+  it("applies the variant's overrides and asks for a whole answer", () => {
+    const body = shadowRequest(
+      {
+        model: "m",
+        stream: true,
+        stream_options: { include_usage: true },
+        temperature: 1,
+        messages: [{ role: "user", content: "hi" }],
+      },
+      experiment().variants[1] as Experiment["variants"][number],
+      {},
+    );
+    assert.deepEqual(body, {
+      model: "gpt-4o-mini",
+      temperature: 1,
+      messages: [
+        { role: "system", content: "Write short titles [[GOOD]]" },
+        { role: "user", content: "hi" },
+      ],
+    });
+  });
+});
+
+for (const dialect of DIALECTS) {
+  describe(`shadow runs (${dialect})`, async () => {
+    const skip = dialect === "postgres" && !(await postgresAvailable());
+    let fake: FakeUpstream;
+    let held: Awaited<ReturnType<typeof startHeldUpstream>>;
+    let s: TestServer;
+    const runners: ShadowRunner[] = [];
+    const runner = (opts?: ConstructorParameters<typeof ShadowRunner>[1]) => {
+      const r = new ShadowRunner(s.ctx, opts);
+      runners.push(r);
+      return r;
+    };
+
+    before(async () => {
+      if (skip) return;
+      fake = await startFakeUpstream();
+      held = await startHeldUpstream();
+      s = await startTestServer(dialect, {
+        upstream: fake.url,
+        env: { INTERSEBD_UPSTREAMS: `held=${held.url}` },
+      });
+    });
+    after(async () => {
+      if (skip) return;
+      held?.releaseAll(200);
+      for (const r of runners) await r.stop();
+      await s?.stop();
+      await fake?.close();
+      await held?.close();
+    });
+
+    it("sends the candidate a copy of the request with the variant's overrides", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      const r = runner();
+      const call = await controlCall(s);
+      r.offer(call, experiment(), { authorization: "Bearer sk-client" });
+      const [sent] = await eventually(
+        () => {
+          const got = sentFor(fake, "gpt-4o-mini");
+          return got.length === 1 && got;
+        },
+        5000,
+        "the shadow call at the upstream",
+      );
+      assert.ok(sent);
+      assert.deepEqual(sent.body, {
+        model: "gpt-4o-mini",
+        messages: [
+          { role: "system", content: "Write short titles [[GOOD]]" },
+          { role: "user", content: USER_TEXT },
+        ],
+      });
+      // The client's credential reaches the upstream its own call went to; intersebd's headers stop at the proxy.
+      assert.equal(sent.headers.authorization, "Bearer sk-client");
+      assert.equal(sent.headers["x-intersebd-shadow-of"], undefined);
+      await eventually(async () => (await counted(s, "ok")) === 1, 5000, "the ok count");
+      // The shadow call is logged by the proxy with the original's user and session, and the candidate's metadata.
+      const stored = await eventually(async () => {
+        const rows = await s.ctx.store.db
+          .selectFrom("calls")
+          .selectAll()
+          .where("requestedModel", "=", "gpt-4o-mini")
+          .where("userId", "=", "u1")
+          .execute();
+        return rows.length === 1 && rows[0];
+      });
+      assert.equal(stored.sessionId, "s1");
+      assert.equal(stored.outcome, "ok");
+      assert.deepEqual(JSON.parse(stored.metadata), { feature: "titles", promptVersion: "v2" });
+      assert.notEqual(stored.id, call.id);
+    });
+
+    it("shadows a sampled share of calls, the same calls on every instance, and only completed chat calls", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      const exp = experiment({ name: "sampled", salt: "sampled" }, { sample: 0.5, concurrency: 256 });
+      const base = await controlCall(s);
+      const ids = Array.from({ length: 200 }, (_, i) => `call_sample_${i}`);
+      const a = runner();
+      const b = runner();
+      // The decision is taken in offer itself: a call drawn is in flight as soon as offer returns.
+      const drawnBy = (r: ShadowRunner) =>
+        ids.map((id) => {
+          const before = r.inFlight("sampled");
+          r.offer({ ...base, id }, exp, {});
+          return r.inFlight("sampled") > before;
+        });
+      const sent = sentFor(fake, "gpt-4o-mini").length;
+      const byA = drawnBy(a);
+      const shadowedByA = byA.filter(Boolean).length;
+      // Half of 200 within a wide margin (binomial sd ≈ 7): the sample is a share, not all or nothing.
+      assert.ok(shadowedByA > 60 && shadowedByA < 140, `${shadowedByA} of 200 shadowed`);
+      await eventually(() => a.inFlight("sampled") === 0, 10_000, "the sampled shadow calls");
+      assert.equal(sentFor(fake, "gpt-4o-mini").length - sent, shadowedByA);
+      // Another instance draws the same calls: the decision is a hash of the call id.
+      assert.deepEqual(drawnBy(b), byA);
+      await eventually(() => b.inFlight("sampled") === 0, 10_000);
+
+      // Not shadowed: a failed call, a call that is a shadow itself, an experiment not in shadow.
+      const sentNow = sentFor(fake, "gpt-4o-mini").length;
+      const one = experiment({ name: "one", salt: "one" });
+      a.offer({ ...base, id: "call_failed", outcome: "upstream_error", status: 500 }, one, {});
+      a.offer({ ...base, id: "call_shadow", shadowOf: "call_x" } as CapturedCall, one, {});
+      a.offer({ ...base, id: "call_embed", path: "/embeddings" }, one, {});
+      a.offer(
+        { ...base, id: "call_running" },
+        experiment({ name: "one", salt: "one", status: "running" }),
+        {},
+      );
+      assert.equal(a.inFlight("one"), 0);
+      assert.equal(sentFor(fake, "gpt-4o-mini").length, sentNow);
+    });
+
+    it("returns from offer at once whatever the shadow upstream does: slow, failing or hanging", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      const r = runner();
+      const call = await controlCall(s);
+      const exp = (name: string, timeoutMs = 60_000) =>
+        experiment(
+          {
+            name,
+            salt: name,
+            variants: [
+              { name: "a", weight: 1 },
+              { name: "b", weight: 1, upstream: "held", model: "held-model" },
+            ],
+          },
+          { timeoutMs },
+        );
+
+      // Slow, then answers 500: offer came back before the upstream even got the request; the error is counted.
+      const received = held.received();
+      r.offer(call, exp("failing"), { authorization: "Bearer sk-client" });
+      assert.equal(held.received(), received, "offer returned before the request reached the upstream");
+      assert.equal(r.inFlight("failing"), 1);
+      await eventually(() => held.held.length === 1, 5000, "the held request");
+      // Another upstream than the client's: its credential stays behind.
+      assert.equal(held.held[0]?.headers.authorization, undefined);
+      held.releaseAll(500);
+      await eventually(async () => (await counted(s, "upstream_error", "failing")) === 1);
+      await eventually(() => r.inFlight("failing") === 0);
+
+      // Hanging: aborted at the timeout, counted, and the proxy records the call it gave up on.
+      r.offer({ ...call, id: `${call.id}-hang` }, exp("hanging", 150), {});
+      assert.equal(r.inFlight("hanging"), 1);
+      await eventually(async () => (await counted(s, "timeout", "hanging")) === 1, 5000, "the timeout");
+      await eventually(() => r.inFlight("hanging") === 0);
+      await eventually(
+        async () => {
+          const rows = await s.ctx.store.db
+            .selectFrom("calls")
+            .select(["outcome"])
+            .where("requestedModel", "=", "held-model")
+            .where("outcome", "!=", "upstream_error")
+            .execute();
+          return rows.length === 1 && rows[0]?.outcome === "client_aborted";
+        },
+        5000,
+        "the stored aborted shadow call",
+      );
+    });
+
+    it("holds the concurrency cap: over it, offers are skipped and counted, not queued", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      const r = runner();
+      const call = await controlCall(s);
+      const exp = experiment(
+        {
+          name: "capped",
+          salt: "capped",
+          variants: [
+            { name: "a", weight: 1 },
+            { name: "b", weight: 1, upstream: "held", model: "held-model" },
+          ],
+        },
+        { concurrency: 2 },
+      );
+      const answered = held.answered();
+      for (let i = 0; i < 5; i++) r.offer({ ...call, id: `${call.id}-c${i}` }, exp, {});
+      assert.equal(await counted(s, "skipped_concurrency", "capped"), 3);
+      await eventually(() => held.held.length === 2, 5000, "two held shadow calls");
+      assert.equal(r.inFlight("capped"), 2);
+      held.releaseAll(200);
+      await eventually(async () => (await counted(s, "ok", "capped")) === 2);
+      await eventually(() => r.inFlight("capped") === 0);
+      assert.equal(held.answered() - answered, 2);
+      // With the slots free again, the next offer goes out.
+      r.offer({ ...call, id: `${call.id}-c5` }, exp, {});
+      await eventually(() => held.held.length === 1);
+      held.releaseAll(200);
+      await eventually(async () => (await counted(s, "ok", "capped")) === 3);
+    });
+
+    it("stops shadowing for the day once the daily cost cap is reached, and starts again the next day", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      let now = Date.now();
+      const r = runner({ now: () => now });
+      const call = await controlCall(s);
+      // Any priced shadow call reaches it (gpt-4o-mini is priced; the fake upstream reports usage).
+      const exp = experiment({ name: "costly", salt: "costly" }, { dailyCostUsd: 1e-9 });
+      r.offer({ ...call, id: `${call.id}-d1` }, exp, {});
+      await eventually(async () => (await counted(s, "ok", "costly")) === 1 && r.inFlight("costly") === 0);
+      const sent = sentFor(fake, "gpt-4o-mini").length;
+      r.offer({ ...call, id: `${call.id}-d2` }, exp, {});
+      r.offer({ ...call, id: `${call.id}-d3` }, exp, {});
+      await eventually(async () => (await counted(s, "skipped_daily_cost", "costly")) === 2);
+      assert.equal(r.inFlight("costly"), 0);
+      assert.equal(sentFor(fake, "gpt-4o-mini").length, sent);
+      // A new UTC day: the cap counts that day's shadow calls only.
+      now += 86_400_000;
+      r.offer({ ...call, id: `${call.id}-d4` }, exp, {});
+      await eventually(async () => (await counted(s, "ok", "costly")) === 2 && r.inFlight("costly") === 0);
+      assert.equal(sentFor(fake, "gpt-4o-mini").length, sent + 1);
+    });
+
+    it("judges a shadow pair with the pairwise judge and stores a comparison: a = control, b = shadow", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      const r = runner();
+      const call = await controlCall(s);
+      const exp = experiment(
+        { name: "judged", salt: "judged" },
+        { judge: { model: "fake-judge", mode: "pairwise", name: "titles-pairwise", sample: 1 } },
+      );
+      r.offer(call, exp, {});
+      const row = await eventually(
+        () =>
+          s.ctx.store.db.selectFrom("comparisons").selectAll().where("a", "=", call.id).executeTakeFirst(),
+        10_000,
+        "the comparison",
+      );
+      // The fake judge prefers the answer with [[GOOD]]: the candidate's system prompt puts it there.
+      assert.equal(row.choice, "b");
+      assert.equal(row.source, "judge");
+      assert.equal(row.annotatorId, "titles-pairwise");
+      const shadow = await eventually(() =>
+        s.ctx.store.db.selectFrom("calls").selectAll().where("id", "=", row.b).executeTakeFirst(),
+      );
+      assert.equal(shadow.requestedModel, "gpt-4o-mini");
+      // The judge call went through the proxy, tagged for the experiment, not as one of its calls.
+      const judgeCall = await eventually(() =>
+        s.ctx.store.db
+          .selectFrom("callTags")
+          .innerJoin("calls", "calls.id", "callTags.callId")
+          .select(["calls.requestedModel", "calls.experiment"])
+          .where("callTags.tag", "=", "exp-judge:judged")
+          .executeTakeFirst(),
+      );
+      assert.equal(judgeCall.requestedModel, "fake-judge");
+      assert.equal(judgeCall.experiment, null);
+      await eventually(() => r.inFlight("judged") === 0);
+      assert.equal(await counted(s, "ok", "judged"), 1, "the judge call is not counted as a shadow call");
+
+      // Sample 0: the pair is not judged.
+      const unjudged = experiment(
+        { name: "unjudged", salt: "unjudged" },
+        { judge: { model: "fake-judge", mode: "pairwise", sample: 0 } },
+      );
+      const other = await controlCall(s);
+      r.offer(other, unjudged, {});
+      await eventually(
+        async () => (await counted(s, "ok", "unjudged")) === 1 && r.inFlight("unjudged") === 0,
+      );
+      const none = await s.ctx.store.db
+        .selectFrom("comparisons")
+        .selectAll()
+        .where("a", "=", other.id)
+        .execute();
+      assert.deepEqual(none, []);
+    });
+
+    it("scores both answers with an absolute judge and stores check: annotations for both calls", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      const r = runner();
+      const call = await controlCall(s);
+      const exp = experiment(
+        { name: "checked", salt: "checked" },
+        {
+          judge: { model: "fake-judge", mode: "absolute", name: "quality", sample: 1 },
+          checks: [
+            { type: "regex", name: "good", pattern: "\\[\\[GOOD\\]\\]" },
+            "regex:^echo",
+            // Does not apply (no human correction yet): stores nothing.
+            "equals",
+          ],
+        },
+      );
+      r.offer(call, exp, {});
+      await eventually(() => r.inFlight("checked") === 0 && true, 10_000);
+      const rows = await eventually(
+        async () => {
+          const got = await s.ctx.store.db
+            .selectFrom("annotations")
+            .selectAll()
+            .where("annotatorId", "in", ["experiment:checked", "fake-judge"])
+            .orderBy("name")
+            .orderBy("numericReward")
+            .execute();
+          return got.length === 6 && got;
+        },
+        5000,
+        "six annotations",
+      );
+      const shadowId = rows.find((a) => a.name === "check:good" && a.numericReward === 1)?.key;
+      assert.ok(shadowId && shadowId !== call.id);
+      assert.deepEqual(
+        rows.map((a) => [a.name, a.key === call.id ? "control" : "shadow", a.numericReward, a.source]).sort(),
+        [
+          ["check:good", "control", 0, "code"],
+          ["check:good", "shadow", 1, "code"],
+          ["check:regex:^echo", "control", 1, "code"],
+          ["check:regex:^echo", "shadow", 1, "code"],
+          // The fake judge's default score is 3 of 1-5.
+          ["quality", "control", 0.5, "judge"],
+          ["quality", "shadow", 0.5, "judge"],
+        ].sort(),
+      );
+      // They resolve to the calls, so the report (and the call's page) reads them like any annotation.
+      const resolved = await s.ctx.store.db
+        .selectFrom("callAnnotations")
+        .select("callId")
+        .where(
+          "annotationId",
+          "in",
+          rows.map((a) => a.id),
+        )
+        .execute();
+      assert.equal(resolved.length, 6);
+      // Offered again, the same verdicts are not stored twice.
+      r.offer({ ...call }, exp, {});
+      await eventually(async () => (await counted(s, "ok", "checked")) === 2 && r.inFlight("checked") === 0);
+      const again = await s.ctx.store.db
+        .selectFrom("annotations")
+        .select("id")
+        .where("annotatorId", "=", "experiment:checked")
+        .where("key", "=", call.id)
+        .execute();
+      assert.equal(again.length, 2);
+    });
+
+    it("stop() waits a bounded time, then aborts shadow calls in flight; later offers do nothing", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      const r = runner({ stopGraceMs: 50 });
+      const call = await controlCall(s);
+      const exp = experiment({
+        name: "stopping",
+        salt: "stopping",
+        variants: [
+          { name: "a", weight: 1 },
+          { name: "b", weight: 1, upstream: "held", model: "held-model" },
+        ],
+      });
+      r.offer(call, exp, {});
+      await eventually(() => held.held.length === 1);
+      await r.stop();
+      assert.equal(r.inFlight("stopping"), 0);
+      assert.equal(await counted(s, "aborted", "stopping"), 1);
+      r.offer({ ...call, id: `${call.id}-late` }, exp, {});
+      assert.equal(r.inFlight("stopping"), 0);
+    });
+  });
+}
