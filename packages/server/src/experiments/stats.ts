@@ -29,7 +29,10 @@ export const DEFAULT_ALPHA = 0.05;
 
 export interface CsOptions {
   alpha?: number;
+  /** Where the sequence is tightest, in units (default `T_STAR`); sets ρ. */
   tStar?: number;
+  /** ρ² itself, instead of tuning it for `tStar` (hand-checked examples use round values). */
+  rho2?: number;
 }
 
 /** Count, mean and sample variance (n - 1; 0 below two values) of a sample. */
@@ -131,7 +134,7 @@ export function optimalRho2(tStar: number, alpha: number): number {
 
 const settings = (opts: CsOptions) => {
   const alpha = opts.alpha ?? DEFAULT_ALPHA;
-  return { alpha, rho2: optimalRho2(opts.tStar ?? T_STAR, alpha) };
+  return { alpha, rho2: opts.rho2 ?? optimalRho2(opts.tStar ?? T_STAR, alpha) };
 };
 
 /**
