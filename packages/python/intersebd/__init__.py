@@ -30,9 +30,12 @@ from typing import Any, Dict, Optional
 
 from ._client import DEFAULT_URL, Intersebd, __version__
 from ._errors import IntersebdError
+from ._experiments import Assignment, Experiments
 
 __all__ = [
     "DEFAULT_URL",
+    "Assignment",
+    "Experiments",
     "Intersebd",
     "IntersebdError",
     "annotate",
@@ -44,6 +47,7 @@ __all__ = [
     "notify",
     "shutdown",
     "stats",
+    "variant",
     "__version__",
 ]
 
@@ -188,6 +192,24 @@ def notify(
     )
 
 
+def variant(
+    name: str,
+    user_id: Optional[str] = None,
+    session_id: Optional[str] = None,
+    unit: Optional[str] = None,
+) -> Assignment:
+    """The variant of experiment ``name`` for a user (``user_id=``), a session (``session_id=``) or an id of yours
+    (``unit=``), as the server's proxy picks it, with no network call; the control with ``variant=None`` until the
+    definition has been fetched in the background, and when disabled. Never raises. See ``Intersebd.variant``.
+
+    Example::
+
+        a = intersebd.variant("titles", user_id=user.id)
+        client.chat.completions.create(model="gpt-4o-mini", messages=m, extra_headers=a.headers)
+    """
+    return get_client().variant(name, user_id, session_id, unit)
+
+
 def flush(timeout: Optional[float] = None) -> bool:
     """Sends everything the default client has queued, and waits until it is delivered or given up on (at most
     ``timeout`` seconds; None waits until done). Returns True when done, False on timeout. Short-lived scripts
@@ -233,6 +255,11 @@ class _Module(types.ModuleType):
     @enabled.setter
     def enabled(self, value: bool) -> None:
         get_client().enabled = value
+
+    @property
+    def experiments(self) -> Experiments:
+        """The default client's experiments cache: ``intersebd.experiments.ready("titles", timeout=2)``."""
+        return get_client().experiments
 
 
 def _reset_lock_in_child() -> None:

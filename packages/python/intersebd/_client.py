@@ -19,6 +19,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import _events
 from ._errors import IntersebdError
+from ._experiments import Assignment, Experiments
 
 __all__ = ["DEFAULT_URL", "Intersebd"]
 
@@ -119,6 +120,8 @@ class Intersebd:
         max_backoff: longest delay between two retries, in seconds. Default 30.
         exit_timeout: longest time the ``atexit`` hook (and ``shutdown()`` without a timeout) waits for the queue
             to drain, in seconds. Default 5.
+        experiments_refresh_interval: how often the definitions of experiments ``variant()`` was asked about are
+            fetched again, in seconds. Default 30.
 
     Example::
 
@@ -143,6 +146,7 @@ class Intersebd:
         retry_backoff: float = 0.5,
         max_backoff: float = 30.0,
         exit_timeout: float = 5.0,
+        experiments_refresh_interval: float = 30.0,
     ) -> None:
         self._on_error = on_error if callable(on_error) else _default_on_error
         if on_error is not None and not callable(on_error):
@@ -183,6 +187,16 @@ class Intersebd:
         self._sent = 0
         self._dropped = 0
         self._failed = 0
+        self.experiments = Experiments(
+            self.base_url,
+            self._headers,
+            lambda: self._enabled,
+            self._report,
+            self._option("experiments_refresh_interval", experiments_refresh_interval, 30.0, 0.01, 86400.0),
+            self._timeout,
+        )
+        """The experiments ``variant()`` assigns from: ``ready(name, timeout)`` waits for a first fetch,
+        ``refresh(name)`` fetches now."""
         self._init_state()
         _all_clients.add(self)
 
@@ -344,6 +358,32 @@ class Intersebd:
         self._enqueue("notification", payload)
         return None
 
+    def variant(
+        self,
+        name: str,
+        user_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        unit: Optional[str] = None,
+    ) -> Assignment:
+        """The variant of experiment ``name`` for a user, a session or an id of yours: the same one the server's
+        proxy picks, computed here with no network call. The definition is fetched in the background on first use
+        and refreshed every 30 s; until it is known (and when ``enabled`` is False) the answer is the control with
+        ``variant=None``. Send ``headers`` with the call so it is recorded under this variant. Never raises.
+
+        Args:
+            name: the experiment.
+            user_id: the user, for a per-user experiment.
+            session_id: the session, for a per-session experiment.
+            unit: an id of yours, used when the id the experiment's unit needs is not given.
+
+        Example::
+
+            a = intersebd.variant("titles", user_id=user.id)
+            system = a.overrides.get("systemPrompt", SYSTEM)
+            client.chat.completions.create(model="gpt-4o-mini", messages=m, extra_headers=a.headers)
+        """
+        return self.experiments.variant(name, user_id, session_id, unit)
+
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Sends everything queued so far now, and waits until it is delivered or given up on.
 
@@ -378,6 +418,7 @@ class Intersebd:
             client.shutdown(timeout=2)
         """
         try:
+            self.experiments.stop()
             ok = self._flush(self._exit_timeout if timeout is None else timeout)
             with self._cond:
                 self._closed = True
@@ -732,6 +773,7 @@ class Intersebd:
 
     def _retire(self) -> None:
         """Stops accepting events; the sender sends what is queued at once, then exits."""
+        self.experiments.stop()
         with self._cond:
             self._closed = True
             self._stopping = True
@@ -740,6 +782,10 @@ class Intersebd:
     def _after_fork(self) -> None:
         """In a forked child: the parent's events are the parent's to send; start clean."""
         self._init_state()
+        definitions = dict(self.experiments._entries)
+        self.experiments._init_state()
+        for name, entry in definitions.items():  # known definitions stay usable; the child refetches them
+            self.experiments._entry_locked(name).definition = entry.definition
 
 
 def _unexpected_message(verb: str, unexpected: Dict[str, Any]) -> str:
