@@ -155,6 +155,74 @@ async function seedHistory(): Promise<{ evalId: string | null; evalError?: strin
   return { evalId: null, evalError: "the evaluation did not finish in 30 s" };
 }
 
+/**
+ * Fourteen days of an A/B split of the ticket-title prompt (control against a shorter prompt), each user in the
+ * variant the shared kernel assigns, rated by the users: the shorter prompt is liked more.
+ */
+async function seedExperiment(): Promise<void> {
+  const { assignVariant } = await import("../../packages/sdk/src/experiments/index.ts");
+  const created = await server.api<{ name: string; salt: string; control: string; allocation: [] }>(
+    "/api/experiments",
+    {
+      body: {
+        name: "ticket-titles",
+        description: "A shorter title prompt, split 50/50 by user",
+        unit: "userId",
+        variants: [
+          { name: "control", weight: 1 },
+          {
+            name: "short",
+            weight: 1,
+            systemPrompt: "Write a title of at most six words.",
+            promptVersion: "v3",
+          },
+        ],
+        status: "running",
+        by: "ana",
+      },
+    },
+  );
+  const x = created.body;
+  const day = 86_400_000;
+  const now = Date.now();
+  const calls: unknown[] = [];
+  const rewards: unknown[] = [];
+  for (let d = 13; d >= 0; d--) {
+    for (let k = 0; k < 24; k++) {
+      const n = (13 - d) * 24 + k;
+      const user = `user-${n % 160}`;
+      const variant = assignVariant(x, user) ?? x.control;
+      const id = `chatcmpl-exp-${n}`;
+      const startedAt = now - d * day - (k + 1) * 1_800_000;
+      calls.push({
+        startedAt,
+        endedAt: startedAt + (variant === "short" ? 520 : 640) + ((n * 97) % 400),
+        userId: user,
+        tags: ["ticket-titles"],
+        experiment: x.name,
+        variant,
+        assignmentUnit: `userId:${user}`,
+        request: { model: "gpt-4o-mini", messages: [{ role: "user", content: `Ticket #${2000 + n}` }] },
+        response: {
+          id,
+          object: "chat.completion",
+          model: "gpt-4o-mini",
+          choices: [
+            { index: 0, message: { role: "assistant", content: `Title ${n}` }, finish_reason: "stop" },
+          ],
+          usage: { prompt_tokens: 50, completion_tokens: variant === "short" ? 7 : 12, total_tokens: 60 },
+        },
+      });
+      // The shorter prompt is liked about 3 times in 4, the control about 1 in 2.
+      const liked = variant === "short" ? (n * 7) % 4 !== 0 : (n * 5) % 2 === 0;
+      if (n % 3 !== 2)
+        rewards.push({ annotationKey: id, numericReward: liked ? 1 : 0, source: "user", annotatorId: user });
+    }
+  }
+  await server.api("/api/calls", { body: calls });
+  await server.api("/api/annotations", { body: rewards });
+}
+
 try {
   const page = await laptop.newPage();
   await shot("empty-state", page, "/", "[data-testid=onboarding]");
@@ -232,6 +300,8 @@ try {
   } else {
     missing.push(`evals, eval-report (${history.evalError})`);
   }
+  await seedExperiment();
+  await shot("experiment", page, "/experiments/ticket-titles", "[data-testid=sequence-chart] canvas", true);
   await shot(
     "metrics",
     page,

@@ -531,53 +531,38 @@ export function SequenceChart({
         const lo = Math.min(0, ...known);
         const hi = Math.max(0, ...known);
         const pad = Math.max(0.05, (hi - lo) * 0.08);
-        const uSeries: uPlot.Series[] = [{}];
-        const bands: uPlot.Band[] = [];
-        const data: Array<Array<number | null>> = [];
-        series.forEach((s, j) => {
-          const color = t.palette[(j + 1) % t.palette.length] as string;
-          const base = uSeries.length;
-          uSeries.push(
-            {
-              label: `${s.label} − control`,
-              stroke: color,
-              width: 2,
-              spanGaps: true,
-              value: (_u, v) => (v === null ? "—" : short(v)),
-              points: { show: true, size: 5, fill: color },
-            },
-            {
-              label: `${s.label} high`,
-              stroke: `${color}66`,
-              width: 1,
-              spanGaps: true,
-              points: { show: false },
-            },
-            {
-              label: `${s.label} low`,
-              stroke: `${color}66`,
-              width: 1,
-              spanGaps: true,
-              points: { show: false },
-            },
-          );
-          bands.push({ series: [base + 1, base + 2], fill: `${color}26` });
-          data.push(s.estimate, s.high, s.low);
-        });
+        const colors = series.map((_, j) => t.palette[(j + 1) % t.palette.length] as string);
+        // One x (a single day so far) would leave uPlot without a span: show a day on each side.
+        const [first = 0, last = 0] = [xs[0], xs[xs.length - 1]];
+        const x: uPlot.Scale =
+          xs.length > 1 ? { time: true } : { time: true, range: () => [first - 86_400, last + 86_400] };
         return {
           opts: {
             height,
             legend: { live: false },
-            scales: { x: { time: true }, y: { range: [lo - pad, hi + pad] } },
+            scales: { x, y: { range: [lo - pad, hi + pad] } },
             axes: [
               axis(t),
               axis(t, { label: `difference in ${unit}`, values: (_u, s) => s.map(short), size: axisSize }),
             ],
-            series: uSeries,
-            bands,
-            plugins: [hline(0, t.muted)],
+            series: [
+              {},
+              ...series.map(
+                (s, j) =>
+                  ({
+                    label: `${s.label} − control`,
+                    stroke: colors[j],
+                    width: 2,
+                    spanGaps: true,
+                    value: (_u: uPlot, v: number | null) => (v === null ? "—" : short(v)),
+                    points: { show: true, size: 6, fill: colors[j] },
+                  }) satisfies uPlot.Series,
+              ),
+            ],
+            // The bands are drawn, not series, so the legend names the lines only.
+            plugins: [bandsPlugin(xs, series, colors), hline(0, t.muted)],
           },
-          data: [xs, ...data] as uPlot.AlignedData,
+          data: [xs, ...series.map((s) => s.estimate)] as uPlot.AlignedData,
         };
       },
       [xs, series, unit, height],
@@ -592,4 +577,60 @@ export function SequenceChart({
       aria-label={`difference to control in ${unit} over time, with its confidence-sequence band`}
     />
   );
+}
+
+/**
+ * Shades each series' band from `low` to `high` under the lines (a point where either is unknown splits the
+ * band); a lone point gets a vertical bar.
+ */
+function bandsPlugin(
+  xs: number[],
+  series: Array<{ low: Array<number | null>; high: Array<number | null> }>,
+  colors: string[],
+): uPlot.Plugin {
+  return {
+    hooks: {
+      // After the axes, before the lines: the bands lie under them.
+      drawAxes: [
+        (u) => {
+          const ctx = u.ctx;
+          ctx.save();
+          series.forEach((s, j) => {
+            const color = colors[j] as string;
+            const runs: number[][] = [[]];
+            xs.forEach((_, k) => {
+              if (s.low[k] === null || s.high[k] === null) runs.push([]);
+              else runs[runs.length - 1]?.push(k);
+            });
+            for (const run of runs) {
+              if (run.length === 0) continue;
+              const px = (k: number) => u.valToPos(xs[k] as number, "x", true);
+              const py = (v: number) => u.valToPos(v, "y", true);
+              if (run.length === 1) {
+                const k = run[0] as number;
+                ctx.strokeStyle = `${color}88`;
+                ctx.lineWidth = 8 * devicePixelRatio;
+                ctx.beginPath();
+                ctx.moveTo(px(k), py(s.low[k] as number));
+                ctx.lineTo(px(k), py(s.high[k] as number));
+                ctx.stroke();
+                continue;
+              }
+              ctx.fillStyle = `${color}2e`;
+              ctx.beginPath();
+              run.forEach((k, m) => {
+                const y = py(s.high[k] as number);
+                if (m === 0) ctx.moveTo(px(k), y);
+                else ctx.lineTo(px(k), y);
+              });
+              for (const k of [...run].reverse()) ctx.lineTo(px(k), py(s.low[k] as number));
+              ctx.closePath();
+              ctx.fill();
+            }
+          });
+          ctx.restore();
+        },
+      ],
+    },
+  };
 }

@@ -86,9 +86,11 @@ export function VerdictBadge({ d }: { d: Pick<ExperimentDifference, "verdict"> }
   );
 }
 
-/** A metric's name for people: `reward:helpful` → "reward helpful", `errorRate` → "error rate". */
+/** A metric's name for people: `reward:helpful` → "reward helpful", `reward:reward` → "reward", `errorRate` → "error rate". */
 export function metricLabel(metric: string): string {
   if (metric === "errorRate") return "error rate";
   const [kind, ...rest] = metric.split(":");
-  return rest.length ? `${kind} ${rest.join(":")}` : metric;
+  const name = rest.join(":");
+  if (!rest.length || name === kind) return metric.replace(/:.*/, "");
+  return `${kind} ${name}`;
 }

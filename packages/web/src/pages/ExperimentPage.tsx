@@ -69,7 +69,7 @@ function ReportView({ report }: { report: ExperimentReport }) {
     <div data-testid="experiment-report">
       <div className={`verdict ${verdictKind}`} data-testid="verdict">
         <strong>{report.verdict.line}</strong>
-        {report.verdict.metric ? (
+        {report.verdict.metric && !report.verdict.line.includes(report.verdict.metric) ? (
           <span className="muted small"> (on {metricLabel(report.verdict.metric)})</span>
         ) : null}
       </div>
