@@ -7,6 +7,7 @@ import type { CapturedCall } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
 import { LiveExperiments } from "./live.ts";
 import type { Experiment } from "./schemas.ts";
+import { ShadowRunner } from "./shadow.ts";
 
 export interface ExperimentsService {
   live: LiveExperiments;
@@ -24,15 +25,16 @@ export async function startExperiments(ctx: AppContext): Promise<ExperimentsServ
     log: ctx.log,
   });
   await live.start();
+  const shadows = new ShadowRunner(ctx);
   return {
     live,
     changed: () => live.refresh(),
-    offerShadow: (_call, _experiment, _secrets) => {
-      // shadow runner: offered here (experiments/shadow.ts's ShadowRunner.offer, started in startExperiments and
-      // stopped in stop, once it is committed). The secrets are held in memory only: never stored, never logged.
-    },
+    // The secrets are held in memory only: never stored, never logged.
+    offerShadow: (call, experiment, secrets) => shadows.offer(call, experiment, secrets),
     stop: async () => {
       live.stop();
+      // Shadow calls in flight go through this server's proxy, which is still listening here.
+      await shadows.stop();
     },
   };
 }

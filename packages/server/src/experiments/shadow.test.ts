@@ -18,7 +18,7 @@ import {
   startTestServer,
   type TestServer,
 } from "../testing/index.ts";
-import { type Experiment, experimentSchema } from "./schemas.ts";
+import type { Experiment } from "./schemas.ts";
 import { ShadowRunner, shadowRequest } from "./shadow.ts";
 
 /** An upstream that holds every request until the test releases it (with a status), counting those it holds. */
@@ -78,37 +78,37 @@ async function startHeldUpstream() {
   };
 }
 
-function experiment(
-  overrides: Record<string, unknown> = {},
-  shadow: Record<string, unknown> = {},
-): Experiment {
-  return experimentSchema.parse({
-    name: "titles",
-    version: 1,
-    status: "shadow",
-    unit: "userId",
-    salt: "titles",
-    control: "a",
-    variants: [
-      { name: "a", weight: 1 },
-      {
-        name: "b",
-        weight: 1,
-        model: "gpt-4o-mini",
-        systemPrompt: "Write short titles [[GOOD]]",
-        promptVersion: "v2",
-      },
-    ],
-    allocation: [
-      { variant: "a", from: 0, to: 5000 },
-      { variant: "b", from: 5000, to: 10000 },
-    ],
-    shadow: { sample: 1, concurrency: 4, timeoutMs: 60_000, ...shadow },
-    createdBy: "test",
-    createdAt: 0,
-    updatedAt: 0,
-    ...overrides,
+const CANDIDATE = {
+  name: "b",
+  weight: 1,
+  model: "gpt-4o-mini",
+  systemPrompt: "Write short titles [[GOOD]]",
+  promptVersion: "v2",
+};
+const HELD_CANDIDATE = { name: "b", weight: 1, upstream: "held", model: "held-model" };
+
+/**
+ * Creates an experiment in status shadow through the API, so the proxy's live view has it and records the
+ * shadow calls under it, and returns its definition as the proxy would hand it over.
+ */
+async function createExperiment(
+  s: TestServer,
+  name: string,
+  opts: { variants?: object[]; shadow?: Record<string, unknown> } = {},
+): Promise<Experiment> {
+  const res = await s.api<Experiment>("/api/experiments", {
+    body: {
+      name,
+      unit: "userId",
+      status: "shadow",
+      control: "a",
+      variants: [{ name: "a", weight: 1 }, ...(opts.variants ?? [CANDIDATE])],
+      shadow: { sample: 1, concurrency: 4, timeoutMs: 60_000, ...opts.shadow },
+      by: "test",
+    },
   });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body;
 }
 
 const USER_TEXT = "title for: a day at the sea";
@@ -177,7 +177,7 @@ describe("shadowRequest", () => {
         temperature: 1,
         messages: [{ role: "user", content: "hi" }],
       },
-      experiment().variants[1] as Experiment["variants"][number],
+      CANDIDATE,
       {},
     );
     assert.deepEqual(body, {
@@ -226,7 +226,7 @@ for (const dialect of DIALECTS) {
       if (skip) return t.skip("PostgreSQL unreachable");
       const r = runner();
       const call = await controlCall(s);
-      r.offer(call, experiment(), { authorization: "Bearer sk-client" });
+      r.offer(call, await createExperiment(s, "titles"), { authorization: "Bearer sk-client" });
       const [sent] = await eventually(
         () => {
           const got = sentFor(fake, "gpt-4o-mini");
@@ -247,17 +247,27 @@ for (const dialect of DIALECTS) {
       assert.equal(sent.headers.authorization, "Bearer sk-client");
       assert.equal(sent.headers["x-intersebd-shadow-of"], undefined);
       await eventually(async () => (await counted(s, "ok")) === 1, 5000, "the ok count");
-      // The shadow call is logged by the proxy with the original's user and session, and the candidate's metadata.
+      // The proxy stores it as a shadow call of the experiment, linked to the call it copies, with the original's
+      // user and session and the candidate's prompt version.
       const stored = await eventually(async () => {
         const rows = await s.ctx.store.db
           .selectFrom("calls")
           .selectAll()
-          .where("requestedModel", "=", "gpt-4o-mini")
-          .where("userId", "=", "u1")
+          .where("shadowOf", "=", call.id)
           .execute();
         return rows.length === 1 && rows[0];
       });
+      assert.equal(stored.experiment, "titles");
+      assert.equal(stored.variant, "b");
+      assert.equal(stored.requestedModel, "gpt-4o-mini");
+      assert.equal(stored.userId, "u1");
       assert.equal(stored.sessionId, "s1");
+      const tags = await s.ctx.store.db
+        .selectFrom("callTags")
+        .select("tag")
+        .where("callId", "=", stored.id)
+        .execute();
+      assert.deepEqual(tags.map((t) => t.tag).sort(), ["exp:titles", "exp:titles:b"]);
       assert.equal(stored.outcome, "ok");
       assert.deepEqual(JSON.parse(stored.metadata), { feature: "titles", promptVersion: "v2" });
       assert.notEqual(stored.id, call.id);
@@ -265,7 +275,7 @@ for (const dialect of DIALECTS) {
 
     it("shadows a sampled share of calls, the same calls on every instance, and only completed chat calls", async (t) => {
       if (skip) return t.skip("PostgreSQL unreachable");
-      const exp = experiment({ name: "sampled", salt: "sampled" }, { sample: 0.5, concurrency: 256 });
+      const exp = await createExperiment(s, "sampled", { shadow: { sample: 0.5, concurrency: 256 } });
       const base = await controlCall(s);
       const ids = Array.from({ length: 200 }, (_, i) => `call_sample_${i}`);
       const a = runner();
@@ -290,15 +300,11 @@ for (const dialect of DIALECTS) {
 
       // Not shadowed: a failed call, a call that is a shadow itself, an experiment not in shadow.
       const sentNow = sentFor(fake, "gpt-4o-mini").length;
-      const one = experiment({ name: "one", salt: "one" });
+      const one = await createExperiment(s, "one");
       a.offer({ ...base, id: "call_failed", outcome: "upstream_error", status: 500 }, one, {});
-      a.offer({ ...base, id: "call_shadow", shadowOf: "call_x" } as CapturedCall, one, {});
+      a.offer({ ...base, id: "call_shadow", shadowOf: "call_x" }, one, {});
       a.offer({ ...base, id: "call_embed", path: "/embeddings" }, one, {});
-      a.offer(
-        { ...base, id: "call_running" },
-        experiment({ name: "one", salt: "one", status: "running" }),
-        {},
-      );
+      a.offer({ ...base, id: "call_running" }, { ...one, status: "running" }, {});
       assert.equal(a.inFlight("one"), 0);
       assert.equal(sentFor(fake, "gpt-4o-mini").length, sentNow);
     });
@@ -307,22 +313,15 @@ for (const dialect of DIALECTS) {
       if (skip) return t.skip("PostgreSQL unreachable");
       const r = runner();
       const call = await controlCall(s);
-      const exp = (name: string, timeoutMs = 60_000) =>
-        experiment(
-          {
-            name,
-            salt: name,
-            variants: [
-              { name: "a", weight: 1 },
-              { name: "b", weight: 1, upstream: "held", model: "held-model" },
-            ],
-          },
-          { timeoutMs },
-        );
+      const failing = await createExperiment(s, "failing", { variants: [HELD_CANDIDATE] });
+      const hanging = await createExperiment(s, "hanging", {
+        variants: [HELD_CANDIDATE],
+        shadow: { timeoutMs: 150 },
+      });
 
       // Slow, then answers 500: offer came back before the upstream even got the request; the error is counted.
       const received = held.received();
-      r.offer(call, exp("failing"), { authorization: "Bearer sk-client" });
+      r.offer(call, failing, { authorization: "Bearer sk-client" });
       assert.equal(held.received(), received, "offer returned before the request reached the upstream");
       assert.equal(r.inFlight("failing"), 1);
       await eventually(() => held.held.length === 1, 5000, "the held request");
@@ -331,42 +330,40 @@ for (const dialect of DIALECTS) {
       held.releaseAll(500);
       await eventually(async () => (await counted(s, "upstream_error", "failing")) === 1);
       await eventually(() => r.inFlight("failing") === 0);
+      const failed = await eventually(() =>
+        s.ctx.store.db.selectFrom("calls").selectAll().where("shadowOf", "=", call.id).executeTakeFirst(),
+      );
+      assert.deepEqual(
+        [failed.experiment, failed.variant, failed.outcome],
+        ["failing", "b", "upstream_error"],
+      );
 
       // Hanging: aborted at the timeout, counted, and the proxy records the call it gave up on.
-      r.offer({ ...call, id: `${call.id}-hang` }, exp("hanging", 150), {});
+      r.offer({ ...call, id: `${call.id}-hang` }, hanging, {});
       assert.equal(r.inFlight("hanging"), 1);
       await eventually(async () => (await counted(s, "timeout", "hanging")) === 1, 5000, "the timeout");
       await eventually(() => r.inFlight("hanging") === 0);
-      await eventually(
-        async () => {
-          const rows = await s.ctx.store.db
+      const aborted = await eventually(
+        () =>
+          s.ctx.store.db
             .selectFrom("calls")
-            .select(["outcome"])
-            .where("requestedModel", "=", "held-model")
-            .where("outcome", "!=", "upstream_error")
-            .execute();
-          return rows.length === 1 && rows[0]?.outcome === "client_aborted";
-        },
+            .selectAll()
+            .where("shadowOf", "=", `${call.id}-hang`)
+            .executeTakeFirst(),
         5000,
         "the stored aborted shadow call",
       );
+      assert.deepEqual([aborted.experiment, aborted.outcome], ["hanging", "client_aborted"]);
     });
 
     it("holds the concurrency cap: over it, offers are skipped and counted, not queued", async (t) => {
       if (skip) return t.skip("PostgreSQL unreachable");
       const r = runner();
       const call = await controlCall(s);
-      const exp = experiment(
-        {
-          name: "capped",
-          salt: "capped",
-          variants: [
-            { name: "a", weight: 1 },
-            { name: "b", weight: 1, upstream: "held", model: "held-model" },
-          ],
-        },
-        { concurrency: 2 },
-      );
+      const exp = await createExperiment(s, "capped", {
+        variants: [HELD_CANDIDATE],
+        shadow: { concurrency: 2 },
+      });
       const answered = held.answered();
       for (let i = 0; i < 5; i++) r.offer({ ...call, id: `${call.id}-c${i}` }, exp, {});
       assert.equal(await counted(s, "skipped_concurrency", "capped"), 3);
@@ -389,7 +386,7 @@ for (const dialect of DIALECTS) {
       const r = runner({ now: () => now });
       const call = await controlCall(s);
       // Any priced shadow call reaches it (gpt-4o-mini is priced; the fake upstream reports usage).
-      const exp = experiment({ name: "costly", salt: "costly" }, { dailyCostUsd: 1e-9 });
+      const exp = await createExperiment(s, "costly", { shadow: { dailyCostUsd: 1e-9 } });
       r.offer({ ...call, id: `${call.id}-d1` }, exp, {});
       await eventually(async () => (await counted(s, "ok", "costly")) === 1 && r.inFlight("costly") === 0);
       const sent = sentFor(fake, "gpt-4o-mini").length;
@@ -397,6 +394,23 @@ for (const dialect of DIALECTS) {
       r.offer({ ...call, id: `${call.id}-d3` }, exp, {});
       await eventually(async () => (await counted(s, "skipped_daily_cost", "costly")) === 2);
       assert.equal(r.inFlight("costly"), 0);
+      assert.equal(sentFor(fake, "gpt-4o-mini").length, sent);
+      // Another instance reads today's shadow cost from the store: the call this one paid for is there.
+      await eventually(() =>
+        s.ctx.store.db
+          .selectFrom("calls")
+          .select("costUsd")
+          .where("experiment", "=", "costly")
+          .where("shadowOf", "is not", null)
+          .where("costUsd", ">", 0)
+          .executeTakeFirst(),
+      );
+      const other = runner({ now: () => now });
+      other.offer({ ...call, id: `${call.id}-o1` }, exp, {});
+      await eventually(
+        async () =>
+          (await counted(s, "skipped_daily_cost", "costly")) === 3 && other.inFlight("costly") === 0,
+      );
       assert.equal(sentFor(fake, "gpt-4o-mini").length, sent);
       // A new UTC day: the cap counts that day's shadow calls only.
       now += 86_400_000;
@@ -409,10 +423,9 @@ for (const dialect of DIALECTS) {
       if (skip) return t.skip("PostgreSQL unreachable");
       const r = runner();
       const call = await controlCall(s);
-      const exp = experiment(
-        { name: "judged", salt: "judged" },
-        { judge: { model: "fake-judge", mode: "pairwise", name: "titles-pairwise", sample: 1 } },
-      );
+      const exp = await createExperiment(s, "judged", {
+        shadow: { judge: { model: "fake-judge", mode: "pairwise", name: "titles-pairwise", sample: 1 } },
+      });
       r.offer(call, exp, {});
       const row = await eventually(
         () =>
@@ -427,7 +440,10 @@ for (const dialect of DIALECTS) {
       const shadow = await eventually(() =>
         s.ctx.store.db.selectFrom("calls").selectAll().where("id", "=", row.b).executeTakeFirst(),
       );
-      assert.equal(shadow.requestedModel, "gpt-4o-mini");
+      assert.deepEqual(
+        [shadow.requestedModel, shadow.experiment, shadow.variant, shadow.shadowOf],
+        ["gpt-4o-mini", "judged", "b", call.id],
+      );
       // The judge call went through the proxy, tagged for the experiment, not as one of its calls.
       const judgeCall = await eventually(() =>
         s.ctx.store.db
@@ -443,10 +459,9 @@ for (const dialect of DIALECTS) {
       assert.equal(await counted(s, "ok", "judged"), 1, "the judge call is not counted as a shadow call");
 
       // Sample 0: the pair is not judged.
-      const unjudged = experiment(
-        { name: "unjudged", salt: "unjudged" },
-        { judge: { model: "fake-judge", mode: "pairwise", sample: 0 } },
-      );
+      const unjudged = await createExperiment(s, "unjudged", {
+        shadow: { judge: { model: "fake-judge", mode: "pairwise", sample: 0 } },
+      });
       const other = await controlCall(s);
       r.offer(other, unjudged, {});
       await eventually(
@@ -464,9 +479,8 @@ for (const dialect of DIALECTS) {
       if (skip) return t.skip("PostgreSQL unreachable");
       const r = runner();
       const call = await controlCall(s);
-      const exp = experiment(
-        { name: "checked", salt: "checked" },
-        {
+      const exp = await createExperiment(s, "checked", {
+        shadow: {
           judge: { model: "fake-judge", mode: "absolute", name: "quality", sample: 1 },
           checks: [
             { type: "regex", name: "good", pattern: "\\[\\[GOOD\\]\\]" },
@@ -475,7 +489,7 @@ for (const dialect of DIALECTS) {
             "equals",
           ],
         },
-      );
+      });
       r.offer(call, exp, {});
       await eventually(() => r.inFlight("checked") === 0 && true, 10_000);
       const rows = await eventually(
@@ -533,14 +547,7 @@ for (const dialect of DIALECTS) {
       if (skip) return t.skip("PostgreSQL unreachable");
       const r = runner({ stopGraceMs: 50 });
       const call = await controlCall(s);
-      const exp = experiment({
-        name: "stopping",
-        salt: "stopping",
-        variants: [
-          { name: "a", weight: 1 },
-          { name: "b", weight: 1, upstream: "held", model: "held-model" },
-        ],
-      });
+      const exp = await createExperiment(s, "stopping", { variants: [HELD_CANDIDATE] });
       r.offer(call, exp, {});
       await eventually(() => held.held.length === 1);
       await r.stop();
@@ -548,6 +555,64 @@ for (const dialect of DIALECTS) {
       assert.equal(await counted(s, "aborted", "stopping"), 1);
       r.offer({ ...call, id: `${call.id}-late` }, exp, {});
       assert.equal(r.inFlight("stopping"), 0);
+    });
+
+    it("leaves the client's answer byte-identical, and a hanging shadow upstream changes nothing for it", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      // The server's own runner, wired to the proxy: a call routed through an experiment in shadow is offered.
+      await createExperiment(s, "live", { variants: [HELD_CANDIDATE], shadow: { timeoutMs: 600_000 } });
+      const ask = async (headers: Record<string, string>) => {
+        const res = await fetch(`${s.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            // A recorded stream, replayed byte for byte: two answers can be compared byte for byte.
+            "x-fake-fixture": "173417d5",
+            authorization: "Bearer sk-client",
+            ...headers,
+          },
+          body: JSON.stringify({
+            model: "gpt-4o-mini",
+            stream: true,
+            messages: [{ role: "user", content: "hello" }],
+          }),
+        });
+        const body = Buffer.from(await res.arrayBuffer());
+        const kept = [...res.headers].filter(([k]) => k !== "date" && k !== "x-intersebd-call-id");
+        return { status: res.status, headers: kept, body, id: res.headers.get("x-intersebd-call-id") };
+      };
+      const plain = await ask({});
+      const heldBefore = held.held.length;
+      const shadowed = await ask({ "x-intersebd-experiment": "live", "x-intersebd-user-id": "u9" });
+      assert.equal(plain.status, 200);
+      assert.ok(plain.body.length > 0);
+      assert.deepEqual(
+        { status: shadowed.status, headers: shadowed.headers, body: shadowed.body.toString("base64") },
+        { status: plain.status, headers: plain.headers, body: plain.body.toString("base64") },
+      );
+      // The client has its whole answer while the candidate's copy hangs at its upstream.
+      await eventually(() => held.held.length === heldBefore + 1, 5000, "the hanging shadow call");
+      const copy = held.held.at(-1);
+      assert.ok(copy);
+      assert.equal(JSON.parse(copy.body).stream, undefined);
+      assert.equal(JSON.parse(copy.body).model, "held-model");
+      // ... and so does the next client, though the shadow is still hanging.
+      const again = await ask({ "x-intersebd-experiment": "live", "x-intersebd-user-id": "u9" });
+      assert.deepEqual(again.body, plain.body);
+      const stored = await eventually(() =>
+        s.ctx.store.db.selectFrom("calls").selectAll().where("id", "=", shadowed.id).executeTakeFirst(),
+      );
+      assert.deepEqual([stored.experiment, stored.variant, stored.shadowOf], ["live", "a", null]);
+      held.releaseAll(200);
+      const shadow = await eventually(() =>
+        s.ctx.store.db
+          .selectFrom("calls")
+          .selectAll()
+          .where("shadowOf", "=", shadowed.id)
+          .where("outcome", "=", "ok")
+          .executeTakeFirst(),
+      );
+      assert.deepEqual([shadow.experiment, shadow.variant], ["live", "b"]);
     });
   });
 }

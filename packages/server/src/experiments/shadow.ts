@@ -80,10 +80,9 @@ function drawn(experiment: Experiment, purpose: string, key: string, share: numb
 function eligible(
   call: CapturedCall,
 ): call is CapturedCall & { request: Record<string, unknown>; response: Record<string, unknown> } {
-  const shadowOf = (call as { shadowOf?: string | null }).shadowOf;
   return (
     call.outcome === "ok" &&
-    !shadowOf &&
+    !call.shadowOf &&
     call.request !== null &&
     call.response !== null &&
     Array.isArray(call.request.messages) &&
