@@ -187,6 +187,7 @@ async function seedExperiment(): Promise<void> {
   const now = Date.now();
   const calls: unknown[] = [];
   const rewards: unknown[] = [];
+  const given = new Map<string, number>();
   for (let d = 13; d >= 0; d--) {
     for (let k = 0; k < 24; k++) {
       const n = (13 - d) * 24 + k;
@@ -215,12 +216,22 @@ async function seedExperiment(): Promise<void> {
       });
       // The shorter prompt is liked about 3 times in 4, the control about 1 in 2.
       const liked = variant === "short" ? (n * 7) % 4 !== 0 : (n * 5) % 2 === 0;
-      if (n % 3 !== 2)
+      if (n % 3 !== 2) {
         rewards.push({ annotationKey: id, numericReward: liked ? 1 : 0, source: "user", annotatorId: user });
+        given.set(id, startedAt + 3_600_000);
+      }
     }
   }
   await server.api("/api/calls", { body: calls });
   await server.api("/api/annotations", { body: rewards });
+  // The API dates an annotation when it arrives, and the report counts a reward from then: for the plot's two
+  // weeks, each is dated an hour after its call, as if given then.
+  for (const [key, at] of given)
+    await server.ctx.store.db
+      .updateTable("annotations")
+      .set({ createdAt: at })
+      .where("key", "=", key)
+      .execute();
 }
 
 try {
