@@ -62,7 +62,7 @@ export interface Routed {
   shadowOf?: string;
 }
 
-const unknownExperiment = (name: string) =>
+export const unknownExperiment = (name: string) =>
   new HttpError(404, `no experiment named ${name} (GET /api/experiments lists them)`, {
     field: "experiment",
     code: "unknown_experiment",

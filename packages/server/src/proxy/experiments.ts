@@ -8,6 +8,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Upstream } from "../config/index.ts";
 import type { LiveExperiments } from "../experiments/live.ts";
 import { type Routed, routeChat } from "../experiments/router.ts";
+
+export { unknownExperiment } from "../experiments/router.ts";
+
 import type { Experiment } from "../experiments/schemas.ts";
 import { HttpError } from "../http/error.ts";
 import type { CallContext } from "./headers.ts";

@@ -24,6 +24,7 @@ import {
   type LiveExperiments,
   readBody,
   routesChats,
+  unknownExperiment,
   withLength,
 } from "./experiments.ts";
 import { type CallContext, first, responseHeaders, splitRequestHeaders } from "./headers.ts";
@@ -141,6 +142,8 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
   const live = opts.experiments;
   // Without experiments the body streams through as it comes; with some, a chat's is read whole to route it.
   if (!route.isChat || !routesChats(live)) {
+    // A header names an experiment when none exists (an `exp:` alias would need the body read: it goes as sent).
+    if (route.isChat && live && context.experiment) throw unknownExperiment(context.experiment);
     send(req, res, route, opts, prepared);
     return;
   }
