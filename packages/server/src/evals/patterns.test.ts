@@ -171,7 +171,7 @@ describe("evaluation candidates' headers", () => {
 
   it("should forward ordinary headers", () => {
     const body = parseInput(createEvalSchema, input({ "x-trace-id": "t1", "OpenAI-Beta": "assistants=v2" }));
-    assert.deepEqual(body.candidate.headers, { "x-trace-id": "t1", "OpenAI-Beta": "assistants=v2" });
+    assert.deepEqual(body.candidate?.headers, { "x-trace-id": "t1", "OpenAI-Beta": "assistants=v2" });
   });
 
   it("should refuse them from the CLI's --candidate header.<name> flags through the same schema", () => {

@@ -59,6 +59,8 @@ const run: RunView = {
   createdAt: "2025-01-01T00:00:00.000Z",
   startedAt: null,
   finishedAt: null,
+  group: "evg_1",
+  candidateName: "cheap",
 };
 const empty = { n: 0, mean: null, p50: null, p95: null, total: 0 };
 const report: Report = {

@@ -73,6 +73,8 @@ export const runViewSchema = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+  group: z.string().nullable().describe("the group it was started in with other candidates (`candidates`)"),
+  candidateName: z.string().nullable().describe("its candidate's name in the group"),
 });
 
 export const estimateSchema = z.object({
@@ -89,6 +91,20 @@ export const estimateSchema = z.object({
 export const startedSchema = z.union([
   z.object({ id: z.string(), estimate: estimateSchema, run: runViewSchema }),
   z.object({ id: z.null(), estimate: estimateSchema, checks: z.array(checkDefSchema) }),
+  z
+    .object({
+      group: z.string(),
+      estimate: estimateSchema.describe("all candidates together"),
+      candidates: z.array(z.object({ name: z.string(), estimate: estimateSchema })),
+      runs: z.array(runViewSchema),
+    })
+    .describe("with `candidates`: one run per candidate, in one group (`GET /api/evals/groups/{group}`)"),
+  z.object({
+    group: z.null(),
+    estimate: estimateSchema,
+    candidates: z.array(z.object({ name: z.string(), estimate: estimateSchema })),
+    checks: z.array(checkDefSchema),
+  }),
 ]);
 
 export const progressSchema = z.object({
@@ -226,4 +242,59 @@ export const timeseriesResponseSchema = z.object({
   buckets: z.array(
     z.object({ t: z.string(), group: z.string().nullable(), value: z.number(), n: z.number() }),
   ),
+});
+
+const differenceSchema = z.object({
+  metric: z
+    .string()
+    .describe("`score` (the ranking metric), `check:<name>`, `judge:<name>`, `cost`, `latencyMs`"),
+  n: z.number().describe("items where both candidates have a value"),
+  mean: z.number().nullable().describe("a minus b"),
+  ci: intervalSchema,
+});
+
+/** `GET /api/evals/groups/{id}`: several candidates against the baseline and against each other. */
+export const groupReportSchema = z.object({
+  group: z.string(),
+  status: z.enum(runStatuses),
+  dataset: z.string().nullable(),
+  items: z.object({
+    total: z.number(),
+    common: z.number().describe("items every candidate answered: the sample of the comparisons"),
+  }),
+  ranking: z.object({
+    metric: z.string(),
+    higherIsBetter: z.boolean(),
+    describe: z.string(),
+  }),
+  candidates: z.array(
+    z.object({
+      name: z.string(),
+      rank: z.number().describe("1 is best; by the ranking metric, then lower mean cost"),
+      run: runViewSchema,
+      progress: progressSchema,
+      score: meanReportSchema.describe("the ranking metric over the common items"),
+      checks: z.array(
+        z.object({ name: z.string(), n: z.number(), passed: z.number(), passRate: rateSchema }),
+      ),
+      judges: z.array(
+        z.object({
+          name: z.string(),
+          mode: z.enum(["absolute", "pairwise"]),
+          mean: meanReportSchema.describe("absolute: the score; pairwise: the share against the baseline"),
+        }),
+      ),
+      cost: summarySchema,
+      latency: summarySchema,
+      report: reportSchema.describe("its run's report against the logged baseline, over all its items"),
+    }),
+  ),
+  comparisons: z.array(z.object({ a: z.string(), b: z.string(), differences: z.array(differenceSchema) })),
+  best: z.object({
+    name: z.string().nullable().describe("null until one candidate is ahead beyond its interval"),
+    leader: z.string().nullable(),
+    clear: z.boolean(),
+    line: z.string(),
+  }),
+  methods: z.object({ proportions: z.string(), differences: z.string() }),
 });

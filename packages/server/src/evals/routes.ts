@@ -2,9 +2,11 @@ import { z } from "zod";
 import type { AppContext } from "../context.ts";
 import { type RouteTable, reply, route } from "../http/index.ts";
 import type { CheckDef } from "./checks.ts";
+import { computeGroupReport } from "./group.ts";
 import { itemsQuerySchema, listItems } from "./item-list.ts";
 import { timeseries } from "./metrics.ts";
 import {
+  groupReportSchema,
   itemsPageSchema,
   runStateSchema,
   runViewSchema,
@@ -13,7 +15,7 @@ import {
 } from "./responses.ts";
 import { cancelRun, listRuns, resumeRun } from "./runs.ts";
 import { createEvalSchema, listEvalsSchema, timeseriesSchema } from "./schemas.ts";
-import { startEvaluation } from "./start-evaluation.ts";
+import { startEvaluation, startGroup } from "./start-evaluation.ts";
 import { runState } from "./state.ts";
 import type { EvalWorker } from "./worker.ts";
 
@@ -32,8 +34,20 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
     body: createEvalSchema,
     status: 201,
     response: startedSchema,
-    describe: "the run, started (with `dryRun`: 200, the estimate and checks only)",
+    describe:
+      "the run, started (with `dryRun`: 200, the estimate and checks only); with `candidates`, the group and its runs",
     handler: async ({ body }) => {
+      if (body.candidates) {
+        const g = await startGroup(ctx, body, { declared, dryRun: body.dryRun, worker });
+        if (g.group === null)
+          return reply(200, {
+            group: null,
+            estimate: g.estimate,
+            candidates: g.candidates,
+            checks: g.checks,
+          });
+        return { group: g.group, estimate: g.estimate, candidates: g.candidates, runs: g.runs };
+      }
       const started = await startEvaluation(ctx, body, { declared, dryRun: body.dryRun, worker });
       if (started.run === null)
         return reply(200, { id: null, estimate: started.estimate, checks: started.checks });
@@ -54,6 +68,14 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
     summary: "The checks declared in the checks file (INTERSEBD_CHECKS_FILE), which runs may name",
     response: z.object({ data: z.array(z.object({ name: z.string() }).loose()) }),
     handler: () => ({ data: [...declared.values()] }),
+  }),
+  route({
+    method: "get",
+    path: "/evals/groups/:id",
+    summary: "Several candidates' report: each against the baseline, and against each other, with the best",
+    response: groupReportSchema,
+    errors: { 404: "no such group" },
+    handler: ({ params }) => computeGroupReport(ctx.store, params.id),
   }),
   route({
     method: "get",

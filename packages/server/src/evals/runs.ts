@@ -3,12 +3,14 @@
  * creation, reading, cancelling and resuming. The worker that processes items is in `worker.ts`.
  */
 import { randomInt } from "node:crypto";
+import type { Transaction } from "kysely";
 import { costUsd, requestsOf } from "../calls/index.ts";
 import type { Config } from "../config/index.ts";
 import { datasetCallIds, snapshotDataset } from "../exports/index.ts";
 import { HttpError } from "../http/error.ts";
 import type { Store } from "../store/index.ts";
 import { readJson } from "../store/json.ts";
+import type { Database } from "../store/schema.ts";
 import type { EvalRunsTable } from "../store/schema-evals.ts";
 import { newId } from "../util/ids.ts";
 import type { Logger } from "../util/log.ts";
@@ -50,6 +52,10 @@ export interface RunView {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The group it was started in with other candidates (`candidates`), else null. */
+  group: string | null;
+  /** Its candidate's name in the group, else null. */
+  candidateName: string | null;
 }
 
 /** What a run would cost, before it starts. Rough: the baseline's token counts at the candidate's price. */
@@ -114,6 +120,8 @@ export function runView(r: EvalRunsTable): RunView {
     createdAt: isoTime(r.createdAt),
     startedAt: isoTimeOrNull(r.startedAt),
     finishedAt: isoTimeOrNull(r.finishedAt),
+    group: r.groupId ?? null,
+    candidateName: r.candidateName ?? null,
   };
 }
 
@@ -194,10 +202,17 @@ function judgeTokens(def: JudgeDef, prompt: number, completion: number) {
 export async function planRun(
   deps: EvalDeps,
   input: CreateEvalInput,
-  opts: { declared?: ReadonlyMap<string, CheckDef>; custom?: ReadonlySet<string>; dryRun?: boolean } = {},
+  opts: {
+    declared?: ReadonlyMap<string, CheckDef>;
+    custom?: ReadonlySet<string>;
+    dryRun?: boolean;
+    /** The field an unknown candidate upstream is reported on (`candidates[1].upstream` in a group). */
+    candidateField?: string;
+  } = {},
 ): Promise<Plan> {
   const { store, config } = deps;
-  checkUpstream(config, input.candidate.upstream, "candidate.upstream");
+  const candidate = input.candidate ?? {};
+  checkUpstream(config, candidate.upstream, opts.candidateField ?? "candidate.upstream");
   const declared = opts.declared ?? new Map<string, CheckDef>();
   const checks = normalizeChecks(input.checks ?? [...declared.keys()], { declared, custom: opts.custom });
   checks.forEach((c, i) => {
@@ -252,12 +267,12 @@ export async function planRun(
       replayable.push(id);
       let prompt = row.promptTokens ?? Math.ceil(JSON.stringify(request.messages).length / 4);
       const completion = row.completionTokens ?? 0;
-      if (input.candidate.systemPrompt !== undefined)
+      if (candidate.systemPrompt !== undefined)
         prompt = Math.max(
           0,
-          prompt + Math.round((input.candidate.systemPrompt.length - systemLength(request.messages)) / 4),
+          prompt + Math.round((candidate.systemPrompt.length - systemLength(request.messages)) / 4),
         );
-      const model = input.candidate.model ?? row.requestedModel ?? row.servedModel ?? "unknown";
+      const model = candidate.model ?? row.requestedModel ?? row.servedModel ?? "unknown";
       const c = costUsd(model, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 });
       if (c === null) unpricedCandidate.add(model);
       else candidateUsd += c;
@@ -296,7 +311,7 @@ export async function planRun(
     dataset: input.dataset ?? null,
     snapshotId,
     callIds: replayable,
-    candidate: input.candidate,
+    candidate,
     checks,
     seed: input.seed ?? randomInt(0, 2 ** 32 - 1),
     concurrency: input.concurrency,
@@ -324,8 +339,19 @@ export function enforceMaxCost(estimate: Estimate, maxCostUsd: number | undefine
     });
 }
 
-/** Stores a planned run and its items, queued for the workers. */
-export async function createRun(store: Store, plan: Plan): Promise<RunView> {
+/** Where a run sits in a group of candidates. */
+export interface GroupPlace {
+  id: string;
+  index: number;
+  name: string;
+}
+
+/** Stores a planned run and its items, queued for the workers (inside `trx` when given, with a group's other runs). */
+export async function createRun(
+  store: Store | Transaction<Database>,
+  plan: Plan,
+  group?: GroupPlace,
+): Promise<RunView> {
   const now = Date.now();
   const row: EvalRunsTable = {
     id: newId("evl", now),
@@ -346,8 +372,11 @@ export async function createRun(store: Store, plan: Plan): Promise<RunView> {
     createdAt: now,
     startedAt: null,
     finishedAt: null,
+    groupId: group?.id ?? null,
+    groupIndex: group?.index ?? null,
+    candidateName: group?.name ?? null,
   };
-  await store.db.transaction().execute(async (trx) => {
+  const insert = async (trx: Transaction<Database>) => {
     await trx.insertInto("evalRuns").values(row).execute();
     for (let i = 0; i < plan.callIds.length; i += 500) {
       await trx
@@ -363,7 +392,9 @@ export async function createRun(store: Store, plan: Plan): Promise<RunView> {
         )
         .execute();
     }
-  });
+  };
+  if ("db" in store) await store.db.transaction().execute(insert);
+  else await insert(store);
   return runView(row);
 }
 

@@ -84,6 +84,12 @@ export const candidateSchema = z
   .strict();
 export type Candidate = z.infer<typeof candidateSchema>;
 
+/** A candidate of a group (`candidates`): a candidate with the name the group's report shows. */
+export const namedCandidateSchema = candidateSchema.extend({
+  name: text(100, { min: 1, trim: true, what: "name" }).describe("how the group's report names it"),
+});
+export type NamedCandidate = z.infer<typeof namedCandidateSchema>;
+
 export const judgeSchema = z
   .object({
     model: text(200, { min: 1, trim: true, what: "model" }),
@@ -108,7 +114,15 @@ export const createEvalSchema = z
       .max(100_000)
       .optional()
       .describe("the baseline calls, when not from a dataset"),
-    candidate: candidateSchema.default({}),
+    candidate: candidateSchema
+      .optional()
+      .describe("what is replayed; default: the logged requests unchanged"),
+    candidates: z
+      .array(namedCandidateSchema)
+      .min(2, "candidates: give at least 2 (or one candidate)")
+      .max(10, "candidates: at most 10")
+      .optional()
+      .describe("several candidates evaluated together: one run each, one group report (not with candidate)"),
     checks: z
       .array(z.unknown())
       .max(100)
@@ -133,6 +147,22 @@ export const createEvalSchema = z
   .superRefine((v, ctx) => {
     if ((v.dataset === undefined) === (v.callIds === undefined))
       ctx.addIssue({ code: "custom", path: ["dataset"], message: "give exactly one of dataset or callIds" });
+    if (v.candidates && v.candidate)
+      ctx.addIssue({
+        code: "custom",
+        path: ["candidates"],
+        message: "give candidate or candidates, not both",
+      });
+    const seen = new Set<string>();
+    v.candidates?.forEach((c, i) => {
+      if (seen.has(c.name))
+        ctx.addIssue({
+          code: "custom",
+          path: ["candidates", i, "name"],
+          message: `"${c.name}" is named twice`,
+        });
+      seen.add(c.name);
+    });
   });
 export type CreateEvalInput = z.infer<typeof createEvalSchema>;
 

@@ -31,6 +31,12 @@ export interface EvalRunsTable {
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** The group of runs started together, one per candidate (`candidates`); null for a run started alone. */
+  groupId: string | null;
+  /** The candidate's place in the group's request (0-based). */
+  groupIndex: number | null;
+  /** The candidate's name in its group. */
+  candidateName: string | null;
 }
 
 /** One item of a run: a job claimed by a worker, leased until `lockedUntil`. */

@@ -12,6 +12,7 @@ import * as m0006 from "./0006_call_keys.ts";
 import * as m0007 from "./0007_call_previews.ts";
 import * as m0008 from "./0008_eval_attempt_calls.ts";
 import * as m0009 from "./0009_experiments.ts";
+import * as m0010 from "./0010_eval_groups.ts";
 
 export const migrations: Record<string, Migration> = {
   "0001_calls": m0001,
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   "0007_call_previews": m0007,
   "0008_eval_attempt_calls": m0008,
   "0009_experiments": m0009,
+  "0010_eval_groups": m0010,
 };
