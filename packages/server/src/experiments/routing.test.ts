@@ -278,6 +278,47 @@ for (const dialect of DIALECTS) {
       assert.equal(lastBody(fake).model, "gpt-base", "draft: the control");
     });
 
+    it("hands a shadow experiment's call to the shadow runner with the client's key, in memory", async (t) => {
+      if (!guard(t)) return;
+      const created = await s.api("/api/experiments", {
+        body: {
+          name: "sh",
+          status: "shadow",
+          match: { tags: ["sh"] },
+          variants: [
+            { name: "control", weight: 1 },
+            { name: "cand", weight: 0, model: "shadow-candidate" },
+          ],
+          shadow: { sample: 1 },
+          by: "ana",
+        },
+      });
+      assert.equal(created.status, 201);
+      const shadowClient = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "sk-shadow-owner", maxRetries: 0 });
+      const { response } = await shadowClient.chat.completions
+        .create(
+          { model: "gpt-4o-mini", messages: [{ role: "user", content: "copy me" }] },
+          {
+            headers: { "x-intersebd-tags": "sh" },
+          },
+        )
+        .withResponse();
+      const original = response.headers.get("x-intersebd-call-id") as string;
+      assert.equal((await storedOf(original)).variant, "control", "the client's answer is the control's");
+      const copy = await eventually(() =>
+        fake.requests.find((r) => JSON.parse(r.body).model === "shadow-candidate"),
+      );
+      assert.equal(copy.headers.authorization, "Bearer sk-shadow-owner");
+      const shadows = await eventually(async () => {
+        const r = await s.api<{ data: StoredCall[] }>("/api/calls?experiment=sh&variant=cand");
+        return r.body.data.length > 0 && r.body.data;
+      });
+      assert.equal(shadows[0]?.shadowOf, original);
+      const stored = JSON.stringify(await s.api(`/api/calls/${original}`));
+      assert.ok(!stored.includes("sk-shadow-owner"), "the key is never stored");
+      await s.api("/api/experiments/sh", { body: { status: "stopped", by: "ana" } });
+    });
+
     it("records a shadow call under its experiment, variant and original, and does not route it", async (t) => {
       if (!guard(t)) return;
       const { callId } = await chat("shadow-model", {
