@@ -17,11 +17,16 @@ import { parseArgs } from "node:util";
 import { insertCalls, toCallRow } from "../packages/server/src/calls/index.ts";
 import { AnsweredJournal } from "../packages/server/src/calls/journal.ts";
 import { loadConfig } from "../packages/server/src/config/index.ts";
+import { LiveExperiments } from "../packages/server/src/experiments/live.ts";
+import type { Experiment } from "../packages/server/src/experiments/schemas.ts";
 import {
   insertLinks,
   resolutionOnInsert,
   resolveCallAnnotations,
 } from "../packages/server/src/graph/index.ts";
+import { decide, withLength } from "../packages/server/src/proxy/experiments.ts";
+import { splitRequestHeaders } from "../packages/server/src/proxy/headers.ts";
+import { routeRequest } from "../packages/server/src/proxy/route.ts";
 import { startServer } from "../packages/server/src/server.ts";
 import { openStore } from "../packages/server/src/store/index.ts";
 import { createLogger } from "../packages/server/src/util/log.ts";
@@ -287,6 +292,81 @@ function journalFigures(): { appendUs: number } {
   return { appendUs };
 }
 
+/**
+ * What routing through an experiment adds to a proxied chat request, CPU µs per request: the proxy with a running
+ * experiment does, on top of what it does without one, the decision (parse the body, match, assign by the unit's
+ * hash, apply the variant's overrides, serialise the new body) and the new content-length. Measured in-process on
+ * the same request, a 50/50 split by user whose candidate sets a model and a system prompt, every request from
+ * another user; the rest of the path (headers, forwarding, the record) is the same with and without.
+ */
+async function routingFigures(): Promise<{ routingUs: number }> {
+  const config = loadConfig({ INTERSEBD_UPSTREAM: "http://127.0.0.1:9/v1" }, { dataDir: TMP });
+  const experiment: Experiment = {
+    name: "titles",
+    version: 1,
+    status: "running",
+    unit: "userId",
+    salt: "titles",
+    control: "control",
+    variants: [
+      { name: "control", weight: 50, model: "gpt-4o-mini" },
+      { name: "candidate", weight: 50, model: "gpt-4o", systemPrompt: "Answer in one short line." },
+    ],
+    allocation: [
+      { variant: "control", from: 0, to: 5000 },
+      { variant: "candidate", from: 5000, to: 10_000 },
+    ],
+    createdBy: "bench",
+    createdAt: 0,
+    updatedAt: 0,
+  };
+  const live = new LiveExperiments({} as never, {
+    refreshMs: 3_600_000,
+    upstreams: config.upstreams.keys(),
+    log: createLogger("silent"),
+    load: async () => [experiment],
+  });
+  await live.refresh();
+  const route = routeRequest("POST", "/v1/chat/completions", config.upstreams);
+  if (!route || "unknownUpstream" in route) throw new Error("no route");
+  const body = Buffer.from(
+    JSON.stringify({
+      model: "exp:titles",
+      messages: [
+        { role: "system", content: "You write titles for support conversations. ".repeat(4) },
+        {
+          role: "user",
+          content: "My order arrived broken and I would like a refund or a replacement. ".repeat(6),
+        },
+      ],
+      temperature: 0.2,
+      max_tokens: 64,
+    }),
+  );
+  const N = 20_000;
+  const inputs = Array.from({ length: N }, (_, i) => {
+    const raw = ["content-type", "application/json", "content-length", String(body.length)];
+    raw.push("x-intersebd-user-id", `user-${i}`);
+    return splitRequestHeaders(raw);
+  });
+  const runs: number[] = [];
+  for (let run = 0; run < 4; run++) {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < N; i++) {
+      const { forward, context } = inputs[i] as ReturnType<typeof splitRequestHeaders>;
+      const d = decide(body, route, context, `call_${i}`, live, config.upstreams);
+      withLength(forward, d.body.length);
+    }
+    const c = process.cpuUsage(c0);
+    // The first run warms the JIT up.
+    if (run > 0) runs.push((c.user + c.system) / N);
+  }
+  live.stop();
+  const routingUs = median(runs);
+  log(`experiment routing: ${routingUs.toFixed(1)} µs CPU per request`);
+  return { routingUs };
+}
+
 async function storeFigures() {
   const config = loadConfig(
     { INTERSEBD_LOG_LEVEL: "silent" },
@@ -457,6 +537,7 @@ try {
   const proxy = await proxyFigures();
   const store = await storeFigures();
   const journal = journalFigures();
+  const routing = await routingFigures();
   const sdk = optionalBench("packages/sdk/bench/sdk.bench.ts");
   const exp = optionalBench("bench/export.bench.ts", ["--calls", String(BIG)]);
   const ev = optionalBench("bench/eval.bench.ts");
@@ -508,6 +589,12 @@ try {
       `${fmt(journal.appendUs, 1)} µs`,
       "< 20 µs",
       journal.appendUs < 20,
+    ],
+    [
+      "experiment routing, CPU per request (decision and rewritten body)",
+      `${fmt(routing.routingUs, 1)} µs`,
+      "< 20 µs",
+      routing.routingUs < 20,
     ],
     ["store ingest, SQLite", `${fmt(store.ingestPerSec)} calls/s`, "> 20,000/s", store.ingestPerSec > 20_000],
     [
@@ -584,7 +671,7 @@ try {
   fs.writeFileSync(path.join(ROOT, "bench/results/latest.md"), `${table}\n`);
   fs.writeFileSync(
     path.join(ROOT, "bench/results/latest.json"),
-    `${JSON.stringify({ proxy, store, sdk, export: exp, eval: ev }, null, 2)}\n`,
+    `${JSON.stringify({ proxy, store, routing, sdk, export: exp, eval: ev }, null, 2)}\n`,
   );
 } finally {
   for (const c of children) c.kill();
