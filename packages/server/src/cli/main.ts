@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import { datasetsCommand } from "./datasets.ts";
 import { evalCommand } from "./eval.ts";
+import { experimentsCommand } from "./experiments.ts";
 import { exportCommand } from "./export.ts";
 import { fakeUpstreamCommand } from "./fake-upstream.ts";
 import { serveCommand } from "./serve.ts";
@@ -18,6 +19,7 @@ program.addCommand(serveCommand());
 program.addCommand(exportCommand());
 program.addCommand(datasetsCommand());
 program.addCommand(evalCommand());
+program.addCommand(experimentsCommand());
 program.addCommand(fakeUpstreamCommand());
 
 await program.parseAsync(process.argv);
