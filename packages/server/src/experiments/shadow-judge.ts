@@ -56,7 +56,7 @@ export interface JudgeOptions {
 
 export type JudgeDeps = Pick<AppContext, "store" | "config" | "baseUrl" | "log">;
 
-/** What an experiment declares, parsed once per version; a bad declaration is logged once and left out. */
+/** What an experiment declares, parsed once; a bad declaration is logged once and left out. */
 interface Declared {
   judge?: JudgeDef;
   checks: CheckDef[];
@@ -69,7 +69,8 @@ const declaredCache = new Map<string, Declared>();
  * invalid declaration.
  */
 export function declaredOf(experiment: Experiment, log: JudgeDeps["log"]): Declared {
-  const key = `${experiment.name}@${experiment.version}`;
+  // Keyed by what is declared, not by name and version: a name can be reused on another store in one process.
+  const key = JSON.stringify([experiment.name, experiment.shadow?.judge, experiment.shadow?.checks]);
   const cached = declaredCache.get(key);
   if (cached) return cached;
   const out: Declared = { checks: [] };

@@ -520,17 +520,24 @@ for (const dialect of DIALECTS) {
           ["quality", "shadow", 0.5, "judge"],
         ].sort(),
       );
-      // They resolve to the calls, so the report (and the call's page) reads them like any annotation.
-      const resolved = await s.ctx.store.db
-        .selectFrom("callAnnotations")
-        .select("callId")
-        .where(
-          "annotationId",
-          "in",
-          rows.map((a) => a.id),
-        )
-        .execute();
-      assert.equal(resolved.length, 6);
+      // They resolve to the calls, so the report (and the call's page) reads them like any annotation; the shadow
+      // call may be written after its verdicts (the recorder writes behind), which resolve when it is.
+      await eventually(
+        async () => {
+          const resolved = await s.ctx.store.db
+            .selectFrom("callAnnotations")
+            .select("callId")
+            .where(
+              "annotationId",
+              "in",
+              rows.map((a) => a.id),
+            )
+            .execute();
+          return resolved.length === 6;
+        },
+        5000,
+        "six resolved annotations",
+      );
       // Offered again, the same verdicts are not stored twice.
       r.offer({ ...call }, exp, {});
       await eventually(async () => (await counted(s, "ok", "checked")) === 2 && r.inFlight("checked") === 0);
