@@ -6,7 +6,7 @@
  */
 import type { z } from "zod";
 import type { callsPageSchema } from "./calls/responses.ts";
-import type { runStateSchema, timeseriesResponseSchema } from "./evals/responses.ts";
+import type { groupReportSchema, runStateSchema, timeseriesResponseSchema } from "./evals/responses.ts";
 import type { TimeseriesQuery } from "./evals/schemas.ts";
 import type { CallDetail } from "./graph/index.ts";
 import type { NotificationView } from "./notifications/index.ts";
@@ -87,6 +87,8 @@ export type {
 
 /** `GET /api/evals/{id}`: the run, its progress and its (partial while running) report. */
 export type RunState = z.infer<typeof runStateSchema>;
+/** `GET /api/evals/groups/{id}`: several candidates against the baseline and each other, ranked, with the best. */
+export type EvalGroupReport = z.infer<typeof groupReportSchema>;
 
 /** `GET /api/metrics/timeseries`: buckets, oldest first. */
 export type Timeseries = z.infer<typeof timeseriesResponseSchema>;

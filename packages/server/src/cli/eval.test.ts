@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, it } from "node:test";
 import type { Report, RunView } from "../evals/index.ts";
-import { parseCandidate, parseJudge, renderReport } from "./eval.ts";
+import { parseCandidate, parseCandidates, parseJudge, renderReport } from "./eval.ts";
 
 describe("intersebd eval flags", () => {
   it("should read the candidate's model, upstream, system prompt, headers and parameters", () => {
@@ -24,6 +27,34 @@ describe("intersebd eval flags", () => {
       },
     );
     assert.throws(() => parseCandidate(["gpt-4.1"]), /expected key=value/);
+  });
+
+  it("should group named --candidate pairs into candidates, in the order their names appear", () => {
+    assert.equal(parseCandidates(["model=gpt-4.1"]), undefined);
+    assert.deepEqual(
+      parseCandidates([
+        "current:",
+        "cheap:model=gpt-4.1-nano",
+        "strong:model=gpt-4.1",
+        "cheap:temperature=0",
+        "strong:system=Be careful: think.",
+      ]),
+      [
+        { name: "current" },
+        { name: "cheap", model: "gpt-4.1-nano", params: { temperature: 0 } },
+        { name: "strong", model: "gpt-4.1", systemPrompt: "Be careful: think." },
+      ],
+    );
+    assert.throws(() => parseCandidates(["a:model=x", "model=y"]), /name each pair/);
+  });
+
+  it("should read --candidates from a JSON file, and refuse it beside --candidate flags", () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cands-")), "c.json");
+    fs.writeFileSync(file, JSON.stringify([{ name: "a" }, { name: "b", model: "m" }]));
+    assert.deepEqual(parseCandidates([], file), [{ name: "a" }, { name: "b", model: "m" }]);
+    assert.throws(() => parseCandidates(["a:model=x"], file), /not both/);
+    fs.writeFileSync(file, "{}");
+    assert.throws(() => parseCandidates([], file), /expected a JSON array/);
   });
 
   it("should read a judge as mode:model[@upstream]", () => {

@@ -20,9 +20,11 @@ import { ConfigError, type ConfigOverrides, loadConfig } from "../config/index.t
 import {
   type CheckDef,
   type CreateEvalInput,
+  computeGroupReport,
   createEvalSchema,
   type Estimate,
   enforceMaxCost,
+  type GroupReport,
   loadChecksFile,
   type Progress,
   parseInput,
@@ -32,6 +34,7 @@ import {
   resumeRun,
   runState,
   startEvaluation,
+  startGroup,
 } from "../evals/index.ts";
 import { HttpError } from "../http/error.ts";
 import { startServer } from "../server.ts";
@@ -41,6 +44,7 @@ interface EvalFlags extends ConfigOverrides {
   dataset?: string;
   calls?: string;
   candidate?: string[];
+  candidates?: string;
   check?: string[];
   checks?: string;
   judge?: string;
@@ -102,6 +106,41 @@ export function parseCandidate(pairs: string[]): CreateEvalInput["candidate"] {
     }
   }
   return c;
+}
+
+const NAMED_PAIR = /^([A-Za-z0-9_.-]+):((?:[^=]+=[\s\S]*)?)$/;
+
+/**
+ * Parses the candidates of a group: `--candidates <file.json>` (an array of `{ name, ...candidate }`) or
+ * `--candidate <name>:<key>=<value>` flags, grouped by name in the order the names first appear. Undefined when
+ * neither is given (one candidate, as `parseCandidate` reads it).
+ */
+export function parseCandidates(pairs: string[], file?: string): unknown[] | undefined {
+  if (file) {
+    if (pairs.length) throw new UsageError("give --candidates <file> or --candidate flags, not both");
+    let v: unknown;
+    try {
+      v = JSON.parse(fs.readFileSync(file, "utf8"));
+    } catch (err) {
+      throw new UsageError(`--candidates ${file}: ${(err as Error).message}`);
+    }
+    if (!Array.isArray(v)) throw new UsageError(`--candidates ${file}: expected a JSON array of candidates`);
+    return v;
+  }
+  const named = pairs.map((p) => NAMED_PAIR.exec(p));
+  if (!named.some(Boolean)) return undefined;
+  const i = named.findIndex((m) => !m);
+  if (i >= 0)
+    throw new UsageError(
+      `--candidate "${pairs[i]}": with several candidates, name each pair (name:key=value)`,
+    );
+  const byName = new Map<string, string[]>();
+  for (const m of named as RegExpExecArray[]) {
+    const name = m[1] as string;
+    byName.set(name, [...(byName.get(name) ?? []), m[2] as string]);
+  }
+  // `current:` alone names a candidate with no change: the logged setup.
+  return [...byName].map(([name, kv]) => ({ name, ...parseCandidate(kv.filter(Boolean)) }));
 }
 
 /** Parses `--judge mode:model[@upstream]`, e.g. `pairwise:gpt-4.1` or `absolute:gpt-4.1@openrouter`. */
@@ -210,6 +249,59 @@ export function renderReport(state: RunState, baseUrl = ""): string {
   return `${out.join("\n")}\n`;
 }
 
+/** A group's report as tables: the candidates by rank, the best line, then each pair's differences. */
+export function renderGroupReport(g: GroupReport): string {
+  const out: string[] = [];
+  const style = { head: [], border: [] };
+  out.push(
+    `evaluation group ${g.group}: ${g.status}, ${g.candidates.length} candidates, ${g.items.common} of ${g.items.total} items answered by all` +
+      `${g.dataset ? ` (dataset ${g.dataset})` : ""}; ranked by ${g.ranking.describe}`,
+  );
+  const ranked = [...g.candidates].sort((a, b) => a.rank - b.rank);
+  const first = ranked[0];
+  const t = new Table({
+    head: [
+      "#",
+      "candidate",
+      `${g.ranking.metric} (95% CI)`,
+      ...(first?.checks ?? []).map((c) => c.name),
+      ...(first?.judges ?? []).map((j) => `${j.name} (${j.mode})`),
+      "cost mean",
+      "latency p50",
+      "run",
+    ],
+    style,
+  });
+  for (const c of ranked)
+    t.push([
+      c.rank,
+      c.name,
+      `${num(c.score.mean, 3)} ${ci(c.score.ci, (x) => num(x, 3))}`,
+      ...c.checks.map((x) => pct(x.passRate.rate)),
+      ...c.judges.map((j) => num(j.mean.mean, 3)),
+      usd(c.cost.mean),
+      ms(c.latency.p50),
+      c.run.id,
+    ]);
+  out.push(t.toString());
+  out.push(g.best.line);
+  if (g.comparisons.length) {
+    const metrics = g.comparisons[0]?.differences.map((d) => d.metric) ?? [];
+    const d = new Table({ head: ["a − b", ...metrics], style });
+    for (const c of g.comparisons)
+      d.push([
+        `${c.a} − ${c.b}`,
+        ...c.differences.map((x) =>
+          x.metric === "cost"
+            ? `${usd(x.mean)} ${ci(x.ci, (v) => usd(v))}`
+            : `${num(x.mean, 3)} ${ci(x.ci, (v) => num(v, 3))}`,
+        ),
+      ]);
+    out.push(d.toString());
+  }
+  return `${out.join("\n")}\n`;
+}
+
 function describeEstimate(e: Estimate): string {
   const parts = [`${e.items} items`];
   if (e.totalUsd !== null) parts.push(`estimated cost $${e.totalUsd}`);
@@ -259,6 +351,7 @@ async function follow(read: () => Promise<Progress & { status: string }>, quiet:
 
 function buildInput(flags: EvalFlags, declared: ReadonlyMap<string, CheckDef>, inline: boolean): unknown {
   const checks = flags.check?.length ? flags.check : flags.checks ? [...declared.keys()] : undefined;
+  const candidates = parseCandidates(flags.candidate ?? [], flags.candidates);
   return {
     ...(flags.dataset ? { dataset: flags.dataset } : {}),
     ...(flags.calls
@@ -269,7 +362,7 @@ function buildInput(flags: EvalFlags, declared: ReadonlyMap<string, CheckDef>, i
             .filter(Boolean),
         }
       : {}),
-    candidate: parseCandidate(flags.candidate ?? []),
+    ...(candidates ? { candidates } : { candidate: parseCandidate(flags.candidate ?? []) }),
     // A server resolves names against its own checks file; a file given here is sent as definitions.
     ...(checks ? { checks: inline ? checks.map((c) => declared.get(c) ?? c) : checks } : {}),
     ...(flags.judge ? { judge: parseJudge(flags.judge, flags.rubric) } : {}),
@@ -330,6 +423,7 @@ async function inProcess(flags: EvalFlags): Promise<number> {
         );
     } else {
       const body = parseInput(createEvalSchema, buildInput(flags, declared, false));
+      if (body.candidates) return await groupInProcess(server, body, declared, flags);
       // Estimate without recording anything: the dataset's snapshot is taken only when the run starts. Over
       // the cost cap, the command stops before asking.
       const { estimate } = await startEvaluation(server.ctx, body, { declared, dryRun: true });
@@ -351,6 +445,39 @@ async function inProcess(flags: EvalFlags): Promise<number> {
   } finally {
     if (!interrupted) await server.close();
   }
+}
+
+/** `--candidate name:...` or `--candidates`: one run per candidate, followed together, the group's tables. */
+async function groupInProcess(
+  server: Awaited<ReturnType<typeof startServer>>,
+  body: CreateEvalInput,
+  declared: ReadonlyMap<string, CheckDef>,
+  flags: EvalFlags,
+): Promise<number> {
+  const { store } = server.ctx;
+  const { estimate } = await startGroup(server.ctx, body, { declared, dryRun: true });
+  enforceMaxCost(estimate, body.maxCostUsd);
+  if (!(await mayStart(estimate, flags))) return 1;
+  const { group, runs } = await startGroup(server.ctx, body, { declared, worker: server.evalWorker });
+  if (!flags.json)
+    process.stderr.write(`intersebd eval: group ${group}, runs ${runs.map((r) => r.id).join(", ")}\n`);
+  await follow(async () => {
+    const parts = await Promise.all(
+      runs.map(async (r) => ({ ...(await progressOf(store, r.id)), status: await statusOf(store, r.id) })),
+    );
+    const active = parts.some((p) => p.status === "queued" || p.status === "running");
+    return {
+      total: parts.reduce((n, p) => n + p.total, 0),
+      done: parts.reduce((n, p) => n + p.done, 0),
+      failed: parts.reduce((n, p) => n + p.failed, 0),
+      pending: parts.reduce((n, p) => n + p.pending, 0),
+      running: parts.reduce((n, p) => n + p.running, 0),
+      status: active ? "running" : "done",
+    };
+  }, Boolean(flags.json));
+  const report = await computeGroupReport(store, group as string);
+  process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : renderGroupReport(report));
+  return report.status === "done" ? 0 : 1;
 }
 
 async function statusOf(store: Parameters<typeof progressOf>[0], id: string): Promise<string> {
@@ -384,6 +511,27 @@ async function viaServer(flags: EvalFlags): Promise<number> {
     const input = buildInput(flags, declared, true) as Record<string, unknown>;
     const dry = await call<{ estimate: Estimate }>("POST", "/evals", { ...input, dryRun: true });
     if (!(await mayStart(dry.estimate, flags))) return 1;
+    if (input.candidates) {
+      const { group } = await call<{ group: string }>("POST", "/evals", input);
+      if (!flags.json) process.stderr.write(`intersebd eval: group ${group} on ${base}\n`);
+      let report: GroupReport | undefined;
+      await follow(async () => {
+        report = await call<GroupReport>("GET", `/evals/groups/${group}`);
+        const p = report.candidates.map((c) => c.progress);
+        const sum = (k: keyof Progress) => p.reduce((n, x) => n + x[k], 0);
+        return {
+          total: sum("total"),
+          done: sum("done"),
+          failed: sum("failed"),
+          pending: sum("pending"),
+          running: sum("running"),
+          status: report.status,
+        };
+      }, Boolean(flags.json));
+      report = await call<GroupReport>("GET", `/evals/groups/${group}`);
+      process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : renderGroupReport(report));
+      return report.status === "done" ? 0 : 1;
+    }
     id = (await call<{ id: string }>("POST", "/evals", input)).id;
   }
   if (!flags.json) process.stderr.write(`intersebd eval: run ${id} on ${base}\n`);
@@ -414,6 +562,10 @@ export function evalCommand(): Command {
       "--candidate <key=value>",
       "model=, upstream=, system=<text|@file>, header.<name>=, or a request parameter (temperature=0.2); repeatable",
       collect,
+    )
+    .option(
+      "--candidates <file.json>",
+      "several candidates, one report: a JSON array of { name, model?, upstream?, systemPrompt?, params?, headers? } (or --candidate <name>:<key>=<value>, repeatable)",
     )
     .option(
       "--check <spec>",

@@ -121,10 +121,10 @@ for (const dialect of DIALECTS) {
       assert.equal(by("current").checks[0].passRate.rate, 1);
       assert.equal(by("cheap").checks[0].passRate.rate, 0);
       assert.equal(by("strong").checks[0].passRate.rate, 0);
-      // current and cheap tie on the judge; cheap is cheaper, so it ranks second, and the models' prices order cost.
+      // current and cheap tie on the judge; current passes more checks, so it ranks second; prices order cost.
       assert.deepEqual(
         [...report.candidates].sort((a: Body, b: Body) => a.rank - b.rank).map((c: Body) => c.name),
-        ["strong", "cheap", "current"],
+        ["strong", "current", "cheap"],
       );
       assert.ok(by("strong").cost.mean > by("current").cost.mean);
       assert.ok(by("current").cost.mean > by("cheap").cost.mean);
@@ -145,11 +145,11 @@ for (const dialect of DIALECTS) {
         mean: 0.5,
         ci: [0.5, 0.5],
       });
-      assert.deepEqual(diff(pair("cheap", "current"), "check:equals:baseline"), {
+      assert.deepEqual(diff(pair("current", "cheap"), "check:equals:baseline"), {
         metric: "check:equals:baseline",
         n: 5,
-        mean: -1,
-        ci: [-1, -1],
+        mean: 1,
+        ci: [1, 1],
       });
       assert.ok(diff(pair("strong", "current"), "cost").mean > 0);
     });

@@ -66,10 +66,7 @@ function metricsOf(run: RunView): { ranking: Metric & { describe: string }; all:
         key: "checks",
         higherIsBetter: true,
         describe: "the share of checks passed per item (checks that applied)",
-        value: (r) => {
-          const applied = r.checks.filter((c) => !c.error && c.pass !== null);
-          return applied.length ? applied.filter((c) => c.pass).length / applied.length : null;
-        },
+        value: checksShare,
       },
       all,
     };
@@ -100,6 +97,12 @@ function groupStatus(statuses: RunStatus[]): RunStatus {
   if (statuses.every((s) => s === "done")) return "done";
   return statuses.includes("cancelled") ? "cancelled" : statuses.includes("done") ? "done" : "failed";
 }
+
+/** The share of applied checks an item passed (absolute judges included), null when none applied. */
+const checksShare = (r: ItemResults): number | null => {
+  const applied = r.checks.filter((c) => !c.error && c.pass !== null);
+  return applied.length ? applied.filter((c) => c.pass).length / applied.length : null;
+};
 
 const values = (results: Results, common: number[], m: Pick<Metric, "value">) =>
   common.map((i) => m.value(results.get(i) as ItemResults)).filter((x): x is number => x !== null);
@@ -170,6 +173,7 @@ export async function computeGroupReport(store: Store, group: string): Promise<G
         const xs = values(results, common, all.find((m) => m.key === `judge:${c.name}`) as Metric);
         return [{ name: c.name, mode: c.mode, mean: { n: xs.length, mean: mean(xs), ci: tInterval(xs) } }];
       }),
+      checksPassed: mean(values(results, common, { value: checksShare })),
       cost: summarize(values(results, common, { value: (r) => r.candidate.costUsd })),
       latency: summarize(values(results, common, { value: (r) => r.candidate.latencyMs })),
       report,
@@ -182,6 +186,7 @@ export async function computeGroupReport(store: Store, group: string): Promise<G
     (a, b) =>
       (a.score.mean === null ? 1 : 0) - (b.score.mean === null ? 1 : 0) ||
       sign * ((a.score.mean ?? 0) - (b.score.mean ?? 0)) ||
+      (b.checksPassed ?? -1) - (a.checksPassed ?? -1) ||
       (a.cost.mean ?? Number.POSITIVE_INFINITY) - (b.cost.mean ?? Number.POSITIVE_INFINITY),
   );
   order.forEach((c, i) => {
@@ -227,7 +232,7 @@ export async function computeGroupReport(store: Store, group: string): Promise<G
     dataset: first.dataset,
     items: { total: first.total, common: common.length },
     ranking: { metric: ranking.key, higherIsBetter: ranking.higherIsBetter, describe: ranking.describe },
-    candidates: candidates.map(({ results: _, ...c }) => c),
+    candidates: candidates.map(({ results: _, checksPassed: __, ...c }) => c),
     comparisons,
     best,
     methods: {

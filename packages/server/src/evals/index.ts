@@ -12,6 +12,7 @@ export {
   type JudgeDef,
   loadChecksFile,
 } from "./checks.ts";
+export { computeGroupReport, type GroupReport } from "./group.ts";
 export type { Bucket } from "./metrics.ts";
 export type { Report } from "./report.ts";
 export { evalsRoutes as routes } from "./routes.ts";
@@ -32,9 +33,16 @@ export {
   createEvalSchema,
   type JudgeInput,
   judgeSchema,
+  type NamedCandidate,
   parseInput,
 } from "./schemas.ts";
 export { start } from "./start.ts";
-export { type Started, type StartOptions, startEvaluation } from "./start-evaluation.ts";
+export {
+  type Started,
+  type StartedGroup,
+  type StartOptions,
+  startEvaluation,
+  startGroup,
+} from "./start-evaluation.ts";
 export { runState } from "./state.ts";
 export type { EvalWorker } from "./worker.ts";

@@ -270,7 +270,9 @@ export const groupReportSchema = z.object({
   candidates: z.array(
     z.object({
       name: z.string(),
-      rank: z.number().describe("1 is best; by the ranking metric, then lower mean cost"),
+      rank: z
+        .number()
+        .describe("1 is best; by the ranking metric, then the share of checks passed, then lower mean cost"),
       run: runViewSchema,
       progress: progressSchema,
       score: meanReportSchema.describe("the ranking metric over the common items"),

@@ -3,10 +3,17 @@
  * worker of the server it runs on, or one started for this run alone.
  */
 import type { CheckDef, CheckSpec, CustomCheck } from "./checks.ts";
+import { computeGroupReport, type GroupReport } from "./group.ts";
 import type { Report } from "./report.ts";
 import { ACTIVE, type EvalDeps, getRun, type Progress, progressOf, type RunView, resumeRun } from "./runs.ts";
-import { type Candidate, createEvalSchema, type JudgeInput, parseInput } from "./schemas.ts";
-import { startEvaluation } from "./start-evaluation.ts";
+import {
+  type Candidate,
+  createEvalSchema,
+  type JudgeInput,
+  type NamedCandidate,
+  parseInput,
+} from "./schemas.ts";
+import { startEvaluation, startGroup } from "./start-evaluation.ts";
 import { runState } from "./state.ts";
 import { EvalWorker } from "./worker.ts";
 
@@ -23,6 +30,8 @@ export interface RunEvaluationInput {
   /** …the baseline calls' ids. */
   callIds?: string[];
   candidate?: Candidate;
+  /** Several candidates at once (2..10, unique names): resolves with the group's report instead. */
+  candidates?: NamedCandidate[];
   /** Check declarations, shorthands, names of declared checks, or custom checks (`defineCheck`). */
   checks?: Array<string | CheckSpec | CustomCheck>;
   judge?: JudgeInput;
@@ -60,8 +69,17 @@ const isCustom = (c: unknown): c is CustomCheck =>
  */
 export async function runEvaluation(
   target: EvaluationTarget,
+  input: RunEvaluationInput & { candidates: NamedCandidate[] },
+): Promise<GroupReport>;
+export async function runEvaluation(
+  target: EvaluationTarget,
   input: RunEvaluationInput,
-): Promise<{ run: RunView; progress: Progress; report: Report }> {
+): Promise<{ run: RunView; progress: Progress; report: Report }>;
+export async function runEvaluation(
+  target: EvaluationTarget,
+  input: RunEvaluationInput,
+): Promise<{ run: RunView; progress: Progress; report: Report } | GroupReport> {
+  if (input.candidates && !input.resume) return runGroup(target, input);
   const deps = target.ctx;
   const { store } = deps;
   const custom = (input.checks ?? []).filter(isCustom);
@@ -102,6 +120,53 @@ export async function runEvaluation(
       await new Promise((r) => setTimeout(r, input.pollMs ?? 250));
     }
     return await runState(store, run.id);
+  } finally {
+    if (own) await worker.stop();
+  }
+}
+
+/** `runEvaluation` with `candidates`: one run per candidate, followed together, then the group's report. */
+async function runGroup(target: EvaluationTarget, input: RunEvaluationInput): Promise<GroupReport> {
+  const deps = target.ctx;
+  const custom = (input.checks ?? []).filter(isCustom);
+  const body = parseInput(createEvalSchema, {
+    dataset: input.dataset,
+    callIds: input.callIds,
+    candidates: input.candidates,
+    checks: input.checks?.map((c) => (isCustom(c) ? c.name : c)),
+    judge: input.judge,
+    concurrency: input.concurrency,
+    seed: input.seed,
+    maxCostUsd: input.maxCostUsd,
+  });
+  const { group, runs } = await startGroup(deps, body, {
+    declared: input.declared,
+    custom: new Set(custom.map((c) => c.name)),
+  });
+  const ids = new Set(runs.map((r) => r.id));
+  let worker = target.evalWorker;
+  const own = !worker;
+  if (!worker) {
+    worker = new EvalWorker(deps, { onlyRuns: ids });
+    worker.start();
+  }
+  try {
+    for (const id of ids) {
+      if (custom.length) worker.provideCode(id, custom);
+    }
+    worker.poke();
+    for (;;) {
+      let active = false;
+      for (const id of ids) {
+        const current = await getRun(deps.store, id);
+        if (!current) throw new Error(`run ${id} disappeared from the store`);
+        input.onProgress?.(await progressOf(deps.store, id), current);
+        if (ACTIVE.includes(current.status)) active = true;
+      }
+      if (!active) break;
+      await new Promise((r) => setTimeout(r, input.pollMs ?? 250));
+    }
+    return await computeGroupReport(deps.store, group as string);
   } finally {
     if (own) await worker.stop();
   }
