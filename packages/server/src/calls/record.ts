@@ -158,13 +158,13 @@ export function toCallRow(
     metadata: JSON.stringify(metadata),
     capture,
     source: call.source,
-    // In this order: rows spooled by a version without them get them appended (`withPreview`).
-    ...previewColumns({ request: request.value, response: response.value }, call),
     // Always present, null or not, so that every row has the same columns (one cached INSERT: insert.ts).
     experiment: call.experiment ?? null,
     variant: call.experiment ? (call.variant ?? null) : null,
     assignmentUnit: call.experiment ? (call.assignmentUnit ?? null) : null,
     shadowOf: call.shadowOf ?? null,
+    // Last, in this order: rows spooled by a version without them get them appended (`withPreview`).
+    ...previewColumns({ request: request.value, response: response.value }, call),
   });
 }
 

@@ -319,6 +319,29 @@ for (const dialect of DIALECTS) {
       await s.api("/api/experiments/sh", { body: { status: "stopped", by: "ana" } });
     });
 
+    it("stores a call an SDK sends with its experiment and variant (POST /api/calls), tagged alike", async (t) => {
+      if (!guard(t)) return;
+      const posted = await s.api<{ id: string }>("/api/calls", {
+        body: {
+          request: { model: "gpt-new", messages: [] },
+          experiment: "titles",
+          variant: "candidate",
+          assignmentUnit: "userId:u-wrapped",
+          source: "sdk",
+        },
+      });
+      assert.equal(posted.status, 201);
+      const stored = await storedOf(posted.body.id);
+      assert.equal(stored.experiment, "titles");
+      assert.equal(stored.variant, "candidate");
+      assert.equal(stored.assignmentUnit, "userId:u-wrapped");
+      assert.equal(stored.shadowOf, null);
+      assert.ok(stored.tags.includes("exp:titles:candidate"));
+      const bad = await s.api("/api/calls", { body: { request: {}, experiment: 5 } });
+      assert.equal(bad.status, 400);
+      assert.match(JSON.stringify(bad.body), /experiment/);
+    });
+
     it("records a shadow call under its experiment, variant and original, and does not route it", async (t) => {
       if (!guard(t)) return;
       const { callId } = await chat("shadow-model", {
