@@ -111,6 +111,9 @@ for (const dialect of DIALECTS) {
         '{ "model":"gpt-4o-mini",  "messages":[{"role":"user","content":"keep\\u00e9 my bytes"}] ,"x":1}';
       assert.equal((await raw(body)).status, 200);
       assert.equal(fake.requests.at(-1)?.body, body);
+      const named = await raw(body, { "x-intersebd-experiment": "not-yet" });
+      assert.equal(named.status, 404, "a header naming an experiment when none exists");
+      assert.equal(((await named.json()) as { error: { code: string } }).error.code, "unknown_experiment");
       const created = await s.api("/api/experiments", {
         body: { ...titles, name: "elsewhere", match: { tags: ["nobody-sends-this"] } },
       });

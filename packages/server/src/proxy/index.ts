@@ -3,8 +3,9 @@
  *
  * Nothing here waits on the database: when a chat completion ends, the record is handed to a callback
  * (the write-behind recorder, which appends it to its answered journal with one synchronous write). Bodies are
- * forwarded as they come, never buffered; for chat completions a copy of the request body and of the response
- * (parsed as SSE when streamed) is kept to build the record. A chat completion's record is handed over before
+ * forwarded as they come, never buffered, with one exception: while experiments exist, a chat completion's request
+ * body is read whole (within the body limit) to route it (proxy/experiments.ts). For chat completions a copy of
+ * the request body and of the response (parsed as SSE when streamed) is kept to build the record. A chat completion's record is handed over before
  * the client can have the whole answer: before the chunk that carries a stream's `data: [DONE]`, before the
  * chunk that completes a body of known length, before the end of a chunked body. So a call whose answer a
  * client received completely is in the journal whenever the process is killed.
