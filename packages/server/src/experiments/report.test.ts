@@ -167,6 +167,9 @@ for (const dialect of DIALECTS) {
       assert.equal(control.errorRate.n, 4);
       assert.equal(control.errorRate.estimate, 0.125);
       assert.equal(short.errorRate.estimate, 0);
+      // No failure in 4 units is not certainty: a floor variance gives it width, cut at 0 below.
+      assert.equal(short.errorRate.low, 0);
+      assert.ok((short.errorRate.high as number) > 0.1, String(short.errorRate.high));
       assert.ok(Math.abs(control.costUsd.total - 0.005) < 1e-12);
       assert.ok(
         Math.abs((short.costUsd.perCall as number) - 0.002) < 1e-12,

@@ -25,6 +25,7 @@ import type { Experiment } from "./schemas.ts";
 import {
   type CsOptions,
   chiSquareGoodnessOfFit,
+  clip,
   DEFAULT_ALPHA,
   differenceCS,
   type Estimate,
@@ -34,6 +35,7 @@ import {
   moreUnitsForDifference,
   moreUnitsForMean,
   T_STAR,
+  withRateFloor,
 } from "./stats.ts";
 
 export interface ReportOptions {
@@ -231,21 +233,34 @@ export function verdictOf(d: Estimate, higherIsBetter: boolean): Verdict {
  * A treatment's difference to the control on one metric. Pairwise metrics are already relative (the variant's
  * answer against the control's): their difference is the win rate minus 0.5, on the variant's units alone.
  */
-function difference(metric: string, treatment: Moments, control: Moments, opts: CsOptions): Difference {
+function difference(metric: string, treatmentRaw: Moments, controlRaw: Moments, opts: CsOptions): Difference {
   const higherIsBetter = metric !== "errorRate";
+  const rate = isRate(metric);
+  const treatment = rate ? withRateFloor(treatmentRaw) : treatmentRaw;
+  const control = rate ? withRateFloor(controlRaw) : controlRaw;
   let d: Estimate;
   let more: () => number | null;
   if (metric.startsWith("pairwise:")) {
     const m = meanCS(treatment, opts);
     const shift = (x: number | null) => (x === null ? null : x - 0.5);
-    d = { n: m.n, estimate: shift(m.estimate), low: shift(m.low), high: shift(m.high) };
+    d = clip({ n: m.n, estimate: shift(m.estimate), low: shift(m.low), high: shift(m.high) }, -0.5, 0.5);
     more = () => moreUnitsForMean(treatment, 0.5, opts);
   } else {
     d = differenceCS(treatment, control, opts);
+    if (rate) d = clip(d, -1, 1);
     more = () => moreUnitsForDifference(treatment, control, opts);
   }
   const verdict = verdictOf(d, higherIsBetter);
   return { ...d, metric, verdict, higherIsBetter, moreUnits: verdict === "not yet known" ? more() : null };
+}
+
+/** Rates live in [0, 1]: their intervals are cut to it, and a sample without spread gets a floor variance. */
+const isRate = (metric: string) =>
+  metric === "errorRate" || metric.startsWith("check:") || metric.startsWith("pairwise:");
+
+/** A variant's own interval on a metric. */
+function estimateOf(metric: string, m: Moments, opts: CsOptions): Estimate {
+  return isRate(metric) ? clip(meanCS(withRateFloor(m), opts), 0, 1) : meanCS(m, opts);
 }
 
 function shareOf(experiment: Experiment, variant: string): number {
@@ -414,7 +429,7 @@ export async function experimentReport(
       units: new Set(calls.map((c) => c.unit)).size,
       calls: calls.length,
       shadowCalls: shadowCalls.get(v.name) ?? 0,
-      errorRate: meanCS(momentsFor("errorRate", v.name), opts),
+      errorRate: estimateOf("errorRate", momentsFor("errorRate", v.name), opts),
       costUsd: { total: cost, perCall: calls.length ? cost / calls.length : null },
       latencyMs: { p50: percentile(durations, 0.5), p95: percentile(durations, 0.95) },
       rewards: rewardNames.map((m) => ({
@@ -423,7 +438,7 @@ export async function experimentReport(
       })),
       checks: checkNames.map((m) => ({
         name: m.slice("check:".length),
-        ...meanCS(momentsFor(m, v.name), opts),
+        ...estimateOf(m, momentsFor(m, v.name), opts),
       })),
       pairwise: isControl
         ? []
@@ -435,7 +450,7 @@ export async function experimentReport(
               wins: ps.filter((p) => p.outcome === "win").length,
               ties: ps.filter((p) => p.outcome === "tie").length,
               losses: ps.filter((p) => p.outcome === "loss").length,
-              ...meanCS(momentsFor(m, v.name), opts),
+              ...estimateOf(m, momentsFor(m, v.name), opts),
             };
           }),
       vsControl,

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { seededRandom, Z95 } from "../evals/stats.ts";
 import {
   chiSquareGoodnessOfFit,
+  clip,
   csMargin,
   differenceCS,
   type Estimate,
@@ -13,6 +14,7 @@ import {
   moreUnitsForDifference,
   moreUnitsForMean,
   optimalRho2,
+  withRateFloor,
 } from "./stats.ts";
 
 const close = (actual: number | null, expected: number, tol = 1e-5) =>
@@ -63,6 +65,28 @@ describe("confidence sequence arithmetic", () => {
     assert.deepEqual(differenceCS(moments([]), moments([0, 1])), {
       n: 2,
       estimate: null,
+      low: null,
+      high: null,
+    });
+  });
+
+  it("should give a rate without spread a floor variance, and cut intervals to the parameter's range", () => {
+    // 0 of 5: p̃ = (0 + 0.5) / (5 + 1) = 0.083333; p̃(1 − p̃) = 0.083333 · 0.916667 = 0.076389.
+    close(withRateFloor(moments([0, 0, 0, 0, 0])).variance, 0.076389);
+    // 5 of 5: p̃ = 5.5/6 = 0.916667, the same variance.
+    close(withRateFloor(moments([1, 1, 1, 1, 1])).variance, 0.076389);
+    // A sample with spread keeps its own variance, and one value has none to floor.
+    assert.deepEqual(withRateFloor(moments([0, 1])), moments([0, 1]));
+    assert.deepEqual(withRateFloor(moments([1])), moments([1]));
+    assert.deepEqual(clip({ n: 3, estimate: 0.1, low: -0.4, high: 1.2 }, 0, 1), {
+      n: 3,
+      estimate: 0.1,
+      low: 0,
+      high: 1,
+    });
+    assert.deepEqual(clip({ n: 1, estimate: 0.1, low: null, high: null }, 0, 1), {
+      n: 1,
+      estimate: 0.1,
       low: null,
       high: null,
     });

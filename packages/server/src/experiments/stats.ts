@@ -79,6 +79,29 @@ export function momentsOfSums(n: number, sum: number, sumSquares: number): Momen
 }
 
 /**
+ * For a metric bounded in [0, 1] (a rate): when every unit so far has the same value, the sample variance is 0
+ * and the sequence would have no width at all, so 0 failures in 5 units would read as certainty. Then the
+ * variance of a Bernoulli at p̃ = (Σx + ½) / (n + 1) (half an event added, as in Jeffreys' and Agresti's
+ * intervals) stands in for it; a sample with any spread keeps its own variance.
+ *
+ * @example
+ * ```ts
+ * withRateFloor(moments([0, 0, 0, 0, 0])).variance; // p̃ = 0.5/6 = 0.0833; 0.0833 · 0.9167 = 0.0764
+ * ```
+ */
+export function withRateFloor(m: Moments): Moments {
+  if (m.n < 2 || m.variance > 0) return m;
+  const p = (m.mean * m.n + 0.5) / (m.n + 1);
+  return { ...m, variance: p * (1 - p) };
+}
+
+/** An interval cut to the range its parameter lives in (a sequence intersected with it stays valid). */
+export function clip(e: Estimate, lo: number, hi: number): Estimate {
+  const cut = (x: number | null) => (x === null ? null : Math.min(hi, Math.max(lo, x)));
+  return { ...e, low: cut(e.low), high: cut(e.high) };
+}
+
+/**
  * The half-width of the sequence for unit variance at t observations: sqrt(2(tρ²+1)/(t²ρ²) · ln(sqrt(tρ²+1)/α)).
  * Multiplied by σ̂ it is the half-width of the AsympCS for a mean.
  *
