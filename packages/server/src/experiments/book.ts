@@ -141,6 +141,34 @@ export async function changesOf(store: Store, name: string): Promise<ExperimentC
   }));
 }
 
+/**
+ * When the experiment was not splitting traffic: the periods, since it was created, in which its status was
+ * anything but running (draft, shadow, stopped, promoted), as `[from, to)` in ms (`to` is Infinity for the
+ * current one). A live call in such a period got its variant by status, not by the split, so it does not belong
+ * in the comparison of variants. Calls from before the experiment existed (backfilled through POST /api/calls
+ * with their variant) are not in any period.
+ */
+export async function unsplitPeriods(store: Store, name: string): Promise<Array<[number, number]>> {
+  const rows = await store.db
+    .selectFrom("experimentChanges")
+    .select(["at", "definition"])
+    .where("name", "=", name)
+    .orderBy("version", "asc")
+    .execute();
+  const periods: Array<[number, number]> = [];
+  let openedAt: number | undefined;
+  for (const r of rows) {
+    const at = Number(r.at);
+    const running = readJsonObject(r.definition)?.status === "running";
+    if (running && openedAt !== undefined) {
+      periods.push([openedAt, at]);
+      openedAt = undefined;
+    } else if (!running && openedAt === undefined) openedAt = at;
+  }
+  if (openedAt !== undefined) periods.push([openedAt, Number.POSITIVE_INFINITY]);
+  return periods;
+}
+
 /** Writes the next version if nobody wrote one since `before` was read. */
 async function commit(
   store: Store,

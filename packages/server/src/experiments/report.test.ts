@@ -339,6 +339,42 @@ for (const dialect of DIALECTS) {
       );
     });
 
+    it("compares variants only on calls made while the experiment split traffic", async (t) => {
+      const s = server(t);
+      if (!s) return;
+      const created = await s.api("/api/experiments", {
+        body: {
+          name: "phases",
+          by: "ana",
+          status: "shadow",
+          variants: [{ name: "control" }, { name: "short", systemPrompt: "Five words." }],
+        },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      // In the shadow every user got the control: those calls say nothing about the split.
+      const live = async (id: string, variant: string, unit: string) => {
+        const startedAt = Date.now();
+        const row = toCallRow(capturedCall({ id, startedAt, endedAt: startedAt + 50 }), "full");
+        await s.ctx.store.db
+          .insertInto("calls")
+          .values({ ...row, experiment: "phases", variant, assignmentUnit: unit })
+          .execute();
+      };
+      for (let i = 0; i < 6; i++) await live(`early_${i}`, "control", `userId:early${i}`);
+      await new Promise((r) => setTimeout(r, 5));
+      const running = await s.api("/api/experiments/phases", { body: { status: "running", by: "bo" } });
+      assert.equal(running.status, 200, JSON.stringify(running.body));
+      await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 3; i++) await live(`c_${i}`, "control", `userId:c${i}`);
+      for (let i = 0; i < 2; i++) await live(`s_${i}`, "short", `userId:s${i}`);
+      const r = await report(s, "phases");
+      const control = r.variants.find((v) => v.name === "control");
+      assert.equal(control?.calls, 9, "every live call is counted as volume");
+      assert.equal(control?.units, 3, "only the units of the split are compared");
+      assert.equal(control?.errorRate.n, 3);
+      assert.deepEqual(r.sampleRatio.observed, { control: 3, short: 2 });
+    });
+
     it("answers 404 for an unknown experiment and 400 for a bad metric or alpha", async (t) => {
       const s = server(t);
       if (!s) return;

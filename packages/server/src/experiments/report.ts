@@ -19,7 +19,7 @@ import { z } from "zod";
 import { percentile } from "../evals/stats.ts";
 import { HttpError } from "../http/error.ts";
 import type { Store } from "../store/index.ts";
-import { requireExperiment } from "./book.ts";
+import { requireExperiment, unsplitPeriods } from "./book.ts";
 import type { Difference, ExperimentReport, VariantReport, Verdict } from "./responses.ts";
 import type { Experiment } from "./schemas.ts";
 import {
@@ -83,6 +83,8 @@ interface CallRow {
   durationMs: number | null;
   startedAt: number;
   shadow: boolean;
+  /** A live call made while the experiment was splitting traffic (see `unsplitPeriods`). */
+  split: boolean;
 }
 
 interface Pair {
@@ -106,6 +108,8 @@ const push = <K, V>(m: Map<K, V[]>, k: K, v: V) => {
 
 async function load(store: Store, experiment: Experiment): Promise<Data> {
   const known = new Set(experiment.variants.map((v) => v.name));
+  const unsplit = await unsplitPeriods(store, experiment.name);
+  const splitting = (at: number) => !unsplit.some(([from, to]) => at >= from && at < to);
   const rows = await store.db
     .selectFrom("calls")
     .select(["id", "variant", "assignmentUnit", "outcome", "costUsd", "durationMs", "startedAt", "shadowOf"])
@@ -125,9 +129,10 @@ async function load(store: Store, experiment: Experiment): Promise<Data> {
       durationMs: r.durationMs === null ? null : Number(r.durationMs),
       startedAt: Number(r.startedAt),
       shadow: r.shadowOf !== null,
+      split: r.shadowOf === null && splitting(Number(r.startedAt)),
     };
     calls.set(call.id, call);
-    if (!call.shadow)
+    if (call.split)
       push(metrics, "errorRate", {
         variant: call.variant,
         unit: call.unit,
@@ -156,7 +161,7 @@ async function load(store: Store, experiment: Experiment): Promise<Data> {
     const at = Math.max(call.startedAt, Number(a.createdAt));
     if (a.name.startsWith("check:"))
       push(metrics, a.name, { variant: call.variant, unit: call.unit, value: value === 1 ? 1 : 0, at });
-    else if (!call.shadow)
+    else if (call.split)
       push(metrics, `reward:${a.name}`, { variant: call.variant, unit: call.unit, value, at });
   }
 
@@ -426,7 +431,7 @@ export async function experimentReport(
       name: v.name,
       control: isControl,
       share: shareOf(experiment, v.name),
-      units: new Set(calls.map((c) => c.unit)).size,
+      units: new Set(calls.filter((c) => c.split).map((c) => c.unit)).size,
       calls: calls.length,
       shadowCalls: shadowCalls.get(v.name) ?? 0,
       errorRate: estimateOf("errorRate", momentsFor("errorRate", v.name), opts),

@@ -38,7 +38,13 @@ export const variantReportSchema = z.object({
   control: z.boolean(),
   /** The share of units the allocation gives it (0..1). */
   share: z.number(),
-  units: z.number().int().describe("distinct assignment units with at least one live call"),
+  units: z
+    .number()
+    .int()
+    .describe(
+      "distinct assignment units with a live call made while the experiment split traffic (status running); " +
+        "rewards and the error rate count those calls only",
+    ),
   calls: z.number().int().describe("live calls (shadow calls excluded)"),
   shadowCalls: z.number().int(),
   errorRate: intervalSchema,
