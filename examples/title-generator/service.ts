@@ -2,7 +2,7 @@
  * A small document-title service, instrumented with intersebd. The lines marked `// intersebd` are all it
  * takes; everything else is the service as it would be anyway.
  *
- *   POST /titles              { documentId, text }            → { titleId, title }
+ *   POST /titles              { documentId, text, userId? }   → { titleId, title }
  *   POST /titles/{id}/choice  { userId, accepted, editedTitle? } → { selectionId }
  *
  * Env: PORT, OPENAI_BASE_URL (the intersebd proxy, e.g. http://127.0.0.1:8787/v1), OPENAI_API_KEY,
@@ -26,7 +26,7 @@ interface Title {
 }
 const titles = new Map<string, Title>();
 
-async function createTitle(body: { documentId: string; text: string }) {
+async function createTitle(body: { documentId: string; text: string; userId?: string }) {
   const r = await openai.chat.completions.create(
     {
       model,
@@ -38,7 +38,12 @@ async function createTitle(body: { documentId: string; text: string }) {
         { role: "user", content: body.text },
       ],
     },
-    { headers: { "x-intersebd-session-id": body.documentId } }, // intersebd: group the calls of one document
+    {
+      headers: {
+        "x-intersebd-session-id": body.documentId, // intersebd: group the calls of one document
+        ...(body.userId ? { "x-intersebd-user-id": body.userId } : {}), // and the user, the unit of experiments
+      },
+    },
   );
   const title: Title = {
     id: `title_${randomUUID()}`,
@@ -88,7 +93,10 @@ const server = http.createServer(async (req, res) => {
   try {
     const choice = /^\/titles\/([^/]+)\/choice$/.exec(req.url ?? "");
     if (req.method === "POST" && req.url === "/titles") {
-      return send(201, await createTitle((await readJson(req)) as { documentId: string; text: string }));
+      return send(
+        201,
+        await createTitle((await readJson(req)) as { documentId: string; text: string; userId?: string }),
+      );
     }
     if (req.method === "POST" && choice?.[1]) {
       const r = choose(
