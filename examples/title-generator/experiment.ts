@@ -88,7 +88,9 @@ async function traffic(users: string[]): Promise<string[]> {
 // 1. The experiment starts in the shadow: users still get the current prompt's titles.
 await intersebd("experiments", "create", "--file", path.join(here, "experiment.json"));
 const shadowed = await traffic(Array.from({ length: 40 }, (_, i) => `early-${i}`));
-console.log(`\n40 users got titles; ${shadowed.filter((t) => t.includes("[[GOOD]]")).length} came from the new prompt`);
+console.log(
+  `\n40 users got titles; ${shadowed.filter((t) => t.includes("[[GOOD]]")).length} came from the new prompt`,
+);
 // The shadow copies and their judgements arrive in the background.
 await eventually(
   async () => {
@@ -106,16 +108,13 @@ await intersebd("experiments", "show", "titles");
 // 2. The judge prefers the new prompt: split real users 50/50, their choices are the rewards.
 await intersebd("experiments", "set", "titles", "--status", "running", "--by", "ana");
 await traffic(Array.from({ length: 600 }, (_, i) => `user-${i}`));
-service.kill("SIGTERM"); // sends what the SDK still holds
-await new Promise((r) => service.once("exit", r));
+// The service's SDK sends the users' choices in the background.
 await eventually(
   async () => {
-    const r = (await (await fetch(`${server.url}/api/calls?experiment=titles&limit=1`)).json()) as unknown;
     const rep = (await (await fetch(`${server.url}/api/experiments/titles/report`)).json()) as {
       variants: Array<{ rewards: Array<{ n: number }> }>;
     };
-    const units = rep.variants.reduce((s, v) => s + (v.rewards[0]?.n ?? 0), 0);
-    return r && units >= 600 ? true : undefined;
+    return rep.variants.reduce((s, v) => s + (v.rewards[0]?.n ?? 0), 0) >= 600 ? true : undefined;
   },
   30_000,
   "600 users' rewards",
@@ -125,8 +124,13 @@ const report = await intersebd("experiments", "show", "titles");
 // 3. Promote the winner, with the name of the person who approved it.
 if (/punchy is better than control/.test(report)) {
   await intersebd("experiments", "promote", "titles", "--variant", "punchy", "--approved-by", "carla");
+  const after = await traffic(Array.from({ length: 20 }, (_, i) => `later-${i}`));
+  const punchy = after.filter((t) => t.includes("[[GOOD]]")).length;
+  console.log(`\nAfter the promotion, ${punchy} of 20 new users got the new prompt's titles`);
 }
 
+service.kill("SIGTERM");
+await new Promise((r) => service.once("exit", r));
 await server.close();
 await fake.close();
 fs.rmSync(dataDir, { recursive: true, force: true });
