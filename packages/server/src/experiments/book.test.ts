@@ -135,5 +135,48 @@ for (const dialect of DIALECTS) {
         assert.equal(res.body.error.field, field, JSON.stringify(res.body));
       }
     });
+
+    it("refuses a shadow judge or check the evaluations would refuse, naming its field, at create and change", async (t) => {
+      const s = server(t);
+      if (!s) return;
+      const judge = { model: "fake-judge", mode: "pairwise" };
+      const cases: Array<[Record<string, unknown>, string]> = [
+        [{ judge: { ...judge, scale: [1, 5] } }, "shadow.judge.scale"],
+        [{ judge: { ...judge, upstream: "nowhere" } }, "shadow.judge.upstream"],
+        [{ checks: ["no such shorthand"] }, "shadow.checks[0]"],
+        [{ checks: [{ type: "regex", pattern: "(" }] }, "shadow.checks[0].pattern"],
+        [{ checks: [{ type: "custom", name: "mine" }] }, "shadow.checks[0].type"],
+        [
+          {
+            checks: [
+              "json-schema",
+              { type: "contains", against: "baseline" },
+              { type: "judge", ...judge, upstream: "x" },
+            ],
+          },
+          "shadow.checks[2].upstream",
+        ],
+      ];
+      for (const [i, [shadow, field]] of cases.entries()) {
+        const created = await s.api<{ error: { field?: string; message: string } }>("/api/experiments", {
+          body: { ...titles, name: `bad-shadow-${i}`, status: "shadow", shadow },
+        });
+        assert.equal(created.status, 400, JSON.stringify([shadow, created.body]));
+        assert.equal(created.body.error.field, field, JSON.stringify(created.body));
+        assert.match(created.body.error.message, /^shadow\.(judge|checks\[\d\])/);
+      }
+      assert.equal((await s.api("/api/experiments/bad-shadow-0")).status, 404, "nothing was stored");
+
+      const ok = await s.api<Experiment>("/api/experiments", {
+        body: { ...titles, name: "shadowed", status: "shadow", shadow: { judge, checks: ["json-schema"] } },
+      });
+      assert.equal(ok.status, 201, JSON.stringify(ok.body));
+      const changed = await s.api<{ error: { field?: string } }>("/api/experiments/shadowed", {
+        body: { shadow: { checks: [{ type: "regex", pattern: "[" }] }, by: "bo" },
+      });
+      assert.equal(changed.status, 400, JSON.stringify(changed.body));
+      assert.equal(changed.body.error.field, "shadow.checks[0].pattern");
+      assert.equal((await s.api<Experiment>("/api/experiments/shadowed")).body.version, 1);
+    });
   });
 }

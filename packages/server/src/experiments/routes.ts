@@ -1,5 +1,6 @@
 /** The experiments API under `/api` (names: PRODUCT.md, "Names for what comes next"). */
 import type { AppContext } from "../context.ts";
+import { type CheckDef, normalizeChecks } from "../evals/checks.ts";
 import { HttpError } from "../http/error.ts";
 import { type RouteTable, route } from "../http/index.ts";
 import {
@@ -20,6 +21,7 @@ import {
   experimentSchema,
   promoteSchema,
   rollbackSchema,
+  type ShadowSettings,
   updateExperimentSchema,
 } from "./schemas.ts";
 
@@ -49,6 +51,39 @@ export const experimentsRoutes = (
         );
     });
   };
+  /**
+   * The shadow judge and checks, read with the evaluations' normalizers: a bad one is a 400 naming its field
+   * here, not a shadow that silently judges nothing once the experiment runs (shadow-judge.ts reads them again).
+   */
+  const validShadow = (shadow: ShadowSettings | null | undefined) => {
+    if (!shadow) return;
+    const defs: Array<{ field: string; def: CheckDef }> = [];
+    if (shadow.judge) {
+      const { sample: _sample, ...judge } = shadow.judge;
+      try {
+        const [def] = normalizeChecks([{ type: "judge", ...judge }], { field: "shadow.judge" });
+        if (def) defs.push({ field: "shadow.judge", def });
+      } catch (err) {
+        // One judge, not a list: `shadow.judge[0].scale` reads as `shadow.judge.scale`.
+        if (!(err instanceof HttpError)) throw err;
+        const unindex = (s: string) => s.replaceAll("shadow.judge[0]", "shadow.judge");
+        throw new HttpError(err.status, unindex(err.message), {
+          field: err.field === undefined ? "shadow.judge" : unindex(err.field),
+        });
+      }
+    }
+    if (shadow.checks?.length)
+      normalizeChecks(shadow.checks, { field: "shadow.checks" }).forEach((def, i) => {
+        defs.push({ field: `shadow.checks[${i}]`, def });
+      });
+    for (const { field, def } of defs)
+      if (def.type === "judge" && def.upstream !== undefined && !ctx.config.upstreams.has(def.upstream))
+        throw new HttpError(
+          400,
+          `${field}.upstream: ${def.upstream} is not a configured upstream (configured: ${[...ctx.config.upstreams.keys()].join(", ")}; INTERSEBD_UPSTREAMS)`,
+          { field: `${field}.upstream` },
+        );
+  };
   return [
     route({
       method: "post",
@@ -60,6 +95,7 @@ export const experimentsRoutes = (
       errors: { 409: "name taken" },
       handler: ({ body }) => {
         knownUpstreams(body.variants);
+        validShadow(body.shadow);
         return after(createExperiment(store, body));
       },
     }),
@@ -99,7 +135,10 @@ export const experimentsRoutes = (
       body: updateExperimentSchema,
       response: experimentSchema,
       errors: { 404: "no such experiment", 409: "promoted, or changed meanwhile" },
-      handler: ({ params, body }) => after(updateExperiment(store, params.name, body)),
+      handler: ({ params, body }) => {
+        validShadow(body.shadow);
+        return after(updateExperiment(store, params.name, body));
+      },
     }),
     route({
       method: "post",
