@@ -19,7 +19,8 @@ interface Seed {
   id: string;
   experiment?: string;
   variant: string;
-  unit: string;
+  /** null: the request lacked the experiment's unit id (the proxy then gives the control and records no unit). */
+  unit: string | null;
   day?: number;
   durationMs?: number;
   outcome?: "ok" | "upstream_error";
@@ -373,6 +374,36 @@ for (const dialect of DIALECTS) {
       assert.equal(control?.units, 3, "only the units of the split are compared");
       assert.equal(control?.errorRate.n, 3);
       assert.deepEqual(r.sampleRatio.observed, { control: 3, short: 2 });
+    });
+
+    it("leaves calls without an assignment unit out of the split (they were not randomised)", async (t) => {
+      const s = server(t);
+      if (!s) return;
+      await createRunning(s, "anonymous");
+      // 40 users a side, and 200 requests without a user id, which the proxy sent to the control (failing).
+      await seedCalls(s, "anonymous", [
+        ...Array.from({ length: 40 }, (_, i) => ({
+          id: `an-c${i}`,
+          variant: "control",
+          unit: `userId:c${i}`,
+        })),
+        ...Array.from({ length: 40 }, (_, i) => ({ id: `an-s${i}`, variant: "short", unit: `userId:s${i}` })),
+        ...Array.from({ length: 200 }, (_, i) => ({
+          id: `an-x${i}`,
+          variant: "control",
+          unit: null,
+          outcome: "upstream_error" as const,
+        })),
+      ]);
+      const r = await report(s, "anonymous");
+      const control = r.variants.find((v) => v.name === "control");
+      assert.equal(control?.calls, 240, "every live call is volume");
+      assert.equal(control?.units, 40);
+      assert.equal(control?.errorRate.n, 40);
+      assert.equal(control?.errorRate.estimate, 0);
+      assert.deepEqual(r.sampleRatio.observed, { control: 40, short: 40 });
+      assert.equal(r.sampleRatio.mismatch, false);
+      assert.equal(r.variants[1]?.vsControl.find((d) => d.metric === "errorRate")?.estimate, 0);
     });
 
     it("answers 404 for an unknown experiment and 400 for a bad metric or alpha", async (t) => {

@@ -83,7 +83,7 @@ interface CallRow {
   durationMs: number | null;
   startedAt: number;
   shadow: boolean;
-  /** A live call made while the experiment was splitting traffic (see `unsplitPeriods`). */
+  /** A live call with an assignment unit, made while the experiment was splitting traffic (`unsplitPeriods`). */
   split: boolean;
 }
 
@@ -129,7 +129,11 @@ async function load(store: Store, experiment: Experiment): Promise<Data> {
       durationMs: r.durationMs === null ? null : Number(r.durationMs),
       startedAt: Number(r.startedAt),
       shadow: r.shadowOf !== null,
-      split: r.shadowOf === null && splitting(Number(r.startedAt)),
+      // Without a unit the call was not randomised: the proxy and the SDKs give the control to a request that
+      // lacks the experiment's unit id (no user id in a per-user experiment). Counted as one more control unit
+      // each, such calls would bias the comparison toward whatever anonymous traffic does and fail the
+      // sample-ratio check on any service with some of it.
+      split: r.shadowOf === null && r.assignmentUnit !== null && splitting(Number(r.startedAt)),
     };
     calls.set(call.id, call);
     if (call.split)
