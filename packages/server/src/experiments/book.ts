@@ -169,6 +169,27 @@ export async function unsplitPeriods(store: Store, name: string): Promise<Array<
   return periods;
 }
 
+/**
+ * When the experiment's allocation last changed after its creation (a weight change), in ms; undefined when it
+ * never did. Units seen before then were split by other shares: the sample-ratio check leaves them out.
+ */
+export async function allocationChangedAt(store: Store, name: string): Promise<number | undefined> {
+  const rows = await store.db
+    .selectFrom("experimentChanges")
+    .select(["at", "definition"])
+    .where("name", "=", name)
+    .orderBy("version", "asc")
+    .execute();
+  let previous: string | undefined;
+  let changedAt: number | undefined;
+  for (const r of rows) {
+    const allocation = JSON.stringify(readJsonObject(r.definition)?.allocation ?? null);
+    if (previous !== undefined && allocation !== previous) changedAt = Number(r.at);
+    previous = allocation;
+  }
+  return changedAt;
+}
+
 /** Writes the next version if nobody wrote one since `before` was read. */
 async function commit(
   store: Store,

@@ -406,6 +406,42 @@ for (const dialect of DIALECTS) {
       assert.equal(r.variants[1]?.vsControl.find((d) => d.metric === "errorRate")?.estimate, 0);
     });
 
+    it("checks the sample ratio against the units seen since the weights last changed", async (t) => {
+      const s = server(t);
+      if (!s) return;
+      await createRunning(s, "reweighted");
+      const live = async (id: string, variant: string, unit: string) => {
+        const startedAt = Date.now();
+        const row = toCallRow(capturedCall({ id, startedAt, endedAt: startedAt + 50 }), "full");
+        await s.ctx.store.db
+          .insertInto("calls")
+          .values({ ...row, experiment: "reweighted", variant, assignmentUnit: unit })
+          .execute();
+      };
+      // 50/50 for a while: 150 users a side.
+      for (let i = 0; i < 150; i++) await live(`rw-c${i}`, "control", `userId:c${i}`);
+      for (let i = 0; i < 150; i++) await live(`rw-s${i}`, "short", `userId:s${i}`);
+      await new Promise((r) => setTimeout(r, 5));
+      const weighted = await s.api("/api/experiments/reweighted", {
+        body: { weights: { control: 90, short: 10 }, by: "ana" },
+      });
+      assert.equal(weighted.status, 200, JSON.stringify(weighted.body));
+      await new Promise((r) => setTimeout(r, 5));
+      // Then 90/10, as asked; c0..c8 come back (units seen under both shares).
+      for (let i = 0; i < 90; i++) await live(`rw2-c${i}`, "control", `userId:${i < 9 ? "c" : "n"}${i}`);
+      for (let i = 0; i < 10; i++) await live(`rw2-s${i}`, "short", `userId:m${i}`);
+      const r = await report(s, "reweighted");
+      assert.deepEqual(r.sampleRatio.observed, { control: 90, short: 10 });
+      assert.equal(r.sampleRatio.pValue, 1);
+      assert.equal(r.sampleRatio.mismatch, false);
+      assert.equal(r.variants[0]?.units, 231, "the comparison keeps every unit of the split");
+
+      // A skew after the change is still caught: 20 more short users make it 90/30 against 90/10.
+      for (let i = 10; i < 30; i++) await live(`rw3-s${i}`, "short", `userId:m${i}`);
+      const skewed = await report(s, "reweighted");
+      assert.equal(skewed.sampleRatio.mismatch, true, JSON.stringify(skewed.sampleRatio));
+    });
+
     it("answers 404 for an unknown experiment and 400 for a bad metric or alpha", async (t) => {
       const s = server(t);
       if (!s) return;

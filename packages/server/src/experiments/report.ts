@@ -19,7 +19,7 @@ import { z } from "zod";
 import { percentile } from "../evals/stats.ts";
 import { HttpError } from "../http/error.ts";
 import type { Store } from "../store/index.ts";
-import { requireExperiment, unsplitPeriods } from "./book.ts";
+import { allocationChangedAt, requireExperiment, unsplitPeriods } from "./book.ts";
 import type { Difference, ExperimentReport, VariantReport, Verdict } from "./responses.ts";
 import type { Experiment } from "./schemas.ts";
 import {
@@ -466,13 +466,24 @@ export async function experimentReport(
     };
   });
 
-  // The split is checked only while running: in a shadow or draft there is no split, and after a weight
-  // change in a stopped experiment the units came under several allocations.
+  // The split is checked only while running (in a shadow or draft there is no split), and against the units
+  // seen under the current shares: since the last weight change, units of the old shares are a mix of both (a
+  // moved unit is in two variants), which fails the check on any experiment whose weights were changed. Calls
+  // dated before the experiment existed (backfilled) have no shares of their own and count as current.
+  const changedAt = await allocationChangedAt(store, experiment.name);
+  const current = (c: CallRow) =>
+    changedAt === undefined || c.startedAt >= changedAt || c.startedAt < experiment.createdAt;
+  const observed = new Map(
+    variants.map((v) => [
+      v.name,
+      new Set((live.get(v.name) ?? []).filter((c) => c.split && current(c)).map((c) => c.unit)).size,
+    ]),
+  );
   const inSplit = variants.filter((v) => v.share > 0);
   const srm =
     experiment.status === "running"
       ? chiSquareGoodnessOfFit(
-          inSplit.map((v) => v.units),
+          inSplit.map((v) => observed.get(v.name) ?? 0),
           inSplit.map((v) => v.share),
         )
       : { pValue: null };
@@ -509,7 +520,7 @@ export async function experimentReport(
     variants,
     sampleRatio: {
       expected: Object.fromEntries(variants.map((v) => [v.name, v.share])),
-      observed: Object.fromEntries(variants.map((v) => [v.name, v.units])),
+      observed: Object.fromEntries(observed),
       pValue: srm.pValue,
       mismatch,
     },

@@ -78,7 +78,9 @@ export const experimentReportSchema = z.object({
   variants: z.array(variantReportSchema),
   sampleRatio: z.object({
     expected: z.record(z.string(), z.number()).describe("share by variant"),
-    observed: z.record(z.string(), z.number()).describe("units by variant"),
+    observed: z
+      .record(z.string(), z.number())
+      .describe("units by variant, seen since the shares last changed (the check compares these)"),
     pValue: z.number().nullable(),
     mismatch: z
       .boolean()
