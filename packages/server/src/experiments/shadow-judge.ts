@@ -243,7 +243,7 @@ function askThroughProxy(deps: JudgeDeps, pair: ShadowPair, opts: JudgeOptions):
   return async (def, messages) => {
     const headers: Record<string, string> = {
       "x-intersebd-tags": `exp-judge:${pair.experiment.name}`,
-      "x-intersebd-metadata": JSON.stringify({
+      "x-intersebd-metadata": headerJson({
         experiment: pair.experiment.name,
         experimentRole: "judge",
         variant: pair.variant.name,
@@ -271,4 +271,16 @@ function askThroughProxy(deps: JudgeDeps, pair: ShadowPair, opts: JudgeOptions):
       return { error: `judge ${def.model} could not be reached: ${(err as Error).message}` };
     }
   };
+}
+
+/**
+ * JSON for a header value: characters past U+007E as `\uXXXX` escapes. A header carries bytes, and fetch refuses
+ * a value with a character past U+00FF (a prompt version or metadata in Japanese), which failed every shadow or
+ * judge call of such a request; the proxy's JSON.parse reads the escapes back as the same text.
+ */
+export function headerJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }

@@ -273,6 +273,32 @@ for (const dialect of DIALECTS) {
       assert.notEqual(stored.id, call.id);
     });
 
+    it("shadows a call whose metadata or prompt version is not Latin-1 (header JSON is escaped)", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      const r = runner();
+      const call = await controlCall(s, { metadata: { feature: "見出し", promptVersion: "v1" } });
+      r.offer(
+        call,
+        await createExperiment(s, "unicode", { variants: [{ ...CANDIDATE, promptVersion: "v2-短い" }] }),
+      );
+      await eventually(
+        async () =>
+          (await counted(s, "ok", "unicode")) + (await counted(s, "network_error", "unicode")) === 1,
+        5000,
+        "the shadow call's outcome",
+      );
+      assert.equal(await counted(s, "ok", "unicode"), 1);
+      const stored = await eventually(async () => {
+        const rows = await s.ctx.store.db
+          .selectFrom("calls")
+          .select(["metadata", "variant"])
+          .where("shadowOf", "=", call.id)
+          .execute();
+        return rows.length === 1 && rows[0];
+      });
+      assert.deepEqual(JSON.parse(stored.metadata), { feature: "見出し", promptVersion: "v2-短い" });
+    });
+
     it("shadows a sampled share of calls, the same calls on every instance, and only completed chat calls", async (t) => {
       if (skip) return t.skip("PostgreSQL unreachable");
       const exp = await createExperiment(s, "sampled", { shadow: { sample: 0.5, concurrency: 256 } });

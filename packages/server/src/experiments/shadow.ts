@@ -25,7 +25,7 @@ import type { CapturedCall } from "../calls/record.ts";
 import type { AppContext } from "../context.ts";
 import { applyVariant } from "./overrides.ts";
 import { type Experiment, type ShadowSettings, shadowSchema, type Variant } from "./schemas.ts";
-import { judgePair } from "./shadow-judge.ts";
+import { headerJson, judgePair } from "./shadow-judge.ts";
 
 export type ShadowOutcome =
   | "ok"
@@ -298,7 +298,7 @@ export class ShadowRunner {
     // The original's metadata, but the prompt version is the candidate's: metrics group by it.
     const { promptVersion: _control, ...metadata } = call.metadata;
     if (variant.promptVersion) metadata.promptVersion = variant.promptVersion;
-    if (Object.keys(metadata).length) headers["x-intersebd-metadata"] = JSON.stringify(metadata);
+    if (Object.keys(metadata).length) headers["x-intersebd-metadata"] = headerJson(metadata);
     if (this.#ctx.config.apiKey) headers["x-intersebd-key"] = this.#ctx.config.apiKey;
     // The client's credential is for the upstream it called: sent elsewhere it would leak, and would take the
     // place of that upstream's configured key.
