@@ -13,11 +13,21 @@ export {
   loadChecksFile,
 } from "./checks.ts";
 export { computeGroupReport, type GroupReport } from "./group.ts";
+export {
+  baselineFirst,
+  type ChatMessage,
+  outcomeOf,
+  pairwisePrompt,
+  parsePairwise,
+  renderConversation,
+} from "./judge.ts";
 export type { Bucket } from "./metrics.ts";
+export { errorMessage, type Posted, postThroughProxy } from "./proxy-client.ts";
 export type { Report } from "./report.ts";
 export { evalsRoutes as routes } from "./routes.ts";
 export { type EvaluationTarget, type RunEvaluationInput, runEvaluation } from "./run-evaluation.ts";
 export {
+  candidateRequest,
   type Estimate,
   enforceMaxCost,
   type Progress,
@@ -45,4 +55,5 @@ export {
   startGroup,
 } from "./start-evaluation.ts";
 export { runState } from "./state.ts";
+export { hash32, type Interval, wilson } from "./stats.ts";
 export type { EvalWorker } from "./worker.ts";
