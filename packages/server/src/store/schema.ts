@@ -6,6 +6,7 @@ import type { Insertable, Selectable } from "kysely";
 import type { EvalsTables } from "./schema-evals.ts";
 import type { ExperimentsTables } from "./schema-experiments.ts";
 import type { ExportsTables } from "./schema-exports.ts";
+import type { LiveTables } from "./schema-live.ts";
 import type { NotificationsTables } from "./schema-notifications.ts";
 
 export interface CallsTable {
@@ -118,7 +119,12 @@ export interface ComparisonsTable {
   createdAt: number;
 }
 
-export interface Database extends NotificationsTables, ExportsTables, EvalsTables, ExperimentsTables {
+export interface Database
+  extends NotificationsTables,
+    ExportsTables,
+    EvalsTables,
+    ExperimentsTables,
+    LiveTables {
   calls: CallsTable;
   callTags: CallTagsTable;
   /** A view, read only: every tag a call answers to (its id, its completion id, and its `call_tags`). */

@@ -13,6 +13,7 @@ import * as m0007 from "./0007_call_previews.ts";
 import * as m0008 from "./0008_eval_attempt_calls.ts";
 import * as m0009 from "./0009_experiments.ts";
 import * as m0010 from "./0010_eval_groups.ts";
+import * as m0011 from "./0011_live_evaluators.ts";
 
 export const migrations: Record<string, Migration> = {
   "0001_calls": m0001,
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   "0008_eval_attempt_calls": m0008,
   "0009_experiments": m0009,
   "0010_eval_groups": m0010,
+  "0011_live_evaluators": m0011,
 };
