@@ -228,3 +228,83 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Cohen's kappa with its large-sample standard error and 95% interval (`cohenKappaTable`). */
+export interface KappaEstimate {
+  /** Items rated by both raters. */
+  n: number;
+  kappa: number | null;
+  /** Standard error of kappa (Fleiss, Cohen & Everitt 1969), what the interval is built from. */
+  se: number | null;
+  /** kappa ± z·se, cut to [−1, 1]; null when kappa is undefined or n < 2. */
+  ci: Interval;
+}
+
+/**
+ * Cohen's kappa on a k×k agreement table (rows: the first rater's category, columns: the second's, cells:
+ * counts), with the large-sample variance of Fleiss, Cohen & Everitt (1969), the "ASE" SAS PROC FREQ prints:
+ *
+ *   Var(κ) = [Σᵢ pᵢᵢ(1 − (pᵢ. + p.ᵢ)(1 − κ))² + (1 − κ)² Σᵢ≠ⱼ pᵢⱼ(p.ᵢ + pⱼ.)² − (κ − pₑ(1 − κ))²] / (n(1 − pₑ)²)
+ *
+ * The normal interval is the textbook one; with few items (n < 20 or so) it is only a rough guide, which is why
+ * the views say "not yet calibrated" below that.
+ *
+ * @example
+ * ```ts
+ * cohenKappaTable([[0, 4, 1], [0, 8, 0], [0, 1, 5]]); // { n: 19, kappa: 0.484163, se: 0.138, ci: [0.2137, 0.7547] }
+ * ```
+ */
+export function cohenKappaTable(table: ReadonlyArray<ReadonlyArray<number>>, z = Z95): KappaEstimate {
+  const k = table.length;
+  let n = 0;
+  for (const row of table) for (const c of row) n += c;
+  if (n === 0) return { n, kappa: null, se: null, ci: null };
+  const p = table.map((row) => row.map((c) => c / n));
+  const cell = (i: number, j: number) => p[i]?.[j] ?? 0;
+  const rowSum = Array.from({ length: k }, (_, i) => (p[i] ?? []).reduce((s, x) => s + x, 0));
+  const colSum = Array.from({ length: k }, (_, j) => p.reduce((s, row) => s + (row[j] ?? 0), 0));
+  let po = 0;
+  let pe = 0;
+  for (let i = 0; i < k; i++) {
+    po += cell(i, i);
+    pe += (rowSum[i] as number) * (colSum[i] as number);
+  }
+  // Chance agreement of 1: both raters used one category throughout, and kappa is 0/0.
+  if (pe >= 1 - 1e-12) return { n, kappa: null, se: null, ci: null };
+  const kappa = (po - pe) / (1 - pe);
+  const q = 1 - kappa;
+  let a = 0;
+  let b = 0;
+  for (let i = 0; i < k; i++) {
+    a += cell(i, i) * (1 - ((rowSum[i] as number) + (colSum[i] as number)) * q) ** 2;
+    for (let j = 0; j < k; j++)
+      if (i !== j) b += cell(i, j) * ((colSum[i] as number) + (rowSum[j] as number)) ** 2;
+  }
+  const c = (kappa - pe * q) ** 2;
+  const variance = Math.max(0, (a + q * q * b - c) / (n * (1 - pe) ** 2));
+  const se = Math.sqrt(variance);
+  const ci: Interval = n < 2 ? null : [round(Math.max(-1, kappa - z * se)), round(Math.min(1, kappa + z * se))];
+  return { n, kappa: round(kappa), se: round(se), ci };
+}
+
+/**
+ * The k×k table of two raters' labels on the same items, in the order of `categories`; a label outside them
+ * is left out.
+ */
+export function agreementTable<T>(
+  pairs: ReadonlyArray<{ a: T; b: T }>,
+  categories: readonly T[],
+): number[][] {
+  const table = categories.map(() => categories.map(() => 0));
+  for (const { a, b } of pairs) {
+    const i = categories.indexOf(a);
+    const j = categories.indexOf(b);
+    if (i >= 0 && j >= 0) (table[i] as number[])[j] = ((table[i] as number[])[j] as number) + 1;
+  }
+  return table;
+}
+
+/** Cohen's kappa and its interval for two raters' yes/no labels (the table's first row and column: yes). */
+export function cohenKappaInterval(pairs: ReadonlyArray<{ a: boolean; b: boolean }>): KappaEstimate {
+  return cohenKappaTable(agreementTable(pairs, [true, false]));
+}
