@@ -55,5 +55,5 @@ export {
   startGroup,
 } from "./start-evaluation.ts";
 export { runState } from "./state.ts";
-export { hash32, type Interval, wilson } from "./stats.ts";
+export { hash32, type Interval, seededRandom, wilson } from "./stats.ts";
 export type { EvalWorker } from "./worker.ts";
