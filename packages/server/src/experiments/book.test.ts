@@ -158,9 +158,10 @@ for (const dialect of DIALECTS) {
         ],
       ];
       for (const [i, [shadow, field]] of cases.entries()) {
-        const created = await s.api<{ error: { field?: string; message: string } }>("/api/experiments", {
-          body: { ...titles, name: `bad-shadow-${i}`, status: "shadow", shadow },
-        });
+        const created: { status: number; body: { error: { field?: string; message: string } } } = await s.api(
+          "/api/experiments",
+          { body: { ...titles, name: `bad-shadow-${i}`, status: "shadow", shadow } },
+        );
         assert.equal(created.status, 400, JSON.stringify([shadow, created.body]));
         assert.equal(created.body.error.field, field, JSON.stringify(created.body));
         assert.match(created.body.error.message, /^shadow\.(judge|checks\[\d\])/);
