@@ -8,6 +8,7 @@ import type { ExperimentsTables } from "./schema-experiments.ts";
 import type { ExportsTables } from "./schema-exports.ts";
 import type { LiveTables } from "./schema-live.ts";
 import type { NotificationsTables } from "./schema-notifications.ts";
+import type { ReviewQueuesTables } from "./schema-review-queues.ts";
 
 export interface CallsTable {
   id: string;
@@ -124,7 +125,8 @@ export interface Database
     ExportsTables,
     EvalsTables,
     ExperimentsTables,
-    LiveTables {
+    LiveTables,
+    ReviewQueuesTables {
   calls: CallsTable;
   callTags: CallTagsTable;
   /** A view, read only: every tag a call answers to (its id, its completion id, and its `call_tags`). */
