@@ -3,6 +3,7 @@
  * JSON values are stored as text in both dialects so that one set of queries serves both.
  */
 import type { Insertable, Selectable } from "kysely";
+import type { ConversationsTables } from "./schema-conversations.ts";
 import type { EvalsTables } from "./schema-evals.ts";
 import type { ExperimentsTables } from "./schema-experiments.ts";
 import type { ExportsTables } from "./schema-exports.ts";
@@ -118,10 +119,13 @@ export interface ComparisonsTable {
   annotatorId: string | null;
   source: string;
   createdAt: number;
+  /** The named criterion the choice was made on (conversation evaluations); null: the whole answer. */
+  criterion: string | null;
 }
 
 export interface Database
-  extends NotificationsTables,
+  extends ConversationsTables,
+    NotificationsTables,
     ExportsTables,
     EvalsTables,
     ExperimentsTables,
