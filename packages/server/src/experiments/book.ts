@@ -115,13 +115,28 @@ export async function requireExperiment(store: Store, name: string): Promise<Exp
   return found;
 }
 
-export async function listExperiments(store: Store): Promise<Experiment[]> {
+/**
+ * Every experiment, newest first. With `onBroken`, a stored definition that does not parse is handed to it and
+ * left out instead of failing the whole list (the live view must keep seeing the others' changes).
+ */
+export async function listExperiments(
+  store: Store,
+  onBroken?: (name: string, err: unknown) => void,
+): Promise<Experiment[]> {
   const rows = await store.db
     .selectFrom("experiments")
     .select(["name", "definition"])
     .orderBy("createdAt", "desc")
     .execute();
-  return rows.map((r) => definitionOf(r.definition, r.name));
+  if (!onBroken) return rows.map((r) => definitionOf(r.definition, r.name));
+  return rows.flatMap((r) => {
+    try {
+      return [definitionOf(r.definition, r.name)];
+    } catch (err) {
+      onBroken(r.name, err);
+      return [];
+    }
+  });
 }
 
 /** The experiment's changes, oldest first. */

@@ -33,10 +33,20 @@ export class LiveExperiments implements ExperimentLookup {
   #inFlight: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
   #failing = false;
+  /** Experiments whose stored definition could not be read (logged once each). */
+  readonly #broken = new Set<string>();
 
   constructor(store: Store, opts: LiveOptions) {
     this.#upstreams = new Set(opts.upstreams);
-    this.#load = opts.load ?? (() => listExperiments(store));
+    // One unreadable definition is left out (and logged once), not a reason to stop seeing every other change.
+    this.#load =
+      opts.load ??
+      (() =>
+        listExperiments(store, (name, err) => {
+          if (this.#broken.has(name)) return;
+          this.#broken.add(name);
+          this.#log.error(`experiments: ${name} is left out of routing: ${String(err)}`);
+        }));
     this.#log = opts.log;
     this.#refreshMs = opts.refreshMs;
   }

@@ -16,8 +16,10 @@ import {
   startFakeUpstream,
   startTestServer,
   type TestServer,
+  withStore,
 } from "../testing/index.ts";
 import { createLogger } from "../util/log.ts";
+import { createExperiment } from "./book.ts";
 import { LiveExperiments } from "./live.ts";
 import type { Experiment } from "./schemas.ts";
 
@@ -385,6 +387,37 @@ describe("the live view", () => {
     assert.equal(warnings.length, 1);
     assert.match(warnings[0] ?? "", /store is away/);
   });
+
+  for (const dialect of DIALECTS)
+    it(`leaves out one unreadable stored definition and keeps seeing the others (${dialect})`, async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      await withStore(dialect, async (store) => {
+        const errors: string[] = [];
+        const log = { ...createLogger("silent"), error: (m: string) => void errors.push(m) };
+        const live = new LiveExperiments(store, { refreshMs: 3_600_000, upstreams: ["default"], log });
+        const variants = [
+          { name: "a", weight: 1 },
+          { name: "b", weight: 1 },
+        ];
+        await createExperiment(store, {
+          name: "broken",
+          unit: "userId",
+          status: "running",
+          variants,
+          by: "t",
+        });
+        await store.db.updateTable("experiments").set({ definition: "{not json" }).execute();
+        await live.start();
+        await createExperiment(store, { name: "fine", unit: "userId", status: "running", variants, by: "t" });
+        await live.refresh();
+        await live.refresh();
+        live.stop();
+        assert.equal(live.byName("fine")?.name, "fine", "a change made after the broken row is seen");
+        assert.equal(live.byName("broken"), undefined);
+        assert.equal(errors.length, 1, errors.join("\n"));
+        assert.match(errors[0] ?? "", /broken is left out of routing/);
+      });
+    });
 
   it("sees a store failure through a running server and keeps routing", async (t) => {
     const fake = await startFakeUpstream();
