@@ -4,6 +4,7 @@
  * evaluation worker, for the CLI and `runEvaluation`) is returned, not registered.
  */
 import { z } from "zod";
+import * as alerts from "./alerts/index.ts";
 import * as calls from "./calls/index.ts";
 import type { AppContext } from "./context.ts";
 import * as evals from "./evals/index.ts";
@@ -49,6 +50,7 @@ export interface Started {
 export function compose(ctx: AppContext, started: Started = {}): Composed {
   const notificationsService = notifications.start(ctx);
   const evalsService = evals.start(ctx);
+  const alertsService = alerts.start(ctx, notificationsService.deps.webhook);
   return {
     tables: [
       calls.routes(ctx, callDetailReader(ctx)),
@@ -58,9 +60,11 @@ export function compose(ctx: AppContext, started: Started = {}): Composed {
       exportsDomain.routes(ctx),
       evals.routes(ctx, evalsService),
       experiments.routes(ctx, started.experimentsChanged),
+      alerts.routes(ctx),
     ],
     evalWorker: evalsService.worker,
     stop: async () => {
+      await alertsService.stop();
       await evalsService.stop();
       await notificationsService.stop();
     },

@@ -87,6 +87,10 @@ export const envSchema = z.object({
   INTERSEBD_WEBHOOK_RETRY_BASE_MS: positiveInt.default(5000),
   /** Delivery attempts before a webhook is marked failed (default 8: about 7 hours at the default base). */
   INTERSEBD_WEBHOOK_MAX_ATTEMPTS: positiveInt.max(100).default(8),
+  /** How often the alert rules are evaluated, ms (default 30 s). */
+  INTERSEBD_ALERTS_EVAL_MS: positiveInt.default(30_000),
+  /** Where alerts are POSTed when a rule names no `webhookUrl` (signed with INTERSEBD_WEBHOOK_SECRET). */
+  INTERSEBD_ALERTS_WEBHOOK_URL: z.url().optional(),
   /** HMAC key for annotation links (`/a/{token}`); unset: generated once and kept in the store. */
   INTERSEBD_TOKEN_SECRET: z.string().min(16).optional(),
   /** How long an annotation link stays valid, seconds (default 7 days). */
@@ -127,6 +131,8 @@ export interface Config {
   allowedOrigins: string[];
   logLevel: Env["INTERSEBD_LOG_LEVEL"];
   webhook?: { url: string; secret?: string; retryBaseMs: number; maxAttempts: number };
+  /** Alerts (alerts/): the evaluation period and the default webhook, signed and retried like notifications'. */
+  alerts: { evalMs: number; webhookUrl?: string; secret?: string; retryBaseMs: number; maxAttempts: number };
   tokenSecret?: string;
   tokenTtlSeconds: number;
   rubricsFile?: string;
@@ -317,6 +323,13 @@ export function loadConfig(
           maxAttempts: e.INTERSEBD_WEBHOOK_MAX_ATTEMPTS,
         }
       : undefined,
+    alerts: {
+      evalMs: e.INTERSEBD_ALERTS_EVAL_MS,
+      webhookUrl: e.INTERSEBD_ALERTS_WEBHOOK_URL,
+      secret: e.INTERSEBD_WEBHOOK_SECRET,
+      retryBaseMs: e.INTERSEBD_WEBHOOK_RETRY_BASE_MS,
+      maxAttempts: e.INTERSEBD_WEBHOOK_MAX_ATTEMPTS,
+    },
     tokenSecret: e.INTERSEBD_TOKEN_SECRET,
     tokenTtlSeconds: e.INTERSEBD_TOKEN_TTL_SECONDS,
     rubricsFile: e.INTERSEBD_RUBRICS_FILE ? path.resolve(e.INTERSEBD_RUBRICS_FILE) : undefined,

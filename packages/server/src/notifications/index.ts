@@ -41,4 +41,4 @@ export {
 export { type NotificationInput, notificationSchema } from "./schemas.ts";
 export { type NotificationsService, start } from "./start.ts";
 export { signToken, verifyToken } from "./tokens.ts";
-export { sign as signWebhook } from "./webhooks.ts";
+export { sign as signWebhook, startWebhookWorker, type WebhookWorker } from "./webhooks.ts";

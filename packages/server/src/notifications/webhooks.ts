@@ -17,7 +17,11 @@ import { newId } from "../util/ids.ts";
 import type { Logger } from "../util/log.ts";
 
 export interface WebhookOptions {
-  url: string;
+  /**
+   * Where jobs without their own URL (notifications') go; undefined: this worker takes only jobs that carry a
+   * URL (alerts' webhooks, when no notification webhook is configured).
+   */
+  url: string | undefined;
   /** `whsec_<base64>`; without it requests are sent unsigned. */
   secret?: string;
   retryBaseMs: number;
@@ -44,7 +48,7 @@ export function retryDelay(baseMs: number, attempt: number): number {
   return Math.round(raw * (0.8 + Math.random() * 0.4));
 }
 
-type Job = { id: string; notificationId: string; payload: string; attempts: number };
+type Job = { id: string; notificationId: string; payload: string; attempts: number; url: string | null };
 
 export interface WebhookWorker {
   /** A job was enqueued: look now instead of at the next poll. */
@@ -78,6 +82,7 @@ export function startWebhookWorker(store: Store, opts: WebhookOptions, log: Logg
         .where("status", "=", "pending")
         .where("nextAttemptAt", "<=", now)
         .where((eb) => eb.or([eb("lockedUntil", "is", null), eb("lockedUntil", "<", now)]))
+        .$if(opts.url === undefined, (q) => q.where("url", "is not", null))
         .orderBy("nextAttemptAt")
         .limit(BATCH);
     if (store.dialect.supportsSkipLocked) {
@@ -109,7 +114,7 @@ export function startWebhookWorker(store: Store, opts: WebhookOptions, log: Logg
     }
     return store.db
       .selectFrom("webhookJobs")
-      .select(["id", "notificationId", "payload", "attempts"])
+      .select(["id", "notificationId", "payload", "attempts", "url"])
       .where("lockedBy", "=", claim)
       .where("status", "=", "pending")
       .execute();
@@ -139,13 +144,22 @@ export function startWebhookWorker(store: Store, opts: WebhookOptions, log: Logg
   };
 
   const deliver = async (job: Job, claim: string) => {
-    const n = await store.db
-      .selectFrom("notifications")
-      .select("status")
-      .where("id", "=", job.notificationId)
-      .executeTakeFirst();
+    // A job with its own URL (an alert's) belongs to no notification.
+    const n =
+      job.url === null
+        ? await store.db
+            .selectFrom("notifications")
+            .select("status")
+            .where("id", "=", job.notificationId)
+            .executeTakeFirst()
+        : { status: "alert" };
     if (!n || n.status === "revoked") {
       await record(job, claim, { ok: false, error: "not sent: the notification was revoked", final: true });
+      return;
+    }
+    const url = job.url ?? opts.url;
+    if (url === undefined) {
+      await record(job, claim, { ok: false, error: "not sent: no INTERSEBD_WEBHOOK_URL", final: true });
       return;
     }
     const timestamp = Math.floor(Date.now() / 1000);
@@ -158,7 +172,7 @@ export function startWebhookWorker(store: Store, opts: WebhookOptions, log: Logg
     if (opts.secret) headers["webhook-signature"] = sign(opts.secret, job.id, timestamp, job.payload);
     let outcome: { ok: true } | { ok: false; error: string };
     try {
-      const res = await fetch(opts.url, {
+      const res = await fetch(url, {
         method: "POST",
         headers,
         body: job.payload,

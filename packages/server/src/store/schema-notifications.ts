@@ -17,6 +17,8 @@ export interface WebhookJobsTable {
   lastError: string | null;
   createdAt: number;
   deliveredAt: number | null;
+  /** Where this job goes (an alert's webhook, migration 0012); null: the notifications' INTERSEBD_WEBHOOK_URL. */
+  url: string | null;
 }
 
 /** A named feedback form. */

@@ -3,6 +3,7 @@
  * JSON values are stored as text in both dialects so that one set of queries serves both.
  */
 import type { Insertable, Selectable } from "kysely";
+import type { AlertsTables } from "./schema-alerts.ts";
 import type { ConversationsTables } from "./schema-conversations.ts";
 import type { EvalsTables } from "./schema-evals.ts";
 import type { ExperimentsTables } from "./schema-experiments.ts";
@@ -125,6 +126,7 @@ export interface ComparisonsTable {
 
 export interface Database
   extends ConversationsTables,
+    AlertsTables,
     NotificationsTables,
     ExportsTables,
     EvalsTables,

@@ -14,6 +14,7 @@ import * as m0008 from "./0008_eval_attempt_calls.ts";
 import * as m0009 from "./0009_experiments.ts";
 import * as m0010 from "./0010_eval_groups.ts";
 import * as m0011 from "./0011_live_evaluators.ts";
+import * as m0012 from "./0012_alerts.ts";
 import * as m0013 from "./0013_conversations.ts";
 import * as m0014 from "./0014_review_queues.ts";
 
@@ -29,6 +30,7 @@ export const migrations: Record<string, Migration> = {
   "0009_experiments": m0009,
   "0010_eval_groups": m0010,
   "0011_live_evaluators": m0011,
+  "0012_alerts": m0012,
   "0013_conversations": m0013,
   "0014_review_queues": m0014,
 };
