@@ -9,6 +9,7 @@ import {
   sessionsPageSchema,
   settingsViewSchema,
 } from "./responses.ts";
+import { judgesRoutes } from "./judges.ts";
 import { reviewQueue } from "./review.ts";
 import { getSession, listSessions } from "./sessions.ts";
 import { settingsView } from "./settings.ts";
@@ -55,5 +56,6 @@ export const viewsRoutes = (ctx: AppContext): RouteTable => {
       response: settingsViewSchema,
       handler: () => settingsView(ctx.config, SERVER_VERSION),
     }),
+    ...judgesRoutes(store),
   ];
 };
