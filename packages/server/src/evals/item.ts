@@ -15,6 +15,7 @@ import { readJsonObject } from "../store/json.ts";
 import { clip } from "../util/clip.ts";
 import { answerText, type CheckDef, type CheckOutcome, type CustomCheck, type JudgeDef } from "./checks.ts";
 import { PermanentError } from "./errors.ts";
+import { floorAnnotation, floorRunner, floorThroughProxy } from "./floor.ts";
 import {
   type AskJudge,
   baselineFirst,
@@ -105,11 +106,22 @@ export async function processItem(
     subject,
     (def) => runJudge(def, judged, judges.ask),
     ctx.custom,
+    floorRunner(floorThroughProxy(deps, judgeHeaders(run, item, "floor"), ctx)),
   );
   const annotations = judgeAnnotations(run, item, verdicts.judges, {
     candidate: candidate.callId,
     baseline: baseline.row.id,
   });
+  // Floor verdicts on the candidate's call, where the floor view lists them beside live traffic's.
+  for (const c of verdicts.checks) {
+    const a =
+      candidate.callId &&
+      floorAnnotation(candidate.callId, c, {
+        scope: `${run.id}:${item.itemIndex}`,
+        annotatorId: `eval:${run.id}`,
+      });
+    if (a) annotations.push(a);
+  }
   if (annotations.length) await insertAnnotations(deps.store, annotations, deps.config.linkDepth);
   return outcomeOf(baseline, candidate, subject, verdicts, judges.cost());
 }
@@ -292,6 +304,19 @@ function judgeCalls(
     return answerText(firstMessage(posted.body)) ?? "";
   };
   return { ask, cost: () => ({ ...cost }) };
+}
+
+/** The tags and metadata of a check's calls through the proxy (judges', floor checks'). */
+function judgeHeaders(run: LoadedRun, item: ClaimedItem, check: string): Record<string, string> {
+  return {
+    "x-intersebd-tags": `eval-judge:${run.id}`,
+    "x-intersebd-metadata": JSON.stringify({
+      evalRun: run.id,
+      evalItem: item.itemIndex,
+      evalRole: "judge",
+      evalCheck: check,
+    }),
+  };
 }
 
 /** A judge annotation's id: the same item, check and judged call give the same id, so a retry stores it once. */

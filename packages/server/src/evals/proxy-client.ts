@@ -21,6 +21,8 @@ export interface CallOptions {
   signal: AbortSignal;
   /** Told of every 429 and how long we wait, so the worker can hold back the run's other items too. */
   onRateLimited(waitMs: number): void;
+  /** The API path under the upstream's prefix; default `/v1/chat/completions` (floor checks post `/v1/moderations`). */
+  path?: string;
 }
 
 const MAX_RATE_LIMIT_WAITS = 8;
@@ -54,7 +56,7 @@ export async function postThroughProxy(
   opts: CallOptions,
 ): Promise<Posted> {
   const prefix = upstream && upstream !== "default" ? `/${upstream}` : "";
-  const url = `${deps.baseUrl()}${prefix}/v1/chat/completions`;
+  const url = `${deps.baseUrl()}${prefix}${opts.path ?? "/v1/chat/completions"}`;
   const allHeaders: Record<string, string> = { ...headers, "content-type": "application/json" };
   if (deps.config.apiKey) allHeaders["x-intersebd-key"] = deps.config.apiKey;
   const payload = JSON.stringify(body);
@@ -87,7 +89,8 @@ export async function postThroughProxy(
       await sleep(wait, undefined, { signal: opts.signal, ref: false });
       continue;
     }
-    if (res.status >= 500 && failures < MAX_FAILURES) {
+    // 501 says the upstream does not implement the path at all: no later attempt changes that.
+    if (res.status >= 500 && res.status !== 501 && failures < MAX_FAILURES) {
       failures++;
       await sleep(500 * 2 ** failures, undefined, { signal: opts.signal, ref: false });
       continue;

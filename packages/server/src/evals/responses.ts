@@ -52,6 +52,21 @@ export const checkDefSchema = z.union([
   }),
   judgeDefSchema,
   z.object({ type: z.literal("custom"), name: z.string() }),
+  z.object({
+    type: z.literal("moderation"),
+    name: z.string(),
+    upstream: z.string().optional(),
+    model: z.string().optional(),
+    includeUser: z.boolean(),
+  }),
+  z.object({
+    type: z.literal("floor"),
+    name: z.string(),
+    model: z.string(),
+    upstream: z.string().optional(),
+    rubric: z.string().optional(),
+    flags: z.array(z.string()),
+  }),
 ]);
 
 export const runViewSchema = z.object({

@@ -13,6 +13,7 @@ import {
   runBuiltinCheck,
 } from "./checks.ts";
 import { PermanentError } from "./errors.ts";
+import type { FloorRunner } from "./floor.ts";
 import type { JudgeOutcome, JudgeResult } from "./judge.ts";
 
 /** What the checks of one item look at: the built-in checks' view, and the custom checks' (`CustomCheckItem`). */
@@ -31,7 +32,8 @@ export interface ChecksResult {
 
 /**
  * Runs `defs` on one item. `custom` holds the functions of the run's custom checks (given in code to this
- * process). A check that throws or cannot apply is recorded as `pass: null` with why.
+ * process); `floor` runs the floor checks (`moderation`, `floor`: `floorRunner(floorThroughProxy(...))`), which
+ * without it are recorded as not run here. A check that throws or cannot apply is recorded as `pass: null` with why.
  * @throws PermanentError when a custom check's function is not in `custom` (no attempt can run it here);
  *   whatever `judge` throws (a judge call that failed after its retries, worth another attempt).
  */
@@ -40,6 +42,7 @@ export async function runChecks(
   subject: ItemSubject,
   judge: Judge,
   custom: ReadonlyMap<string, CustomCheck> = new Map(),
+  floor?: FloorRunner,
 ): Promise<ChecksResult> {
   const checks: CheckOutcome[] = [];
   const judges: JudgeOutcome[] = [];
@@ -52,6 +55,12 @@ export async function runChecks(
       const fn = custom.get(def.name);
       if (!fn) throw new PermanentError(`custom check "${def.name}" is not available in this process`);
       checks.push(await runCustomCheck(def.name, fn, subject.custom));
+    } else if (def.type === "moderation" || def.type === "floor") {
+      checks.push(
+        floor
+          ? await floor(def, subject)
+          : { name: def.name, type: def.type, pass: null, reason: "floor checks have no client here" },
+      );
     } else checks.push(runBuiltinCheck(def, subject));
   }
   return { checks, judges };

@@ -10,6 +10,9 @@
  * - a system (or developer) message containing `[[GOOD]]` or `[[BAD]]`: the marker is appended to the echo, so a
  *   prompt change changes the answer (the experiments' worked example and tests judge by it).
  * - model `fake-judge`: replies with a deterministic verdict for LLM-judge tests (see `judgeVerdict`).
+ * - `POST /v1/moderations`: OpenAI's moderation response (`results[i]` per input, all 13 categories), an input
+ *   flagged in each category it names with a marker `[[FLAG:<category>]]` (`[[FLAG:violence]]`,
+ *   `[[FLAG:self-harm/intent]]`); see `moderationFor`.
  * - header `x-fake-fixture: <name>`: replays `<name>.sse` byte for byte, looked up in `fixturesDir`, then in the
  *   recorded OpenAI streams and the provider-shaped streams (`RECORDED_STREAMS_DIR`, `PROVIDER_STREAMS_DIR`).
  * - header `x-fake-end-delay-ms`: wait that long between a stream's last event (`data: [DONE]`) and the end of
@@ -79,6 +82,8 @@ function section(prompt: string, tag: string): string | undefined {
  * when the prompt has that section, so the question's text does not count), or 3.
  */
 export function judgeVerdict(prompt: string): string {
+  const flagList = section(prompt, "flags");
+  if (flagList !== undefined) return floorVerdict(flagList, section(prompt, "answer") ?? "");
   if (prompt.includes("[[A-WINS]]")) return JSON.stringify({ choice: "a", reason: "fake judge: marker A" });
   if (prompt.includes("[[B-WINS]]")) return JSON.stringify({ choice: "b", reason: "fake judge: marker B" });
   const a = section(prompt, "answer_a");
@@ -91,6 +96,87 @@ export function judgeVerdict(prompt: string): string {
   if (/compare|pairwise|which answer/i.test(prompt))
     return JSON.stringify({ choice: "tie", reason: "fake judge: no marker" });
   return JSON.stringify({ score: Number(score ?? 3), reason: "fake judge" });
+}
+
+/**
+ * A fake floor judge's reply: each listed flag whose marker `[[FLAG:<flag>]]` (any case) is in the answer, with
+ * the answer's line holding the marker as its excerpt; a marker for a flag not in the list is not reported.
+ */
+function floorVerdict(flagList: string, answer: string): string {
+  const listed = flagList
+    .split("\n")
+    .map((l) => l.replace(/^\s*-\s*/, "").trim())
+    .filter(Boolean);
+  const lines = answer.split("\n");
+  const flags = [];
+  for (const flag of listed) {
+    const marker = `[[flag:${flag.toLowerCase()}]]`;
+    const line = lines.find((l) => l.toLowerCase().includes(marker));
+    if (line !== undefined) flags.push({ flag, excerpt: line.trim() });
+  }
+  return JSON.stringify({ flags });
+}
+
+/** OpenAI's moderation categories, and the input types each one's score can apply to (per the API reference). */
+const MODERATION_CATEGORIES: Record<string, Array<"text" | "image">> = {
+  harassment: ["text"],
+  "harassment/threatening": ["text"],
+  hate: ["text"],
+  "hate/threatening": ["text"],
+  illicit: ["text"],
+  "illicit/violent": ["text"],
+  "self-harm": ["text", "image"],
+  "self-harm/intent": ["text", "image"],
+  "self-harm/instructions": ["text", "image"],
+  sexual: ["text", "image"],
+  "sexual/minors": ["text"],
+  violence: ["text", "image"],
+  "violence/graphic": ["text", "image"],
+};
+
+/**
+ * A moderation response for a request body, shaped as OpenAI's `POST /v1/moderations` answers: one result per
+ * input (a string, an array of strings, or an array of `{type: "text", text}` / `{type: "image_url", ...}`
+ * parts, which together are one input), each with `flagged`, every category's boolean, score and applied input
+ * types. A category is flagged when the input's text holds `[[FLAG:<category>]]`.
+ */
+export function moderationFor(body: { input?: unknown; model?: unknown }): Record<string, unknown> {
+  const raw = body.input;
+  const inputs: Array<{ text: string; image: boolean }> =
+    typeof raw === "string"
+      ? [{ text: raw, image: false }]
+      : Array.isArray(raw) && raw.every((x) => typeof x === "string")
+        ? raw.map((text: string) => ({ text, image: false }))
+        : Array.isArray(raw)
+          ? [
+              {
+                text: raw.map((p) => (p as { text?: string }).text ?? "").join(" "),
+                image: raw.some((p) => (p as { type?: string }).type === "image_url"),
+              },
+            ]
+          : [];
+  const results = inputs.map(({ text, image }) => {
+    const lower = text.toLowerCase();
+    const categories: Record<string, boolean> = {};
+    const scores: Record<string, number> = {};
+    const applied: Record<string, string[]> = {};
+    for (const [c, types] of Object.entries(MODERATION_CATEGORIES)) {
+      categories[c] = lower.includes(`[[flag:${c}]]`);
+      scores[c] = categories[c] ? 0.9731 : 0.0001;
+      applied[c] = image && types.includes("image") ? ["text", "image"] : ["text"];
+    }
+    return {
+      flagged: Object.values(categories).some(Boolean),
+      categories,
+      category_scores: scores,
+      category_applied_input_types: applied,
+    };
+  });
+  return {
+    id: `modr-${createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 32)}`,
+    model: typeof body.model === "string" ? body.model : "omni-moderation-latest",
+    results,
+  };
 }
 
 function completionId(body: string): string {
@@ -223,6 +309,31 @@ export async function startFakeUpstream(
           usage,
         }),
       );
+      return;
+    }
+    if (req.method === "POST" && url.startsWith("/v1/moderations")) {
+      let parsed: { input?: unknown; model?: unknown };
+      try {
+        parsed = JSON.parse(body || "{}") as typeof parsed;
+      } catch {
+        parsed = {};
+      }
+      if (parsed.input === undefined) {
+        res.writeHead(400, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({
+            error: {
+              message: "Missing required parameter: 'input'.",
+              type: "invalid_request_error",
+              param: "input",
+              code: "missing_required_parameter",
+            },
+          }),
+        );
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(moderationFor(parsed)));
       return;
     }
     if (!(req.method === "POST" && url.startsWith("/v1/chat/completions"))) {
