@@ -9,9 +9,19 @@ export {
   type CheckDef,
   type CheckSpec,
   type CustomCheck,
+  DEFAULT_FLOOR_FLAGS,
+  type FloorCheckDef,
   type JudgeDef,
   loadChecksFile,
 } from "./checks.ts";
+export {
+  type FloorClient,
+  type FloorRunner,
+  floorAnnotation,
+  floorRunner,
+  floorThroughProxy,
+  isFloorCheck,
+} from "./floor.ts";
 export { computeGroupReport, type GroupReport } from "./group.ts";
 export {
   baselineFirst,
