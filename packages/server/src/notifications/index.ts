@@ -27,6 +27,15 @@ export {
   notify,
   revokeNotification,
 } from "./inbox.ts";
+export {
+  type CreateReviewQueueInput,
+  createReviewQueue,
+  disagreeingCalls,
+  getReviewQueue,
+  listReviewQueues,
+  type ReviewQueueSummary,
+  type ReviewQueueView,
+} from "./queues.ts";
 export { notificationsRoutes as routes } from "./routes.ts";
 export {
   DEFAULT_RUBRIC,

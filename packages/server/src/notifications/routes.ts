@@ -5,6 +5,7 @@ import { parseOrThrow } from "../http/validate.ts";
 import { text } from "../util/bounds.ts";
 import { ANNOTATOR_REFUSED, answersSchema, answerTask, openTask } from "./annotate.ts";
 import { getNotification, listNotifications, listStatuses, notify, revokeNotification } from "./inbox.ts";
+import { reviewQueueRoutes } from "./queue-routes.ts";
 import {
   annotateTaskSchema,
   answerResultSchema,
@@ -159,5 +160,6 @@ export const notificationsRoutes = (ctx: AppContext, service: NotificationsServi
         return putRubric(store, rubric);
       },
     }),
+    ...reviewQueueRoutes(service),
   ];
 };

@@ -3,9 +3,10 @@
  * with `source: "human"` resolves to them; automated `code`, `user` and `judge` annotations do not count, so
  * that their low or disagreeing rewards can be checked by a person).
  *
- * Five sources, interleaved so that one kind cannot fill the queue: upstream errors, low or disagreeing rewards,
- * outputs that fail their `response_format`, slow calls (above the p90 of recent calls) and a random sample of
- * recent calls. Each item says why it was picked; a call picked for several reasons is listed once with all.
+ * Six sources, interleaved so that one kind cannot fill the queue: upstream errors, low or disagreeing rewards,
+ * outputs that fail their `response_format`, slow calls (above the p90 of recent calls), calls whose reviewers
+ * in a review queue disagree (these were judged by people, and wait for one to settle them) and a random sample
+ * of recent calls. Each item says why it was picked; a call picked for several reasons is listed once with all.
  * Only the most recent `REVIEW_WINDOW` calls are considered.
  */
 import { sql } from "kysely";
@@ -19,20 +20,21 @@ import {
   unjudgedCallIds,
   unjudgedCalls,
 } from "../calls/index.ts";
+import { disagreeingCalls } from "../notifications/index.ts";
 import type { CallListRow, Store } from "../store/index.ts";
 import { clip } from "../util/clip.ts";
 
 // The check moved to the calls domain, which runs it once at insert; still exported here for its callers.
 export { schemaFailure } from "../chat/preview.ts";
 
-export const reviewKinds = ["error", "reward", "schema", "slow", "random"] as const;
+export const reviewKinds = ["error", "reward", "schema", "slow", "disagreement", "random"] as const;
 export type ReviewKind = (typeof reviewKinds)[number];
 
 export interface ReviewItem {
   call: CallView;
   /** Why it was picked, in words. */
   reasons: string[];
-  /** The same, as codes: `error`, `reward`, `schema`, `slow`, `random`. */
+  /** The same, as codes: `error`, `reward`, `schema`, `slow`, `disagreement`, `random`. */
   kinds: ReviewKind[];
 }
 
@@ -96,6 +98,23 @@ async function slow(store: Store, since: number, limit: number): Promise<Candida
   }));
 }
 
+/**
+ * Calls whose reviewers in a review queue answered differently (notifications/queues.ts). Judged by people
+ * already, so not limited to unjudged calls: they wait for someone to settle them.
+ */
+async function disagreements(store: Store, limit: number): Promise<Candidate[]> {
+  const found = await disagreeingCalls(store, limit);
+  if (found.length === 0) return [];
+  const byId = await callListRowsByIds(
+    store,
+    found.map((f) => f.callId),
+  );
+  return found.flatMap((f) => {
+    const row = byId.get(f.callId);
+    return row ? [{ row, reason: f.reason }] : [];
+  });
+}
+
 async function randomSample(
   store: Store,
   since: number,
@@ -121,19 +140,21 @@ async function randomSample(
 /** Proposes up to `limit` calls to judge, each with why. */
 export async function reviewQueue(store: Store, limit: number): Promise<ReviewItem[]> {
   const since = await startOfRecentCalls(store, REVIEW_WINDOW);
-  const [e, r, s, sl] = await Promise.all([
+  const [e, r, s, sl, d] = await Promise.all([
     errors(store, since, limit),
     rewards(store, since, limit),
     schemaFailures(store, since, limit),
     slow(store, since, limit),
+    disagreements(store, limit),
   ]);
-  const picked = new Set([...e, ...r, ...s, ...sl].map((p) => p.row.id));
+  const picked = new Set([...e, ...r, ...s, ...sl, ...d].map((p) => p.row.id));
   const random = await randomSample(store, since, limit, picked);
   const lists: Array<[ReviewKind, Candidate[]]> = [
     ["error", e],
     ["reward", r],
     ["schema", s],
     ["slow", sl],
+    ["disagreement", d],
     ["random", random],
   ];
   const items = new Map<string, { row: CallListRow; reasons: string[]; kinds: ReviewKind[] }>();
