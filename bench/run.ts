@@ -99,10 +99,10 @@ interface WrkResult {
   requests: number;
 }
 
-function wrk(url: string, connections: number): WrkResult {
+function wrk(url: string, connections: number, script = "post.lua"): WrkResult {
   const out = execFileSync(
     "wrk",
-    ["-t1", `-c${connections}`, `-d${DURATION}s`, "--latency", "-s", path.join(ROOT, "bench/post.lua"), url],
+    ["-t1", `-c${connections}`, `-d${DURATION}s`, "--latency", "-s", path.join(ROOT, "bench", script), url],
     { encoding: "utf8" },
   );
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out);
@@ -237,7 +237,204 @@ async function proxyFigures() {
   return result;
 }
 
-function fakeCall(i: number, t0: number) {
+const SHADOW_DELAY_MS = 200;
+const SHADOW_CONCURRENCY = 16;
+const SHADOW_RUNS = QUICK ? 2 : 5;
+
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+const spread = (xs: number[]): Spread => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+
+async function api(port: number, p: string, body: unknown): Promise<void> {
+  const r = await fetch(`http://127.0.0.1:${port}${p}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!r.ok) throw new Error(`${p}: ${r.status} ${await r.text()}`);
+}
+
+/** `intersebd_shadow_calls_total` of one experiment, by outcome, from the server's /metrics. */
+async function shadowCounts(port: number, experiment: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  const re = new RegExp(
+    `^intersebd_shadow_calls_total\\{experiment="${experiment}",outcome="(\\w+)"\\} (\\d+)`,
+    "gm",
+  );
+  for (const m of text.matchAll(re)) counts[m[1] as string] = Number(m[2]);
+  return counts;
+}
+
+/**
+ * Experiments as the proxy runs them, each intersebd in its own process as above, driven by wrk with a new user
+ * id on every request (bench/post-user.lua), so a split by user assigns each request afresh.
+ *
+ * Routing: the CPU the intersebd process spends per request at c=50 without any experiment, and in another such
+ * process with a running 50/50 experiment that applies to every request by its match filter and whose candidate
+ * replaces the system prompt (half the requests are rewritten, every call records its experiment and variant).
+ * Runs alternate between the two; the difference is taken per pair of runs.
+ *
+ * Shadowing: the client's p50 and p99 through one intersebd whose experiment (the same by match filter, the
+ * candidate on a named upstream that answers after SHADOW_DELAY_MS, with weight 0) is in status running (off:
+ * every request goes to the control) or shadow (on: every request answered by the control as well, and offered
+ * to the candidate, at most SHADOW_CONCURRENCY in flight, each stored and linked by the same process). So the
+ * shadow is the only difference. Off and on alternate (ABBA) over SHADOW_RUNS runs each; the min–max over runs
+ * is the noise the medians are read against.
+ */
+async function experimentFigures() {
+  const [fakePort, slowPort, plainPort, routedPort, shadowPort] = [19_911, 19_912, 19_913, 19_914, 19_915];
+  const base = children.length;
+  start([CLI, "fake-upstream", "--port", String(fakePort)]);
+  start([path.join(ROOT, "bench/slow-upstream.ts"), String(slowPort), String(SHADOW_DELAY_MS)]);
+  const serve = (port: number, dir: string) =>
+    start(
+      [
+        CLI,
+        "serve",
+        "--port",
+        String(port),
+        "--data-dir",
+        path.join(TMP, dir),
+        "-u",
+        `http://127.0.0.1:${fakePort}/v1`,
+        "-u",
+        `slow=http://127.0.0.1:${slowPort}/v1`,
+      ],
+      { INTERSEBD_LOG_LEVEL: "warn" },
+    );
+  const plain = serve(plainPort, "exp-plain");
+  const routed = serve(routedPort, "exp-routed");
+  serve(shadowPort, "exp-shadow");
+  await Promise.all([fakePort, slowPort, plainPort, routedPort, shadowPort].map(waitPort));
+
+  const match = { model: "gpt-4o-mini" };
+  const systemPrompt = "Answer in one short line.";
+  await api(routedPort, "/api/experiments", {
+    name: "routing",
+    by: "bench",
+    status: "running",
+    unit: "userId",
+    match,
+    variants: [
+      { name: "control", weight: 50 },
+      { name: "candidate", weight: 50, systemPrompt },
+    ],
+  });
+  await api(shadowPort, "/api/experiments", {
+    name: "shadowed",
+    by: "bench",
+    status: "running",
+    unit: "userId",
+    match,
+    // The control takes all the traffic in both statuses, so switching status switches the shadow alone: running
+    // (off) and shadow (on) both route every request through the experiment to the control and tag its call.
+    variants: [
+      { name: "control", weight: 1 },
+      { name: "candidate", weight: 0, upstream: "slow", systemPrompt },
+    ],
+    shadow: { sample: 1, concurrency: SHADOW_CONCURRENCY, timeoutMs: 10_000 },
+  });
+
+  const url = (port: number) => `http://127.0.0.1:${port}/v1/chat/completions`;
+  for (const port of [plainPort, routedPort, shadowPort]) wrk(url(port), 10, "post-user.lua"); // warm-up
+
+  const cpu = { plain: [] as number[], routed: [] as number[], diff: [] as number[] };
+  const rps = { plain: [] as number[], routed: [] as number[] };
+  const cpuRun = (port: number, pid: number) => {
+    const before = cpuTicks(pid);
+    const r = wrk(url(port), 50, "post-user.lua");
+    return { us: (((cpuTicks(pid) - before) / CLK_TCK) * 1e6) / r.requests, rps: r.rps };
+  };
+  for (let run = 1; run <= RUNS; run++) {
+    log(`run ${run}/${RUNS}: experiment routing, without and with`);
+    const a = cpuRun(plainPort, plain.pid as number);
+    const b = cpuRun(routedPort, routed.pid as number);
+    cpu.plain.push(a.us);
+    cpu.routed.push(b.us);
+    cpu.diff.push(b.us - a.us);
+    rps.plain.push(a.rps);
+    rps.routed.push(b.rps);
+  }
+
+  type Side = "off" | "on";
+  const lat: Record<
+    Side,
+    { c1: WrkResult[]; c50: WrkResult[]; sentPerSec: number[]; skippedPerSec: number[] }
+  > = {
+    off: { c1: [], c50: [], sentPerSec: [], skippedPerSec: [] },
+    on: { c1: [], c50: [], sentPerSec: [], skippedPerSec: [] },
+  };
+  const setStatus = async (side: Side) => {
+    await api(shadowPort, "/api/experiments/shadowed", {
+      status: side === "on" ? "shadow" : "running",
+      by: "bench",
+    });
+    // Shadow calls still in flight from the last run end before the next one starts.
+    await new Promise((r) => setTimeout(r, SHADOW_DELAY_MS * 2));
+  };
+  for (let run = 0; run < SHADOW_RUNS; run++) {
+    const order: Side[] = run % 2 ? ["on", "off"] : ["off", "on"];
+    for (const side of order) {
+      log(`run ${run + 1}/${SHADOW_RUNS}: shadow ${side}`);
+      await setStatus(side);
+      const before = await shadowCounts(shadowPort, "shadowed");
+      const t0 = performance.now();
+      lat[side].c1.push(wrk(url(shadowPort), 1, "post-user.lua"));
+      lat[side].c50.push(wrk(url(shadowPort), 50, "post-user.lua"));
+      const secs = (performance.now() - t0) / 1000;
+      const after = await shadowCounts(shadowPort, "shadowed");
+      const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+      const sent = ["ok", "upstream_error", "timeout", "network_error", "aborted"].reduce(
+        (n, k) => n + delta(k),
+        0,
+      );
+      lat[side].sentPerSec.push(sent / secs);
+      lat[side].skippedPerSec.push((delta("skipped_concurrency") + delta("skipped_daily_cost")) / secs);
+    }
+  }
+  await setStatus("off");
+  for (const c of children.slice(base)) c.kill();
+
+  const side = (s: Side) => ({
+    p50C1: spread(lat[s].c1.map((r) => r.p50)),
+    p99C1: spread(lat[s].c1.map((r) => r.p99)),
+    p50C50: spread(lat[s].c50.map((r) => r.p50)),
+    p99C50: spread(lat[s].c50.map((r) => r.p99)),
+    rpsC50: spread(lat[s].c50.map((r) => r.rps)),
+    shadowSentPerSec: median(lat[s].sentPerSec),
+    shadowSkippedPerSec: median(lat[s].skippedPerSec),
+  });
+  const result = {
+    routing: {
+      cpuUsPerReqPlain: spread(cpu.plain),
+      cpuUsPerReqRouted: spread(cpu.routed),
+      cpuUsAdded: spread(cpu.diff),
+      rpsC50Plain: median(rps.plain),
+      rpsC50Routed: median(rps.routed),
+    },
+    shadow: {
+      delayMs: SHADOW_DELAY_MS,
+      concurrency: SHADOW_CONCURRENCY,
+      runs: SHADOW_RUNS,
+      off: side("off"),
+      on: side("on"),
+    },
+  };
+  log(
+    `experiment routing through the proxy: ${result.routing.cpuUsPerReqPlain.median.toFixed(0)} → ${result.routing.cpuUsPerReqRouted.median.toFixed(0)} µs CPU per request`,
+  );
+  return result;
+}
+
+function fakeCall(
+  i: number,
+  t0: number,
+  routed?: { experiment: string; variant: string; assignmentUnit: string },
+) {
   return toCallRow(
     {
       id: `call_bench_${String(i).padStart(8, "0")}`,
@@ -266,9 +463,59 @@ function fakeCall(i: number, t0: number) {
       tags: [],
       metadata: {},
       source: "proxy",
+      ...routed,
     },
     "full",
   );
+}
+
+/**
+ * What recording a call routed through an experiment adds in the store, CPU µs per call: the same rows with and
+ * without an experiment, variant and unit (so also its two tags, `exp:<name>` and `exp:<name>:<variant>`),
+ * written in the recorder's batches into two fresh SQLite stores, alternately. The write is synchronous, so the
+ * process's CPU time is the store's.
+ */
+async function experimentRecordFigures(): Promise<{ plainUs: number; routedUs: number; addedUs: number }> {
+  const open = (name: string) =>
+    openStore(loadConfig({ INTERSEBD_LOG_LEVEL: "silent" }, { db: path.join(TMP, `${name}.sqlite`) }).db);
+  const [plain, routed] = [await open("record-plain"), await open("record-routed")];
+  const resolution = resolutionOnInsert(plain.dialect.name, 10);
+  const t0 = Date.now();
+  const batch = 500;
+  const cost = { plain: [] as number[], routed: [] as number[] };
+  for (let b = 0; b < (QUICK ? 20 : 60); b++) {
+    const ids = Array.from({ length: batch }, (_, j) => b * batch + j);
+    const rows = {
+      plain: ids.map((i) => fakeCall(i, t0)),
+      routed: ids.map((i) =>
+        fakeCall(i, t0, {
+          experiment: "routing",
+          variant: i % 2 ? "candidate" : "control",
+          assignmentUnit: `userId:u${i % 1000}`,
+        }),
+      ),
+    };
+    for (const [name, store] of b % 2
+      ? ([
+          ["routed", routed],
+          ["plain", plain],
+        ] as const)
+      : ([
+          ["plain", plain],
+          ["routed", routed],
+        ] as const)) {
+      const c0 = process.cpuUsage();
+      await insertCalls(store, rows[name], resolution);
+      const c = process.cpuUsage(c0);
+      // The first batches warm the JIT and the statement caches up.
+      if (b >= 4) cost[name].push((c.user + c.system) / batch);
+    }
+  }
+  await plain.close();
+  await routed.close();
+  const [plainUs, routedUs] = [median(cost.plain), median(cost.routed)];
+  log(`recording an experiment's call: ${plainUs.toFixed(1)} → ${routedUs.toFixed(1)} µs CPU per call`);
+  return { plainUs, routedUs, addedUs: routedUs - plainUs };
 }
 
 /**
@@ -535,9 +782,11 @@ const fmt = (n: number | null | undefined, digits = 2) =>
 
 try {
   const proxy = await proxyFigures();
+  const experiments = await experimentFigures();
   const store = await storeFigures();
   const journal = journalFigures();
   const routing = await routingFigures();
+  const record = await experimentRecordFigures();
   const sdk = optionalBench("packages/sdk/bench/sdk.bench.ts");
   const exp = optionalBench("bench/export.bench.ts", ["--calls", String(BIG)]);
   const ev = optionalBench("bench/eval.bench.ts");
@@ -568,7 +817,43 @@ try {
     `| stream: first byte / total ms, c=1 | ${fmt(d.streamTtfbMs)} / ${fmt(d.streamTotalMs)} | ${fmt(b.streamTtfbMs)} / ${fmt(b.streamTotalMs)} | ${fmt(x.streamTtfbMs)} / ${fmt(x.streamTotalMs)} |`,
   );
   lines.push("");
-  const targets: Array<[string, string, string, boolean]> = [
+  const er = experiments.routing;
+  const sh = experiments.shadow;
+  const range = (r: Spread, digits = 2) =>
+    `${fmt(r.median, digits)} (${fmt(r.min, digits)}–${fmt(r.max, digits)})`;
+  lines.push(
+    `| experiments through the proxy (a new user each request), median (min–max) of ${RUNS} run(s) | no experiment | 50/50 experiment by user | added |`,
+  );
+  lines.push("|---|---:|---:|---:|");
+  lines.push(
+    `| CPU µs per request (intersebd process, c=50) | ${range(er.cpuUsPerReqPlain, 0)} | ${range(er.cpuUsPerReqRouted, 0)} | ${range(er.cpuUsAdded, 1)} |`,
+  );
+  lines.push(`| req/s, c=50 | ${fmt(er.rpsC50Plain)} | ${fmt(er.rpsC50Routed)} | |`);
+  lines.push("");
+  lines.push(
+    `| shadow to an upstream answering in ${sh.delayMs} ms (sample 1, concurrency ${sh.concurrency}), median (min–max) of ${sh.runs} runs | off (running, all to control) | on (shadow) |`,
+  );
+  lines.push("|---|---:|---:|");
+  lines.push(`| client p50 ms, c=1 | ${range(sh.off.p50C1)} | ${range(sh.on.p50C1)} |`);
+  lines.push(`| client p99 ms, c=1 | ${range(sh.off.p99C1)} | ${range(sh.on.p99C1)} |`);
+  lines.push(`| client p50 ms, c=50 | ${range(sh.off.p50C50)} | ${range(sh.on.p50C50)} |`);
+  lines.push(`| client p99 ms, c=50 | ${range(sh.off.p99C50)} | ${range(sh.on.p99C50)} |`);
+  lines.push(`| req/s, c=50 | ${range(sh.off.rpsC50, 0)} | ${range(sh.on.rpsC50, 0)} |`);
+  lines.push(
+    `| shadow calls sent / skipped at the cap, per s | — | ${fmt(sh.on.shadowSentPerSec, 0)} / ${fmt(sh.on.shadowSkippedPerSec, 0)} |`,
+  );
+  lines.push("");
+  // Within noise: shadowing on, the client's median over runs stays inside the range off's runs spanned (or
+  // under it).
+  const withinNoise = (on: Spread, off: Spread) => on.median <= off.max;
+  const shadowTarget = (what: string, on: Spread, off: Spread): [string, string, string, boolean] => [
+    `shadowing on: client ${what}`,
+    `${fmt(on.median)} ms (off: ${fmt(off.min)}–${fmt(off.max)})`,
+    "within off's runs",
+    withinNoise(on, off),
+  ];
+  // A row with no goal (null) breaks the one above it down.
+  const targets: Array<[string, string, string, boolean | null]> = [
     [
       "throughput c=50 vs bare reference",
       `${fmt(x.rpsC50 / b.rpsC50)}×`,
@@ -596,6 +881,21 @@ try {
       "< 20 µs",
       routing.routingUs < 20,
     ],
+    [
+      "experiment routing, CPU per request through the proxy (process, with − without)",
+      `${er.cpuUsAdded.median >= 0 ? "+" : ""}${fmt(er.cpuUsAdded.median, 1)} µs`,
+      "< 20 µs",
+      er.cpuUsAdded.median < 20,
+    ],
+    [
+      "  of which recording the call's experiment, variant, unit and 2 tags (SQLite, CPU per call)",
+      `+${fmt(record.addedUs, 1)} µs (${fmt(record.plainUs, 1)} → ${fmt(record.routedUs, 1)})`,
+      "—",
+      null,
+    ],
+    shadowTarget("p50, c=1", sh.on.p50C1, sh.off.p50C1),
+    shadowTarget("p99, c=1", sh.on.p99C1, sh.off.p99C1),
+    shadowTarget("p99, c=50", sh.on.p99C50, sh.off.p99C50),
     ["store ingest, SQLite", `${fmt(store.ingestPerSec)} calls/s`, "> 20,000/s", store.ingestPerSec > 20_000],
     [
       "links ingest via API, batches of 1,000",
@@ -664,14 +964,14 @@ try {
   lines.push("| target | measured | goal | met |");
   lines.push("|---|---:|---:|:---:|");
   for (const [name, measured, goal, met] of targets)
-    lines.push(`| ${name} | ${measured} | ${goal} | ${met ? "yes" : "**no**"} |`);
+    lines.push(`| ${name} | ${measured} | ${goal} | ${met === null ? "—" : met ? "yes" : "**no**"} |`);
   const table = lines.join("\n");
   process.stdout.write(`\n${table}\n`);
   fs.mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
   fs.writeFileSync(path.join(ROOT, "bench/results/latest.md"), `${table}\n`);
   fs.writeFileSync(
     path.join(ROOT, "bench/results/latest.json"),
-    `${JSON.stringify({ proxy, store, routing, sdk, export: exp, eval: ev }, null, 2)}\n`,
+    `${JSON.stringify({ proxy, experiments, store, routing, record, sdk, export: exp, eval: ev }, null, 2)}\n`,
   );
 } finally {
   for (const c of children) c.kill();

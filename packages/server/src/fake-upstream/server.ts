@@ -19,6 +19,8 @@
  *   its body, as real servers sometimes do (a client that stops reading at `[DONE]` closes in between).
  * - header `x-fake-status: 429` (any code) with optional `x-fake-retry-after`: an OpenAI-shaped error.
  * - header `x-fake-delay-ms`: wait before the response headers; `x-fake-chunk-delay-ms`: between stream events.
+ *   Option `delayMs` is that wait for every request without the header: a whole upstream that is slow, for a
+ *   client that cannot set headers (the benchmark's shadow variant, sent by intersebd to a named upstream).
  * - header `x-fake-disconnect-after: N`: destroy the connection after N stream events.
  * - header `x-fake-end-delay-ms`: end the stream's body that long after `data: [DONE]` (sent at once).
  * - `GET /v1/models`, `POST /v1/embeddings`: small valid answers.
@@ -234,7 +236,7 @@ export const RECORDED_STREAMS_DIR = path.resolve(import.meta.dirname, "fixtures/
 export const PROVIDER_STREAMS_DIR = path.resolve(import.meta.dirname, "fixtures/provider-chat-streams");
 
 export async function startFakeUpstream(
-  opts: { port?: number; host?: string; fixturesDir?: string; keepRequests?: boolean } = {},
+  opts: { port?: number; host?: string; fixturesDir?: string; keepRequests?: boolean; delayMs?: number } = {},
 ): Promise<FakeUpstream> {
   const fixtureDirs = [
     ...new Set([opts.fixturesDir ?? RECORDED_STREAMS_DIR, RECORDED_STREAMS_DIR, PROVIDER_STREAMS_DIR]),
@@ -261,7 +263,7 @@ export async function startFakeUpstream(
     res.on("finish", () => state.finished++);
 
     const h = (name: string) => req.headers[name] as string | undefined;
-    const delay = Number(h("x-fake-delay-ms") ?? 0);
+    const delay = Number(h("x-fake-delay-ms") ?? opts.delayMs ?? 0);
     if (delay) await sleep(delay);
     if (res.destroyed) return;
 
