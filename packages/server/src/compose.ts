@@ -7,6 +7,7 @@ import { z } from "zod";
 import * as alerts from "./alerts/index.ts";
 import * as calls from "./calls/index.ts";
 import type { AppContext } from "./context.ts";
+import * as conversations from "./conversations/index.ts";
 import * as evals from "./evals/index.ts";
 import * as experiments from "./experiments/index.ts";
 import * as exportsDomain from "./exports/index.ts";
@@ -50,6 +51,7 @@ export interface Started {
 export function compose(ctx: AppContext, started: Started = {}): Composed {
   const notificationsService = notifications.start(ctx);
   const evalsService = evals.start(ctx);
+  const conversationsService = conversations.start(ctx);
   const alertsService = alerts.start(ctx, notificationsService.deps.webhook);
   return {
     tables: [
@@ -60,10 +62,12 @@ export function compose(ctx: AppContext, started: Started = {}): Composed {
       exportsDomain.routes(ctx),
       evals.routes(ctx, evalsService),
       experiments.routes(ctx, started.experimentsChanged),
+      conversations.routes(ctx, () => void conversationsService.runner.tick()),
       alerts.routes(ctx),
     ],
     evalWorker: evalsService.worker,
     stop: async () => {
+      await conversationsService.stop();
       await alertsService.stop();
       await evalsService.stop();
       await notificationsService.stop();
