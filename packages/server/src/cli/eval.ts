@@ -39,6 +39,7 @@ import {
 import { HttpError } from "../http/error.ts";
 import { startServer } from "../server.ts";
 import { createLogger } from "../util/log.ts";
+import { CALIBRATED_MIN } from "../views/index.ts";
 
 interface EvalFlags extends ConfigOverrides {
   dataset?: string;
@@ -194,16 +195,21 @@ export function renderReport(state: RunState, baseUrl = ""): string {
         head: [`judge ${j.name} (${j.model}, ${j.scale[0]}–${j.scale[1]})`, "mean", "95% CI", "n"],
         style,
       });
-      t.push(["candidate", num(j.candidate.mean), ci(j.candidate.ci, (x) => num(x)), j.candidate.n]);
-      t.push(["baseline", num(j.baseline.mean), ci(j.baseline.ci, (x) => num(x)), j.baseline.n]);
-      t.push(["difference", num(j.difference.mean), ci(j.difference.ci, (x) => num(x)), j.difference.n]);
+      // The judge's agreement with people comes first: its scores are worth reading only once it is known.
       t.push([
         "agreement with humans",
         pct(j.agreement.rate.rate),
         ci(j.agreement.rate.ci, pct),
         `${j.agreement.n}${j.agreement.kappa === null ? "" : `, κ ${j.agreement.kappa.toFixed(2)}`}`,
       ]);
+      t.push(["candidate", num(j.candidate.mean), ci(j.candidate.ci, (x) => num(x)), j.candidate.n]);
+      t.push(["baseline", num(j.baseline.mean), ci(j.baseline.ci, (x) => num(x)), j.baseline.n]);
+      t.push(["difference", num(j.difference.mean), ci(j.difference.ci, (x) => num(x)), j.difference.n]);
       out.push(t.toString());
+      if (j.agreement.n < CALIBRATED_MIN)
+        out.push(
+          `judge ${j.name}: not yet calibrated: n < ${CALIBRATED_MIN} (${j.agreement.n} answers with a human label of that name)`,
+        );
     } else {
       const t = new Table({
         head: [`pairwise ${j.name} (${j.model}) vs baseline`, "rate", "95% CI", "n"],

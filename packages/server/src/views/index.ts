@@ -4,7 +4,7 @@
  * what others own (the calls and annotations tables, the configuration), owns no table and starts no work;
  * they left notifications/, which they never belonged to.
  */
-export { type JudgeSummary, judgeCalibration, listJudges } from "./judges.ts";
+export { CALIBRATED_MIN, type JudgeSummary, judgeCalibration, listJudges } from "./judges.ts";
 export { type ReviewItem, type ReviewKind, reviewQueue, schemaFailure } from "./review.ts";
 export { viewsRoutes as routes } from "./routes.ts";
 export { getSession, listSessions, type SessionSummary } from "./sessions.ts";

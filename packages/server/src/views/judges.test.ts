@@ -148,7 +148,9 @@ for (const dialect of DIALECTS) {
       let pages = 0;
       do {
         const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
-        const r = await s.api<CalibrationPage>(`/api/judges/helpful/calibration?limit=2${q}`);
+        const r: { status: number; body: CalibrationPage } = await s.api<CalibrationPage>(
+          `/api/judges/helpful/calibration?limit=2${q}`,
+        );
         assert.equal(r.status, 200, JSON.stringify(r.body));
         assert.ok(r.body.data.length <= 2);
         assert.equal(r.body.judges[0]?.agreement.kappa, h.agreement.kappa);
