@@ -41,6 +41,7 @@ export type {
   RubricView,
 } from "./notifications/index.ts";
 export type { RubricFieldType } from "./notifications/rubrics.ts";
+export type { ReviewQueueSummary, ReviewQueueView } from "./notifications/queues.ts";
 // The web app's views: review queue, sessions, settings
 export type { ReviewItem, ReviewKind, SessionSummary, SettingsView } from "./views/index.ts";
 
