@@ -13,7 +13,8 @@ import {
   alertRuleViewSchema,
 } from "./schemas.ts";
 
-export const alertsRoutes = (ctx: AppContext): RouteTable => {
+/** `service.deliver()` is called when a rule names a webhook, so that its alerts are sent without a restart. */
+export const alertsRoutes = (ctx: AppContext, service?: { deliver(): void }): RouteTable => {
   const { store } = ctx;
   return [
     route({
@@ -40,6 +41,7 @@ export const alertsRoutes = (ctx: AppContext): RouteTable => {
       response: alertRuleViewSchema,
       handler: async ({ body }) => {
         const { rule, created } = await putRule(store, body);
+        if (rule.webhookUrl) service?.deliver();
         return created ? rule : reply(200, rule);
       },
     }),

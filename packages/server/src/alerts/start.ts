@@ -7,8 +7,11 @@ import type { AppContext } from "../context.ts";
 import { startWebhookWorker, type WebhookWorker } from "../notifications/index.ts";
 import { storeUnavailableReason } from "../store/index.ts";
 import { evaluateRules } from "./episodes.ts";
+import { listRules } from "./rules.ts";
 
 export interface AlertsService {
+  /** A rule names a webhook: make sure something delivers it (jobs are polled for, so none waits long). */
+  deliver(): void;
   /** Evaluates every rule now (the timer does it every INTERSEBD_ALERTS_EVAL_MS). */
   evaluate(now?: number): ReturnType<typeof evaluateRules>;
   stop(): Promise<void>;
@@ -29,9 +32,14 @@ export function start(ctx: AppContext, notificationsWebhook?: { enqueued(): void
     own.enqueued();
   };
   const deps = { store, webhookUrl: cfg.webhookUrl, enqueued };
-  // Jobs left pending by an earlier run are picked up once the first evaluation finds anything to send; a
-  // configured default webhook starts delivery at once.
-  if (!notificationsWebhook && cfg.webhookUrl) enqueued();
+  // With a webhook configured or named by a rule, delivery starts now: jobs left pending by an earlier run go out.
+  if (cfg.webhookUrl) enqueued();
+  else
+    listRules(store)
+      .then((rules) => {
+        if (rules.some((r) => r.webhookUrl)) enqueued();
+      })
+      .catch((err: unknown) => log.warn(`alerts: reading the rules at start: ${String(err)}`));
 
   let stopped = false;
   let running: Promise<unknown> | undefined;
@@ -50,6 +58,7 @@ export function start(ctx: AppContext, notificationsWebhook?: { enqueued(): void
   const timer = setInterval(tick, cfg.evalMs);
   timer.unref();
   return {
+    deliver: enqueued,
     evaluate: (now) => evaluateRules(deps, now),
     stop: async () => {
       stopped = true;
