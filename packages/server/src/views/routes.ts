@@ -1,21 +1,32 @@
 import { z } from "zod";
 import type { AppContext } from "../context.ts";
 import { type RouteTable, route } from "../http/index.ts";
-import { text } from "../util/bounds.ts";
+import { queryTimestamp, text } from "../util/bounds.ts";
 import { SERVER_VERSION } from "../util/version.ts";
+import { floorPageSchema, listFloor } from "./floor.ts";
+import { judgesRoutes } from "./judges.ts";
 import {
   reviewQueueSchema,
   sessionDetailSchema,
   sessionsPageSchema,
   settingsViewSchema,
 } from "./responses.ts";
-import { judgesRoutes } from "./judges.ts";
 import { reviewQueue } from "./review.ts";
 import { getSession, listSessions } from "./sessions.ts";
 import { settingsView } from "./settings.ts";
 
 const reviewQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
 const sessionsQuery = z.object({
+  cursor: text(4000).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+const floorQuery = z.object({
+  flag: text(200, { min: 1, trim: true, what: "flag" })
+    .optional()
+    .describe("only calls flagged with this flag"),
+  from: queryTimestamp("from").optional().describe("the call started at or after this (ms or ISO 8601)"),
+  to: queryTimestamp("to").optional().describe("the call started before this"),
   cursor: text(4000).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
@@ -48,6 +59,15 @@ export const viewsRoutes = (ctx: AppContext): RouteTable => {
       response: sessionDetailSchema,
       errors: { 404: "no such session" },
       handler: ({ params }) => getSession(store, params.id),
+    }),
+    route({
+      method: "get",
+      path: "/floor",
+      summary:
+        "Calls a floor check flagged (moderation or a floor judge), newest first, with each flag's excerpt and the checker",
+      query: floorQuery,
+      response: floorPageSchema,
+      handler: ({ query }) => listFloor(store, query),
     }),
     route({
       method: "get",
