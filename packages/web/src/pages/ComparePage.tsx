@@ -159,6 +159,81 @@ function Side({
 
 const CHOICE_LABEL = { a: "A is better", b: "B is better", tie: "Tie" } as const;
 
+/**
+ * A conversation evaluation's item (`?conv=<id>&item=<index>&criteria=a|b|c`): one choice per criterion, a tie
+ * allowed, stored as comparisons with their criterion through the conversations API.
+ */
+function CriteriaForm({
+  conv,
+  item,
+  criteria,
+  a,
+}: {
+  conv: string;
+  item: string;
+  criteria: string[];
+  a: string;
+}) {
+  const [choices, setChoices] = useState<Record<string, "a" | "b" | "tie">>({});
+  const [me, setMe] = useStoredString(RECIPIENT_KEY);
+  const [saved, setSaved] = useState(false);
+  const [error, setError] = useState<string>();
+  const complete = criteria.every((c) => choices[c]);
+  if (saved)
+    return (
+      <section className="card thanks" data-testid="comparison-saved">
+        <h2>Saved: one choice per criterion</h2>
+        <Link to={`/conversations/evals/${seg(conv)}`}>Back to the report</Link>
+      </section>
+    );
+  return (
+    <form
+      className="card compare-form"
+      data-testid="criteria-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!complete) return;
+        api
+          .post(`/api/conversations/evals/${seg(conv)}/items/${seg(item)}/choices`, {
+            a,
+            choices,
+            annotatorId: me.trim() || undefined,
+          })
+          .then(
+            () => setSaved(true),
+            (err: unknown) => setError(err instanceof Error ? err.message : String(err)),
+          );
+      }}
+    >
+      {criteria.map((c) => (
+        <div className="choice-row" key={c} data-criterion={c}>
+          <strong>{c}</strong>
+          {(["a", "tie", "b"] as const).map((x) => (
+            <button
+              key={x}
+              type="button"
+              data-choice={x}
+              className={`big-choice ${choices[c] === x ? "selected" : ""}`}
+              aria-pressed={choices[c] === x}
+              onClick={() => setChoices({ ...choices, [c]: x })}
+            >
+              {CHOICE_LABEL[x]}
+            </button>
+          ))}
+        </div>
+      ))}
+      <label className="field">
+        <span>Your id</span>
+        <input name="annotatorId" value={me} placeholder="e.g. ana" onChange={(e) => setMe(e.target.value)} />
+      </label>
+      {error ? <ErrorBox error={error} /> : null}
+      <button type="submit" className="primary" disabled={!complete}>
+        Save choices
+      </button>
+    </form>
+  );
+}
+
 export default function ComparePage() {
   const [params, setParams] = useSearchParams();
   const a = params.get("a");
@@ -264,7 +339,14 @@ export default function ComparePage() {
           other={A.call}
         />
       </div>
-      {ready ? (
+      {ready && params.get("conv") && params.get("item") && params.get("criteria") ? (
+        <CriteriaForm
+          conv={params.get("conv") as string}
+          item={params.get("item") as string}
+          criteria={(params.get("criteria") as string).split("|").filter(Boolean)}
+          a={a as string}
+        />
+      ) : ready ? (
         saved ? (
           <section className="card thanks" data-testid="comparison-saved">
             <h2>Saved: {CHOICE_LABEL[saved.choice as "a" | "b" | "tie"] ?? saved.choice}</h2>

@@ -1,0 +1,187 @@
+import { useEffect, useState } from "react";
+import { Link, useParams } from "react-router";
+import { ApiError, api, seg } from "../api.ts";
+import { ErrorBox, Loading } from "../components/ui.tsx";
+
+type Interval = [number, number] | null;
+interface Cell {
+  contextLength: number | null;
+  n: number;
+  wins: number;
+  ties: number;
+  losses: number;
+  winRate: Interval;
+}
+interface Ranked {
+  name: string;
+  theta: number;
+  pBeatsOriginal: number;
+  pInterval: [number, number];
+}
+interface SourceResult {
+  source: "judge" | "human";
+  comparisons: number;
+  candidates: Array<{ candidate: string; criteria: Array<{ criterion: string; byContext: Cell[] }> }>;
+  ranking: Array<{ criterion: string; ranked: Ranked[] | null }> | null;
+}
+interface Report {
+  id: string;
+  status: string;
+  progress: { total: number; pending: number; running: number; done: number; failed: number };
+  definition: { criteria: Array<{ name: string }>; contextLengths: Array<number | null> };
+  results: SourceResult[];
+  caveat: string;
+}
+interface Item {
+  index: number;
+  candidate: string;
+  contextLength: number | null;
+  sessionId: string;
+  targetIndex: number;
+  status: string;
+  regenCallId: string | null;
+  originalCallId: string | null;
+}
+
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+const ctxName = (l: number | null) => (l === null ? "full slice" : `last ${l}`);
+
+/** A conversation evaluation's report: win/tie/loss per criterion and context length, the ranking, the items. */
+export default function ConversationEvalPage() {
+  const { id = "" } = useParams();
+  const [report, setReport] = useState<Report>();
+  const [items, setItems] = useState<Item[]>();
+  const [error, setError] = useState<ApiError>();
+  useEffect(() => {
+    let live = true;
+    const load = () =>
+      Promise.all([
+        api.get<Report>(`/api/conversations/evals/${seg(id)}`),
+        api.get<{ data: Item[] }>(`/api/conversations/evals/${seg(id)}/items`, { limit: 200 }),
+      ]).then(
+        ([r, i]) => {
+          if (!live) return;
+          setReport(r);
+          setItems(i.data);
+          if (r.status === "running") setTimeout(load, 2000);
+        },
+        (err: unknown) => live && setError(err instanceof ApiError ? err : new ApiError(0, String(err))),
+      );
+    void load();
+    return () => {
+      live = false;
+    };
+  }, [id]);
+  if (error) return <ErrorBox error={error} />;
+  if (!report) return <Loading what="Loading the report" />;
+  const criteria = report.definition.criteria.map((c) => c.name);
+  return (
+    <div className="page wide" data-testid="conversation-eval">
+      <header className="page-head">
+        <h1>Conversation evaluation {report.id}</h1>
+        <span className="muted">
+          {report.status} · {report.progress.done}/{report.progress.total} items
+          {report.progress.failed ? ` · ${report.progress.failed} failed` : ""}
+        </span>
+      </header>
+      <p className="card muted small" data-testid="caveat">
+        {report.caveat}
+      </p>
+      {report.results.map((r) => (
+        <section className="card" key={r.source} data-testid={`results-${r.source}`}>
+          <h2>
+            {r.source === "judge" ? "Judge" : "People"} · {r.comparisons} comparisons
+          </h2>
+          <table>
+            <thead>
+              <tr>
+                <th>Candidate</th>
+                <th>Context</th>
+                {criteria.map((c) => (
+                  <th key={c}>{c} (win / tie / loss, win rate 95%)</th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {r.candidates.flatMap((cand) =>
+                report.definition.contextLengths.map((len, li) => (
+                  <tr key={`${cand.candidate}-${String(len)}`}>
+                    <td>{cand.candidate}</td>
+                    <td>{ctxName(len)}</td>
+                    {cand.criteria.map((crit) => {
+                      const cell = crit.byContext[li];
+                      return (
+                        <td key={crit.criterion}>
+                          {cell && cell.n > 0
+                            ? `${cell.wins} / ${cell.ties} / ${cell.losses}${cell.winRate ? ` · ${pct(cell.winRate[0])}–${pct(cell.winRate[1])}` : ""}`
+                            : "—"}
+                        </td>
+                      );
+                    })}
+                  </tr>
+                )),
+              )}
+            </tbody>
+          </table>
+          {r.ranking ? (
+            <>
+              <h3>Ranking (Bradley–Terry, the original as reference)</h3>
+              {r.ranking.map((rk) => (
+                <p key={rk.criterion}>
+                  <strong>{rk.criterion}:</strong>{" "}
+                  {rk.ranked
+                    ? rk.ranked
+                        .map(
+                          (x, i) =>
+                            `${i + 1}. ${x.name} (preferred to the original ${pct(x.pBeatsOriginal)}, ${pct(x.pInterval[0])}–${pct(x.pInterval[1])})`,
+                        )
+                        .join("  ")
+                    : "no comparisons yet"}
+                </p>
+              ))}
+            </>
+          ) : null}
+        </section>
+      ))}
+      <section className="card">
+        <h2>Items</h2>
+        <table>
+          <thead>
+            <tr>
+              <th>#</th>
+              <th>Session</th>
+              <th>Turn</th>
+              <th>Candidate</th>
+              <th>Context</th>
+              <th>Status</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {(items ?? []).map((it) => (
+              <tr key={it.index}>
+                <td>{it.index}</td>
+                <td>
+                  <Link to={`/sessions/${seg(it.sessionId)}`}>{it.sessionId}</Link>
+                </td>
+                <td>{it.targetIndex}</td>
+                <td>{it.candidate}</td>
+                <td>{ctxName(it.contextLength)}</td>
+                <td>{it.status}</td>
+                <td>
+                  {it.regenCallId && it.originalCallId ? (
+                    <Link
+                      to={`/compare?a=${seg(it.regenCallId)}&b=${seg(it.originalCallId)}&conv=${seg(report.id)}&item=${it.index}&criteria=${encodeURIComponent(criteria.join("|"))}`}
+                    >
+                      Compare
+                    </Link>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+    </div>
+  );
+}
