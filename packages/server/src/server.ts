@@ -7,13 +7,14 @@ import path from "node:path";
 import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import { createApi, type RouteMount } from "./api/index.ts";
-import { CallRecorder, toCallRow, unbuiltRow } from "./calls/index.ts";
+import { CallRecorder, chainHooks, toCallRow, unbuiltRow } from "./calls/index.ts";
 import { type Composed, compose } from "./compose.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
 import { startExperiments } from "./experiments/service.ts";
 import { ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
 import { HttpError } from "./http/index.ts";
+import { LiveRules } from "./live/index.ts";
 import { countCall, createMetrics } from "./metrics/index.ts";
 import { createProxy } from "./proxy/index.ts";
 import { openStore } from "./store/index.ts";
@@ -28,6 +29,8 @@ export interface RunningServer {
   http: http.Server;
   /** The worker that runs evaluation items in this process (the CLI's `eval` drives it). */
   evalWorker: Composed["evalWorker"];
+  /** The worker that runs live evaluators' jobs in this process. */
+  liveWorker: Composed["liveWorker"];
   /**
    * The REST API and the web app in-process, without the socket: what the port answers outside the proxy, minus
    * the browser guard that runs before it in the `node:http` listener (util/browser-guard.test.ts tests that
@@ -49,6 +52,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const store = await openStore(config.db);
   await ensureResolutionDepth(store, config.linkDepth, log);
   const metrics = createMetrics();
+  // Before the recorder, whose inserts enqueue the new calls' live evaluation jobs from its first batch.
+  const liveRules = new LiveRules(store, log);
+  await liveRules.refresh();
   const recorder = new CallRecorder(
     store,
     {
@@ -57,7 +63,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       queueMax: config.queueMax,
       flushMs: config.flushMs,
       batchSize: config.batchSize,
-      insertHook: resolutionOnInsert(store.dialect.name, config.linkDepth),
+      insertHook: chainHooks(resolutionOnInsert(store.dialect.name, config.linkDepth), liveRules.hook()),
       faultInject: config.faultInject,
     },
     metrics,
@@ -103,7 +109,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       recorder.setAside(call.id, "unbuildable", err, unbuiltRow(call, config.capture, config.redactPatterns)),
   });
   // The domains' workers start here, once; mounting their tables starts nothing.
-  const domains = compose(ctx, { experimentsChanged: experiments.changed });
+  const domains = compose(ctx, { experimentsChanged: experiments.changed, liveRules });
   closers.push(() => domains.stop());
   const api = createApi(ctx, domains.tables, opts.mounts, [(_api, _ctx, root) => webRoutes(root)]);
   const apiListener = getRequestListener(api.fetch);
@@ -134,6 +140,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     ctx,
     http: server,
     evalWorker: domains.evalWorker,
+    liveWorker: domains.liveWorker,
     fetch: async (request) => api.fetch(request),
     close: () => {
       closing ??= (async () => {

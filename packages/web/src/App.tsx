@@ -12,7 +12,6 @@ const InboxPage = lazy(() => import("./pages/InboxPage.tsx"));
 const AnnotatePage = lazy(() => import("./pages/AnnotatePage.tsx"));
 const ComparePage = lazy(() => import("./pages/ComparePage.tsx"));
 const ReviewPage = lazy(() => import("./pages/ReviewPage.tsx"));
-const ReviewQueuePage = lazy(() => import("./pages/ReviewQueuesPage.tsx"));
 const RubricsPage = lazy(() => import("./pages/RubricsPage.tsx"));
 const SettingsPage = lazy(() => import("./pages/SettingsPage.tsx"));
 const DatasetsPage = lazy(() => import("./pages/DatasetsPage.tsx"));
@@ -74,7 +73,6 @@ function Nav() {
           Inbox <InboxCount />
         </NavLink>
         <NavLink to="/review">Review</NavLink>
-        <NavLink to="/review-queues">Queues</NavLink>
         <NavLink to="/compare">Compare</NavLink>
         <NavLink to="/datasets">Datasets</NavLink>
         <NavLink to="/evals">Evaluations</NavLink>
@@ -168,8 +166,6 @@ export function App() {
             <Route path="/compare" element={<ComparePage />} />
             <Route path="/conversations/evals/:id" element={<ConversationEvalPage />} />
             <Route path="/review" element={<ReviewPage />} />
-            <Route path="/review-queues" element={<ReviewQueuePage />} />
-            <Route path="/review-queues/:id" element={<ReviewQueuePage />} />
             <Route path="/rubrics" element={<RubricsPage />} />
             <Route path="/rubrics/:name" element={<RubricsPage />} />
             <Route path="/settings" element={<SettingsPage />} />

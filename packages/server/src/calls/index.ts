@@ -4,7 +4,7 @@
  *
  * The door: what other folders use, by name.
  */
-export { insertCalls } from "./insert.ts";
+export { chainHooks, type InsertHook, insertCalls } from "./insert.ts";
 export { costUsd } from "./pricing.ts";
 export {
   type CallView,

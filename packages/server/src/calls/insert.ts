@@ -13,8 +13,23 @@ import { customTagsOf } from "./record.ts";
 export interface InsertHook {
   /** Runs first, before any row is written (the graph takes its write lock here). */
   begin(trx: Transaction<Database>): Promise<void>;
-  /** Runs after each chunk with the ids of the calls it stored for the first time (never empty). */
-  afterInsert(trx: Transaction<Database>, callIds: string[]): Promise<void>;
+  /**
+   * Runs after each chunk with the ids of the calls it stored for the first time (never empty), and those rows
+   * (so that a hook can decide without reading them back).
+   */
+  afterInsert(trx: Transaction<Database>, callIds: string[], rows: NewCallRow[]): Promise<void>;
+}
+
+/** Several domains' hooks as one, run in the order given (the graph's first: it takes the write lock). */
+export function chainHooks(...hooks: InsertHook[]): InsertHook {
+  return {
+    begin: async (trx) => {
+      for (const h of hooks) await h.begin(trx);
+    },
+    afterInsert: async (trx, callIds, rows) => {
+      for (const h of hooks) await h.afterInsert(trx, callIds, rows);
+    },
+  };
 }
 
 /**
@@ -111,6 +126,7 @@ export async function insertCalls(store: Store, rows: NewCallRow[], hook?: Inser
       await hook?.afterInsert(
         trx,
         fresh.map((r) => r.id),
+        fresh,
       );
     }
   });
