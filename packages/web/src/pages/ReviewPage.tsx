@@ -14,7 +14,8 @@ export default function ReviewPage() {
           <h1>Review queue</h1>
           <p className="muted small">
             Calls nobody has judged yet that are worth a look: upstream errors, slow calls, outputs that
-            failed their JSON schema, low or disagreeing rewards, and a random sample.
+            failed their JSON schema, low or disagreeing rewards, and a random sample; and calls whose
+            reviewers disagree in a <Link to="/review-queues">review queue</Link>, until someone settles them.
           </p>
         </div>
         <button type="button" onClick={reload}>
