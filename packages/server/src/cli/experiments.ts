@@ -18,14 +18,14 @@ import { runCli, UsageError } from "./export.ts";
 
 const DEFAULT_URL = "http://127.0.0.1:8787";
 
-interface ServerFlags {
+export interface ServerFlags {
   url?: string;
   key?: string;
   json?: boolean;
 }
 
 /** The REST API of the server at `--url`; an answer that is not 2xx throws HttpError with the server's message. */
-function client(flags: ServerFlags) {
+export function client(flags: ServerFlags) {
   const base = (flags.url ?? process.env.INTERSEBD_URL ?? DEFAULT_URL).replace(/\/+$/, "");
   const key = flags.key ?? process.env.INTERSEBD_API_KEY;
   return async <T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> => {
@@ -208,7 +208,7 @@ function describe(e: Experiment): string {
 }
 
 /** `--url` and `--key` on every subcommand, as the SDKs name them. */
-function serverOptions(cmd: Command): Command {
+export function serverOptions(cmd: Command): Command {
   return cmd
     .option("--url <url>", `the intersebd server (INTERSEBD_URL, default ${DEFAULT_URL})`)
     .option("--key <key>", "its API key (INTERSEBD_API_KEY)");

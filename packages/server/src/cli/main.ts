@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import { datasetsCommand } from "./datasets.ts";
 import { evalCommand } from "./eval.ts";
+import { evaluatorsCommand } from "./evaluators.ts";
 import { experimentsCommand } from "./experiments.ts";
 import { exportCommand } from "./export.ts";
 import { fakeUpstreamCommand } from "./fake-upstream.ts";
@@ -20,6 +21,7 @@ program.addCommand(exportCommand());
 program.addCommand(datasetsCommand());
 program.addCommand(evalCommand());
 program.addCommand(experimentsCommand());
+program.addCommand(evaluatorsCommand());
 program.addCommand(fakeUpstreamCommand());
 
 await program.parseAsync(process.argv);
