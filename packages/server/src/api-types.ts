@@ -113,3 +113,8 @@ export type ExperimentReport = z.infer<typeof import("./experiments/responses.ts
 export type ExperimentVariantReport = ExperimentReport["variants"][number];
 export type ExperimentDifference = ExperimentReport["variants"][number]["vsControl"][number];
 export type ExperimentInterval = z.infer<typeof import("./experiments/responses.ts").intervalSchema>;
+
+// Live evaluators
+/** `GET /api/evaluators/{id}`: a live evaluator and its jobs' counters (queued, done, failed, skipped by cap, cost today). */
+export type Evaluator = z.infer<typeof import("./live/schemas.ts").evaluatorSchema>;
+export type EvaluatorCounters = Evaluator["counters"];
