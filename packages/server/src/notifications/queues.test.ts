@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DIALECTS, serverForSuite, type TestServer } from "../testing/harness.ts";
+import { answerAs } from "../testing/review-queues.ts";
 import { cohenKappa, krippendorffAlpha, type Rating } from "./agreement.ts";
 
 interface Estimate {
@@ -78,16 +79,7 @@ async function inbox(s: TestServer, reviewer: string) {
   return r.body.data;
 }
 
-/** Answers a reviewer's item about `callId` through its signed link, as the annotation page does. */
-async function answer(s: TestServer, reviewer: string, queueId: string, callId: string, answers: object) {
-  const item = (await inbox(s, reviewer)).find(
-    (n) => n.completionId === callId && n.metadata?.reviewQueue === queueId,
-  );
-  assert.ok(item, `${reviewer} has ${callId} in queue ${queueId}`);
-  const token = item.url.split("/a/")[1] as string;
-  const r = await s.api(`/api/a/${token}/answers`, { body: { answers } });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-}
+const answer = answerAs;
 
 for (const dialect of DIALECTS) {
   describe(`review queues on ${dialect}`, () => {
