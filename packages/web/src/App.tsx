@@ -22,6 +22,7 @@ const MetricsPage = lazy(() => import("./pages/MetricsPage.tsx"));
 const ExperimentsPage = lazy(() => import("./pages/ExperimentsPage.tsx"));
 const ExperimentPage = lazy(() => import("./pages/ExperimentPage.tsx"));
 const ConversationEvalPage = lazy(() => import("./pages/ConversationEvalPage.tsx"));
+const FloorPage = lazy(() => import("./pages/FloorPage.tsx"));
 
 function InboxCount() {
   const [recipient] = useStoredString(RECIPIENT_KEY);
@@ -73,6 +74,7 @@ function Nav() {
           Inbox <InboxCount />
         </NavLink>
         <NavLink to="/review">Review</NavLink>
+        <NavLink to="/floor">Floor</NavLink>
         <NavLink to="/compare">Compare</NavLink>
         <NavLink to="/datasets">Datasets</NavLink>
         <NavLink to="/evals">Evaluations</NavLink>
@@ -166,6 +168,7 @@ export function App() {
             <Route path="/compare" element={<ComparePage />} />
             <Route path="/conversations/evals/:id" element={<ConversationEvalPage />} />
             <Route path="/review" element={<ReviewPage />} />
+            <Route path="/floor" element={<FloorPage />} />
             <Route path="/rubrics" element={<RubricsPage />} />
             <Route path="/rubrics/:name" element={<RubricsPage />} />
             <Route path="/settings" element={<SettingsPage />} />

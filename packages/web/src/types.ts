@@ -13,6 +13,8 @@ export type {
   DatasetDetail,
   DatasetView,
   Estimate,
+  FloorItem,
+  FloorPage,
   Interval,
   JudgeReport,
   LinkView,
