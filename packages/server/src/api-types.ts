@@ -123,3 +123,10 @@ export type EvaluatorCounters = Evaluator["counters"];
 /** `GET /api/floor`: calls a floor check flagged, each with its flags, their excerpts, the checker and a preview. */
 export type FloorPage = z.infer<typeof import("./views/floor.ts").floorPageSchema>;
 export type FloorItem = FloorPage["data"][number];
+
+// Alerts
+/** `GET /api/alerts`: the number open, and the episodes, open first, then resolved. */
+export type AlertList = z.infer<typeof import("./alerts/schemas.ts").alertListSchema>;
+export type AlertView = AlertList["alerts"][number];
+/** `GET /api/alerts/rules`. */
+export type AlertRuleList = z.infer<typeof import("./alerts/schemas.ts").alertRuleListSchema>;

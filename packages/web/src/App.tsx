@@ -1,6 +1,7 @@
 import { lazy, Suspense, useEffect, useState } from "react";
 import { Link, NavLink, Route, Routes, useLocation } from "react-router";
 import { api, getApiKey, NEED_KEY_EVENT, setApiKey } from "./api.ts";
+import { AlertsBadge } from "./components/AlertsBadge.tsx";
 import { Loading } from "./components/ui.tsx";
 import { INBOX_CHANGED_EVENT, RECIPIENT_KEY, useStoredString } from "./hooks.ts";
 
@@ -21,6 +22,7 @@ const EvalPage = lazy(() => import("./pages/EvalPage.tsx"));
 const MetricsPage = lazy(() => import("./pages/MetricsPage.tsx"));
 const ExperimentsPage = lazy(() => import("./pages/ExperimentsPage.tsx"));
 const ExperimentPage = lazy(() => import("./pages/ExperimentPage.tsx"));
+const AlertsPage = lazy(() => import("./pages/AlertsPage.tsx"));
 const ConversationEvalPage = lazy(() => import("./pages/ConversationEvalPage.tsx"));
 const FloorPage = lazy(() => import("./pages/FloorPage.tsx"));
 
@@ -80,6 +82,9 @@ function Nav() {
         <NavLink to="/evals">Evaluations</NavLink>
         <NavLink to="/experiments">Experiments</NavLink>
         <NavLink to="/trends">Metrics</NavLink>
+        <NavLink to="/alerts">
+          Alerts <AlertsBadge />
+        </NavLink>
         <NavLink to="/rubrics">Rubrics</NavLink>
         <NavLink to="/settings">Settings</NavLink>
       </div>
@@ -180,6 +185,7 @@ export function App() {
             <Route path="/experiments/:name" element={<ExperimentPage />} />
             {/* Not /metrics: that is the server's Prometheus endpoint, which a reload would open. */}
             <Route path="/trends" element={<MetricsPage />} />
+            <Route path="/alerts" element={<AlertsPage />} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>

@@ -7,6 +7,9 @@
 import type * as Api from "@intersebd/server/api-types";
 
 export type {
+  AlertList,
+  AlertRuleList,
+  AlertView,
   CheckDef,
   CheckReport,
   ComparisonView,
