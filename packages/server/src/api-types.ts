@@ -114,6 +114,13 @@ export type ExperimentVariantReport = ExperimentReport["variants"][number];
 export type ExperimentDifference = ExperimentReport["variants"][number]["vsControl"][number];
 export type ExperimentInterval = z.infer<typeof import("./experiments/responses.ts").intervalSchema>;
 
+// Judge calibration
+/** `GET /api/judges`: each judge with its agreement with people. */
+export type JudgeSummary = z.infer<typeof import("./views/judges.ts").judgeSummarySchema>;
+/** `GET /api/judges/{name}/calibration`: the judge's summaries and a page of its disagreements with people. */
+export type JudgeCalibrationPage = z.infer<typeof import("./views/judges.ts").calibrationPageSchema>;
+export type JudgeDisagreement = JudgeCalibrationPage["data"][number];
+
 // Live evaluators
 /** `GET /api/evaluators/{id}`: a live evaluator and its jobs' counters (queued, done, failed, skipped by cap, cost today). */
 export type Evaluator = z.infer<typeof import("./live/schemas.ts").evaluatorSchema>;

@@ -22,6 +22,8 @@ const EvalPage = lazy(() => import("./pages/EvalPage.tsx"));
 const MetricsPage = lazy(() => import("./pages/MetricsPage.tsx"));
 const ExperimentsPage = lazy(() => import("./pages/ExperimentsPage.tsx"));
 const ExperimentPage = lazy(() => import("./pages/ExperimentPage.tsx"));
+const JudgesPage = lazy(() => import("./pages/JudgesPage.tsx"));
+const JudgePage = lazy(() => import("./pages/JudgePage.tsx"));
 const AlertsPage = lazy(() => import("./pages/AlertsPage.tsx"));
 const ConversationEvalPage = lazy(() => import("./pages/ConversationEvalPage.tsx"));
 const FloorPage = lazy(() => import("./pages/FloorPage.tsx"));
@@ -81,6 +83,7 @@ function Nav() {
         <NavLink to="/datasets">Datasets</NavLink>
         <NavLink to="/evals">Evaluations</NavLink>
         <NavLink to="/experiments">Experiments</NavLink>
+        <NavLink to="/judges">Judges</NavLink>
         <NavLink to="/trends">Metrics</NavLink>
         <NavLink to="/alerts">
           Alerts <AlertsBadge />
@@ -183,6 +186,8 @@ export function App() {
             <Route path="/evals/:id" element={<EvalPage />} />
             <Route path="/experiments" element={<ExperimentsPage />} />
             <Route path="/experiments/:name" element={<ExperimentPage />} />
+            <Route path="/judges" element={<JudgesPage />} />
+            <Route path="/judges/:name" element={<JudgePage />} />
             {/* Not /metrics: that is the server's Prometheus endpoint, which a reload would open. */}
             <Route path="/trends" element={<MetricsPage />} />
             <Route path="/alerts" element={<AlertsPage />} />

@@ -89,7 +89,14 @@ export function TagTree({ roots, links }: { roots: string[]; links: LinkView[] }
   );
 }
 
-export function AnnotationList({ annotations }: { annotations: ResolvedAnnotation[] }) {
+export function AnnotationList({
+  annotations,
+  badge,
+}: {
+  annotations: ResolvedAnnotation[];
+  /** Something to show beside an annotation's source (a judge's agreement with people). */
+  badge?: (a: ResolvedAnnotation) => ReactNode;
+}) {
   if (annotations.length === 0) {
     return (
       <p className="muted small">
@@ -105,6 +112,7 @@ export function AnnotationList({ annotations }: { annotations: ResolvedAnnotatio
           <div className="annotation-head">
             <strong>{a.name}</strong> <RewardValue value={a.numericReward} />
             <span className={`badge source-${a.source}`}>{a.source}</span>
+            {badge?.(a)}
             {a.annotatorId ? <span className="annotator">by {a.annotatorId}</span> : null}
           </div>
           {a.comment ? <div className="annotation-comment">“{a.comment}”</div> : null}

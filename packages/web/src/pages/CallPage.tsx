@@ -3,6 +3,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { ApiError, api, seg } from "../api.ts";
 import { Conversation } from "../components/Conversation.tsx";
 import { AnnotationList, ComparisonList, TagTree } from "../components/Graph.tsx";
+import { AgreementBadge, useJudgeAgreement } from "../components/JudgeBits.tsx";
 import { CopyButton, ErrorBox, JsonBlock, Loading, OutcomeBadge, Section } from "../components/ui.tsx";
 import { compact, fmtCost, fmtDateTime, fmtInt, fmtMs, modelOf, tagOf } from "../format.ts";
 import { RECIPIENT_KEY, useApi, useStoredString } from "../hooks.ts";
@@ -253,6 +254,7 @@ export default function CallPage() {
   const { data: call, error, loading, reload } = useApi<CallDetail>(`/api/calls/${seg(id)}`);
   const [asking, setAsking] = useState(false);
   const [asked, setAsked] = useState(0);
+  const judges = useJudgeAgreement();
   if (loading && !call) return <Loading what="Loading the call" />;
   if (error) {
     return (
@@ -327,7 +329,13 @@ export default function CallPage() {
             <TagTree roots={roots} links={call.links} />
           </Section>
           <Section title={`Annotations (${call.annotations.length})`}>
-            <AnnotationList annotations={call.annotations} />
+            <AnnotationList
+              annotations={call.annotations}
+              badge={(a) => {
+                const judge = a.source === "judge" ? judges.get(a.name) : undefined;
+                return judge ? <AgreementBadge judge={judge} /> : null;
+              }}
+            />
           </Section>
           <Section title={`Comparisons (${call.comparisons.length})`}>
             <ComparisonList comparisons={call.comparisons} self={roots} />

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useLocation, useParams } from "react-router";
 import { ApiError, api, seg } from "../api.ts";
 import { describeCheck, EstimateView, StatusBadge } from "../components/EvalBits.tsx";
+import { CALIBRATED_MIN } from "../components/JudgeBits.tsx";
 import { PairBars, RateChart } from "../components/LazyCharts.tsx";
 import { ErrorBox, Loading, Section } from "../components/ui.tsx";
 import { compact, fmtCi, fmtCost, fmtDateTime, fmtMs, fmtNum, fmtPct, fmtRateCi } from "../format.ts";
@@ -163,6 +164,28 @@ function AbsoluteJudge({ j }: { j: Extract<JudgeReport, { mode: "absolute" }> })
       <h3>
         {j.name}: scores {j.scale[0]}–{j.scale[1]}, judged by {j.model}
       </h3>
+      {/* Its agreement with people first: the scores below are worth reading only once it is known. */}
+      <p className="small" data-testid="judge-agreement">
+        {j.agreement.n ? (
+          <>
+            Agreement with humans on {j.agreement.n} logged answer{j.agreement.n === 1 ? "" : "s"}:{" "}
+            <strong>{fmtPct(j.agreement.rate.rate)}</strong> ({fmtRateCi(j.agreement.rate.ci)}), Cohen's κ{" "}
+            {fmtNum(j.agreement.kappa)}.
+          </>
+        ) : (
+          <span className="muted">
+            No human annotation named "{j.name}" on these calls, so no agreement rate: name the judge after
+            the annotation you want it compared with.
+          </span>
+        )}
+        {j.agreement.n < CALIBRATED_MIN ? (
+          <span className="badge warn" data-testid="not-calibrated">
+            not yet calibrated: n &lt; {CALIBRATED_MIN}
+          </span>
+        ) : null}{" "}
+        <Link to={`/judges/${seg(j.name)}`}>calibrate</Link>
+        {j.errors ? <span className="error-text"> {j.errors} unreadable verdicts.</span> : null}
+      </p>
       <div className="split-chart">
         <PairBars categories={["mean score"]} series={means} unit="score" testId="judge-chart" />
         <table className="report-table">
@@ -192,21 +215,6 @@ function AbsoluteJudge({ j }: { j: Extract<JudgeReport, { mode: "absolute" }> })
           </tbody>
         </table>
       </div>
-      <p className="small">
-        {j.agreement.n ? (
-          <>
-            Agreement with humans on {j.agreement.n} logged answer{j.agreement.n === 1 ? "" : "s"}:{" "}
-            <strong>{fmtPct(j.agreement.rate.rate)}</strong> ({fmtRateCi(j.agreement.rate.ci)}), Cohen's κ{" "}
-            {fmtNum(j.agreement.kappa)}.
-          </>
-        ) : (
-          <span className="muted">
-            No human annotation named "{j.name}" on these calls, so no agreement rate: name the judge after
-            the annotation you want it compared with.
-          </span>
-        )}
-        {j.errors ? <span className="error-text"> {j.errors} unreadable verdicts.</span> : null}
-      </p>
     </div>
   );
 }
