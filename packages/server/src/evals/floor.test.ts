@@ -359,5 +359,36 @@ for (const dialect of DIALECTS) {
         assert.match(data.excerpts.violence, /\[\[FLAG:violence]]/);
       }
     });
+
+    it("should run floor checks in a live evaluator and list its flagged calls on the floor view", {
+      skip,
+    }, async () => {
+      const created = await s.api<Body>("/api/evaluators", {
+        body: {
+          name: "floor-live",
+          checks: ["moderation", { type: "floor", model: "fake-judge", flags: ["violence"] }],
+        },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      for (const content of ["a calm question", "please [[FLAG:violence]] now"]) {
+        const res = await fetch(`${s.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "gpt-4.1-mini", messages: [{ role: "user", content }] }),
+        });
+        assert.equal(res.status, 200);
+        await res.text();
+      }
+      const listed = await eventually(async () => {
+        const r = await s.api<Body>("/api/floor?flag=violence");
+        const live = (r.body.data as Body[]).filter((d) => d.evaluator === "floor-live");
+        return live.length === 2 ? live : undefined;
+      });
+      assert.deepEqual(listed.map((d) => d.checker).sort(), ["judge", "moderation"]);
+      for (const d of listed) {
+        assert.match(d.excerpts.violence, /\[\[FLAG:violence]]/);
+        assert.match(d.call.previewInput ?? "", /FLAG:violence/);
+      }
+    });
   });
 }

@@ -20,6 +20,7 @@ import { callById, costUsd } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
 import { answerText, type CheckDef, type CheckSubject } from "../evals/checks.ts";
 import { TransientError } from "../evals/errors.ts";
+import { floorAnnotation, floorRunner, floorThroughProxy } from "../evals/floor.ts";
 import { type AskJudge, renderConversation, runJudge } from "../evals/judge.ts";
 import { errorMessage, postThroughProxy, stillFailing } from "../evals/proxy-client.ts";
 import { type ItemSubject, runChecks } from "../evals/run-checks.ts";
@@ -342,8 +343,23 @@ export class LiveWorker {
     };
     const conversation = renderConversation(request.messages);
     const ask = this.#ask(e, call.id, signal, spent);
-    const result = await runChecks(defs, subject, (def) =>
-      runJudge(def, { conversation, answer, baselineAnswer: null, baselineFirst: true }, ask),
+    // Floor checks (moderation, a floor judge) through the proxy too, tagged like this evaluator's judge calls.
+    const floor = floorRunner(
+      floorThroughProxy(
+        this.#deps,
+        {
+          "x-intersebd-tags": `live-judge:${e.id}`,
+          "x-intersebd-metadata": asciiJson({ liveEvaluator: e.name, evaluatedCall: call.id }),
+        },
+        { signal, onRateLimited: () => {} },
+      ),
+    );
+    const result = await runChecks(
+      defs,
+      subject,
+      (def) => runJudge(def, { conversation, answer, baselineAnswer: null, baselineFirst: true }, ask),
+      new Map(),
+      floor,
     );
     const judgeNamed = e.judge ? defs[defs.length - 1]?.name : undefined;
     const who = { evaluator: e.name, evaluatorId: e.id };
@@ -367,6 +383,13 @@ export class LiveWorker {
         data: { ...who, detail },
         comment: c.reason ?? null,
       });
+      // A floor check's verdict is also the `floor` annotation the floor view lists (i17's contract).
+      const fl = floorAnnotation(call.id, c, {
+        scope: `live:${e.id}`,
+        annotatorId: `live:${e.name}`,
+        evaluator: e.name,
+      });
+      if (fl) out.push(fl);
     }
     for (const j of result.judges) {
       if (j.mode !== "absolute" || !j.candidate.ok) {
