@@ -575,7 +575,7 @@ export function evalCommand(): Command {
     )
     .option(
       "--check <spec>",
-      "json-schema | regex:<pattern> | equals | contains | 'cost <= 0.01' | 'latencyMs <= 2000' | 'tokens.completion <= 500' | a name from --checks; repeatable",
+      "json-schema | regex:<pattern> | equals | contains | moderation | floor:<judge model> | 'cost <= 0.01' | 'latencyMs <= 2000' | 'tokens.completion <= 500' | a name from --checks; repeatable",
       collect,
     )
     .option(
