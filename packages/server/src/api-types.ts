@@ -40,8 +40,8 @@ export type {
   RubricField,
   RubricView,
 } from "./notifications/index.ts";
-export type { RubricFieldType } from "./notifications/rubrics.ts";
 export type { ReviewQueueSummary, ReviewQueueView } from "./notifications/queues.ts";
+export type { RubricFieldType } from "./notifications/rubrics.ts";
 // The web app's views: review queue, sessions, settings
 export type { ReviewItem, ReviewKind, SessionSummary, SettingsView } from "./views/index.ts";
 
@@ -114,13 +114,6 @@ export type ExperimentVariantReport = ExperimentReport["variants"][number];
 export type ExperimentDifference = ExperimentReport["variants"][number]["vsControl"][number];
 export type ExperimentInterval = z.infer<typeof import("./experiments/responses.ts").intervalSchema>;
 
-// Judge calibration
-/** `GET /api/judges`: each judge with its agreement with people. */
-export type JudgeSummary = z.infer<typeof import("./views/judges.ts").judgeSummarySchema>;
-/** `GET /api/judges/{name}/calibration`: the judge's summaries and a page of its disagreements with people. */
-export type JudgeCalibrationPage = z.infer<typeof import("./views/judges.ts").calibrationPageSchema>;
-export type JudgeDisagreement = JudgeCalibrationPage["data"][number];
-
 // Live evaluators
 /** `GET /api/evaluators/{id}`: a live evaluator and its jobs' counters (queued, done, failed, skipped by cap, cost today). */
 export type Evaluator = z.infer<typeof import("./live/schemas.ts").evaluatorSchema>;
@@ -137,3 +130,10 @@ export type AlertList = z.infer<typeof import("./alerts/schemas.ts").alertListSc
 export type AlertView = AlertList["alerts"][number];
 /** `GET /api/alerts/rules`. */
 export type AlertRuleList = z.infer<typeof import("./alerts/schemas.ts").alertRuleListSchema>;
+
+// Judge calibration
+/** `GET /api/judges`: each judge with its agreement with people. */
+export type JudgeSummary = z.infer<typeof import("./views/judges.ts").judgeSummarySchema>;
+/** `GET /api/judges/{name}/calibration`: the judge's summaries and a page of its disagreements with people. */
+export type JudgeCalibrationPage = z.infer<typeof import("./views/judges.ts").calibrationPageSchema>;
+export type JudgeDisagreement = JudgeCalibrationPage["data"][number];

@@ -14,7 +14,6 @@ import * as exportsDomain from "./exports/index.ts";
 import * as graph from "./graph/index.ts";
 import type { RouteTable } from "./http/index.ts";
 import * as live from "./live/index.ts";
-import * as live from "./live/index.ts";
 import * as notifications from "./notifications/index.ts";
 import { notificationViewSchema } from "./notifications/responses.ts";
 import * as views from "./views/index.ts";
@@ -24,8 +23,6 @@ export interface Composed {
   tables: RouteTable[];
   /** The worker that runs evaluation items in this process. */
   evalWorker: evals.EvalWorker;
-  /** The worker that runs live evaluators' jobs in this process. */
-  liveWorker: live.LiveWorker;
   /** The worker that runs live evaluators' jobs in this process. */
   liveWorker: live.LiveWorker;
   /** Stops the workers started here (before the store closes). */
@@ -54,14 +51,11 @@ export interface Started {
   experimentsChanged?: () => Promise<void>;
   /** The live evaluators' rules whose insert hook the recorder runs (live/enqueue.ts). */
   liveRules?: live.LiveRules;
-  /** The live evaluators' rules whose insert hook the recorder runs (live/enqueue.ts). */
-  liveRules?: live.LiveRules;
 }
 
 export function compose(ctx: AppContext, started: Started = {}): Composed {
   const notificationsService = notifications.start(ctx);
   const evalsService = evals.start(ctx);
-  const liveService = live.start(ctx, started.liveRules);
   const liveService = live.start(ctx, started.liveRules);
   const conversationsService = conversations.start(ctx);
   const alertsService = alerts.start(ctx, notificationsService.deps.webhook);
@@ -75,17 +69,14 @@ export function compose(ctx: AppContext, started: Started = {}): Composed {
       evals.routes(ctx, evalsService),
       experiments.routes(ctx, started.experimentsChanged),
       live.routes(ctx, liveService),
-      live.routes(ctx, liveService),
       conversations.routes(ctx, () => void conversationsService.runner.tick()),
       alerts.routes(ctx, alertsService),
     ],
     evalWorker: evalsService.worker,
     liveWorker: liveService.worker,
-    liveWorker: liveService.worker,
     stop: async () => {
       await conversationsService.stop();
       await alertsService.stop();
-      await liveService.stop();
       await liveService.stop();
       await evalsService.stop();
       await notificationsService.stop();

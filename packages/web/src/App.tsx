@@ -13,6 +13,7 @@ const InboxPage = lazy(() => import("./pages/InboxPage.tsx"));
 const AnnotatePage = lazy(() => import("./pages/AnnotatePage.tsx"));
 const ComparePage = lazy(() => import("./pages/ComparePage.tsx"));
 const ReviewPage = lazy(() => import("./pages/ReviewPage.tsx"));
+const ReviewQueuePage = lazy(() => import("./pages/ReviewQueuesPage.tsx"));
 const RubricsPage = lazy(() => import("./pages/RubricsPage.tsx"));
 const SettingsPage = lazy(() => import("./pages/SettingsPage.tsx"));
 const DatasetsPage = lazy(() => import("./pages/DatasetsPage.tsx"));
@@ -22,9 +23,9 @@ const EvalPage = lazy(() => import("./pages/EvalPage.tsx"));
 const MetricsPage = lazy(() => import("./pages/MetricsPage.tsx"));
 const ExperimentsPage = lazy(() => import("./pages/ExperimentsPage.tsx"));
 const ExperimentPage = lazy(() => import("./pages/ExperimentPage.tsx"));
+const AlertsPage = lazy(() => import("./pages/AlertsPage.tsx"));
 const JudgesPage = lazy(() => import("./pages/JudgesPage.tsx"));
 const JudgePage = lazy(() => import("./pages/JudgePage.tsx"));
-const AlertsPage = lazy(() => import("./pages/AlertsPage.tsx"));
 const ConversationEvalPage = lazy(() => import("./pages/ConversationEvalPage.tsx"));
 const FloorPage = lazy(() => import("./pages/FloorPage.tsx"));
 
@@ -78,6 +79,7 @@ function Nav() {
           Inbox <InboxCount />
         </NavLink>
         <NavLink to="/review">Review</NavLink>
+        <NavLink to="/review-queues">Queues</NavLink>
         <NavLink to="/floor">Floor</NavLink>
         <NavLink to="/compare">Compare</NavLink>
         <NavLink to="/datasets">Datasets</NavLink>
@@ -176,7 +178,9 @@ export function App() {
             <Route path="/compare" element={<ComparePage />} />
             <Route path="/conversations/evals/:id" element={<ConversationEvalPage />} />
             <Route path="/review" element={<ReviewPage />} />
+            <Route path="/review-queues" element={<ReviewQueuePage />} />
             <Route path="/floor" element={<FloorPage />} />
+            <Route path="/review-queues/:id" element={<ReviewQueuePage />} />
             <Route path="/rubrics" element={<RubricsPage />} />
             <Route path="/rubrics/:name" element={<RubricsPage />} />
             <Route path="/settings" element={<SettingsPage />} />

@@ -283,7 +283,8 @@ export function cohenKappaTable(table: ReadonlyArray<ReadonlyArray<number>>, z =
   const c = (kappa - pe * q) ** 2;
   const variance = Math.max(0, (a + q * q * b - c) / (n * (1 - pe) ** 2));
   const se = Math.sqrt(variance);
-  const ci: Interval = n < 2 ? null : [round(Math.max(-1, kappa - z * se)), round(Math.min(1, kappa + z * se))];
+  const ci: Interval =
+    n < 2 ? null : [round(Math.max(-1, kappa - z * se)), round(Math.min(1, kappa + z * se))];
   return { n, kappa: round(kappa), se: round(se), ci };
 }
 

@@ -75,6 +75,8 @@ export async function insertComparisons(store: Store, items: ComparisonInput[]):
     reason: c.reason ?? null,
     annotatorId: c.annotatorId ?? null,
     source: c.source,
+    // Per-criterion comparisons are written by conversation evaluations (conversations/), not through here.
+    criterion: null,
     createdAt: now,
   }));
   // In chunks: a batch may hold 10,000 items, more bound parameters than one statement takes.
