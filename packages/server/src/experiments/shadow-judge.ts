@@ -22,6 +22,7 @@ import {
   type JudgeDef,
   normalizeChecks,
 } from "../evals/checks.ts";
+import { type FloorRunner, floorAnnotation, floorRunner, floorThroughProxy } from "../evals/floor.ts";
 import { type AskJudge, baselineFirst, renderConversation, runJudge } from "../evals/judge.ts";
 import { errorMessage, postThroughProxy, stillFailing } from "../evals/proxy-client.ts";
 import { type ItemSubject, runChecks } from "../evals/run-checks.ts";
@@ -110,6 +111,16 @@ export async function judgePair(deps: JudgeDeps, pair: ShadowPair, opts: JudgeOp
   const tag = { experiment: experiment.name, variant: variant.name };
 
   if (declared.checks.length) {
+    // Floor checks (moderation, a floor judge) through the proxy, tagged like this experiment's judge calls so
+    // they are never taken for the experiment's own calls nor evaluated live.
+    // Headers per check: the client's Authorization goes along only to the upstream its own call went to.
+    const floor: FloorRunner = (def, subject) =>
+      floorRunner(
+        floorThroughProxy(deps, judgeHeaders(pair, def.name, opts, def.upstream), {
+          signal: opts.signal,
+          onRateLimited: () => {},
+        }),
+      )(def, subject);
     for (const [role, side, answer, other] of [
       ["control", control, controlAnswer, null],
       ["shadow", shadow, shadowAnswer, controlAnswer],
@@ -118,12 +129,24 @@ export async function judgePair(deps: JudgeDeps, pair: ShadowPair, opts: JudgeOp
       // An absolute judge among the checks scores this side alone; a pairwise one has no pair here (that is
       // `shadow.judge`) and so gives no verdict.
       const judged = { conversation, answer, baselineAnswer: null, baselineFirst: true };
-      const result = await runChecks(declared.checks, subject, (def) => runJudge(def, judged, ask));
+      const result = await runChecks(
+        declared.checks,
+        subject,
+        (def) => runJudge(def, judged, ask),
+        new Map(),
+        floor,
+      );
       for (const c of result.checks) {
         if (c.pass === null) continue;
         annotations.push(
           checkAnnotation(experiment, side.callId, c, { ...tag, role, shadowOf: control.callId }),
         );
+        // Also the `floor` annotation (i17's contract), so the floor view lists shadow answers' flags too.
+        const fl = floorAnnotation(side.callId, c, {
+          scope: `experiment:${experiment.name}`,
+          annotatorId: `experiment:${experiment.name}`,
+        });
+        if (fl) annotations.push(fl);
       }
     }
   }
@@ -193,7 +216,8 @@ function checkAnnotation(
     annotationKey: callId,
     name: `check:${c.name}`,
     numericReward: c.pass ? 1 : 0,
-    source: "code",
+    // i17's contract: `judge` when an LLM gave the verdict (an absolute judge among the checks, a floor judge).
+    source: c.type === "judge" || c.type === "floor" ? "judge" : "code",
     annotatorId: `experiment:${experiment.name}`,
     content: {
       check: c.name,
@@ -241,18 +265,7 @@ function checkSubject(side: PairSide, answer: string | null, baselineAnswer: str
  */
 function askThroughProxy(deps: JudgeDeps, pair: ShadowPair, opts: JudgeOptions): AskJudge {
   return async (def, messages) => {
-    const headers: Record<string, string> = {
-      "x-intersebd-tags": `exp-judge:${pair.experiment.name}`,
-      "x-intersebd-metadata": headerJson({
-        experiment: pair.experiment.name,
-        experimentRole: "judge",
-        variant: pair.variant.name,
-        shadowOf: pair.control.callId,
-        judgeCheck: def.name,
-      }),
-    };
-    if (opts.authorization && opts.authorization.upstream === (def.upstream ?? "default"))
-      headers.authorization = opts.authorization.value;
+    const headers = judgeHeaders(pair, def.name, opts, def.upstream);
     try {
       const posted = await postThroughProxy(
         deps,
@@ -271,6 +284,31 @@ function askThroughProxy(deps: JudgeDeps, pair: ShadowPair, opts: JudgeOptions):
       return { error: `judge ${def.model} could not be reached: ${(err as Error).message}` };
     }
   };
+}
+
+/**
+ * The headers of a judge's or floor check's call for a pair (to `upstream`, the default one when undefined):
+ * the client's Authorization goes along only when that is the upstream its own call went to.
+ */
+function judgeHeaders(
+  pair: ShadowPair,
+  check: string,
+  opts: JudgeOptions,
+  upstream: string | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    "x-intersebd-tags": `exp-judge:${pair.experiment.name}`,
+    "x-intersebd-metadata": headerJson({
+      experiment: pair.experiment.name,
+      experimentRole: "judge",
+      variant: pair.variant.name,
+      shadowOf: pair.control.callId,
+      judgeCheck: check,
+    }),
+  };
+  if (opts.authorization && opts.authorization.upstream === (upstream ?? "default"))
+    headers.authorization = opts.authorization.value;
+  return headers;
 }
 
 /**

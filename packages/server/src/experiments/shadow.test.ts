@@ -114,12 +114,16 @@ async function createExperiment(
 const USER_TEXT = "title for: a day at the sea";
 
 /** A real control call through the proxy (so it is stored), as the proxy's onCall would hand it over. */
-async function controlCall(s: TestServer, extra: Partial<CapturedCall> = {}): Promise<CapturedCall> {
+async function controlCall(
+  s: TestServer,
+  extra: Partial<CapturedCall> = {},
+  userText = USER_TEXT,
+): Promise<CapturedCall> {
   const request = {
     model: "fake-model",
     messages: [
       { role: "system", content: "Write titles" },
-      { role: "user", content: USER_TEXT },
+      { role: "user", content: userText },
     ],
   };
   const res = await fetch(`${s.url}/v1/chat/completions`, {
@@ -574,6 +578,102 @@ for (const dialect of DIALECTS) {
         .where("key", "=", call.id)
         .execute();
       assert.equal(again.length, 2);
+    });
+
+    it("runs floor checks (moderation, a floor judge) on both answers through the proxy and stores floor annotations", async (t) => {
+      if (skip) return t.skip("PostgreSQL unreachable");
+      const r = runner();
+      const exp = await createExperiment(s, "floored", {
+        shadow: {
+          checks: [
+            { type: "moderation", name: "mod" },
+            {
+              type: "floor",
+              name: "floor-judge",
+              model: "fake-judge",
+              flags: ["violence", "meeting in person"],
+            },
+          ],
+        },
+      });
+      // The fake upstream echoes the user's message, so both answers hold the marker and both are flagged.
+      const moderatedBefore = fake.requests.filter((q) => q.url === "/v1/moderations").length;
+      const flagged = await controlCall(s, {}, "title for: [[FLAG:violence]] a fight at sea");
+      const clean = await controlCall(s);
+      r.offer(flagged, exp, {});
+      r.offer(clean, exp, {});
+      const rows = await eventually(
+        async () => {
+          const got = await s.ctx.store.db
+            .selectFrom("annotations")
+            .selectAll()
+            .where("name", "=", "floor")
+            .where("annotatorId", "=", "experiment:floored")
+            .execute();
+          return got.length === 8 && got;
+        },
+        10_000,
+        "two floor annotations per call, four calls",
+      );
+      const shadowOf = new Map<string, string>();
+      for (const c of await s.ctx.store.db
+        .selectFrom("calls")
+        .select(["id", "shadowOf"])
+        .where("experiment", "=", "floored")
+        .execute())
+        if (c.shadowOf) shadowOf.set(c.id, c.shadowOf);
+      assert.equal(shadowOf.size, 2, "one shadow call per offer");
+      const pairOf = (key: string) => shadowOf.get(key) ?? key;
+      const seen = rows
+        .map((a) => {
+          const data = JSON.parse(String(a.data)) as { flags: string[]; checker: string; check: string };
+          return [
+            pairOf(a.key) === flagged.id ? "flagged" : pairOf(a.key) === clean.id ? "clean" : a.key,
+            shadowOf.has(a.key) ? "shadow" : "control",
+            data.check,
+            data.checker,
+            a.source,
+            a.numericReward,
+            data.flags.join(","),
+          ].join(" ");
+        })
+        .sort();
+      assert.deepEqual(seen, [
+        "clean control floor-judge judge judge 1 ",
+        "clean control mod moderation code 1 ",
+        "clean shadow floor-judge judge judge 1 ",
+        "clean shadow mod moderation code 1 ",
+        "flagged control floor-judge judge judge 0 violence",
+        "flagged control mod moderation code 0 violence",
+        "flagged shadow floor-judge judge judge 0 violence",
+        "flagged shadow mod moderation code 0 violence",
+      ]);
+      // The check: annotations too, the floor judge's as a judge's verdict.
+      const checks = await s.ctx.store.db
+        .selectFrom("annotations")
+        .select(["name", "source"])
+        .where("annotatorId", "=", "experiment:floored")
+        .where("name", "like", "check:%")
+        .where("key", "=", flagged.id)
+        .orderBy("name")
+        .execute();
+      assert.deepEqual(checks, [
+        { name: "check:floor-judge", source: "judge" },
+        { name: "check:mod", source: "code" },
+      ]);
+      // The floor judge's calls went through the proxy tagged as the experiment's judge calls, not its own (the
+      // proxy stores chat calls only: the moderation requests are seen at the upstream).
+      const judgeCalls = await eventually(async () => {
+        const got = await s.ctx.store.db
+          .selectFrom("callTags")
+          .innerJoin("calls", "calls.id", "callTags.callId")
+          .select(["calls.requestedModel", "calls.experiment"])
+          .where("callTags.tag", "=", "exp-judge:floored")
+          .execute();
+        return got.length === 4 && got;
+      });
+      assert.deepEqual(judgeCalls, Array(4).fill({ requestedModel: "fake-judge", experiment: null }));
+      assert.equal(fake.requests.filter((q) => q.url === "/v1/moderations").length - moderatedBefore, 4);
     });
 
     it("stop() waits a bounded time, then aborts shadow calls in flight; later offers do nothing", async (t) => {
