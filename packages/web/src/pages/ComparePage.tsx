@@ -263,6 +263,11 @@ export default function ComparePage() {
   };
 
   const ready = Boolean(a && b && A.call && B.call);
+  const conv = params.get("conv");
+  const item = params.get("item");
+  const criteria = params.get("criteria");
+  // A conversation item is judged per criterion; the single-choice shortcuts would store a comparison without one.
+  const perCriterion = Boolean(conv && item && criteria);
   const submit = useCallback(async () => {
     if (!a || !b || !choice || saving || saved) return;
     setSaving(true);
@@ -299,7 +304,7 @@ export default function ComparePage() {
     },
     [saved, choice, submit],
   );
-  useKeys(onKey, ready);
+  useKeys(onKey, ready && !perCriterion);
 
   return (
     <div className="page wide">
@@ -339,11 +344,11 @@ export default function ComparePage() {
           other={A.call}
         />
       </div>
-      {ready && params.get("conv") && params.get("item") && params.get("criteria") ? (
+      {ready && perCriterion ? (
         <CriteriaForm
-          conv={params.get("conv") as string}
-          item={params.get("item") as string}
-          criteria={(params.get("criteria") as string).split("|").filter(Boolean)}
+          conv={conv as string}
+          item={item as string}
+          criteria={(criteria as string).split("|").filter(Boolean)}
           a={a as string}
         />
       ) : ready ? (

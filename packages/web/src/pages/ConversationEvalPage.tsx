@@ -105,13 +105,17 @@ export default function ConversationEvalPage() {
             <tbody>
               {r.candidates.flatMap((cand) =>
                 report.definition.contextLengths.map((len, li) => (
-                  <tr key={`${cand.candidate}-${String(len)}`}>
+                  <tr
+                    key={`${cand.candidate}-${String(len)}`}
+                    data-candidate={cand.candidate}
+                    data-context={len === null ? "full" : String(len)}
+                  >
                     <td>{cand.candidate}</td>
                     <td>{ctxName(len)}</td>
                     {cand.criteria.map((crit) => {
                       const cell = crit.byContext[li];
                       return (
-                        <td key={crit.criterion}>
+                        <td key={crit.criterion} data-criterion={crit.criterion}>
                           {cell && cell.n > 0
                             ? `${cell.wins} / ${cell.ties} / ${cell.losses}${cell.winRate ? ` · ${pct(cell.winRate[0])}–${pct(cell.winRate[1])}` : ""}`
                             : "—"}
@@ -159,7 +163,7 @@ export default function ConversationEvalPage() {
           </thead>
           <tbody>
             {(items ?? []).map((it) => (
-              <tr key={it.index}>
+              <tr key={it.index} data-item={it.index}>
                 <td>{it.index}</td>
                 <td>
                   <Link to={`/sessions/${seg(it.sessionId)}`}>{it.sessionId}</Link>
