@@ -4,9 +4,10 @@
  *
  *   POST /titles              { documentId, text, userId? }   → { titleId, title }
  *   POST /titles/{id}/choice  { userId, accepted, editedTitle? } → { selectionId }
+ *   POST /titles/{id}/refine  { instruction, userId? }         → { titleId, title }  (a follow-up turn)
  *
  * Env: PORT, OPENAI_BASE_URL (the intersebd proxy, e.g. http://127.0.0.1:8787/v1), OPENAI_API_KEY,
- * INTERSEBD_URL (the intersebd server, for the SDK), MODEL.
+ * INTERSEBD_URL (the intersebd server, for the SDK), MODEL, SYSTEM_PROMPT (the prompt this deploy ships).
  */
 import { randomUUID } from "node:crypto";
 import http from "node:http";
@@ -18,41 +19,61 @@ const openai = new OpenAI({
   apiKey: process.env.OPENAI_API_KEY ?? "sk-demo",
 }); // intersebd: the proxy
 const model = process.env.MODEL ?? "gpt-4o-mini";
+const systemPrompt =
+  process.env.SYSTEM_PROMPT ??
+  "Write one short, specific title for the document. Answer with the title only.";
 
+type Message = { role: "system" | "user" | "assistant"; content: string };
 interface Title {
   id: string;
   completionId: string;
   text: string;
+  documentId: string;
+  userId?: string;
+  /** The conversation so far, answer included: a refinement continues it. */
+  messages: Message[];
 }
 const titles = new Map<string, Title>();
 
-async function createTitle(body: { documentId: string; text: string; userId?: string }) {
+/** Asks for a title given the conversation so far; every call of one document is one session. */
+async function askTitle(messages: Message[], documentId: string, userId?: string) {
   const r = await openai.chat.completions.create(
-    {
-      model,
-      messages: [
-        {
-          role: "system",
-          content: "Write one short, specific title for the document. Answer with the title only.",
-        },
-        { role: "user", content: body.text },
-      ],
-    },
+    { model, messages },
     {
       headers: {
-        "x-intersebd-session-id": body.documentId, // intersebd: group the calls of one document
-        ...(body.userId ? { "x-intersebd-user-id": body.userId } : {}), // and the user, the unit of experiments
+        "x-intersebd-session-id": documentId, // intersebd: group the calls of one document
+        ...(userId ? { "x-intersebd-user-id": userId } : {}), // and the user, the unit of experiments
       },
     },
   );
+  const text = r.choices[0]?.message.content ?? "";
   const title: Title = {
     id: `title_${randomUUID()}`,
     completionId: r.id,
-    text: r.choices[0]?.message.content ?? "",
+    text,
+    documentId,
+    userId,
+    messages: [...messages, { role: "assistant", content: text }],
   };
   titles.set(title.id, title);
-  intersebd.link({ upstreamTag: r.id, downstreamTag: title.id, metadata: { documentId: body.documentId } }); // intersebd
+  intersebd.link({ upstreamTag: r.id, downstreamTag: title.id, metadata: { documentId } }); // intersebd
   return { titleId: title.id, title: title.text };
+}
+
+function createTitle(body: { documentId: string; text: string; userId?: string }) {
+  const messages: Message[] = [
+    { role: "system", content: systemPrompt },
+    { role: "user", content: body.text },
+  ];
+  return askTitle(messages, body.documentId, body.userId);
+}
+
+/** A follow-up turn ("shorter, please"): the same conversation, one user message longer. */
+function refineTitle(titleId: string, body: { instruction: string }) {
+  const title = titles.get(titleId);
+  if (!title) return undefined;
+  const messages: Message[] = [...title.messages, { role: "user", content: body.instruction }];
+  return askTitle(messages, title.documentId, title.userId);
 }
 
 function choose(titleId: string, body: { userId: string; accepted: boolean; editedTitle?: string }) {
@@ -92,6 +113,7 @@ const server = http.createServer(async (req, res) => {
   };
   try {
     const choice = /^\/titles\/([^/]+)\/choice$/.exec(req.url ?? "");
+    const refine = /^\/titles\/([^/]+)\/refine$/.exec(req.url ?? "");
     if (req.method === "POST" && req.url === "/titles") {
       return send(
         201,
@@ -104,6 +126,10 @@ const server = http.createServer(async (req, res) => {
         (await readJson(req)) as { userId: string; accepted: boolean; editedTitle?: string },
       );
       return r ? send(201, r) : send(404, { error: "no such title" });
+    }
+    if (req.method === "POST" && refine?.[1]) {
+      const r = refineTitle(refine[1], (await readJson(req)) as { instruction: string });
+      return r ? send(201, await r) : send(404, { error: "no such title" });
     }
     send(404, { error: "not found" });
   } catch (err) {
