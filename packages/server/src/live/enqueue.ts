@@ -31,10 +31,12 @@ export type MatchedCall = Pick<
 >;
 
 /**
- * Calls made by judges (evaluations', experiments', live evaluators'): never evaluated live, or a rule whose
- * filter they match would judge its own judge calls, without end.
+ * Calls made by judges (evaluations', experiments', live evaluators', floor judges' under their caller's tag)
+ * and by conversation evaluations (their regenerations and judges): never evaluated live, or a rule whose
+ * filter they match would judge its own judge calls, without end. Moderation calls are never stored (the
+ * proxy stores chat calls only), so they cannot match.
  */
-const JUDGE_TAG = /^(?:live-judge|eval-judge|exp-judge):/;
+const JUDGE_TAG = /^(?:live-judge|eval-judge|exp-judge|conversation-eval):/;
 
 /** Whether the rule's hash of the call falls within its sample. */
 export function sampled(evaluatorId: string, sample: number, callId: string): boolean {

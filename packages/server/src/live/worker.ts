@@ -6,7 +6,7 @@
  *
  * - A claim sets a lease and `locked_until`; a heartbeat extends it while the job runs. Only the lease holder
  *   finishes a job. A worker that dies leaves its leases to expire, and the jobs are claimed again.
- * - Judge calls go through this server's proxy (logged, priced, tagged `live-judge:<evaluator id>`); what they
+ * - Judge and floor-judge calls go through this server's proxy (logged, priced, tagged `live-judge:<id>`); what they
  *   cost is added to the job, and the day's sum stops the rule's jobs once it reaches `dailyCostUsd` (jobs in
  *   flight finish: the cap is exceeded by at most what they spend).
  * - A judge the proxy cannot reach, or that keeps answering 429 or 5xx, is retried with back-off up to
@@ -343,17 +343,20 @@ export class LiveWorker {
     };
     const conversation = renderConversation(request.messages);
     const ask = this.#ask(e, call.id, signal, spent);
-    // Floor checks (moderation, a floor judge) through the proxy too, tagged like this evaluator's judge calls.
-    const floor = floorRunner(
-      floorThroughProxy(
-        this.#deps,
-        {
-          "x-intersebd-tags": `live-judge:${e.id}`,
-          "x-intersebd-metadata": asciiJson({ liveEvaluator: e.name, evaluatedCall: call.id }),
-        },
-        { signal, onRateLimited: () => {} },
-      ),
+    // Floor checks (moderation, a floor judge) through the proxy too, tagged like this evaluator's judge calls;
+    // what they cost counts toward the rule's daily cap as its judge's calls do.
+    const client = floorThroughProxy(
+      this.#deps,
+      {
+        "x-intersebd-tags": `live-judge:${e.id}`,
+        "x-intersebd-metadata": asciiJson({ liveEvaluator: e.name, evaluatedCall: call.id }),
+      },
+      { signal, onRateLimited: () => {} },
     );
+    const floor = floorRunner({
+      moderate: async (def, body) => priced(await client.moderate(def, body), def.model, spent),
+      judge: async (def, messages) => priced(await client.judge(def, messages), def.model, spent),
+    });
     const result = await runChecks(
       defs,
       subject,
@@ -441,18 +444,7 @@ export class LiveWorker {
         },
         { signal, onRateLimited: () => {} },
       );
-      if (posted.body) {
-        const usage = usageOf(posted.body);
-        const model = (posted.body.model as string | undefined) ?? def.model;
-        const cost =
-          costUsd(model, usage) ??
-          // The upstream may answer under another name (a dated snapshot) than the one the price table knows.
-          costUsd(def.model, usage);
-        if (cost !== null) {
-          spent.usd += cost;
-          spent.priced = true;
-        }
-      }
+      priced(posted, def.model, spent);
       if (stillFailing(posted))
         throw new TransientError(`judge ${def.model} answered ${errorMessage(posted)}`);
       if (posted.status !== 200) return { error: `judge ${def.model} answered ${errorMessage(posted)}` };
@@ -522,4 +514,26 @@ export class LiveWorker {
         this.#deps.log.warn(`live evaluators: heartbeat failed: ${(err as Error).message}`);
     }
   }
+}
+
+/**
+ * Adds what a judge's or floor check's call cost to the job's spending, when its price is known; answers the
+ * call as it came. A moderation answer has no usage (OpenAI's endpoint is free), so it adds nothing.
+ */
+function priced<P extends { body: Record<string, unknown> | null }>(
+  posted: P,
+  declaredModel: string | undefined,
+  spent: { usd: number; priced: boolean },
+): P {
+  if (!posted.body) return posted;
+  const usage = usageOf(posted.body);
+  const cost =
+    costUsd((posted.body.model as string | undefined) ?? declaredModel, usage) ??
+    // The upstream may answer under another name (a dated snapshot) than the one the price table knows.
+    costUsd(declaredModel, usage);
+  if (cost !== null) {
+    spent.usd += cost;
+    spent.priced = true;
+  }
+  return posted;
 }
