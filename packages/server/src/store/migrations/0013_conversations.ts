@@ -49,5 +49,9 @@ async function run(db: Kysely<unknown>): Promise<void> {
     .on("conversation_eval_items")
     .columns(["status", "locked_until"])
     .execute();
-  await db.schema.createIndex("comparisons_criterion").on("comparisons").columns(["criterion", "a"]).execute();
+  await db.schema
+    .createIndex("comparisons_criterion")
+    .on("comparisons")
+    .columns(["criterion", "a"])
+    .execute();
 }
