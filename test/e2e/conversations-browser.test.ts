@@ -58,7 +58,8 @@ async function converse(client: OpenAI, persona: Persona): Promise<string[]> {
  * What each annotator clicks on each item (the items in the evaluation's order: Rosa full, Rosa last 2, Bernard
  * full, Bernard last 2), as shown on screen; `swap` items are judged after "Swap A and B", the original as A.
  */
-const ANSWERS: Record<"ana" | "ben", Array<{ swap: boolean; choices: Record<Criterion, Choice> }>> = {
+type Answer = { swap: boolean; choices: Record<Criterion, Choice> };
+const ANSWERS: Record<"ana" | "ben", Answer[]> = {
   ana: [
     { swap: false, choices: { "in character": "a", scenario: "tie", engagement: "b" } },
     { swap: false, choices: { "in character": "b", scenario: "b", engagement: "tie" } },
@@ -72,6 +73,17 @@ const ANSWERS: Record<"ana" | "ben", Array<{ swap: boolean; choices: Record<Crit
     { swap: false, choices: { "in character": "a", scenario: "tie", engagement: "a" } },
   ],
 };
+
+/** Ben comes back to item 1 and answers it again, with A and B swapped: only this answer of his counts there. */
+const REVISED: { who: "ben"; n: number; answer: Answer } = {
+  who: "ben",
+  n: 1,
+  answer: { swap: true, choices: { "in character": "a", scenario: "a", engagement: "a" } },
+};
+
+/** The answer that counts: the latest a person gave on the item. */
+const finalAnswer = (who: "ana" | "ben", n: number): Answer =>
+  who === REVISED.who && n === REVISED.n ? REVISED.answer : (ANSWERS[who][n] as Answer);
 
 /** The candidate's outcome a click means: "a" wins for the side shown as A. */
 const outcomeOf = (choice: Choice, swapped: boolean): Outcome =>
@@ -166,8 +178,8 @@ browserSuite("conversation evaluation: two annotators compare per criterion in C
   });
 
   /** One annotator's session: every item reached from the report page, answered on the compare page. */
-  async function annotate(p: Page, who: "ana" | "ben"): Promise<void> {
-    for (const [n, answer] of ANSWERS[who].entries()) {
+  async function annotate(p: Page, who: "ana" | "ben", answers: Array<[number, Answer]>): Promise<void> {
+    for (const [n, answer] of answers) {
       const item = items[n] as Body;
       await p.goto(`${server.url}/conversations/evals/${evalId}`);
       await p.locator(`tr[data-item="${item.index}"] a:text("Compare")`).click();
@@ -207,28 +219,45 @@ browserSuite("conversation evaluation: two annotators compare per criterion in C
   }
 
   it("stores two annotators' per-criterion choices, each from their own browser", async () => {
-    await Promise.all([annotate(page, "ana"), annotate(ben, "ben")]);
+    await Promise.all([
+      annotate(page, "ana", [...ANSWERS.ana.entries()]),
+      annotate(ben, "ben", [...ANSWERS.ben.entries()]),
+    ]);
+    await annotate(ben, REVISED.who, [[REVISED.n, REVISED.answer]]);
     const regenIds = items.map((i) => i.regenCallId as string);
     const rows = await server.ctx.store.db
       .selectFrom("comparisons")
       .select(["a", "b", "choice", "annotatorId", "criterion"])
       .where("source", "=", "human")
       .execute();
-    assert.equal(rows.length, 2 * 4 * 3, JSON.stringify(rows));
-    for (const r of rows) {
+    // Every answer is kept, the revision too; the report counts the latest.
+    assert.equal(rows.length, 2 * 4 * 3 + 3, JSON.stringify(rows));
+    const stored = (a: Answer, crit: Criterion) => {
+      const o = outcomeOf(a.choices[crit], a.swap);
+      return o === "win" ? "a" : o === "loss" ? "b" : "tie";
+    };
+    const want = [
+      ...(["ana", "ben"] as const).flatMap((who) =>
+        ANSWERS[who].flatMap((answer, n) =>
+          CRITERIA.map((crit) => ({ who, n, crit, choice: stored(answer, crit) })),
+        ),
+      ),
+      ...CRITERIA.map((crit) => ({
+        who: REVISED.who,
+        n: REVISED.n,
+        crit,
+        choice: stored(REVISED.answer, crit),
+      })),
+    ];
+    const got = rows.map((r) => {
       const n = regenIds.indexOf(r.a);
       assert.ok(n >= 0, "the regeneration is stored as a");
-      assert.equal(r.b, items[n]?.originalCallId);
-      const who = r.annotatorId as "ana" | "ben";
-      const answer = ANSWERS[who][n];
-      assert.ok(answer, `an answer by ${r.annotatorId}`);
-      const o = outcomeOf(answer.choices[r.criterion as Criterion], answer.swap);
-      assert.equal(
-        r.choice,
-        o === "win" ? "a" : o === "loss" ? "b" : "tie",
-        `${who} item ${n} ${r.criterion}`,
-      );
-    }
+      assert.equal(r.b, items[n]?.originalCallId, "the original as b");
+      return { who: r.annotatorId, n, crit: r.criterion, choice: r.choice };
+    });
+    const key = (x: { who: string | null; n: number; crit: string | null; choice: string }) =>
+      `${x.who} ${x.n} ${x.crit} ${x.choice}`;
+    assert.deepEqual(got.map(key).sort(), want.map(key).sort());
     const all = await server.ctx.store.db.selectFrom("comparisons").select("criterion").execute();
     assert.ok(
       all.every((r) => r.criterion !== null),
@@ -240,8 +269,9 @@ browserSuite("conversation evaluation: two annotators compare per criterion in C
   function expectedHuman(): Map<string, { n: number; wins: number; ties: number; losses: number }> {
     const out = new Map<string, { n: number; wins: number; ties: number; losses: number }>();
     for (const who of ["ana", "ben"] as const)
-      for (const [n, answer] of ANSWERS[who].entries())
+      for (const n of ANSWERS[who].keys())
         for (const crit of CRITERIA) {
+          const answer = finalAnswer(who, n);
           const key = `${crit}|${items[n]?.contextLength ?? "full"}`;
           const cell = out.get(key) ?? { n: 0, wins: 0, ties: 0, losses: 0 };
           const o = outcomeOf(answer.choices[crit], answer.swap);
@@ -259,9 +289,12 @@ browserSuite("conversation evaluation: two annotators compare per criterion in C
     // Hand-checked for one cell: "in character", full slice: ana a (win), a (win); ben swapped a (loss),
     // swapped b (win): 3 wins, 1 loss.
     assert.deepEqual(expected.get("in character|full"), { n: 4, wins: 3, ties: 0, losses: 1 });
+    // And one ben revised, "engagement" on the last-2 items (1 and 3): ana tie, b (loss); ben's revision
+    // swapped a (loss, his first answer a win no longer counts), then a (win).
+    assert.deepEqual(expected.get("engagement|2"), { n: 4, wins: 1, ties: 1, losses: 2 });
     const report = (await server.api<Body>(`/api/conversations/evals/${evalId}`)).body;
     const human = report.results.find((r: Body) => r.source === "human");
-    assert.equal(human.comparisons, 24);
+    assert.equal(human.comparisons, 24, "ben's revision replaces his first answer");
     let ties = 0;
     for (const crit of human.candidates[0].criteria as Body[])
       for (const cell of crit.byContext as Body[]) {

@@ -277,17 +277,42 @@ export async function conversationEvalReport(store: Store, id: string) {
     .where("evalId", "=", id)
     .execute();
   const byCall = new Map(items.filter((i) => i.regenCallId).map((i) => [i.regenCallId as string, i]));
-  const comparisons: Array<{ a: string; choice: string; source: string; criterion: string | null }> = [];
+  type Row = {
+    id: string;
+    a: string;
+    choice: string;
+    source: string;
+    criterion: string | null;
+    annotatorId: string | null;
+    createdAt: number | string;
+  };
+  const stored: Row[] = [];
   const callIds = [...byCall.keys()];
   for (let i = 0; i < callIds.length; i += 500)
-    comparisons.push(
+    stored.push(
       ...(await store.db
         .selectFrom("comparisons")
-        .select(["a", "choice", "source", "criterion"])
+        .select(["id", "a", "choice", "source", "criterion", "annotatorId", "createdAt"])
         .where("a", "in", callIds.slice(i, i + 500))
         .where("criterion", "is not", null)
         .execute()),
     );
+  // A person who answers an item again (a reload, a changed mind) counts once: their latest choice per
+  // criterion. Anonymous choices cannot be told apart and all count.
+  const latest = new Map<string, Row>();
+  const comparisons: Row[] = [];
+  for (const c of stored) {
+    if (c.source !== "human" || c.annotatorId === null) comparisons.push(c);
+    else {
+      const key = `${c.a}\u0000${c.annotatorId}\u0000${c.criterion}`;
+      const prev = latest.get(key);
+      const later = (x: Row, y: Row) =>
+        Number(x.createdAt) > Number(y.createdAt) ||
+        (Number(x.createdAt) === Number(y.createdAt) && x.id > y.id);
+      if (!prev || later(c, prev)) latest.set(key, c);
+    }
+  }
+  comparisons.push(...latest.values());
   const ctxKey = (l: number | null) => (l === null ? "full" : String(l));
   const sources = ["judge", "human"] as const;
   const results = sources.map((source) => {
