@@ -59,6 +59,8 @@ const server = await startServer(
       INTERSEBD_PORT: "0",
       INTERSEBD_UPSTREAM: fake.url,
       INTERSEBD_LOG_LEVEL: "warn",
+      // SQLite in a temporary folder, unless INTERSEBD_DB names another store (a PostgreSQL URL).
+      ...(process.env.INTERSEBD_DB ? { INTERSEBD_DB: process.env.INTERSEBD_DB } : {}),
       // Alert rules are evaluated every second (default 30 s), so the example needs no waiting.
       INTERSEBD_ALERTS_EVAL_MS: "1000",
       INTERSEBD_ALERTS_WEBHOOK_URL: hookUrl,
