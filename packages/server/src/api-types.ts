@@ -118,6 +118,8 @@ export type ExperimentInterval = z.infer<typeof import("./experiments/responses.
 /** `GET /api/evaluators/{id}`: a live evaluator and its jobs' counters (queued, done, failed, skipped by cap, cost today). */
 export type Evaluator = z.infer<typeof import("./live/schemas.ts").evaluatorSchema>;
 export type EvaluatorCounters = Evaluator["counters"];
+/** `GET /api/evaluators`: every live evaluator, oldest first, with its counters. */
+export type EvaluatorList = z.infer<typeof import("./live/schemas.ts").evaluatorListSchema>;
 
 // Floor checks
 /** `GET /api/floor`: calls a floor check flagged, each with its flags, their excerpts, the checker and a preview. */

@@ -28,6 +28,7 @@ const JudgesPage = lazy(() => import("./pages/JudgesPage.tsx"));
 const JudgePage = lazy(() => import("./pages/JudgePage.tsx"));
 const ConversationEvalPage = lazy(() => import("./pages/ConversationEvalPage.tsx"));
 const FloorPage = lazy(() => import("./pages/FloorPage.tsx"));
+const EvaluatorsPage = lazy(() => import("./pages/EvaluatorsPage.tsx"));
 
 function InboxCount() {
   const [recipient] = useStoredString(RECIPIENT_KEY);
@@ -85,6 +86,7 @@ function Nav() {
         <NavLink to="/datasets">Datasets</NavLink>
         <NavLink to="/evals">Evaluations</NavLink>
         <NavLink to="/experiments">Experiments</NavLink>
+        <NavLink to="/evaluators">Evaluators</NavLink>
         <NavLink to="/judges">Judges</NavLink>
         <NavLink to="/trends">Metrics</NavLink>
         <NavLink to="/alerts">
@@ -190,6 +192,8 @@ export function App() {
             <Route path="/evals/:id" element={<EvalPage />} />
             <Route path="/experiments" element={<ExperimentsPage />} />
             <Route path="/experiments/:name" element={<ExperimentPage />} />
+            <Route path="/evaluators" element={<EvaluatorsPage />} />
+            <Route path="/evaluators/:id" element={<EvaluatorsPage />} />
             <Route path="/judges" element={<JudgesPage />} />
             <Route path="/judges/:name" element={<JudgePage />} />
             {/* Not /metrics: that is the server's Prometheus endpoint, which a reload would open. */}

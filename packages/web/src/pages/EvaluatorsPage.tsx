@@ -1,0 +1,279 @@
+import { useState } from "react";
+import { Link, useParams } from "react-router";
+import { ApiError, api, seg } from "../api.ts";
+import { ErrorBox, JsonBlock, Loading, Section } from "../components/ui.tsx";
+import { fmtCost, fmtDateTime, fmtInt, fmtPct } from "../format.ts";
+import { useApi } from "../hooks.ts";
+import type { Evaluator, EvaluatorList } from "../types.ts";
+
+/** A check as declared: a shorthand string as it is, an object by its name or type. */
+function checkLabel(c: unknown): string {
+  if (typeof c === "string") return c;
+  if (c && typeof c === "object") {
+    const o = c as { name?: unknown; type?: unknown };
+    if (typeof o.name === "string") return o.name;
+    if (typeof o.type === "string") return o.type;
+  }
+  return JSON.stringify(c);
+}
+
+/** The filter as `field=value` chips; an empty filter takes every call. */
+function filterChips(e: Evaluator): string[] {
+  const f = e.filter;
+  const out: string[] = [];
+  for (const k of ["model", "upstream", "experiment", "variant", "source"] as const)
+    if (f[k] !== undefined) out.push(`${k}=${f[k]}`);
+  for (const t of f.tags ?? []) out.push(`tag=${t}`);
+  for (const [k, v] of Object.entries(f.metadata ?? {})) out.push(`metadata.${k}=${String(v)}`);
+  return out;
+}
+
+function Filter({ e }: { e: Evaluator }) {
+  const chips = filterChips(e);
+  if (chips.length === 0) return <span className="muted">every call</span>;
+  return (
+    <>
+      {chips.map((c) => (
+        <span key={c} className="tag">
+          {c}
+        </span>
+      ))}
+    </>
+  );
+}
+
+/** What the rule runs: its checks, then its judge. */
+function Runs({ e }: { e: Evaluator }) {
+  const parts = e.checks.map(checkLabel);
+  if (e.judge) parts.push(`judge ${e.judge.name ?? e.judge.model} (${e.judge.model})`);
+  return <>{parts.length ? parts.join(", ") : "—"}</>;
+}
+
+/** Pauses or resumes a rule; answers the rule as the server has it now. */
+function PauseButton({ e, onChanged }: { e: Evaluator; onChanged(e: Evaluator): void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError>();
+  const toggle = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      onChanged(await api.post<Evaluator>(`/api/evaluators/${seg(e.id)}`, { enabled: !e.enabled }));
+    } catch (err) {
+      setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <button
+        type="button"
+        className="small-button"
+        disabled={busy}
+        onClick={toggle}
+        data-testid={`toggle-${e.name}`}
+      >
+        {e.enabled ? "Pause" : "Resume"}
+      </button>
+      {error ? <ErrorBox error={error} /> : null}
+    </>
+  );
+}
+
+const Status = ({ e }: { e: Evaluator }) => (
+  <span className={e.enabled ? "badge ok" : "badge warn"} data-testid="evaluator-status">
+    {e.enabled ? "running" : "paused"}
+  </span>
+);
+
+/** `/evaluators`: the live evaluators with their jobs' counters; `/evaluators/:id`: one rule. */
+export default function EvaluatorsPage() {
+  const { id } = useParams();
+  return id ? <EvaluatorDetail id={id} /> : <EvaluatorsTable />;
+}
+
+function EvaluatorsTable() {
+  const { data, error, loading, setData } = useApi<EvaluatorList>("/api/evaluators");
+  const rows = data?.evaluators ?? [];
+  const replace = (e: Evaluator) =>
+    data && setData({ evaluators: data.evaluators.map((x) => (x.id === e.id ? e : x)) });
+  return (
+    <div className="page wide">
+      <header className="page-head">
+        <div>
+          <h1>Live evaluators</h1>
+          <p className="muted small">
+            Each rule runs its checks and judge on a sample of the new calls its filter matches, in the
+            background; the results are annotations on the calls.
+          </p>
+        </div>
+      </header>
+      {error ? <ErrorBox error={error} /> : null}
+      {loading && !data ? <Loading what="Loading evaluators" /> : null}
+      {data && rows.length === 0 ? (
+        <div className="empty" data-testid="evaluators-empty">
+          <h2>No live evaluators</h2>
+          <p>
+            Create one with <code>POST /api/evaluators</code> or{" "}
+            <code>intersebd evaluators create --file rule.json</code>, for example{" "}
+            <code>
+              {
+                '{ "name": "json", "filter": { "model": "gpt-4o" }, "sample": 0.1, "checks": ["json-schema"] }'
+              }
+            </code>
+            .
+          </p>
+        </div>
+      ) : null}
+      {rows.length > 0 ? (
+        <div className="table-wrap">
+          <table data-testid="evaluators-table">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Status</th>
+                <th>Filter</th>
+                <th>Sample</th>
+                <th>Runs</th>
+                <th>Queued</th>
+                <th>Running</th>
+                <th>Done</th>
+                <th>Failed</th>
+                <th>Skipped by cap</th>
+                <th>Cost today</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((e) => (
+                <tr key={e.id} data-evaluator={e.name}>
+                  <td className="nowrap">
+                    <Link to={`/evaluators/${seg(e.id)}`}>{e.name}</Link>
+                  </td>
+                  <td>
+                    <Status e={e} />
+                  </td>
+                  <td>
+                    <Filter e={e} />
+                  </td>
+                  <td className="num">{fmtPct(e.sample)}</td>
+                  <td>
+                    <Runs e={e} />
+                  </td>
+                  <td className="num" data-counter="queued">
+                    {fmtInt(e.counters.queued)}
+                  </td>
+                  <td className="num" data-counter="running">
+                    {fmtInt(e.counters.running)}
+                  </td>
+                  <td className="num" data-counter="done">
+                    {fmtInt(e.counters.done)}
+                  </td>
+                  <td className="num" data-counter="failed">
+                    {fmtInt(e.counters.failed)}
+                  </td>
+                  <td className="num" data-counter="skippedByCap">
+                    {fmtInt(e.counters.skippedByCap)}
+                  </td>
+                  <td className="num" data-counter="costTodayUsd">
+                    {fmtCost(e.counters.costTodayUsd)}
+                    {e.dailyCostUsd !== undefined ? (
+                      <span className="muted"> / {fmtCost(e.dailyCostUsd)}</span>
+                    ) : null}
+                  </td>
+                  <td>
+                    <PauseButton e={e} onChanged={replace} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+function EvaluatorDetail({ id }: { id: string }) {
+  const { data: e, error, loading, setData } = useApi<Evaluator>(`/api/evaluators/${seg(id)}`);
+  return (
+    <div className="page wide">
+      <p className="small">
+        <Link to="/evaluators">← Live evaluators</Link>
+      </p>
+      {error ? <ErrorBox error={error} /> : null}
+      {loading && !e ? <Loading what="Loading the evaluator" /> : null}
+      {e ? (
+        <>
+          <header className="page-head">
+            <div>
+              <h1 data-testid="evaluator-name">{e.name}</h1>
+              <p className="muted small">
+                <Status e={e} /> created {fmtDateTime(new Date(e.createdAt).toISOString())}, changed{" "}
+                {fmtDateTime(new Date(e.updatedAt).toISOString())}
+              </p>
+            </div>
+            <PauseButton e={e} onChanged={setData} />
+          </header>
+          <Section title="Jobs">
+            <dl className="facts" data-testid="evaluator-counters">
+              {(
+                [
+                  ["queued", "Queued", fmtInt(e.counters.queued)],
+                  ["running", "Running", fmtInt(e.counters.running)],
+                  ["done", "Done", fmtInt(e.counters.done)],
+                  ["failed", "Failed", fmtInt(e.counters.failed)],
+                  ["skippedByCap", "Skipped by the cost cap", fmtInt(e.counters.skippedByCap)],
+                  [
+                    "costTodayUsd",
+                    "Cost today (UTC)",
+                    `${fmtCost(e.counters.costTodayUsd)}${e.dailyCostUsd !== undefined ? ` of ${fmtCost(e.dailyCostUsd)}` : ""}`,
+                  ],
+                ] as const
+              ).map(([key, label, value]) => (
+                <div key={key} className="fact" data-counter={key}>
+                  <dt>{label}</dt>
+                  <dd className="num">{value}</dd>
+                </div>
+              ))}
+            </dl>
+          </Section>
+          <Section title="Rule">
+            <dl className="facts">
+              <div className="fact">
+                <dt>Filter</dt>
+                <dd>
+                  <Filter e={e} />
+                </dd>
+              </div>
+              <div className="fact">
+                <dt>Sample</dt>
+                <dd>{fmtPct(e.sample)} of matching calls</dd>
+              </div>
+              <div className="fact">
+                <dt>Runs</dt>
+                <dd>
+                  <Runs e={e} />
+                </dd>
+              </div>
+              <div className="fact">
+                <dt>Concurrency</dt>
+                <dd>{e.concurrency} per instance</dd>
+              </div>
+            </dl>
+            <JsonBlock
+              value={{
+                filter: e.filter,
+                sample: e.sample,
+                checks: e.checks,
+                judge: e.judge,
+                concurrency: e.concurrency,
+                dailyCostUsd: e.dailyCostUsd,
+              }}
+            />
+          </Section>
+        </>
+      ) : null}
+    </div>
+  );
+}
