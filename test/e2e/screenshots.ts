@@ -7,7 +7,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
-import { startFakeUpstream } from "../../packages/server/src/testing/index.ts";
+import { evaluateRules } from "../../packages/server/src/alerts/index.ts";
+import { eventually, startFakeUpstream } from "../../packages/server/src/testing/index.ts";
 import { browserSkipReason, launchBrowser, seedTraffic, startWebServer } from "./web-support.ts";
 
 const OUT = path.resolve(import.meta.dirname, "../../docs/screenshots");
@@ -234,6 +235,120 @@ async function seedExperiment(): Promise<void> {
       .execute();
 }
 
+/**
+ * The worked example's quality watch (examples/title-generator/quality.ts), made in this server: two-turn title
+ * sessions through the proxy, a conversation evaluation of a second model on them (the example's
+ * conversation-eval.json), and two alert rules, one whose episode is open (title-format failing on 5 of 12
+ * checked calls) and one that fired and resolved (a canary's error rate, back under 5% after more calls). The
+ * rules are evaluated here, not on the server's timer, so the page shows both at once.
+ */
+async function seedQuality(): Promise<{ convId: string | null; convError?: string }> {
+  const chat = async (session: string, messages: unknown[], headers: Record<string, string> = {}) => {
+    const r = await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-intersebd-session-id": session, ...headers },
+      body: JSON.stringify({ model: "gpt-4o-mini", messages }),
+    });
+    const body = (await r.json()) as { id?: string; choices?: Array<{ message: { content: string } }> };
+    return { id: body.id ?? "", text: body.choices?.[0]?.message.content ?? "" };
+  };
+  const system = { role: "system", content: "Write one short, specific title for the document." };
+  const sessions: string[] = [];
+  const completions: string[] = [];
+  for (let k = 1; k <= 6; k++) {
+    const doc = { role: "user", content: `Meeting notes ${k}: the roadmap` };
+    const first = await chat(`doc-${k}`, [system, doc]);
+    const second = await chat(`doc-${k}`, [
+      system,
+      doc,
+      { role: "assistant", content: first.text },
+      { role: "user", content: "Shorter, please." },
+    ]);
+    sessions.push(`doc-${k}`);
+    completions.push(first.id, second.id);
+  }
+  const spec = JSON.parse(
+    fs.readFileSync(
+      path.resolve(import.meta.dirname, "../../examples/title-generator/conversation-eval.json"),
+      "utf8",
+    ),
+  );
+  // The proxy records behind the answer: the sessions exist once their calls are written.
+  const created = await eventually(
+    async () => {
+      const r = await server.api<{ id?: string }>("/api/conversations/evals", {
+        body: { ...spec, sessions },
+      });
+      return r.body.id ? r.body.id : undefined;
+    },
+    10_000,
+    "the conversation evaluation to be created",
+  ).catch((err: Error) => err);
+  if (created instanceof Error) return { convId: null, convError: created.message };
+
+  // The example's rule, with fewer calls needed: this session has 12.
+  await server.api("/api/alerts/rules", {
+    body: {
+      ...JSON.parse(
+        fs.readFileSync(
+          path.resolve(import.meta.dirname, "../../examples/title-generator/alert-rule.json"),
+          "utf8",
+        ),
+      ),
+      minCalls: 10,
+    },
+  });
+  await server.api("/api/annotations", {
+    body: completions.map((id, i) => ({
+      annotationKey: id,
+      name: "check:title-format",
+      numericReward: i % 5 === 2 || i === 11 ? 0 : 1,
+      source: "code",
+      data: { evaluator: "title-quality" },
+    })),
+  });
+  await server.api("/api/alerts/rules", {
+    body: {
+      name: "canary-errors",
+      condition: { kind: "error-rate", above: 0.05 },
+      window: "15m",
+      filter: { tags: ["canary"] },
+    },
+  });
+  const canary = (n: number, status?: string) =>
+    Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        chat(`canary-${status ?? "ok"}-${i}`, [{ role: "user", content: `ping ${i}` }], {
+          "x-intersebd-tags": "canary",
+          ...(status ? { "x-fake-status": status } : {}),
+        }),
+      ),
+    );
+  await canary(2);
+  await canary(1, "500");
+  const deps = { store: server.ctx.store };
+  const alertsNow = async () => {
+    await evaluateRules(deps);
+    return (await server.api<{ alerts: Array<{ rule: string; status: string }> }>("/api/alerts")).body.alerts;
+  };
+  // Annotations resolve to their calls behind the API's answer: evaluate until both rules have fired.
+  await eventually(
+    async () => ((await alertsNow()).filter((a) => a.status === "open").length === 2 ? true : undefined),
+    10_000,
+    "both rules to fire",
+  );
+  await canary(30);
+  await eventually(
+    async () =>
+      (await alertsNow()).some((a) => a.rule === "canary-errors" && a.status === "resolved")
+        ? true
+        : undefined,
+    10_000,
+    "canary-errors to resolve",
+  );
+  return { convId: created };
+}
+
 try {
   const page = await laptop.newPage();
   await shot("empty-state", page, "/", "[data-testid=onboarding]");
@@ -313,6 +428,22 @@ try {
   }
   await seedExperiment();
   await shot("experiment", page, "/experiments/ticket-titles", "[data-testid=sequence-chart] canvas", true);
+  if (!only || only.has("conversation-eval") || only.has("alerts")) {
+    const quality = await seedQuality();
+    if (quality.convId) {
+      const report = `/conversations/evals/${quality.convId}`;
+      await eventually(
+        async () => {
+          const r = await server.api<{ status: string }>(`/api/${report.slice(1)}`);
+          return r.body.status === "done" ? true : undefined;
+        },
+        30_000,
+        "the conversation evaluation to finish",
+      );
+      await shot("conversation-eval", page, report, "[data-testid=results-judge]", true);
+    } else missing.push(`conversation-eval (${quality.convError})`);
+    await shot("alerts", page, "/alerts", "[data-testid=alerts-table] tbody tr");
+  }
   await shot(
     "metrics",
     page,
