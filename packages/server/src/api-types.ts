@@ -139,3 +139,16 @@ export type JudgeSummary = z.infer<typeof import("./views/judges.ts").judgeSumma
 /** `GET /api/judges/{name}/calibration`: the judge's summaries and a page of its disagreements with people. */
 export type JudgeCalibrationPage = z.infer<typeof import("./views/judges.ts").calibrationPageSchema>;
 export type JudgeDisagreement = JudgeCalibrationPage["data"][number];
+
+// Conversation evaluations (the routes check only the outline of their answers, so these follow book.ts's)
+type ConversationsBook = typeof import("./conversations/book.ts");
+/** `POST /api/conversations/evals`: the evaluation's id, its items, sessions and slices. */
+export type ConversationEvalCreated = Awaited<ReturnType<ConversationsBook["createConversationEval"]>>;
+/** `GET /api/conversations/evals`: the evaluations, newest first. */
+export type ConversationEvalList = Awaited<ReturnType<ConversationsBook["listConversationEvals"]>>;
+/** `GET /api/conversations/evals/{id}`: progress, win/tie/loss per criterion and context length, ranking, caveat. */
+export type ConversationEvalReport = Awaited<ReturnType<ConversationsBook["conversationEvalReport"]>>;
+export type ConversationEvalResult = ConversationEvalReport["results"][number];
+/** `GET /api/conversations/evals/{id}/items`. */
+export type ConversationEvalItems = Awaited<ReturnType<ConversationsBook["listItems"]>>;
+export type ConversationEvalItem = ConversationEvalItems["data"][number];

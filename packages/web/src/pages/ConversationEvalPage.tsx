@@ -2,46 +2,11 @@ import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import { ApiError, api, seg } from "../api.ts";
 import { ErrorBox, Loading } from "../components/ui.tsx";
+import type { ConversationEvalItem, ConversationEvalReport, ConversationEvalResult } from "../types.ts";
 
-type Interval = [number, number] | null;
-interface Cell {
-  contextLength: number | null;
-  n: number;
-  wins: number;
-  ties: number;
-  losses: number;
-  winRate: Interval;
-}
-interface Ranked {
-  name: string;
-  theta: number;
-  pBeatsOriginal: number;
-  pInterval: [number, number];
-}
-interface SourceResult {
-  source: "judge" | "human";
-  comparisons: number;
-  candidates: Array<{ candidate: string; criteria: Array<{ criterion: string; byContext: Cell[] }> }>;
-  ranking: Array<{ criterion: string; ranked: Ranked[] | null }> | null;
-}
-interface Report {
-  id: string;
-  status: string;
-  progress: { total: number; pending: number; running: number; done: number; failed: number };
-  definition: { criteria: Array<{ name: string }>; contextLengths: Array<number | null> };
-  results: SourceResult[];
-  caveat: string;
-}
-interface Item {
-  index: number;
-  candidate: string;
-  contextLength: number | null;
-  sessionId: string;
-  targetIndex: number;
-  status: string;
-  regenCallId: string | null;
-  originalCallId: string | null;
-}
+type Report = ConversationEvalReport;
+type SourceResult = ConversationEvalResult;
+type Item = ConversationEvalItem;
 
 const pct = (x: number) => `${Math.round(x * 100)}%`;
 const ctxName = (l: number | null) => (l === null ? "full slice" : `last ${l}`);
