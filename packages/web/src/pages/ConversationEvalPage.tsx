@@ -2,10 +2,9 @@ import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import { ApiError, api, seg } from "../api.ts";
 import { ErrorBox, Loading } from "../components/ui.tsx";
-import type { ConversationEvalItem, ConversationEvalReport, ConversationEvalResult } from "../types.ts";
+import type { ConversationEvalItem, ConversationEvalReport } from "../types.ts";
 
 type Report = ConversationEvalReport;
-type SourceResult = ConversationEvalResult;
 type Item = ConversationEvalItem;
 
 const pct = (x: number) => `${Math.round(x * 100)}%`;
