@@ -139,6 +139,7 @@ let documents = 0;
 async function traffic(s: Service, n: number): Promise<{ sessions: string[]; titles: string[] }> {
   const sessions: string[] = [];
   const titles: string[] = [];
+  const start = documents;
   const one = async (k: number) => {
     const documentId = `doc-${k}`;
     const post = async (p: string, body: unknown) => {
@@ -152,10 +153,11 @@ async function traffic(s: Service, n: number): Promise<{ sessions: string[]; tit
     };
     const first = await post("/titles", { documentId, text: `Meeting notes ${k}: the roadmap` });
     const refined = await post(`/titles/${first.titleId}/refine`, { instruction: "Shorter, please." });
-    sessions.push(documentId);
-    titles.push(first.title, refined.title);
+    // In document order, whichever answered first.
+    sessions[k - start - 1] = documentId;
+    titles[2 * (k - start - 1)] = first.title;
+    titles[2 * (k - start - 1) + 1] = refined.title;
   };
-  const start = documents;
   documents += n;
   for (let i = 0; i < n; i += 8)
     await Promise.all(Array.from({ length: Math.min(8, n - i) }, (_, j) => one(start + i + j + 1)));

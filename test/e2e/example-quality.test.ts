@@ -34,7 +34,7 @@ for (const dialect of DIALECTS) {
         assert.match(out, /open alerts: 0\n/);
 
         // The regression: 16 of 40 checked calls fail the format check; the alert fires once, with a webhook.
-        assert.match(out, /v2 deployed: 8 documents titled and refined, e\.g\. "echo: .* \[\[BAD\]\]"/);
+        assert.match(out, /v2 deployed: 8 documents titled and refined, e\.g\. "echo: Meeting notes 13: the roadmap \[\[BAD\]\]"/);
         assert.match(
           out,
           /ALERT FIRED: title-format: rate at 40\.0% \(threshold 20\.0%, 1h, 40 checked calls\)\n {2}webhook received: alert\.fired for title-format, signature verified\n/,
@@ -42,7 +42,10 @@ for (const dialect of DIALECTS) {
         assert.equal(out.match(/ALERT FIRED/g)?.length, 1, "fires once");
 
         // The rollback: the rate falls under the threshold and the same episode resolves.
-        assert.match(out, /rolled back to v1: 24 documents titled and refined/);
+        assert.match(
+          out,
+          /rolled back to v1: 24 documents titled and refined, e\.g\. "echo: Meeting notes 21: the roadmap"/,
+        );
         assert.match(
           out,
           /ALERT RESOLVED: title-format: below 20\.0% at two evaluations in a row \(1 alert in all, 0 open\)\n {2}webhook received: alert\.resolved for title-format, signature verified\n/,
