@@ -34,7 +34,10 @@ for (const dialect of DIALECTS) {
         assert.match(out, /open alerts: 0\n/);
 
         // The regression: 16 of 40 checked calls fail the format check; the alert fires once, with a webhook.
-        assert.match(out, /v2 deployed: 8 documents titled and refined, e\.g\. "echo: Meeting notes 13: the roadmap \[\[BAD\]\]"/);
+        assert.match(
+          out,
+          /v2 deployed: 8 documents titled and refined, e\.g\. "echo: Meeting notes 13: the roadmap \[\[BAD\]\]"/,
+        );
         assert.match(
           out,
           /ALERT FIRED: title-format: rate at 40\.0% \(threshold 20\.0%, 1h, 40 checked calls\)\n {2}webhook received: alert\.fired for title-format, signature verified\n/,
