@@ -8,6 +8,7 @@ import type { ConversationsTables } from "./schema-conversations.ts";
 import type { EvalsTables } from "./schema-evals.ts";
 import type { ExperimentsTables } from "./schema-experiments.ts";
 import type { ExportsTables } from "./schema-exports.ts";
+import type { KeysTables } from "./schema-keys.ts";
 import type { LiveTables } from "./schema-live.ts";
 import type { NotificationsTables } from "./schema-notifications.ts";
 import type { ReviewQueuesTables } from "./schema-review-queues.ts";
@@ -132,7 +133,8 @@ export interface Database
     EvalsTables,
     ExperimentsTables,
     LiveTables,
-    ReviewQueuesTables {
+    ReviewQueuesTables,
+    KeysTables {
   calls: CallsTable;
   callTags: CallTagsTable;
   /** A view, read only: every tag a call answers to (its id, its completion id, and its `call_tags`). */
