@@ -16,6 +16,7 @@ import type { RouteTable } from "./http/index.ts";
 import * as live from "./live/index.ts";
 import * as notifications from "./notifications/index.ts";
 import { notificationViewSchema } from "./notifications/responses.ts";
+import { childLogger } from "./util/log.ts";
 import * as views from "./views/index.ts";
 
 export interface Composed {
@@ -54,11 +55,13 @@ export interface Started {
 }
 
 export function compose(ctx: AppContext, started: Started = {}): Composed {
-  const notificationsService = notifications.start(ctx);
-  const evalsService = evals.start(ctx);
-  const liveService = live.start(ctx, started.liveRules);
-  const conversationsService = conversations.start(ctx);
-  const alertsService = alerts.start(ctx, notificationsService.deps.webhook);
+  // Each worker's log lines name it (`component` in INTERSEBD_LOG_FORMAT=json).
+  const as = (component: string): AppContext => ({ ...ctx, log: childLogger(ctx.log, { component }) });
+  const notificationsService = notifications.start(as("notifications"));
+  const evalsService = evals.start(as("evals"));
+  const liveService = live.start(as("live"), started.liveRules);
+  const conversationsService = conversations.start(as("conversations"));
+  const alertsService = alerts.start(as("alerts"), notificationsService.deps.webhook);
   return {
     tables: [
       calls.routes(ctx, callDetailReader(ctx)),

@@ -19,7 +19,7 @@ import { countCall, createMetrics } from "./metrics/index.ts";
 import { createProxy } from "./proxy/index.ts";
 import { openStore } from "./store/index.ts";
 import { createBrowserGuard } from "./util/browser-guard.ts";
-import { createLogger, type Logger } from "./util/log.ts";
+import { childLogger, createLogger, type Logger } from "./util/log.ts";
 import { webRoutes } from "./web/static.ts";
 
 export interface RunningServer {
@@ -48,12 +48,12 @@ export interface StartOptions {
 }
 
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
-  const log = opts.log ?? createLogger(config.logLevel);
+  const log = opts.log ?? createLogger(config.logLevel, undefined, config.logFormat);
   const store = await openStore(config.db);
   await ensureResolutionDepth(store, config.linkDepth, log);
   const metrics = createMetrics();
   // Before the recorder, whose inserts enqueue the new calls' live evaluation jobs from its first batch.
-  const liveRules = new LiveRules(store, log);
+  const liveRules = new LiveRules(store, childLogger(log, { component: "live" }));
   await liveRules.refresh();
   const recorder = new CallRecorder(
     store,
@@ -67,12 +67,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       faultInject: config.faultInject,
     },
     metrics,
-    log,
+    childLogger(log, { component: "recorder" }),
   );
   await recorder.start();
   const closers: Array<() => Promise<void> | void> = [];
   const statistics = setInterval(() => {
-    store.optimize().catch((err: unknown) => log.warn(`refreshing store statistics: ${String(err)}`));
+    store
+      .optimize()
+      .catch((err: unknown) => log.warn(`refreshing store statistics: ${String(err)}`, { component: "store" }));
   }, 10 * 60_000);
   statistics.unref();
   closers.push(() => clearInterval(statistics));
@@ -90,6 +92,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Before the proxy, which routes by its live view from the first request.
   const experiments = await startExperiments(ctx);
   closers.push(() => experiments.stop());
+  const proxyLog = childLogger(log, { component: "proxy" });
   const proxy = createProxy({
     upstreams: config.upstreams,
     apiKey: config.apiKey,
@@ -98,9 +101,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     metrics,
     experiments: experiments.live,
     onRoutingBug: (err) =>
-      log.error(`experiments: routing failed, request forwarded unrouted: ${String(err)}`),
+      proxyLog.error(`experiments: routing failed, request forwarded unrouted: ${String(err)}`),
     onCall: (call, shadow) => {
       const row = toCallRow(call, config.capture, config.redactPatterns);
+      // Ids, names and numbers only: never a body, a header or a user id (they may be secrets or personal).
+      proxyLog.debug("call", {
+        callId: row.id,
+        upstream: row.upstream,
+        model: row.requestedModel,
+        status: row.status,
+        outcome: row.outcome,
+        durationMs: row.durationMs,
+      });
       recorder.record(row);
       countCall(metrics, row);
       if (shadow) experiments.offerShadow(call, shadow.experiment, shadow.secrets);

@@ -9,6 +9,7 @@ import type { AppContext } from "../context.ts";
 import { HttpError, mountRoutes, openApiDocument, type RouteTable, refuseNul, route } from "../http/index.ts";
 import { OutageLog, storeUnavailableReason } from "../store/errors.ts";
 import { keyMatches } from "../util/auth.ts";
+import { childLogger } from "../util/log.ts";
 import { SERVER_VERSION } from "../util/version.ts";
 
 /**
@@ -31,7 +32,7 @@ export function createApi(
   const app = new Hono();
 
   // A database that is down, restarting or locked is not a bug: a 503 that says so, one warn line per outage.
-  const storeOutage = new OutageLog("api", ctx.log);
+  const storeOutage = new OutageLog("api", childLogger(ctx.log, { component: "api" }));
   app.onError((err, c) => {
     if (err instanceof HttpError) return c.json(err.toJSON(), err.status as 400);
     const unavailable = storeUnavailableReason(err);
@@ -41,7 +42,7 @@ export function createApi(
       const message = `the database is unavailable (${unavailable}); retry shortly`;
       return c.json(new HttpError(503, message, { code: "store_unavailable" }).toJSON(), 503);
     }
-    ctx.log.error(`${c.req.method} ${c.req.path}: ${err.stack ?? String(err)}`);
+    ctx.log.error(`${c.req.method} ${c.req.path}: ${err.stack ?? String(err)}`, { component: "api" });
     return c.json(new HttpError(500, "internal error; the server log has the details").toJSON(), 500);
   });
   app.notFound((c) => c.json(new HttpError(404, `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, type ConfigOverrides, loadConfig } from "../config/index.ts";
 import { startServer } from "../server.ts";
 import { installLastDefence } from "../util/last-defence.ts";
+import { createLogger } from "../util/log.ts";
 import { startWhenStoreAnswers } from "./wait-for-store.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -57,11 +58,22 @@ export function serveCommand(): Command {
       let onSignal: (signal: NodeJS.Signals) => void = exitEarly;
       process.on("SIGTERM", (signal) => onSignal(signal));
       process.on("SIGINT", (signal) => onSignal(signal));
+      // With INTERSEBD_LOG_FORMAT=json what this command says goes through the logger too, so that a log
+      // collector reads nothing but JSON lines; the text banner below is for a person at a terminal.
+      const log = createLogger(config.logLevel, undefined, config.logFormat);
+      const json = config.logFormat === "json";
+      const say = (line: string) =>
+        json
+          ? log.info(line.trim().replace(/^intersebd: /, ""), { component: "serve" })
+          : process.stdout.write(line);
       let server: Awaited<ReturnType<typeof startServer>>;
       try {
-        server = await startWhenStoreAnswers(() => startServer(config), config.db, {
+        server = await startWhenStoreAnswers(() => startServer(config, { log }), config.db, {
           waitSeconds: config.dbWaitSeconds,
-          write: (line) => process.stderr.write(line),
+          write: (line) =>
+            json
+              ? log.warn(line.trim().replace(/^intersebd: /, ""), { component: "store" })
+              : process.stderr.write(line),
         });
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
@@ -71,7 +83,8 @@ export function serveCommand(): Command {
             : e.code === "ECONNREFUSED"
               ? " (is PostgreSQL running at DATABASE_URL?)"
               : "";
-        process.stderr.write(`intersebd: could not start: ${e.message}${hint}\n`);
+        if (json) log.error(`could not start: ${e.message}${hint}`, { component: "serve" });
+        else process.stderr.write(`intersebd: could not start: ${e.message}${hint}\n`);
         process.exit(1);
       }
       // From here on an error nothing caught is logged and counted, and the server keeps serving (why: see
@@ -87,21 +100,32 @@ export function serveCommand(): Command {
             `${u.name === "default" ? "/v1" : `/${u.name}/v1`} → ${u.baseUrl.href}${u.apiKey ? " (key set)" : ""}`,
         )
         .join(", ");
-      process.stdout.write(
-        [
-          `intersebd listening on ${server.url}`,
-          `  proxy:    ${upstreams}`,
-          `  store:    ${server.ctx.store.description}`,
-          `  capture:  ${config.capture}; auth: ${config.apiKey ? "API key required" : "off (loopback only)"}`,
-          `  point your client at: new OpenAI({ baseURL: "${server.url}/v1" })`,
-          "",
-        ].join("\n"),
-      );
+      if (json)
+        log.info("listening", {
+          component: "serve",
+          url: server.url,
+          baseURL: `${server.url}/v1`,
+          upstreams: [...config.upstreams.keys()].join(","),
+          store: server.ctx.store.dialect.name,
+          capture: config.capture,
+          auth: Boolean(config.apiKey),
+        });
+      else
+        process.stdout.write(
+          [
+            `intersebd listening on ${server.url}`,
+            `  proxy:    ${upstreams}`,
+            `  store:    ${server.ctx.store.description}`,
+            `  capture:  ${config.capture}; auth: ${config.apiKey ? "API key required" : "off (loopback only)"}`,
+            `  point your client at: new OpenAI({ baseURL: "${server.url}/v1" })`,
+            "",
+          ].join("\n"),
+        );
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
-        process.stdout.write(`intersebd: ${signal}, draining the capture queue...\n`);
+        say(`intersebd: ${signal}, draining the capture queue...\n`);
         await server.close();
         process.exit(0);
       };

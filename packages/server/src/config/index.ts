@@ -76,6 +76,11 @@ export const envSchema = z.object({
    */
   INTERSEBD_ALLOWED_ORIGINS: z.string().default(""),
   INTERSEBD_LOG_LEVEL: z.enum(["silent", "error", "warn", "info", "debug"]).default("info"),
+  /**
+   * `text` (default): one human-readable line per event on stderr. `json`: one JSON object per line (level, time,
+   * pid, component, call id where known, message), for a log collector; set it in a deployment's environment.
+   */
+  INTERSEBD_LOG_FORMAT: z.enum(["text", "json"]).default("text"),
   /** Where notifications are POSTed (Standard Webhooks signature); unset: no webhook. */
   INTERSEBD_WEBHOOK_URL: z.url().optional(),
   /** The webhook signing secret, `whsec_<base64>`. */
@@ -130,6 +135,7 @@ export interface Config {
   /** Origins (`scheme://host[:port]`) allowed to send browser requests besides this server's own. */
   allowedOrigins: string[];
   logLevel: Env["INTERSEBD_LOG_LEVEL"];
+  logFormat: Env["INTERSEBD_LOG_FORMAT"];
   webhook?: { url: string; secret?: string; retryBaseMs: number; maxAttempts: number };
   /** Alerts (alerts/): the evaluation period and the default webhook, signed and retried like notifications'. */
   alerts: { evalMs: number; webhookUrl?: string; secret?: string; retryBaseMs: number; maxAttempts: number };
@@ -315,6 +321,7 @@ export function loadConfig(
     publicUrl: e.INTERSEBD_PUBLIC_URL?.replace(/\/+$/, ""),
     allowedOrigins: parseAllowedOrigins(e.INTERSEBD_ALLOWED_ORIGINS),
     logLevel: e.INTERSEBD_LOG_LEVEL,
+    logFormat: e.INTERSEBD_LOG_FORMAT,
     webhook: e.INTERSEBD_WEBHOOK_URL
       ? {
           url: e.INTERSEBD_WEBHOOK_URL,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createLogger, escapeControl } from "./log.ts";
+import { childLogger, createLogger, escapeControl, type Logger } from "./log.ts";
 
 describe("logger", () => {
   it("writes one line per event whatever the message holds: a path with \\n, \\r or NUL forges no line", () => {
@@ -41,5 +41,93 @@ describe("logger", () => {
     log.debug("hidden");
     log.warn("shown");
     assert.equal(lines.length, 1);
+  });
+
+  it("text lines stay `<time> <level> <message>`: a child's fields are not printed", () => {
+    const lines: string[] = [];
+    const log = createLogger("info", (l) => lines.push(l));
+    log.child?.({ component: "recorder", callId: "c_1" }).warn("queue full");
+    assert.deepEqual(lines.length, 1);
+    assert.match(lines[0] as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z warn {2}queue full\n$/);
+  });
+});
+
+describe("logger, INTERSEBD_LOG_FORMAT=json", () => {
+  const jsonLines = (level: Parameters<typeof createLogger>[0] = "debug") => {
+    const lines: string[] = [];
+    const log = createLogger(level, (l) => lines.push(l), "json");
+    const parsed = () =>
+      lines.map((l) => {
+        assert.equal(l.indexOf("\n"), l.length - 1, "one object per line");
+        return JSON.parse(l) as Record<string, unknown>;
+      });
+    return { log, lines, parsed };
+  };
+
+  it("writes one JSON object per line with level, time, component, ids and the message", () => {
+    const { log, parsed } = jsonLines();
+    const recorder = log.child?.({ component: "recorder" }) as Logger;
+    recorder.warn("capture queue full; dropped a call", { callId: "call_01" });
+    log.info("plain");
+    const [a, b] = parsed();
+    assert.equal(a?.level, "warn");
+    assert.equal(a?.component, "recorder");
+    assert.equal(a?.callId, "call_01");
+    assert.equal(a?.msg, "capture queue full; dropped a call");
+    assert.equal(typeof a?.pid, "number");
+    assert.ok(!Number.isNaN(Date.parse(a?.time as string)) && /Z$/.test(a?.time as string), "ISO time");
+    assert.equal(b?.level, "info");
+    assert.equal(b?.component, undefined);
+    assert.equal(b?.msg, "plain");
+  });
+
+  it("nests children, and fields given at the call win over the child's", () => {
+    const { log, parsed } = jsonLines();
+    const evals = childLogger(log, { component: "evals", run: "r1" });
+    const worker = childLogger(evals, { item: 3 });
+    worker.error("failed", { run: "r2" });
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(parsed()[0] ?? {}).filter(([k]) => !["time", "pid"].includes(k))),
+      { level: "error", component: "evals", run: "r2", item: 3, msg: "failed" },
+    );
+  });
+
+  it("writes nothing below its level, and nothing at all when silent", () => {
+    const warn = jsonLines("warn");
+    warn.log.debug("hidden");
+    warn.log.info("hidden");
+    warn.log.warn("shown");
+    warn.log.error("shown");
+    assert.deepEqual(
+      warn.parsed().map((l) => l.level),
+      ["warn", "error"],
+    );
+    const silent = jsonLines("silent");
+    silent.log.error("hidden");
+    assert.equal(silent.lines.length, 0);
+  });
+
+  it("keeps a forged line, control characters and line separators inside the message, losslessly", () => {
+    const { log, lines, parsed } = jsonLines();
+    const msg = 'GET /v1/x\n{"level":"error","msg":"forged"}\r\u0000\u001b[31m\u0085\u2028\u2029"end';
+    log.error(msg);
+    assert.equal(lines.length, 1);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: no control character may be left
+    assert.doesNotMatch((lines[0] as string).slice(0, -1), /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+    assert.equal(parsed()[0]?.msg, msg);
+  });
+
+  it("a child of a hand-made logger (a test's) goes through that logger's own methods", () => {
+    const said: string[] = [];
+    const base: Logger = {
+      error: () => {},
+      warn: (m, f) => said.push(`${f?.component}: ${m}`),
+      info: () => {},
+      debug: () => {},
+    };
+    childLogger(base, { component: "live" }).warn("poll failed");
+    const spread = { ...createLogger("silent"), warn: (m: string) => void said.push(m) };
+    spread.child({ component: "x" }).warn("through the override");
+    assert.deepEqual(said, ["live: poll failed", "through the override"]);
   });
 });
