@@ -8,6 +8,7 @@ import * as alerts from "./alerts/index.ts";
 import * as calls from "./calls/index.ts";
 import type { AppContext } from "./context.ts";
 import * as conversations from "./conversations/index.ts";
+import * as erasure from "./erasure/index.ts";
 import * as evals from "./evals/index.ts";
 import * as experiments from "./experiments/index.ts";
 import * as exportsDomain from "./exports/index.ts";
@@ -74,6 +75,7 @@ export function compose(ctx: AppContext, started: Started = {}): Composed {
       live.routes(ctx, liveService),
       conversations.routes(ctx, () => void conversationsService.runner.tick()),
       alerts.routes(ctx, alertsService),
+      erasure.routes(ctx),
     ],
     evalWorker: evalsService.worker,
     liveWorker: liveService.worker,

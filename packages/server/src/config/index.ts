@@ -68,6 +68,11 @@ export const envSchema = z.object({
   INTERSEBD_EXPERIMENTS_REFRESH_MS: positiveInt.default(2000),
   /** How many links a resolution follows at most. */
   INTERSEBD_LINK_DEPTH: positiveInt.max(64).default(10),
+  /**
+   * After an erasure (erasure/README.md): `plain` (default) truncates SQLite's WAL and runs VACUUM on PostgreSQL's
+   * touched tables; `full` also rewrites the whole file (SQLite VACUUM, PostgreSQL VACUUM FULL: locks); `off`: neither.
+   */
+  INTERSEBD_ERASURE_VACUUM: z.enum(["off", "plain", "full"]).default("plain"),
   /** Absolute URL of this server as people reach it, for links in notifications. */
   INTERSEBD_PUBLIC_URL: z.url().optional(),
   /**
@@ -131,6 +136,8 @@ export interface Config {
   experimentsRefreshMs: number;
   batchSize: number;
   linkDepth: number;
+  /** How the database files are cleaned after an erasure (erasure/). */
+  erasureVacuum: Env["INTERSEBD_ERASURE_VACUUM"];
   publicUrl?: string;
   /** Origins (`scheme://host[:port]`) allowed to send browser requests besides this server's own. */
   allowedOrigins: string[];
@@ -318,6 +325,7 @@ export function loadConfig(
     experimentsRefreshMs: e.INTERSEBD_EXPERIMENTS_REFRESH_MS,
     batchSize: e.INTERSEBD_BATCH_SIZE,
     linkDepth: e.INTERSEBD_LINK_DEPTH,
+    erasureVacuum: e.INTERSEBD_ERASURE_VACUUM,
     publicUrl: e.INTERSEBD_PUBLIC_URL?.replace(/\/+$/, ""),
     allowedOrigins: parseAllowedOrigins(e.INTERSEBD_ALLOWED_ORIGINS),
     logLevel: e.INTERSEBD_LOG_LEVEL,

@@ -2,7 +2,7 @@
  * Datasets (PRODUCT.md "Dataset"): saved, named filters over calls and their resolved annotations, and
  * their snapshots: the exact call ids one export or evaluation used.
  */
-import type { Kysely } from "kysely";
+import type { Kysely, Selectable } from "kysely";
 import { HttpError } from "../http/error.ts";
 import { parseOrThrow } from "../http/validate.ts";
 import type { Database, Store } from "../store/index.ts";
@@ -56,6 +56,8 @@ export interface SnapshotView {
   params: Record<string, unknown> | null;
   callCount: number | null;
   rowCount: number | null;
+  /** Calls erasure took out of the snapshot since it was written (no longer in `callCount` or its call ids). */
+  erasedCalls: number;
   /** False while being written, or when the export that wrote it was interrupted. */
   complete: boolean;
   createdAt: string;
@@ -73,7 +75,7 @@ function datasetView(r: DatasetsTable): DatasetView {
   };
 }
 
-function snapshotView(r: DatasetSnapshotsTable): SnapshotView {
+function snapshotView(r: Selectable<DatasetSnapshotsTable>): SnapshotView {
   return {
     id: r.id,
     datasetId: r.datasetId,
@@ -83,6 +85,7 @@ function snapshotView(r: DatasetSnapshotsTable): SnapshotView {
     params: readJsonObject(r.params),
     callCount: r.callCount === null ? null : Number(r.callCount),
     rowCount: r.rowCount === null ? null : Number(r.rowCount),
+    erasedCalls: Number(r.erasedCalls),
     complete: r.completedAt !== null,
     createdAt: isoTime(r.createdAt),
     completedAt: r.completedAt === null ? null : isoTime(r.completedAt),

@@ -31,6 +31,7 @@ export const snapshotViewSchema = z.object({
   params: z.record(z.string(), z.unknown()).nullable(),
   callCount: z.number().nullable(),
   rowCount: z.number().nullable(),
+  erasedCalls: z.number(),
   complete: z.boolean(),
   createdAt: z.string(),
   completedAt: z.string().nullable(),

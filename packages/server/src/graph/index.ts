@@ -8,7 +8,7 @@ export { insertAnnotations, insertComparisons } from "./annotations.ts";
 export { ensureResolutionDepth } from "./depth.ts";
 export { type CallDetail, callDetail, callIdsOfTag, resolveCallAnnotations } from "./detail.ts";
 export { insertLinks } from "./links.ts";
-export { resolutionOnInsert } from "./resolve.ts";
+export { lockGraphWrites, resolutionOnInsert } from "./resolve.ts";
 export { callDetailSchema } from "./responses.ts";
 export { graphRoutes as routes } from "./routes.ts";
 export { type AnnotationInput, annotationSources, correctionSchema, tag } from "./schemas.ts";

@@ -1,4 +1,5 @@
 /** Tables of the exports domain, as Kysely sees them (camelCase; snake_case in SQL). */
+import type { Generated } from "kysely";
 
 /** A saved, named filter over calls and their resolved annotations. */
 export interface DatasetsTable {
@@ -30,6 +31,8 @@ export interface DatasetSnapshotsTable {
   rowCount: number | null;
   createdAt: number;
   completedAt: number | null;
+  /** Calls erasure (erasure/) took out of this snapshot since it was written; `callCount` no longer counts them. */
+  erasedCalls: Generated<number>;
 }
 
 export interface DatasetSnapshotCallsTable {

@@ -5,6 +5,7 @@
 import type { Insertable, Selectable } from "kysely";
 import type { AlertsTables } from "./schema-alerts.ts";
 import type { ConversationsTables } from "./schema-conversations.ts";
+import type { ErasureTables } from "./schema-erasure.ts";
 import type { EvalsTables } from "./schema-evals.ts";
 import type { ExperimentsTables } from "./schema-experiments.ts";
 import type { ExportsTables } from "./schema-exports.ts";
@@ -134,7 +135,8 @@ export interface Database
     ExperimentsTables,
     LiveTables,
     ReviewQueuesTables,
-    KeysTables {
+    KeysTables,
+    ErasureTables {
   calls: CallsTable;
   callTags: CallTagsTable;
   /** A view, read only: every tag a call answers to (its id, its completion id, and its `call_tags`). */
