@@ -17,6 +17,7 @@ import type { RouteTable } from "./http/index.ts";
 import * as live from "./live/index.ts";
 import * as notifications from "./notifications/index.ts";
 import { notificationViewSchema } from "./notifications/responses.ts";
+import * as ops from "./ops/index.ts";
 import { childLogger } from "./util/log.ts";
 import * as views from "./views/index.ts";
 
@@ -75,6 +76,7 @@ export function compose(ctx: AppContext, started: Started = {}): Composed {
       live.routes(ctx, liveService),
       conversations.routes(ctx, () => void conversationsService.runner.tick()),
       alerts.routes(ctx, alertsService),
+      ops.routes(ctx, { evalWorker: evalsService.worker, liveWorker: liveService.worker }),
       erasure.routes(ctx),
     ],
     evalWorker: evalsService.worker,

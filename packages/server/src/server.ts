@@ -7,7 +7,14 @@ import path from "node:path";
 import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import { createApi, type RouteMount } from "./api/index.ts";
-import { CallRecorder, chainHooks, toCallRow, unbuiltRow } from "./calls/index.ts";
+import {
+  admitCall,
+  CallRecorder,
+  chainHooks,
+  pseudonymizeUnbuilt,
+  toCallRow,
+  unbuiltRow,
+} from "./calls/index.ts";
 import { type Composed, compose } from "./compose.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
@@ -103,7 +110,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onRoutingBug: (err) =>
       proxyLog.error(`experiments: routing failed, request forwarded unrouted: ${String(err)}`),
     onCall: (call, shadow) => {
-      const row = toCallRow(call, config.capture, config.redactPatterns);
+      // Sampled out (counted in /metrics, not stored, not shadowed), or with its user ids hashed and config stamped.
+      const kept = admitCall(config, metrics, call);
+      if (!kept) return;
+      const row = toCallRow(kept, config.capture, config.redactPatterns);
       // Ids, names and numbers only: never a body, a header or a user id (they may be secrets or personal).
       proxyLog.debug("call", {
         callId: row.id,
@@ -118,7 +128,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       if (shadow) experiments.offerShadow(call, shadow.experiment, shadow.secrets);
     },
     onRejected: (call, err) =>
-      recorder.setAside(call.id, "unbuildable", err, unbuiltRow(call, config.capture, config.redactPatterns)),
+      recorder.setAside(
+        call.id,
+        "unbuildable",
+        err,
+        unbuiltRow(pseudonymizeUnbuilt(config, call), config.capture, config.redactPatterns),
+      ),
   });
   // The domains' workers start here, once; mounting their tables starts nothing.
   const domains = compose(ctx, { experimentsChanged: experiments.changed, liveRules });

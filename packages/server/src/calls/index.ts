@@ -4,8 +4,11 @@
  *
  * The door: what other folders use, by name.
  */
+export { admitCall, type CaptureMetrics } from "./capture-policy.ts";
 export { chainHooks, type InsertHook, insertCalls } from "./insert.ts";
 export { costUsd } from "./pricing.ts";
+export { configHash, configShape } from "./provenance.ts";
+export { pseudonymize, pseudonymizeUnbuilt, storedUserId } from "./pseudonym.ts";
 export {
   type CallView,
   callConditions,

@@ -2,6 +2,7 @@
  * Calls captured elsewhere (`POST /api/calls`, the SDKs' exporters): built into rows and stored, or spooled
  * while the store does not answer.
  */
+import { completionIdOf } from "intersebd/chat";
 import type { CaptureMode } from "../config/index.ts";
 import type { Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
@@ -13,6 +14,9 @@ import type { IngestCall } from "./schemas.ts";
 /**
  * Stores calls captured elsewhere (`POST /api/calls`). Written at once when the store answers; otherwise
  * handed to the recorder, whose spool keeps them until it does. Returns the ids and whether they are stored yet.
+ * `admit` applies the same sampling, user id hashing and provenance as the proxy's (calls/capture-policy.ts): an
+ * SDK's call is sampled by the server, not the SDK, so one setting governs both; one left out answers
+ * `sampledOut: true` and is not stored.
  */
 export async function ingestCalls(
   store: Store,
@@ -20,8 +24,13 @@ export async function ingestCalls(
   calls: IngestCall[],
   capture: CaptureMode,
   patterns: RedactPattern[],
-): Promise<{ stored: boolean; items: Array<{ id: string; completionId: string | null }> }> {
-  const rows = calls.map((c) => {
+  admit: (call: CapturedCall) => CapturedCall | undefined = (call) => call,
+): Promise<{
+  stored: boolean;
+  items: Array<{ id: string; completionId: string | null; sampledOut?: true }>;
+}> {
+  const left: Array<{ id: string; completionId: string | null; sampledOut: true }> = [];
+  const rows = calls.flatMap((c) => {
     const startedAt = c.startedAt ?? Date.now();
     const captured: CapturedCall = {
       id: c.id ?? newId("call"),
@@ -46,9 +55,14 @@ export async function ingestCalls(
       assignmentUnit: c.assignmentUnit ?? null,
       shadowOf: c.shadowOf ?? null,
     };
-    return toCallRow(captured, capture, patterns);
+    const kept = admit(captured);
+    if (!kept) {
+      left.push({ id: captured.id, completionId: completionIdOf(captured.response), sampledOut: true });
+      return [];
+    }
+    return [toCallRow(kept, capture, patterns)];
   });
-  const items = rows.map((r) => ({ id: r.id, completionId: r.completionId ?? null }));
+  const items = [...rows.map((r) => ({ id: r.id, completionId: r.completionId ?? null })), ...left];
   try {
     await recorder.insert(rows);
     return { stored: true, items };

@@ -88,6 +88,7 @@ const listColumnNames: Record<keyof CallListRow, true> = {
   variant: true,
   assignmentUnit: true,
   shadowOf: true,
+  configHash: true,
 };
 
 /**

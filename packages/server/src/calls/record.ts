@@ -42,6 +42,8 @@ export interface CapturedCall {
   assignmentUnit?: string | null;
   /** For a shadow call: the id of the call it shadows. */
   shadowOf?: string | null;
+  /** The hash of the configuration that captured it (calls/provenance.ts), set by `admitCall`. */
+  configHash?: string | null;
 }
 
 /**
@@ -165,6 +167,8 @@ export function toCallRow(
     shadowOf: call.shadowOf ?? null,
     // Last, in this order: rows spooled by a version without them get them appended (`withPreview`).
     ...previewColumns({ request: request.value, response: response.value }, call),
+    // After the preview columns: rows spooled before it existed keep their column order, only lacking it.
+    configHash: call.configHash ?? null,
   });
 }
 

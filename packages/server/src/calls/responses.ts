@@ -53,7 +53,14 @@ export const callsPageSchema = z.object({
   nextCursor: z.string().nullable(),
 });
 
-const ingested = z.object({ id: z.string(), completionId: z.string().nullable() });
+const ingested = z.object({
+  id: z.string(),
+  completionId: z.string().nullable(),
+  sampledOut: z
+    .literal(true)
+    .optional()
+    .describe("sampling left this call out (INTERSEBD_SAMPLE_RATE): counted, not stored"),
+});
 
 /** `POST /api/calls`: the stored ids, and whether they are stored yet (false: spooled, the store is down). */
 export const ingestedSchema = z.union([

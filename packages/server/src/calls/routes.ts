@@ -1,7 +1,9 @@
 import type { z } from "zod";
 import type { AppContext } from "../context.ts";
 import { HttpError, type RouteTable, reply, route } from "../http/index.ts";
+import { admitCall } from "./capture-policy.ts";
 import { ingestCalls } from "./ingest.ts";
+import { storedUserId } from "./pseudonym.ts";
 import { listCalls } from "./queries.ts";
 import { callsPageSchema, ingestedSchema } from "./responses.ts";
 import { callListQuerySchema, ingestCallSchema } from "./schemas.ts";
@@ -28,7 +30,13 @@ export const callRoutes = (ctx: AppContext, detail: CallDetailReader): RouteTabl
       query: callListQuerySchema,
       response: callsPageSchema,
       describe: "`{ data: Call[], nextCursor }`",
-      handler: ({ query: { cursor, limit, ...filter } }) => listCalls(store, filter, { cursor, limit }),
+      handler: ({ query: { cursor, limit, ...filter } }) =>
+        listCalls(
+          store,
+          // Stored ids may be hashed: the filter's is hashed the same way (calls/pseudonym.ts).
+          filter.userId ? { ...filter, userId: storedUserId(config, filter.userId) } : filter,
+          { cursor, limit },
+        ),
     }),
     route({
       method: "get",
@@ -53,7 +61,9 @@ export const callRoutes = (ctx: AppContext, detail: CallDetailReader): RouteTabl
       response: ingestedSchema,
       describe: "stored (a batch answers `{ data: [...] }`); 202 when the store is down and they are spooled",
       handler: async ({ body: { items, batch } }) => {
-        const r = await ingestCalls(store, recorder, items, config.capture, config.redactPatterns);
+        const r = await ingestCalls(store, recorder, items, config.capture, config.redactPatterns, (call) =>
+          admitCall(config, ctx.metrics, call, false),
+        );
         // 202: accepted into the spool because the store is down; it will be stored once it answers.
         const [first] = r.items;
         return reply(

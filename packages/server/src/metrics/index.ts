@@ -53,6 +53,18 @@ export function createMetrics() {
       labelNames: ["kind"] as const,
       registers: [registry],
     }),
+    sampledOut: new Counter({
+      name: "intersebd_calls_sampled_out_total",
+      help: "Captured calls not stored because sampling left them out (INTERSEBD_SAMPLE_RATE, INTERSEBD_SAMPLE_RULES), by upstream and the rule that decided (rate: the global rate, or the matching rule)",
+      labelNames: ["upstream", "rule"] as const,
+      registers: [registry],
+    }),
+    sampleDecisions: new Counter({
+      name: "intersebd_calls_sampling_decisions_total",
+      help: "Sampling decisions on captured calls while sampling is on, by decision (kept, dropped) and reason (errors, slow, session, user, experiment, tag, internal, sampled, or rate when dropped)",
+      labelNames: ["decision", "reason"] as const,
+      registers: [registry],
+    }),
     storedCalls: new Counter({
       name: "intersebd_stored_calls_total",
       help: "Calls written to the store",
