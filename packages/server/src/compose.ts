@@ -14,6 +14,7 @@ import * as experiments from "./experiments/index.ts";
 import * as exportsDomain from "./exports/index.ts";
 import * as graph from "./graph/index.ts";
 import type { RouteTable } from "./http/index.ts";
+import * as keys from "./keys/index.ts";
 import * as live from "./live/index.ts";
 import * as notifications from "./notifications/index.ts";
 import { notificationViewSchema } from "./notifications/responses.ts";
@@ -54,6 +55,8 @@ export interface Started {
   experimentsChanged?: () => Promise<void>;
   /** The live evaluators' rules whose insert hook the recorder runs (live/enqueue.ts). */
   liveRules?: live.LiveRules;
+  /** The API keys requests are checked against, whose routes reload it after a change (keys/). */
+  keys?: keys.KeyRing;
 }
 
 export function compose(ctx: AppContext, started: Started = {}): Composed {
@@ -76,6 +79,7 @@ export function compose(ctx: AppContext, started: Started = {}): Composed {
       live.routes(ctx, liveService),
       conversations.routes(ctx, () => void conversationsService.runner.tick()),
       alerts.routes(ctx, alertsService),
+      ...(started.keys ? [keys.routes(ctx, started.keys)] : []),
       ops.routes(ctx, { evalWorker: evalsService.worker, liveWorker: liveService.worker }),
       erasure.routes(ctx),
     ],

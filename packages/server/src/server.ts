@@ -21,6 +21,7 @@ import type { AppContext } from "./context.ts";
 import { startExperiments } from "./experiments/service.ts";
 import { ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
 import { HttpError } from "./http/index.ts";
+import * as keys from "./keys/index.ts";
 import { LiveRules } from "./live/index.ts";
 import { countCall, createMetrics } from "./metrics/index.ts";
 import { createProxy } from "./proxy/index.ts";
@@ -99,10 +100,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Before the proxy, which routes by its live view from the first request.
   const experiments = await startExperiments(ctx);
   closers.push(() => experiments.stop());
+  // Before the proxy and the API, which check every request against it.
+  const keyRing = await keys.start(ctx);
   const proxyLog = childLogger(log, { component: "proxy" });
   const proxy = createProxy({
     upstreams: config.upstreams,
     apiKey: config.apiKey,
+    authorize: (key, upstream) => keyRing.authorizeProxy(key, upstream),
     maxBodyBytes: config.maxBodyBytes,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     metrics,
@@ -136,9 +140,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       ),
   });
   // The domains' workers start here, once; mounting their tables starts nothing.
-  const domains = compose(ctx, { experimentsChanged: experiments.changed, liveRules });
+  const domains = compose(ctx, { experimentsChanged: experiments.changed, liveRules, keys: keyRing });
   closers.push(() => domains.stop());
-  const api = createApi(ctx, domains.tables, opts.mounts, [(_api, _ctx, root) => webRoutes(root)]);
+  const api = createApi(ctx, domains.tables, opts.mounts, [(_api, _ctx, root) => webRoutes(root)], keyRing);
   const apiListener = getRequestListener(api.fetch);
 
   const guard = createBrowserGuard(config);

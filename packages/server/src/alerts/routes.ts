@@ -20,6 +20,7 @@ export const alertsRoutes = (ctx: AppContext, service?: { deliver(): void }): Ro
     route({
       method: "get",
       path: "/alerts",
+      scope: "read",
       summary: "Alerts: episodes of a rule's condition holding, open first, then resolved, newest first",
       query: alertListQuerySchema,
       response: alertListSchema,
@@ -28,6 +29,7 @@ export const alertsRoutes = (ctx: AppContext, service?: { deliver(): void }): Ro
     route({
       method: "get",
       path: "/alerts/rules",
+      scope: "read",
       summary: "The alert rules, by name",
       response: alertRuleListSchema,
       handler: async () => ({ rules: await listRules(store) }),
@@ -35,6 +37,7 @@ export const alertsRoutes = (ctx: AppContext, service?: { deliver(): void }): Ro
     route({
       method: "post",
       path: "/alerts/rules",
+      scope: "admin",
       summary: "Create an alert rule, or replace the one of that name (200)",
       body: alertRuleSchema,
       status: 201,
@@ -48,6 +51,7 @@ export const alertsRoutes = (ctx: AppContext, service?: { deliver(): void }): Ro
     route({
       method: "delete",
       path: "/alerts/rules/:name",
+      scope: "admin",
       summary: "Delete an alert rule (its open alert resolves at the next evaluation)",
       response: z.object({ deleted: z.literal(true) }),
       errors: { 404: "no such rule" },

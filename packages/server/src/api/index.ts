@@ -6,9 +6,18 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { AppContext } from "../context.ts";
-import { HttpError, mountRoutes, openApiDocument, type RouteTable, refuseNul, route } from "../http/index.ts";
+import {
+  type AnyRoute,
+  HttpError,
+  mountRoutes,
+  openApiDocument,
+  type RouteScope,
+  type RouteTable,
+  refuseNul,
+  route,
+} from "../http/index.ts";
+import { allows, forbidden, KeyRing, type Principal } from "../keys/index.ts";
 import { OutageLog, storeUnavailableReason } from "../store/errors.ts";
-import { keyMatches } from "../util/auth.ts";
 import { childLogger } from "../util/log.ts";
 import { SERVER_VERSION } from "../util/version.ts";
 
@@ -28,6 +37,8 @@ export function createApi(
   tables: RouteTable[],
   mounts: RouteMount[] = [],
   rootMounts: RouteMount[] = [],
+  /** The keys requests are checked against (keys/); by default only `INTERSEBD_API_KEY`, as an admin key. */
+  keys: KeyRing = new KeyRing(ctx.config.apiKey),
 ): Hono {
   const app = new Hono();
 
@@ -56,22 +67,31 @@ export function createApi(
     }),
   );
 
+  // Who each request is, from the key middleware to the route's scope check (`authorize`).
+  const principals = new WeakMap<Request, Principal>();
   const requireKey = async (c: import("hono").Context, next: () => Promise<void>) => {
-    const key = ctx.config.apiKey;
-    // `/api/a/{token}/...` serves annotation links: the signed token is the credential, for people with no key.
-    if (key && !c.req.path.startsWith("/api/a/")) {
+    // `/api/a/{token}/...` serves annotation links (scope `link`): the signed token is the credential.
+    if (keys.enabled && !c.req.path.startsWith("/api/a/")) {
       const bearer = c.req.header("authorization")?.replace(/^Bearer\s+/i, "");
-      if (!keyMatches(c.req.header("x-intersebd-key") ?? bearer, key)) {
-        throw new HttpError(
-          401,
-          "missing or wrong API key: send it as x-intersebd-key or Authorization: Bearer",
-        );
-      }
+      const who = keys.authenticate(c.req.header("x-intersebd-key") ?? bearer);
+      if (who instanceof HttpError) throw who;
+      principals.set(c.req.raw, who);
     }
     await next();
   };
+  /** 403 naming the scope when the request's key lacks the one `scope` asks (keys/README.md has the table). */
+  const requireScope = (c: import("hono").Context, scope: RouteScope, what: string) => {
+    if (scope === "link" || !keys.enabled) return;
+    const who = principals.get(c.req.raw);
+    // Keys turned on while this request was under way: it was let in without one.
+    if (!who) throw new HttpError(401, "missing API key: send it as x-intersebd-key or Authorization: Bearer");
+    if (!allows(who, scope)) throw forbidden(who, scope, what);
+  };
+  const authorize = (c: import("hono").Context, r: AnyRoute) =>
+    requireScope(c, r.scope, `${r.method.toUpperCase()} /api${r.path}`);
 
   app.get("/metrics", requireKey, async (c) => {
+    requireScope(c, "read", "GET /metrics");
     c.header("content-type", ctx.metrics.registry.contentType);
     return c.body(await ctx.metrics.registry.metrics());
   });
@@ -109,6 +129,7 @@ export function createApi(
     route({
       method: "get",
       path: "/openapi.json",
+      scope: ["ingest", "read", "annotate"],
       summary: "This document: every route under /api, generated from the route tables",
       response: z.object({ openapi: z.string(), paths: z.record(z.string(), z.unknown()) }).loose(),
       handler: () => {
@@ -117,7 +138,7 @@ export function createApi(
       },
     }),
   );
-  mountRoutes(api, routes, { checkResponses: ctx.config.checkResponses });
+  mountRoutes(api, routes, { checkResponses: ctx.config.checkResponses, authorize });
   for (const mount of mounts) mount(api, ctx, app);
   app.route("/api", api);
   for (const mount of rootMounts) mount(api, ctx, app);

@@ -26,6 +26,7 @@ export const callRoutes = (ctx: AppContext, detail: CallDetailReader): RouteTabl
     route({
       method: "get",
       path: "/calls",
+      scope: "read",
       summary: "List calls, newest first",
       query: callListQuerySchema,
       response: callsPageSchema,
@@ -41,6 +42,7 @@ export const callRoutes = (ctx: AppContext, detail: CallDetailReader): RouteTabl
     route({
       method: "get",
       path: "/calls/:id",
+      scope: "read",
       summary: "One call by call id or completion id, with resolved annotations, links and comparisons",
       response: detail.schema,
       errors: { 404: "no such call" },
@@ -54,6 +56,7 @@ export const callRoutes = (ctx: AppContext, detail: CallDetailReader): RouteTabl
     route({
       method: "post",
       path: "/calls",
+      scope: "ingest",
       summary: "Ingest calls captured elsewhere",
       body: ingestCallSchema,
       bodyMode: "batch",

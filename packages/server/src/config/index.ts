@@ -67,6 +67,11 @@ export const envSchema = z.object({
    * within that; a change through this instance's API at once.
    */
   INTERSEBD_EXPERIMENTS_REFRESH_MS: positiveInt.default(2000),
+  /**
+   * How often each instance reloads the scoped API keys it checks requests against, ms (default 10 s): a key
+   * created or revoked through another instance works or is refused within that; through this one at once.
+   */
+  INTERSEBD_KEYS_REFRESH_MS: positiveInt.default(10_000),
   /** How many links a resolution follows at most. */
   INTERSEBD_LINK_DEPTH: positiveInt.max(64).default(10),
   /**
@@ -149,6 +154,7 @@ export interface Config {
   queueMax: number;
   flushMs: number;
   experimentsRefreshMs: number;
+  keysRefreshMs: number;
   batchSize: number;
   linkDepth: number;
   /** How the database files are cleaned after an erasure (erasure/). */
@@ -370,6 +376,7 @@ export function loadConfig(
     queueMax: e.INTERSEBD_QUEUE_MAX,
     flushMs: e.INTERSEBD_FLUSH_MS,
     experimentsRefreshMs: e.INTERSEBD_EXPERIMENTS_REFRESH_MS,
+    keysRefreshMs: e.INTERSEBD_KEYS_REFRESH_MS,
     batchSize: e.INTERSEBD_BATCH_SIZE,
     linkDepth: e.INTERSEBD_LINK_DEPTH,
     erasureVacuum: e.INTERSEBD_ERASURE_VACUUM,

@@ -30,6 +30,7 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
   route({
     method: "post",
     path: "/evals",
+    scope: "admin",
     summary: "Start an evaluation: replay a dataset against a candidate, scored by checks and judges",
     body: createEvalSchema,
     status: 201,
@@ -57,6 +58,7 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
   route({
     method: "get",
     path: "/evals",
+    scope: "read",
     summary: "Evaluation runs, newest first",
     query: listEvalsSchema,
     response: z.object({ data: z.array(runViewSchema) }),
@@ -65,6 +67,7 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
   route({
     method: "get",
     path: "/evals/checks",
+    scope: "read",
     summary: "The checks declared in the checks file (INTERSEBD_CHECKS_FILE), which runs may name",
     response: z.object({ data: z.array(z.object({ name: z.string() }).loose()) }),
     handler: () => ({ data: [...declared.values()] }),
@@ -72,6 +75,7 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
   route({
     method: "get",
     path: "/evals/groups/:id",
+    scope: "read",
     summary: "Several candidates' report: each against the baseline, and against each other, with the best",
     response: groupReportSchema,
     errors: { 404: "no such group" },
@@ -80,6 +84,7 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
   route({
     method: "get",
     path: "/evals/:id",
+    scope: "read",
     summary: "A run's progress and report",
     response: runStateSchema,
     errors: { 404: "no such run" },
@@ -88,6 +93,7 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
   route({
     method: "get",
     path: "/evals/:id/items",
+    scope: "read",
     summary: "A page of a run's items, in index order, with their results",
     query: itemsQuerySchema,
     response: itemsPageSchema,
@@ -97,6 +103,7 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
   route({
     method: "post",
     path: "/evals/:id/cancel",
+    scope: "admin",
     summary: "Cancel a run",
     response: z.object({ run: runViewSchema }),
     errors: { 404: "no such run" },
@@ -105,6 +112,7 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
   route({
     method: "post",
     path: "/evals/:id/resume",
+    scope: "admin",
     summary: "Resume a cancelled or interrupted run",
     response: z.object({ run: runViewSchema }),
     errors: { 404: "no such run" },
@@ -117,6 +125,7 @@ export const evalsRoutes = (ctx: AppContext, { declared, worker }: EvalsService)
   route({
     method: "get",
     path: "/metrics/timeseries",
+    scope: "read",
     summary:
       "Reward, pass rate, cost, latency or volume over time, split by model, upstream or prompt version",
     query: timeseriesSchema,

@@ -88,6 +88,7 @@ export const experimentsRoutes = (
     route({
       method: "post",
       path: "/experiments",
+      scope: "admin",
       summary: "Create an experiment: variants with weights, the unit of assignment, what it applies to",
       body: createExperimentSchema,
       status: 201,
@@ -102,6 +103,7 @@ export const experimentsRoutes = (
     route({
       method: "get",
       path: "/experiments",
+      scope: "read",
       summary: "List experiments, newest first (the SDKs read definitions here)",
       response: experimentListSchema,
       handler: async () => ({ experiments: await listExperiments(store) }),
@@ -109,6 +111,7 @@ export const experimentsRoutes = (
     route({
       method: "get",
       path: "/experiments/:name",
+      scope: ["read", "ingest"],
       summary: "One experiment's definition and every change to it (who, when, what)",
       response: experimentDetailSchema,
       errors: { 404: "no such experiment" },
@@ -120,6 +123,7 @@ export const experimentsRoutes = (
     route({
       method: "get",
       path: "/experiments/:name/report",
+      scope: "read",
       summary:
         "The report: per variant volume, rewards, checks, pairwise, errors, cost, latency; differences to the " +
         "control with always-valid intervals (confidence sequences), verdicts, the sample-ratio check",
@@ -131,6 +135,7 @@ export const experimentsRoutes = (
     route({
       method: "post",
       path: "/experiments/:name",
+      scope: "admin",
       summary: "Change an experiment: status, weights (sticky where possible), match, shadow settings",
       body: updateExperimentSchema,
       response: experimentSchema,
@@ -143,6 +148,7 @@ export const experimentsRoutes = (
     route({
       method: "post",
       path: "/experiments/:name/promote",
+      scope: "admin",
       summary:
         "Promote a variant, with the name of the person who approved it: all matching traffic goes to it",
       body: promoteSchema,
@@ -153,6 +159,7 @@ export const experimentsRoutes = (
     route({
       method: "post",
       path: "/experiments/:name/rollback",
+      scope: "admin",
       summary: "Undo a promotion: the experiment stops and matching traffic goes back to the control",
       body: rollbackSchema,
       response: experimentSchema,

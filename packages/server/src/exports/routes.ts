@@ -34,6 +34,7 @@ export const exportsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "post",
       path: "/datasets",
+      scope: "admin",
       summary: "Save a filter over calls and annotations as a named dataset",
       body: createDatasetSchema,
       status: 201,
@@ -44,6 +45,7 @@ export const exportsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/datasets",
+      scope: "read",
       summary: "List datasets",
       response: z.object({ data: z.array(datasetViewSchema) }),
       handler: async () => ({ data: await listDatasets(store) }),
@@ -51,6 +53,7 @@ export const exportsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/datasets/:name",
+      scope: "read",
       summary:
         "A dataset with its size, reward histogram and counts of annotated, corrected and compared calls",
       response: datasetDetailSchema,
@@ -60,6 +63,7 @@ export const exportsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "put",
       path: "/datasets/:name",
+      scope: "admin",
       summary: "Rename a dataset, change its description, or replace its filter",
       body: updateDatasetSchema,
       response: datasetViewSchema,
@@ -69,6 +73,7 @@ export const exportsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "delete",
       path: "/datasets/:name",
+      scope: "admin",
       summary: "Delete a dataset (its snapshots are kept)",
       status: 204,
       response: null,
@@ -82,6 +87,7 @@ export const exportsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/datasets/:name/snapshots",
+      scope: "read",
       summary: "The snapshots (exact call ids) recorded by the dataset's exports and evaluations",
       response: z.object({ data: z.array(snapshotViewSchema) }),
       errors: { 404: "no such dataset" },
@@ -90,6 +96,7 @@ export const exportsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/snapshots/:id",
+      scope: "read",
       summary: "One snapshot and a page of its call ids, in the order they were used",
       query: snapshotPageSchema,
       response: snapshotPageResponse,
@@ -103,6 +110,7 @@ export const exportsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/export",
+      scope: "read",
       summary:
         "Stream judged calls as training JSONL (openai-sft, openai-dpo, trl-sft, trl-dpo, trl-kto, rewards)",
       query: exportQuerySchema,

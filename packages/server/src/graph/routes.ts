@@ -18,6 +18,7 @@ export const graphRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "post",
       path: "/links",
+      scope: "ingest",
       summary: "Link an upstream tag to a downstream tag",
       body: linkSchema,
       bodyMode: "batch",
@@ -32,6 +33,7 @@ export const graphRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "post",
       path: "/annotations",
+      scope: ["ingest", "annotate"],
       summary: "Annotate a tag",
       body: annotationSchema,
       bodyMode: "batch",
@@ -46,6 +48,7 @@ export const graphRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "post",
       path: "/comparisons",
+      scope: "annotate",
       summary: "Store a pairwise choice between two tags",
       body: comparisonSchema,
       bodyMode: "batch",
@@ -60,6 +63,7 @@ export const graphRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/tags/:tag",
+      scope: "read",
       summary: "A tag's calls (upstream), links both ways, and annotations",
       response: tagDetailSchema,
       handler: ({ params }) => tagDetail(ctx, params.tag),

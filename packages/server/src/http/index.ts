@@ -15,8 +15,10 @@ export {
   type PathParams,
   Reply,
   type Route,
+  type RouteScope,
   type RouteTable,
   reply,
   route,
+  type Scope,
 } from "./route.ts";
 export { jsonBody, oneOrBatch, parseOrThrow, queryOf, refuseNul } from "./validate.ts";

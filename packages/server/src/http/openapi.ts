@@ -66,6 +66,8 @@ function operation(r: AnyRoute) {
   return {
     summary: r.summary,
     ...(r.description ? { description: r.description } : {}),
+    // The key scope the route needs (keys/README.md): one, any of several, or `link` (a signed link, no key).
+    "x-intersebd-scope": r.scope,
     ...(params.length || r.query
       ? { parameters: [...params, ...(r.query ? queryParams(r.query) : [])] }
       : {}),

@@ -14,6 +14,7 @@ const table: RouteTable = [
   route({
     method: "get",
     path: "/things/:id",
+    scope: "read",
     summary: "One thing",
     query: z.object({ n: z.coerce.number().int().default(1) }),
     response: z.object({ id: z.string(), n: z.number() }),
@@ -22,6 +23,7 @@ const table: RouteTable = [
   route({
     method: "post",
     path: "/things",
+    scope: "read",
     summary: "Store things",
     body: z.object({ name: z.string() }).strict(),
     bodyMode: "batch",
@@ -33,6 +35,7 @@ const table: RouteTable = [
   route({
     method: "get",
     path: "/broken",
+    scope: "read",
     summary: "Answers outside its schema",
     response: z.object({ count: z.number() }),
     handler: () => ({ count: "three" }) as unknown as { count: number },

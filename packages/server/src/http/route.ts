@@ -25,6 +25,18 @@ import { jsonBody, oneOrBatch, parseOrThrow, queryOf } from "./validate.ts";
 export type Method = "get" | "post" | "put" | "delete";
 
 /**
+ * What an API key may do (keys/): `ingest` what a service holds (proxy and SDK writes), `read` the logged calls
+ * and everything derived from them, `annotate` (people's judgements), `admin` everything, key management included.
+ */
+export type Scope = "ingest" | "read" | "annotate" | "admin";
+
+/**
+ * What a route requires of the caller's key: one scope, or a list of which any one suffices (an `admin` key may
+ * call every route); `link` for a route whose credential is a signed link in its path, which needs no key.
+ */
+export type RouteScope = Scope | readonly Scope[] | "link";
+
+/**
  * How a body is read: `one` JSON value validated by `body`; `batch`, one value or an array of them (each
  * validated, `[2].field` named on failure); `raw`, read as JSON and handed over unvalidated, for a handler
  * that must check something before the schema does (`body` then only documents it).
@@ -72,6 +84,8 @@ export interface Route<
   method: Method;
   /** Hono's syntax (`/calls/:id`), relative to where the table is mounted (`/api`). */
   path: P;
+  /** The scope a key needs to call it (enforced by `MountOptions.authorize`; keys.test.ts tests every route). */
+  scope: RouteScope;
   summary: string;
   description?: string;
   body?: B;
@@ -98,6 +112,7 @@ export interface Route<
 export interface AnyRoute {
   method: Method;
   path: string;
+  scope: RouteScope;
   summary: string;
   description?: string;
   body?: z.ZodType;
@@ -131,12 +146,15 @@ export interface MountOptions {
    * contract of every response it reads.
    */
   checkResponses?: boolean;
+  /** Throws (a 401 or 403) when the request may not call the route; runs before anything is read or validated. */
+  authorize?: (c: Context, route: AnyRoute) => void;
 }
 
 /** Mounts a table on `app` (the `/api` group): validation first, then the handler, then the answer. */
 export function mountRoutes(app: Hono, table: RouteTable, opts: MountOptions = {}): void {
   for (const r of table) {
     app.on(r.method.toUpperCase(), r.path, async (c) => {
+      opts.authorize?.(c, r);
       const query = r.query ? queryOf(c, r.query) : undefined;
       let body: unknown;
       const mode = r.bodyMode ?? "one";

@@ -28,6 +28,7 @@ export const liveRoutes = (ctx: AppContext, service: LiveService): RouteTable =>
     route({
       method: "post",
       path: "/evaluators",
+      scope: "admin",
       summary:
         "Create a live evaluator: a filter over calls, a sampling rate, checks and an absolute judge run on new " +
         "matching calls in the background",
@@ -44,6 +45,7 @@ export const liveRoutes = (ctx: AppContext, service: LiveService): RouteTable =>
     route({
       method: "get",
       path: "/evaluators",
+      scope: "read",
       summary: "List live evaluators, oldest first, with their jobs' counters",
       response: evaluatorListSchema,
       handler: async () => ({ evaluators: await viewsOf(store, await listEvaluators(store)) }),
@@ -51,6 +53,7 @@ export const liveRoutes = (ctx: AppContext, service: LiveService): RouteTable =>
     route({
       method: "get",
       path: "/evaluators/:id",
+      scope: "read",
       summary:
         "One live evaluator (by id or name) and its counters: queued, running, done, failed, skipped by cap, cost today",
       response: evaluatorSchema,
@@ -60,6 +63,7 @@ export const liveRoutes = (ctx: AppContext, service: LiveService): RouteTable =>
     route({
       method: "post",
       path: "/evaluators/:id",
+      scope: "admin",
       summary: "Change a live evaluator: filter, sample, checks, judge, caps; enabled: false pauses it",
       body: updateEvaluatorSchema,
       response: evaluatorSchema,
@@ -73,6 +77,7 @@ export const liveRoutes = (ctx: AppContext, service: LiveService): RouteTable =>
     route({
       method: "post",
       path: "/evaluators/:id/backfill",
+      scope: "admin",
       summary:
         "Enqueue the evaluator's sampled, matching calls of a time range (calls already evaluated are left)",
       body: backfillSchema,

@@ -13,6 +13,7 @@ export const reviewQueueRoutes = (service: NotificationsService): RouteTable => 
     route({
       method: "post",
       path: "/review-queues",
+      scope: "admin",
       summary:
         "Give items (a dataset, call ids or a sample) to several reviewers each: one notification per reviewer per item",
       body: createReviewQueueSchema,
@@ -27,6 +28,7 @@ export const reviewQueueRoutes = (service: NotificationsService): RouteTable => 
     route({
       method: "get",
       path: "/review-queues",
+      scope: "read",
       summary: "Review queues, newest first, with how many assignments are answered",
       query: listQuery,
       response: z.object({ data: z.array(reviewQueueSummarySchema) }),
@@ -35,6 +37,7 @@ export const reviewQueueRoutes = (service: NotificationsService): RouteTable => 
     route({
       method: "get",
       path: "/review-queues/:id",
+      scope: "read",
       summary:
         "One review queue: progress per reviewer, agreement per field (Krippendorff's alpha; Cohen's kappa for two) with intervals, and the items reviewers disagree on",
       response: reviewQueueViewSchema,

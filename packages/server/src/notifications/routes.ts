@@ -46,6 +46,7 @@ export const notificationsRoutes = (ctx: AppContext, service: NotificationsServi
     route({
       method: "post",
       path: "/notifications",
+      scope: "ingest",
       summary: "Ask a person to judge a call",
       body: notificationSchema,
       bodyMode: "batch",
@@ -60,6 +61,7 @@ export const notificationsRoutes = (ctx: AppContext, service: NotificationsServi
     route({
       method: "get",
       path: "/notifications",
+      scope: "read",
       summary: "The inbox: notifications newest first, with their links, the calls' previews and the counts",
       query: listQuery,
       response: inboxPageSchema,
@@ -68,6 +70,7 @@ export const notificationsRoutes = (ctx: AppContext, service: NotificationsServi
     route({
       method: "get",
       path: "/notifications/:id",
+      scope: "read",
       summary: "One notification, with its link and its webhook delivery",
       response: notificationWithUrlSchema,
       errors: { 404: "no such notification" },
@@ -76,6 +79,7 @@ export const notificationsRoutes = (ctx: AppContext, service: NotificationsServi
     route({
       method: "post",
       path: "/notifications/:id/revoke",
+      scope: "admin",
       summary: "Revoke a notification's link",
       response: notificationWithUrlSchema,
       errors: { 404: "no such notification" },
@@ -84,6 +88,7 @@ export const notificationsRoutes = (ctx: AppContext, service: NotificationsServi
     route({
       method: "get",
       path: "/a/:token",
+      scope: "link",
       summary:
         "What an annotation link shows: one item's message, state, conversation and rubric, nothing else (no API key: the token is the credential)",
       response: annotateTaskSchema,
@@ -96,6 +101,7 @@ export const notificationsRoutes = (ctx: AppContext, service: NotificationsServi
     route({
       method: "post",
       path: "/a/:token/answers",
+      scope: "link",
       summary: "Answer a notification: one annotation per rubric field",
       body: answersSchema,
       bodyMode: "raw",
@@ -115,6 +121,7 @@ export const notificationsRoutes = (ctx: AppContext, service: NotificationsServi
     route({
       method: "get",
       path: "/rubrics",
+      scope: "read",
       summary:
         "Rubrics (named feedback forms): the default, the rubrics file's and those put through the API",
       response: z.object({ data: z.array(rubricViewSchema) }),
@@ -126,6 +133,7 @@ export const notificationsRoutes = (ctx: AppContext, service: NotificationsServi
     route({
       method: "get",
       path: "/rubrics/:name",
+      scope: "read",
       summary: "One rubric",
       response: rubricViewSchema,
       errors: { 404: "no such rubric" },
@@ -139,6 +147,7 @@ export const notificationsRoutes = (ctx: AppContext, service: NotificationsServi
     route({
       method: "put",
       path: "/rubrics/:name",
+      scope: "admin",
       summary: "Create or replace a rubric (a named feedback form)",
       body: rubricSchema,
       bodyMode: "raw",

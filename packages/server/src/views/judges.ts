@@ -516,6 +516,7 @@ export const judgesRoutes = (store: Store): RouteTable => [
   route({
     method: "get",
     path: "/judges",
+    scope: "read",
     summary:
       "Every judge seen, with its agreement with people on the same items (Cohen's kappa, confusion table)",
     response: judgesListSchema,
@@ -524,6 +525,7 @@ export const judgesRoutes = (store: Store): RouteTable => [
   route({
     method: "get",
     path: "/judges/:name/calibration",
+    scope: "read",
     summary: "Where a judge disagrees with people, newest verdict first, to refine its prompt",
     query: calibrationQuery,
     response: calibrationPageSchema,

@@ -38,6 +38,7 @@ export const viewsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/review-queue",
+      scope: "read",
       summary:
         "Calls worth a person's look (errors, low rewards, schema failures, slow, a random sample), not yet judged by one",
       query: reviewQuery,
@@ -47,6 +48,7 @@ export const viewsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/sessions",
+      scope: "read",
       summary: "Sessions, most recently active first",
       query: sessionsQuery,
       response: sessionsPageSchema,
@@ -55,6 +57,7 @@ export const viewsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/sessions/:id",
+      scope: "read",
       summary: "One session's calls, oldest first, with their bodies up to a budget",
       response: sessionDetailSchema,
       errors: { 404: "no such session" },
@@ -63,6 +66,7 @@ export const viewsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/floor",
+      scope: "read",
       summary:
         "Calls a floor check flagged (moderation or a floor judge), newest first, with each flag's excerpt and the checker",
       query: floorQuery,
@@ -72,6 +76,7 @@ export const viewsRoutes = (ctx: AppContext): RouteTable => {
     route({
       method: "get",
       path: "/settings",
+      scope: "read",
       summary: "How this server is configured, every secret left out",
       response: settingsViewSchema,
       handler: () => settingsView(ctx.config, SERVER_VERSION),
