@@ -28,7 +28,7 @@ export interface ServerFlags {
 export function client(flags: ServerFlags) {
   const base = (flags.url ?? process.env.INTERSEBD_URL ?? DEFAULT_URL).replace(/\/+$/, "");
   const key = flags.key ?? process.env.INTERSEBD_API_KEY;
-  return async <T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> => {
+  return async <T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<T> => {
     let res: Response;
     try {
       res = await fetch(`${base}/api${path}`, {

@@ -4,6 +4,7 @@
  */
 import { Command } from "commander";
 import { datasetsCommand } from "./datasets.ts";
+import { eraseCommand } from "./erase.ts";
 import { evalCommand } from "./eval.ts";
 import { evaluatorsCommand } from "./evaluators.ts";
 import { experimentsCommand } from "./experiments.ts";
@@ -22,6 +23,7 @@ program.addCommand(datasetsCommand());
 program.addCommand(evalCommand());
 program.addCommand(experimentsCommand());
 program.addCommand(evaluatorsCommand());
+program.addCommand(eraseCommand());
 program.addCommand(fakeUpstreamCommand());
 
 await program.parseAsync(process.argv);

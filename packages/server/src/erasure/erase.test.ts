@@ -39,21 +39,22 @@ async function post(s: TestServer, path: string, body: unknown): Promise<void> {
 }
 
 /** Row counts of every table erasure touches, keyed by table. */
-async function tableCounts(s: TestServer): Promise<Record<string, number>> {
+const TABLES = [
+  "calls",
+  "callTags",
+  "callAnnotations",
+  "annotations",
+  "links",
+  "comparisons",
+  "notifications",
+  "webhookJobs",
+  "datasetSnapshotCalls",
+] as const;
+
+async function tableCounts(s: TestServer): Promise<Record<(typeof TABLES)[number], number>> {
   const db = s.ctx.store.db;
-  const out: Record<string, number> = {};
-  const tables = [
-    "calls",
-    "callTags",
-    "callAnnotations",
-    "annotations",
-    "links",
-    "comparisons",
-    "notifications",
-    "webhookJobs",
-    "datasetSnapshotCalls",
-  ] as const;
-  for (const t of tables) {
+  const out = {} as Record<(typeof TABLES)[number], number>;
+  for (const t of TABLES) {
     const r = await db
       .selectFrom(t)
       .select((eb) => eb.fn.countAll<number | string>().as("n"))
@@ -110,6 +111,7 @@ async function seed(s: TestServer, secret: string): Promise<void> {
         status: "pending",
         nextAttemptAt: now,
         createdAt: now,
+        attempts: 0,
       })
       .execute();
   }
