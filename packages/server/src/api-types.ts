@@ -43,7 +43,14 @@ export type {
 export type { ReviewQueueSummary, ReviewQueueView } from "./notifications/queues.ts";
 export type { RubricFieldType } from "./notifications/rubrics.ts";
 // The web app's views: review queue, sessions, settings
-export type { ReviewItem, ReviewKind, SessionSummary, SettingsView } from "./views/index.ts";
+export type {
+  ClusterKey,
+  ReviewCluster,
+  ReviewItem,
+  ReviewKind,
+  SessionSummary,
+  SettingsView,
+} from "./views/index.ts";
 
 /** `GET /api/notifications`: an inbox page, each item with its link and the call's preview, and the counts. */
 export type InboxPage = z.infer<typeof inboxPageSchema>;

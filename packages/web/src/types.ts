@@ -33,6 +33,7 @@ export type {
   Progress,
   Rate,
   ResolvedAnnotation,
+  ReviewCluster,
   ReviewItem,
   RubricField,
   RubricFieldType,

@@ -6,6 +6,7 @@
  */
 export { CALIBRATED_MIN, type JudgeSummary, judgeCalibration, listJudges } from "./judges.ts";
 export { type ReviewItem, type ReviewKind, reviewQueue, schemaFailure } from "./review.ts";
+export { type ClusterKey, type ReviewCluster, reviewClusters } from "./review-clusters.ts";
 export { viewsRoutes as routes } from "./routes.ts";
 export { getSession, listSessions, type SessionSummary } from "./sessions.ts";
 export { type SettingsView, settingsView } from "./settings.ts";

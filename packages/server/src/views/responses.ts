@@ -5,12 +5,31 @@
 import { z } from "zod";
 import { callViewSchema } from "../calls/index.ts";
 import { reviewKinds } from "./review.ts";
+import { clusterKeySchema } from "./review-clusters.ts";
 
-/** `GET /api/review-queue`: calls worth a person's look, each with why. */
+const reviewItemSchema = z.object({
+  call: callViewSchema,
+  reasons: z.array(z.string()),
+  kinds: z.array(z.enum(reviewKinds)),
+});
+
+/** `GET /api/review-queue`: calls worth a person's look, each with why, and the same evidence grouped. */
 export const reviewQueueSchema = z.object({
-  data: z.array(
-    z.object({ call: callViewSchema, reasons: z.array(z.string()), kinds: z.array(z.enum(reviewKinds)) }),
-  ),
+  data: z.array(reviewItemSchema),
+  clusters: z
+    .array(
+      z.object({
+        id: z.string(),
+        key: clusterKeySchema,
+        count: z.number(),
+        newestAt: z.string(),
+        kinds: z.array(z.enum(reviewKinds)),
+        items: z.array(reviewItemSchema).describe("the cluster's newest calls, up to `examples`"),
+      }),
+    )
+    .describe(
+      "the candidates grouped by model, upstream, outcome, failed checks, floor flags, reward band, experiment and variant: clusters of two or more first (largest, then newest), then single calls (newest first)",
+    ),
 });
 
 const sessionSummarySchema = z.object({

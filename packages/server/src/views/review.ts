@@ -137,9 +137,8 @@ async function randomSample(
   });
 }
 
-/** Proposes up to `limit` calls to judge, each with why. */
-export async function reviewQueue(store: Store, limit: number): Promise<ReviewItem[]> {
-  const since = await startOfRecentCalls(store, REVIEW_WINDOW);
+/** Each evidence source's candidates (every source but the random sample), up to `limit` each. */
+async function evidence(store: Store, since: number, limit: number) {
   const [e, r, s, sl, d] = await Promise.all([
     errors(store, since, limit),
     rewards(store, since, limit),
@@ -147,6 +146,46 @@ export async function reviewQueue(store: Store, limit: number): Promise<ReviewIt
     slow(store, since, limit),
     disagreements(store, limit),
   ]);
+  return { e, r, s, sl, d };
+}
+
+/** A candidate call with every reason it was picked for. */
+export interface Candidates {
+  row: CallListRow;
+  reasons: string[];
+  kinds: ReviewKind[];
+}
+
+/**
+ * Every call some evidence source picks among the recent ones, up to `perSource` from each, with all its reasons
+ * (review-clusters.ts groups them). The random sample is left out: it is no evidence.
+ */
+export async function reviewCandidates(store: Store, perSource: number): Promise<Candidates[]> {
+  const since = await startOfRecentCalls(store, REVIEW_WINDOW);
+  const { e, r, s, sl, d } = await evidence(store, since, perSource);
+  const out = new Map<string, Candidates>();
+  const lists: Array<[ReviewKind, Candidate[]]> = [
+    ["error", e],
+    ["reward", r],
+    ["schema", s],
+    ["slow", sl],
+    ["disagreement", d],
+  ];
+  for (const [kind, list] of lists) {
+    for (const p of list) {
+      const c = out.get(p.row.id) ?? { row: p.row, reasons: [], kinds: [] };
+      c.reasons.push(p.reason);
+      c.kinds.push(kind);
+      out.set(p.row.id, c);
+    }
+  }
+  return [...out.values()];
+}
+
+/** Proposes up to `limit` calls to judge, each with why. */
+export async function reviewQueue(store: Store, limit: number): Promise<ReviewItem[]> {
+  const since = await startOfRecentCalls(store, REVIEW_WINDOW);
+  const { e, r, s, sl, d } = await evidence(store, since, limit);
   const picked = new Set([...e, ...r, ...s, ...sl, ...d].map((p) => p.row.id));
   const random = await randomSample(store, since, limit, picked);
   const lists: Array<[ReviewKind, Candidate[]]> = [
@@ -188,7 +227,7 @@ export async function reviewQueue(store: Store, limit: number): Promise<ReviewIt
 }
 
 /** Count and mean reward of the annotations that resolve to each call (as the calls list shows). */
-async function annotationStats(store: Store, ids: string[]) {
+export async function annotationStats(store: Store, ids: string[]) {
   const out = new Map<string, { n: number; mean: number | null }>();
   if (ids.length === 0) return out;
   const rows = await store.db

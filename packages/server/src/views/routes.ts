@@ -12,10 +12,14 @@ import {
   settingsViewSchema,
 } from "./responses.ts";
 import { reviewQueue } from "./review.ts";
+import { reviewClusters } from "./review-clusters.ts";
 import { getSession, listSessions } from "./sessions.ts";
 import { settingsView } from "./settings.ts";
 
-const reviewQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
+const reviewQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  examples: z.coerce.number().int().min(1).max(50).default(3).describe("calls shown per cluster"),
+});
 const sessionsQuery = z.object({
   cursor: text(4000).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -43,7 +47,13 @@ export const viewsRoutes = (ctx: AppContext): RouteTable => {
         "Calls worth a person's look (errors, low rewards, schema failures, slow, a random sample), not yet judged by one",
       query: reviewQuery,
       response: reviewQueueSchema,
-      handler: async ({ query }) => ({ data: await reviewQueue(store, query.limit) }),
+      handler: async ({ query }) => {
+        const [data, clusters] = await Promise.all([
+          reviewQueue(store, query.limit),
+          reviewClusters(store, { limit: query.limit, examples: query.examples }),
+        ]);
+        return { data, clusters };
+      },
     }),
     route({
       method: "get",
