@@ -7,23 +7,16 @@ import path from "node:path";
 import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import { createApi, type RouteMount } from "./api/index.ts";
-import {
-  admitCall,
-  CallRecorder,
-  chainHooks,
-  pseudonymizeUnbuilt,
-  toCallRow,
-  unbuiltRow,
-} from "./calls/index.ts";
+import { CallRecorder, chainHooks, toCallRow, unbuiltRow } from "./calls/index.ts";
 import { type Composed, compose } from "./compose.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
 import { startExperiments } from "./experiments/service.ts";
 import { ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
 import { HttpError } from "./http/index.ts";
-import * as keys from "./keys/index.ts";
 import { LiveRules } from "./live/index.ts";
 import { countCall, createMetrics } from "./metrics/index.ts";
+import { startLimits } from "./limits/index.ts";
 import { createProxy } from "./proxy/index.ts";
 import { openStore } from "./store/index.ts";
 import { createBrowserGuard } from "./util/browser-guard.ts";
@@ -100,13 +93,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Before the proxy, which routes by its live view from the first request.
   const experiments = await startExperiments(ctx);
   closers.push(() => experiments.stop());
-  // Before the proxy and the API, which check every request against it.
-  const keyRing = await keys.start(ctx);
   const proxyLog = childLogger(log, { component: "proxy" });
+  const limits = await startLimits(config.rateLimits, { log, registry: metrics.registry });
+  if (limits) closers.push(() => limits.close());
   const proxy = createProxy({
     upstreams: config.upstreams,
     apiKey: config.apiKey,
-    authorize: (key, upstream) => keyRing.authorizeProxy(key, upstream),
+    limits,
     maxBodyBytes: config.maxBodyBytes,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     metrics,
@@ -114,10 +107,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onRoutingBug: (err) =>
       proxyLog.error(`experiments: routing failed, request forwarded unrouted: ${String(err)}`),
     onCall: (call, shadow) => {
-      // Sampled out (counted in /metrics, not stored, not shadowed), or with its user ids hashed and config stamped.
-      const kept = admitCall(config, metrics, call);
-      if (!kept) return;
-      const row = toCallRow(kept, config.capture, config.redactPatterns);
+      const row = toCallRow(call, config.capture, config.redactPatterns);
       // Ids, names and numbers only: never a body, a header or a user id (they may be secrets or personal).
       proxyLog.debug("call", {
         callId: row.id,
@@ -132,17 +122,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       if (shadow) experiments.offerShadow(call, shadow.experiment, shadow.secrets);
     },
     onRejected: (call, err) =>
-      recorder.setAside(
-        call.id,
-        "unbuildable",
-        err,
-        unbuiltRow(pseudonymizeUnbuilt(config, call), config.capture, config.redactPatterns),
-      ),
+      recorder.setAside(call.id, "unbuildable", err, unbuiltRow(call, config.capture, config.redactPatterns)),
   });
   // The domains' workers start here, once; mounting their tables starts nothing.
-  const domains = compose(ctx, { experimentsChanged: experiments.changed, liveRules, keys: keyRing });
+  const domains = compose(ctx, { experimentsChanged: experiments.changed, liveRules });
   closers.push(() => domains.stop());
-  const api = createApi(ctx, domains.tables, opts.mounts, [(_api, _ctx, root) => webRoutes(root)], keyRing);
+  const api = createApi(ctx, domains.tables, opts.mounts, [(_api, _ctx, root) => webRoutes(root)]);
   const apiListener = getRequestListener(api.fetch);
 
   const guard = createBrowserGuard(config);

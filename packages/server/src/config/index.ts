@@ -5,7 +5,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { compileUserPattern, type UserPattern } from "../util/user-pattern.ts";
-import { parseKeepReasons, parseSampleRules, type SamplingConfig, type UserIdConfig } from "./sampling.ts";
+import { parseRateLimits, type RateLimitsConfig } from "./rate-limits.ts";
 
 const DEFAULT_UPSTREAM = "https://api.openai.com/v1";
 /** Addresses that only this machine can reach: binding to one is what lets auth stay off. */
@@ -53,6 +53,17 @@ export const envSchema = z.object({
   INTERSEBD_MAX_BODY_BYTES: positiveInt.default(20 * 1024 * 1024),
   /** How long to wait for the upstream's response headers, ms (default 10 min, as the openai client). */
   INTERSEBD_UPSTREAM_TIMEOUT_MS: positiveInt.default(600_000),
+  /**
+   * Proxy rate limits per API key, user id and upstream (config/rate-limits.ts, limits/README.md), e.g.
+   * `key:600rpm,key:200k tpm,user:60rpm,upstream:openai=3000rpm`; empty (default): none.
+   */
+  INTERSEBD_RATE_LIMITS: z.string().default(""),
+  /** Redis shared by every instance for rate limits (`redis://[:password@]host:6379/0`); unset: in process. */
+  REDIS_URL: z.string().optional(),
+  /** How long a request waits for Redis before it goes through unlimited, ms (default 250). */
+  INTERSEBD_RATE_LIMITS_REDIS_TIMEOUT_MS: positiveInt.default(250),
+  /** Prefix of the rate limits' Redis keys (default `intersebd:rl:`): deployments sharing a Redis set their own. */
+  INTERSEBD_RATE_LIMITS_REDIS_PREFIX: z.string().min(1).default("intersebd:rl:"),
   /** Captured calls held in memory awaiting the store; past this, new calls are dropped and counted. */
   INTERSEBD_QUEUE_MAX: positiveInt.default(10_000),
   /**
@@ -67,18 +78,8 @@ export const envSchema = z.object({
    * within that; a change through this instance's API at once.
    */
   INTERSEBD_EXPERIMENTS_REFRESH_MS: positiveInt.default(2000),
-  /**
-   * How often each instance reloads the scoped API keys it checks requests against, ms (default 10 s): a key
-   * created or revoked through another instance works or is refused within that; through this one at once.
-   */
-  INTERSEBD_KEYS_REFRESH_MS: positiveInt.default(10_000),
   /** How many links a resolution follows at most. */
   INTERSEBD_LINK_DEPTH: positiveInt.max(64).default(10),
-  /**
-   * After an erasure (erasure/README.md): `plain` (default) truncates SQLite's WAL and runs VACUUM on PostgreSQL's
-   * touched tables; `full` also rewrites the whole file (SQLite VACUUM, PostgreSQL VACUUM FULL: locks); `off`: neither.
-   */
-  INTERSEBD_ERASURE_VACUUM: z.enum(["off", "plain", "full"]).default("plain"),
   /** Absolute URL of this server as people reach it, for links in notifications. */
   INTERSEBD_PUBLIC_URL: z.url().optional(),
   /**
@@ -119,20 +120,6 @@ export const envSchema = z.object({
   INTERSEBD_CHECK_RESPONSES: z.enum(["0", "1"]).default("0"),
   /** JSON file of checks (evaluations) loaded at start. */
   INTERSEBD_CHECKS_FILE: z.string().optional(),
-  /** Share of calls stored, 0..1 (default 1: all); sampled-out calls still count in /metrics (calls/sampling.ts). */
-  INTERSEBD_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
-  /** Per-rule rates by model, upstream, path or experiment: `model=gpt-4o-mini:0.1;upstream=b:0.5`, or JSON. */
-  INTERSEBD_SAMPLE_RULES: z.string().default(""),
-  /** Calls always stored whatever the rate: any of errors, session, user, experiment (default errors). */
-  INTERSEBD_SAMPLE_KEEP: z.string().default("errors"),
-  /** Calls slower than this are always stored, ms (default 0: off). */
-  INTERSEBD_SAMPLE_KEEP_SLOW_MS: z.coerce.number().int().min(0).default(0),
-  /** Calls carrying any of these tags (comma-separated) are always stored. */
-  INTERSEBD_SAMPLE_KEEP_TAGS: z.string().default(""),
-  /** `1`: store user ids as `uh_<HMAC-SHA256>` keyed by INTERSEBD_USER_ID_SECRET (calls/pseudonym.ts). */
-  INTERSEBD_HASH_USER_IDS: z.enum(["0", "1"]).default("0"),
-  /** The key of the user id HMAC; required with INTERSEBD_HASH_USER_IDS=1, and kept: a new one splits each user in two. */
-  INTERSEBD_USER_ID_SECRET: z.string().min(16).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -151,14 +138,13 @@ export interface Config {
   apiKey?: string;
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
+  /** The proxy's rate limits (limits/): the rules, and Redis when instances share them. */
+  rateLimits: RateLimitsConfig;
   queueMax: number;
   flushMs: number;
   experimentsRefreshMs: number;
-  keysRefreshMs: number;
   batchSize: number;
   linkDepth: number;
-  /** How the database files are cleaned after an erasure (erasure/). */
-  erasureVacuum: Env["INTERSEBD_ERASURE_VACUUM"];
   publicUrl?: string;
   /** Origins (`scheme://host[:port]`) allowed to send browser requests besides this server's own. */
   allowedOrigins: string[];
@@ -174,10 +160,6 @@ export interface Config {
   faultInject?: Env["INTERSEBD_FAULT_INJECT"];
   /** Testing only: check every API answer against its response schema (the test harness sets it). */
   checkResponses: boolean;
-  /** Which captured calls are stored (calls/sampling.ts). */
-  sampling: SamplingConfig;
-  /** Whether user ids are stored as keyed hashes (calls/pseudonym.ts). */
-  userIds: UserIdConfig;
 }
 
 /** A configuration problem, reported at start with the variable or flag to fix. */
@@ -263,32 +245,12 @@ function parseAllowedOrigins(raw: string): string[] {
     });
 }
 
-function parseSampling(e: Env): SamplingConfig {
-  const named = <T>(name: string, fn: () => T): T => {
-    try {
-      return fn();
-    } catch (err) {
-      throw new ConfigError(`${name}: ${(err as Error).message}`);
-    }
-  };
-  return {
-    rate: e.INTERSEBD_SAMPLE_RATE,
-    rules: named("INTERSEBD_SAMPLE_RULES", () => parseSampleRules(e.INTERSEBD_SAMPLE_RULES)),
-    keep: named("INTERSEBD_SAMPLE_KEEP", () => parseKeepReasons(e.INTERSEBD_SAMPLE_KEEP)),
-    keepSlowMs: e.INTERSEBD_SAMPLE_KEEP_SLOW_MS,
-    keepTags: e.INTERSEBD_SAMPLE_KEEP_TAGS.split(",")
-      .map((t) => t.trim())
-      .filter(Boolean),
-  };
-}
-
-function parseUserIds(e: Env): UserIdConfig {
-  const hash = e.INTERSEBD_HASH_USER_IDS === "1";
-  if (hash && !e.INTERSEBD_USER_ID_SECRET)
-    throw new ConfigError(
-      "INTERSEBD_USER_ID_SECRET: required with INTERSEBD_HASH_USER_IDS=1 (at least 16 characters, e.g. `openssl rand -hex 32`)",
-    );
-  return { hash, secret: hash ? e.INTERSEBD_USER_ID_SECRET : undefined };
+function rateLimitRules(raw: string): RateLimitsConfig["rules"] {
+  try {
+    return parseRateLimits(raw);
+  } catch (err) {
+    throw new ConfigError(`INTERSEBD_RATE_LIMITS: ${(err as Error).message}`);
+  }
 }
 
 /** Flags given on the command line; each overrides its environment variable. */
@@ -373,13 +335,17 @@ export function loadConfig(
     apiKey: e.INTERSEBD_API_KEY,
     maxBodyBytes: e.INTERSEBD_MAX_BODY_BYTES,
     upstreamTimeoutMs: e.INTERSEBD_UPSTREAM_TIMEOUT_MS,
+    rateLimits: {
+      rules: rateLimitRules(e.INTERSEBD_RATE_LIMITS),
+      redisUrl: e.REDIS_URL || undefined,
+      redisTimeoutMs: e.INTERSEBD_RATE_LIMITS_REDIS_TIMEOUT_MS,
+      redisPrefix: e.INTERSEBD_RATE_LIMITS_REDIS_PREFIX,
+    },
     queueMax: e.INTERSEBD_QUEUE_MAX,
     flushMs: e.INTERSEBD_FLUSH_MS,
     experimentsRefreshMs: e.INTERSEBD_EXPERIMENTS_REFRESH_MS,
-    keysRefreshMs: e.INTERSEBD_KEYS_REFRESH_MS,
     batchSize: e.INTERSEBD_BATCH_SIZE,
     linkDepth: e.INTERSEBD_LINK_DEPTH,
-    erasureVacuum: e.INTERSEBD_ERASURE_VACUUM,
     publicUrl: e.INTERSEBD_PUBLIC_URL?.replace(/\/+$/, ""),
     allowedOrigins: parseAllowedOrigins(e.INTERSEBD_ALLOWED_ORIGINS),
     logLevel: e.INTERSEBD_LOG_LEVEL,
@@ -405,7 +371,5 @@ export function loadConfig(
     checksFile: e.INTERSEBD_CHECKS_FILE ? path.resolve(e.INTERSEBD_CHECKS_FILE) : undefined,
     faultInject: e.INTERSEBD_FAULT_INJECT,
     checkResponses: e.INTERSEBD_CHECK_RESPONSES === "1",
-    sampling: parseSampling(e),
-    userIds: parseUserIds(e),
   };
 }

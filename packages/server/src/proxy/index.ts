@@ -15,6 +15,7 @@ import https from "node:https";
 import type { Outcome } from "../calls/index.ts";
 import type { Upstream } from "../config/index.ts";
 import { HttpError } from "../http/error.ts";
+import { charging, type Limits } from "../limits/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 import { keyMatches } from "../util/auth.ts";
 import { newId } from "../util/ids.ts";
@@ -37,16 +38,13 @@ export { routeRequest } from "./route.ts";
 export interface ProxyOptions extends CallSink {
   upstreams: Map<string, Upstream>;
   apiKey?: string;
-  /**
-   * Checks the caller's `x-intersebd-key` for the upstream it asks for (keys/ring.ts), instead of `apiKey`: an
-   * error to answer, or undefined to go on. `upstream` unset: the caller asks for an upstream that does not exist.
-   */
-  authorize?: (key: string | undefined, upstream?: string) => HttpError | undefined;
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
   metrics: Metrics;
   /** The experiments chat requests are routed by (experiments/live.ts); none: requests are forwarded as sent. */
   experiments?: LiveExperiments;
+  /** Rate limits (limits/): a request over one is answered 429 before anything goes upstream. */
+  limits?: Limits;
   /** An unexpected error while routing (the request is then forwarded unrouted): logged, never answered. */
   onRoutingBug?: (err: unknown) => void;
 }
@@ -92,9 +90,8 @@ export function createProxy(opts: ProxyOptions): (req: IncomingMessage, res: Ser
     if (!route) return false;
     if ("unknownUpstream" in route) {
       // The list of upstreams is configuration: only a caller with the key may see it.
-      const denied = refusal(opts, first(req.headers["x-intersebd-key"]));
-      if (denied) {
-        sendJsonError(res, denied);
+      if (opts.apiKey && !keyMatches(first(req.headers["x-intersebd-key"]), opts.apiKey)) {
+        sendJsonError(res, wrongKey());
         return true;
       }
       const known = [...opts.upstreams.keys()].filter((n) => n !== "default");
@@ -120,12 +117,6 @@ export function createProxy(opts: ProxyOptions): (req: IncomingMessage, res: Ser
 const wrongKey = () =>
   new HttpError(401, "missing or wrong x-intersebd-key header (this intersebd server requires its API key)");
 
-/** Why the caller's key may not use `upstream` through the proxy, or undefined when it may. */
-function refusal(opts: ProxyOptions, key: string | undefined, upstream?: string): HttpError | undefined {
-  if (opts.authorize) return opts.authorize(key, upstream);
-  return opts.apiKey && !keyMatches(key, opts.apiKey) ? wrongKey() : undefined;
-}
-
 /** What is known of a request once its headers are read. */
 interface Prepared {
   t0: number;
@@ -143,8 +134,7 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
   const t0 = performance.now();
   const startedAt = Date.now();
   const { forward: headers, context, hasAuth } = splitRequestHeaders(req.rawHeaders);
-  const denied = refusal(opts, context.key, route.upstream.name);
-  if (denied) throw denied;
+  if (opts.apiKey && !keyMatches(context.key, opts.apiKey)) throw wrongKey();
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > opts.maxBodyBytes) {
     throw new HttpError(
@@ -190,17 +180,34 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
   );
 }
 
-/**
- * Sends the request upstream and its answer back. With a `decision` the body was read whole (experiments) and is
- * sent as decided; without, it streams from the client.
- */
+/** Sends the request once the rate limits admit it, on the upstream it finally goes to (a variant's, maybe). */
 function send(
   req: IncomingMessage,
   res: ServerResponse,
   route: ProxyRoute,
   opts: ProxyOptions,
-  { t0, startedAt, headers: clientHeaders, context, hasAuth, callId }: Prepared,
+  prepared: Prepared,
   decision?: Decision,
+): void {
+  if (!opts.limits) return sendAdmitted(req, res, route, opts, prepared, decision, opts);
+  const { key, userId } = prepared.context;
+  opts.limits.admit(res, { key, userId, upstream: route.upstream.name }, (charge) =>
+    sendAdmitted(req, res, route, opts, prepared, decision, charging(opts, charge)),
+  );
+}
+
+/**
+ * Sends the request upstream and its answer back. With a `decision` the body was read whole (experiments) and is
+ * sent as decided; without, it streams from the client. The call's record goes to `sink`.
+ */
+function sendAdmitted(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: ProxyRoute,
+  opts: ProxyOptions,
+  { t0, startedAt, headers: clientHeaders, context, hasAuth, callId }: Prepared,
+  decision: Decision | undefined,
+  sink: CallSink,
 ): void {
   const headers = decision ? withLength(clientHeaders, decision.body.length) : clientHeaders;
   const { upstream } = route;
@@ -208,7 +215,7 @@ function send(
   headers.push("host", upstream.baseUrl.host);
   if (!hasAuth && upstream.apiKey) headers.push("authorization", `Bearer ${upstream.apiKey}`);
 
-  const watch = route.isChat ? new CallWatcher(callId, route, context, startedAt, t0, opts) : undefined;
+  const watch = route.isChat ? new CallWatcher(callId, route, context, startedAt, t0, sink) : undefined;
   if (watch && decision?.routed) {
     const { routed } = decision;
     watch.routed(
