@@ -7,13 +7,21 @@ import path from "node:path";
 import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import { createApi, type RouteMount } from "./api/index.ts";
-import { CallRecorder, chainHooks, toCallRow, unbuiltRow } from "./calls/index.ts";
+import {
+  admitCall,
+  CallRecorder,
+  chainHooks,
+  pseudonymizeUnbuilt,
+  toCallRow,
+  unbuiltRow,
+} from "./calls/index.ts";
 import { type Composed, compose } from "./compose.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
 import { startExperiments } from "./experiments/service.ts";
 import { ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
 import { HttpError } from "./http/index.ts";
+import * as keys from "./keys/index.ts";
 import { LiveRules } from "./live/index.ts";
 import { countCall, createMetrics } from "./metrics/index.ts";
 import { startLimits } from "./limits/index.ts";
@@ -93,6 +101,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Before the proxy, which routes by its live view from the first request.
   const experiments = await startExperiments(ctx);
   closers.push(() => experiments.stop());
+  // Before the proxy and the API, which check every request against it.
+  const keyRing = await keys.start(ctx);
   const proxyLog = childLogger(log, { component: "proxy" });
   const limits = await startLimits(config.rateLimits, { log, registry: metrics.registry });
   if (limits) closers.push(() => limits.close());
@@ -100,6 +110,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     upstreams: config.upstreams,
     apiKey: config.apiKey,
     limits,
+    authorize: (key, upstream) => keyRing.authorizeProxy(key, upstream),
     maxBodyBytes: config.maxBodyBytes,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     metrics,
@@ -107,7 +118,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onRoutingBug: (err) =>
       proxyLog.error(`experiments: routing failed, request forwarded unrouted: ${String(err)}`),
     onCall: (call, shadow) => {
-      const row = toCallRow(call, config.capture, config.redactPatterns);
+      // Sampled out (counted in /metrics, not stored, not shadowed), or with its user ids hashed and config stamped.
+      const kept = admitCall(config, metrics, call);
+      if (!kept) return;
+      const row = toCallRow(kept, config.capture, config.redactPatterns);
       // Ids, names and numbers only: never a body, a header or a user id (they may be secrets or personal).
       proxyLog.debug("call", {
         callId: row.id,
@@ -122,12 +136,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       if (shadow) experiments.offerShadow(call, shadow.experiment, shadow.secrets);
     },
     onRejected: (call, err) =>
-      recorder.setAside(call.id, "unbuildable", err, unbuiltRow(call, config.capture, config.redactPatterns)),
+      recorder.setAside(
+        call.id,
+        "unbuildable",
+        err,
+        unbuiltRow(pseudonymizeUnbuilt(config, call), config.capture, config.redactPatterns),
+      ),
   });
   // The domains' workers start here, once; mounting their tables starts nothing.
-  const domains = compose(ctx, { experimentsChanged: experiments.changed, liveRules });
+  const domains = compose(ctx, { experimentsChanged: experiments.changed, liveRules, keys: keyRing });
   closers.push(() => domains.stop());
-  const api = createApi(ctx, domains.tables, opts.mounts, [(_api, _ctx, root) => webRoutes(root)]);
+  const api = createApi(ctx, domains.tables, opts.mounts, [(_api, _ctx, root) => webRoutes(root)], keyRing);
   const apiListener = getRequestListener(api.fetch);
 
   const guard = createBrowserGuard(config);

@@ -6,6 +6,7 @@ import path from "node:path";
 import { z } from "zod";
 import { compileUserPattern, type UserPattern } from "../util/user-pattern.ts";
 import { parseRateLimits, type RateLimitsConfig } from "./rate-limits.ts";
+import { parseKeepReasons, parseSampleRules, type SamplingConfig, type UserIdConfig } from "./sampling.ts";
 
 const DEFAULT_UPSTREAM = "https://api.openai.com/v1";
 /** Addresses that only this machine can reach: binding to one is what lets auth stay off. */
@@ -78,8 +79,18 @@ export const envSchema = z.object({
    * within that; a change through this instance's API at once.
    */
   INTERSEBD_EXPERIMENTS_REFRESH_MS: positiveInt.default(2000),
+  /**
+   * How often each instance reloads the scoped API keys it checks requests against, ms (default 10 s): a key
+   * created or revoked through another instance works or is refused within that; through this one at once.
+   */
+  INTERSEBD_KEYS_REFRESH_MS: positiveInt.default(10_000),
   /** How many links a resolution follows at most. */
   INTERSEBD_LINK_DEPTH: positiveInt.max(64).default(10),
+  /**
+   * After an erasure (erasure/README.md): `plain` (default) truncates SQLite's WAL and runs VACUUM on PostgreSQL's
+   * touched tables; `full` also rewrites the whole file (SQLite VACUUM, PostgreSQL VACUUM FULL: locks); `off`: neither.
+   */
+  INTERSEBD_ERASURE_VACUUM: z.enum(["off", "plain", "full"]).default("plain"),
   /** Absolute URL of this server as people reach it, for links in notifications. */
   INTERSEBD_PUBLIC_URL: z.url().optional(),
   /**
@@ -120,6 +131,20 @@ export const envSchema = z.object({
   INTERSEBD_CHECK_RESPONSES: z.enum(["0", "1"]).default("0"),
   /** JSON file of checks (evaluations) loaded at start. */
   INTERSEBD_CHECKS_FILE: z.string().optional(),
+  /** Share of calls stored, 0..1 (default 1: all); sampled-out calls still count in /metrics (calls/sampling.ts). */
+  INTERSEBD_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
+  /** Per-rule rates by model, upstream, path or experiment: `model=gpt-4o-mini:0.1;upstream=b:0.5`, or JSON. */
+  INTERSEBD_SAMPLE_RULES: z.string().default(""),
+  /** Calls always stored whatever the rate: any of errors, session, user, experiment (default errors). */
+  INTERSEBD_SAMPLE_KEEP: z.string().default("errors"),
+  /** Calls slower than this are always stored, ms (default 0: off). */
+  INTERSEBD_SAMPLE_KEEP_SLOW_MS: z.coerce.number().int().min(0).default(0),
+  /** Calls carrying any of these tags (comma-separated) are always stored. */
+  INTERSEBD_SAMPLE_KEEP_TAGS: z.string().default(""),
+  /** `1`: store user ids as `uh_<HMAC-SHA256>` keyed by INTERSEBD_USER_ID_SECRET (calls/pseudonym.ts). */
+  INTERSEBD_HASH_USER_IDS: z.enum(["0", "1"]).default("0"),
+  /** The key of the user id HMAC; required with INTERSEBD_HASH_USER_IDS=1, and kept: a new one splits each user in two. */
+  INTERSEBD_USER_ID_SECRET: z.string().min(16).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -143,8 +168,11 @@ export interface Config {
   queueMax: number;
   flushMs: number;
   experimentsRefreshMs: number;
+  keysRefreshMs: number;
   batchSize: number;
   linkDepth: number;
+  /** How the database files are cleaned after an erasure (erasure/). */
+  erasureVacuum: Env["INTERSEBD_ERASURE_VACUUM"];
   publicUrl?: string;
   /** Origins (`scheme://host[:port]`) allowed to send browser requests besides this server's own. */
   allowedOrigins: string[];
@@ -160,6 +188,10 @@ export interface Config {
   faultInject?: Env["INTERSEBD_FAULT_INJECT"];
   /** Testing only: check every API answer against its response schema (the test harness sets it). */
   checkResponses: boolean;
+  /** Which captured calls are stored (calls/sampling.ts). */
+  sampling: SamplingConfig;
+  /** Whether user ids are stored as keyed hashes (calls/pseudonym.ts). */
+  userIds: UserIdConfig;
 }
 
 /** A configuration problem, reported at start with the variable or flag to fix. */
@@ -243,6 +275,34 @@ function parseAllowedOrigins(raw: string): string[] {
       }
       return url.origin;
     });
+}
+
+function parseSampling(e: Env): SamplingConfig {
+  const named = <T>(name: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw new ConfigError(`${name}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    rate: e.INTERSEBD_SAMPLE_RATE,
+    rules: named("INTERSEBD_SAMPLE_RULES", () => parseSampleRules(e.INTERSEBD_SAMPLE_RULES)),
+    keep: named("INTERSEBD_SAMPLE_KEEP", () => parseKeepReasons(e.INTERSEBD_SAMPLE_KEEP)),
+    keepSlowMs: e.INTERSEBD_SAMPLE_KEEP_SLOW_MS,
+    keepTags: e.INTERSEBD_SAMPLE_KEEP_TAGS.split(",")
+      .map((t) => t.trim())
+      .filter(Boolean),
+  };
+}
+
+function parseUserIds(e: Env): UserIdConfig {
+  const hash = e.INTERSEBD_HASH_USER_IDS === "1";
+  if (hash && !e.INTERSEBD_USER_ID_SECRET)
+    throw new ConfigError(
+      "INTERSEBD_USER_ID_SECRET: required with INTERSEBD_HASH_USER_IDS=1 (at least 16 characters, e.g. `openssl rand -hex 32`)",
+    );
+  return { hash, secret: hash ? e.INTERSEBD_USER_ID_SECRET : undefined };
 }
 
 function rateLimitRules(raw: string): RateLimitsConfig["rules"] {
@@ -344,8 +404,10 @@ export function loadConfig(
     queueMax: e.INTERSEBD_QUEUE_MAX,
     flushMs: e.INTERSEBD_FLUSH_MS,
     experimentsRefreshMs: e.INTERSEBD_EXPERIMENTS_REFRESH_MS,
+    keysRefreshMs: e.INTERSEBD_KEYS_REFRESH_MS,
     batchSize: e.INTERSEBD_BATCH_SIZE,
     linkDepth: e.INTERSEBD_LINK_DEPTH,
+    erasureVacuum: e.INTERSEBD_ERASURE_VACUUM,
     publicUrl: e.INTERSEBD_PUBLIC_URL?.replace(/\/+$/, ""),
     allowedOrigins: parseAllowedOrigins(e.INTERSEBD_ALLOWED_ORIGINS),
     logLevel: e.INTERSEBD_LOG_LEVEL,
@@ -371,5 +433,7 @@ export function loadConfig(
     checksFile: e.INTERSEBD_CHECKS_FILE ? path.resolve(e.INTERSEBD_CHECKS_FILE) : undefined,
     faultInject: e.INTERSEBD_FAULT_INJECT,
     checkResponses: e.INTERSEBD_CHECK_RESPONSES === "1",
+    sampling: parseSampling(e),
+    userIds: parseUserIds(e),
   };
 }

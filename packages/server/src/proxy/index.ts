@@ -38,6 +38,11 @@ export { routeRequest } from "./route.ts";
 export interface ProxyOptions extends CallSink {
   upstreams: Map<string, Upstream>;
   apiKey?: string;
+  /**
+   * Checks the caller's `x-intersebd-key` for the upstream it asks for (keys/ring.ts), instead of `apiKey`: an
+   * error to answer, or undefined to go on. `upstream` unset: the caller asks for an upstream that does not exist.
+   */
+  authorize?: (key: string | undefined, upstream?: string) => HttpError | undefined;
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
   metrics: Metrics;
@@ -90,8 +95,9 @@ export function createProxy(opts: ProxyOptions): (req: IncomingMessage, res: Ser
     if (!route) return false;
     if ("unknownUpstream" in route) {
       // The list of upstreams is configuration: only a caller with the key may see it.
-      if (opts.apiKey && !keyMatches(first(req.headers["x-intersebd-key"]), opts.apiKey)) {
-        sendJsonError(res, wrongKey());
+      const denied = refusal(opts, first(req.headers["x-intersebd-key"]));
+      if (denied) {
+        sendJsonError(res, denied);
         return true;
       }
       const known = [...opts.upstreams.keys()].filter((n) => n !== "default");
@@ -117,6 +123,12 @@ export function createProxy(opts: ProxyOptions): (req: IncomingMessage, res: Ser
 const wrongKey = () =>
   new HttpError(401, "missing or wrong x-intersebd-key header (this intersebd server requires its API key)");
 
+/** Why the caller's key may not use `upstream` through the proxy, or undefined when it may. */
+function refusal(opts: ProxyOptions, key: string | undefined, upstream?: string): HttpError | undefined {
+  if (opts.authorize) return opts.authorize(key, upstream);
+  return opts.apiKey && !keyMatches(key, opts.apiKey) ? wrongKey() : undefined;
+}
+
 /** What is known of a request once its headers are read. */
 interface Prepared {
   t0: number;
@@ -134,7 +146,8 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
   const t0 = performance.now();
   const startedAt = Date.now();
   const { forward: headers, context, hasAuth } = splitRequestHeaders(req.rawHeaders);
-  if (opts.apiKey && !keyMatches(context.key, opts.apiKey)) throw wrongKey();
+  const denied = refusal(opts, context.key, route.upstream.name);
+  if (denied) throw denied;
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > opts.maxBodyBytes) {
     throw new HttpError(
