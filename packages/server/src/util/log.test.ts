@@ -127,7 +127,9 @@ describe("logger, INTERSEBD_LOG_FORMAT=json", () => {
     };
     childLogger(base, { component: "live" }).warn("poll failed");
     const spread = { ...createLogger("silent"), warn: (m: string) => void said.push(m) };
-    spread.child({ component: "x" }).warn("through the override");
+    const child = spread.child?.({ component: "x" });
+    assert.ok(child, "createLogger's loggers have child()");
+    child.warn("through the override");
     assert.deepEqual(said, ["live: poll failed", "through the override"]);
   });
 });
