@@ -18,6 +18,7 @@ import * as keys from "./keys/index.ts";
 import * as live from "./live/index.ts";
 import * as notifications from "./notifications/index.ts";
 import { notificationViewSchema } from "./notifications/responses.ts";
+import * as retention from "./retention/index.ts";
 import * as ops from "./ops/index.ts";
 import { childLogger } from "./util/log.ts";
 import * as views from "./views/index.ts";
@@ -67,6 +68,7 @@ export function compose(ctx: AppContext, started: Started = {}): Composed {
   const liveService = live.start(as("live"), started.liveRules);
   const conversationsService = conversations.start(as("conversations"));
   const alertsService = alerts.start(as("alerts"), notificationsService.deps.webhook);
+  const retentionService = retention.start(ctx);
   return {
     tables: [
       calls.routes(ctx, callDetailReader(ctx)),
@@ -86,6 +88,7 @@ export function compose(ctx: AppContext, started: Started = {}): Composed {
     evalWorker: evalsService.worker,
     liveWorker: liveService.worker,
     stop: async () => {
+      await retentionService.stop();
       await conversationsService.stop();
       await alertsService.stop();
       await liveService.stop();

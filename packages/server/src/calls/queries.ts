@@ -43,6 +43,8 @@ export interface CallView {
   variant: string | null;
   assignmentUnit: string | null;
   shadowOf: string | null;
+  /** Retention dropped the call's bodies and previews (retention/): they are null because of age, not capture. */
+  bodiesExpired?: boolean;
   request?: Record<string, unknown> | null;
   response?: Record<string, unknown> | null;
   /** In lists: the last user message and the first answer, shortened. */
@@ -88,6 +90,7 @@ const listColumnNames: Record<keyof CallListRow, true> = {
   variant: true,
   assignmentUnit: true,
   shadowOf: true,
+  bodiesExpiredAt: true,
   configHash: true,
 };
 
@@ -142,6 +145,7 @@ export function toCallView(
     variant: row.variant ?? null,
     assignmentUnit: row.assignmentUnit ?? null,
     shadowOf: row.shadowOf ?? null,
+    bodiesExpired: row.bodiesExpiredAt != null,
   };
   if (full) {
     // A body that does not parse shows as `{ _raw }`: a call's page must open whatever its row holds.

@@ -40,6 +40,10 @@ export const callViewSchema = z.object({
   variant: z.string().nullable(),
   assignmentUnit: z.string().nullable().describe("userId:<id>, sessionId:<id> or request:<call id>"),
   shadowOf: z.string().nullable().describe("for a shadow call, the id of the call it shadows"),
+  bodiesExpired: z
+    .boolean()
+    .optional()
+    .describe("retention dropped its request, response and preview (INTERSEBD_RETENTION_BODIES_DAYS)"),
   request: jsonObject.nullable().optional(),
   response: jsonObject.nullable().optional(),
   preview: z.object({ input: z.string().nullable(), output: z.string().nullable() }).optional(),

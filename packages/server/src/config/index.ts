@@ -131,6 +131,20 @@ export const envSchema = z.object({
   INTERSEBD_CHECK_RESPONSES: z.enum(["0", "1"]).default("0"),
   /** JSON file of checks (evaluations) loaded at start. */
   INTERSEBD_CHECKS_FILE: z.string().optional(),
+  /** Retention (retention/README.md): drop calls' request and response bodies after this many days; unset: never. */
+  INTERSEBD_RETENTION_BODIES_DAYS: z.coerce.number().positive().optional(),
+  /** Delete calls (their rows and what hangs only on them) after this many days; unset: never. */
+  INTERSEBD_RETENTION_CALLS_DAYS: z.coerce.number().positive().optional(),
+  /**
+   * Annotated or compared calls and calls in a dataset snapshot are exempt from both horizons above until this
+   * many days; unset: kept as long as they are annotated or in a snapshot.
+   */
+  INTERSEBD_RETENTION_KEPT_DAYS: z.coerce.number().positive().optional(),
+  /** How often the retention job runs, ms (default 10 min); each run works until nothing is due. */
+  INTERSEBD_RETENTION_INTERVAL_MS: positiveInt.default(600_000),
+  /** Calls per retention transaction (default 1,000), and the pause between two, ms (default 50). */
+  INTERSEBD_RETENTION_BATCH: positiveInt.max(10_000).default(1000),
+  INTERSEBD_RETENTION_PAUSE_MS: z.coerce.number().int().min(0).default(50),
   /** Share of calls stored, 0..1 (default 1: all); sampled-out calls still count in /metrics (calls/sampling.ts). */
   INTERSEBD_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
   /** Per-rule rates by model, upstream, path or experiment: `model=gpt-4o-mini:0.1;upstream=b:0.5`, or JSON. */
@@ -192,6 +206,44 @@ export interface Config {
   sampling: SamplingConfig;
   /** Whether user ids are stored as keyed hashes (calls/pseudonym.ts). */
   userIds: UserIdConfig;
+  /** Retention by age (retention/): horizons in ms, each unset when that kind of data is kept for good. */
+  retention: RetentionConfig;
+}
+
+export interface RetentionConfig {
+  bodiesMs?: number;
+  callsMs?: number;
+  /** For annotated or compared calls and calls in a dataset snapshot, instead of both horizons above. */
+  keptMs?: number;
+  intervalMs: number;
+  batch: number;
+  pauseMs: number;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** A kept call outlives the horizons it is exempt from, or the exemption would shorten its life. */
+function parseRetention(e: Env): RetentionConfig {
+  const ms = (days: number | undefined) => (days === undefined ? undefined : Math.round(days * DAY_MS));
+  const kept = e.INTERSEBD_RETENTION_KEPT_DAYS;
+  for (const [name, days] of [
+    ["INTERSEBD_RETENTION_BODIES_DAYS", e.INTERSEBD_RETENTION_BODIES_DAYS],
+    ["INTERSEBD_RETENTION_CALLS_DAYS", e.INTERSEBD_RETENTION_CALLS_DAYS],
+  ] as const) {
+    if (kept !== undefined && days !== undefined && kept < days) {
+      throw new ConfigError(
+        `INTERSEBD_RETENTION_KEPT_DAYS: ${kept} is shorter than ${name} (${days}); annotated calls and calls in a snapshot are kept longer, not shorter`,
+      );
+    }
+  }
+  return {
+    bodiesMs: ms(e.INTERSEBD_RETENTION_BODIES_DAYS),
+    callsMs: ms(e.INTERSEBD_RETENTION_CALLS_DAYS),
+    keptMs: ms(kept),
+    intervalMs: e.INTERSEBD_RETENTION_INTERVAL_MS,
+    batch: e.INTERSEBD_RETENTION_BATCH,
+    pauseMs: e.INTERSEBD_RETENTION_PAUSE_MS,
+  };
 }
 
 /** A configuration problem, reported at start with the variable or flag to fix. */
@@ -435,5 +487,6 @@ export function loadConfig(
     checkResponses: e.INTERSEBD_CHECK_RESPONSES === "1",
     sampling: parseSampling(e),
     userIds: parseUserIds(e),
+    retention: parseRetention(e),
   };
 }

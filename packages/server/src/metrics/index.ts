@@ -5,6 +5,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 
 export function createMetrics() {
   const registry = new Registry();
+  // Set once the store is open (retention/start.ts); read at each scrape.
+  let storeSize: (() => Promise<number | undefined>) | undefined;
   collectDefaultMetrics({ register: registry, prefix: "intersebd_process_" });
   return {
     registry,
@@ -88,6 +90,19 @@ export function createMetrics() {
       labelNames: ["upstream", "model"] as const,
       registers: [registry],
     }),
+    storeBytes: new Gauge({
+      name: "intersebd_store_bytes",
+      help: "Bytes the store takes: SQLite, its file and WAL; PostgreSQL, intersebd's tables with their indexes",
+      registers: [registry],
+      async collect() {
+        const bytes = await storeSize?.();
+        if (bytes !== undefined) this.set(bytes);
+      },
+    }),
+    /** Where `intersebd_store_bytes` reads the store's size; answering undefined leaves the last value. */
+    measureStoreWith(fn: () => Promise<number | undefined>): void {
+      storeSize = fn;
+    },
   };
 }
 

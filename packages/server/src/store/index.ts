@@ -29,6 +29,11 @@ export interface Store {
    * reachability: after a failed write it tells an unreachable store from one that refused the rows.
    */
   ping(): Promise<boolean>;
+  /**
+   * Bytes the store takes: SQLite, its pages (page_count × page_size, free pages included, as the file holds
+   * them) and its WAL file; PostgreSQL, our schema's tables with their indexes and TOAST.
+   */
+  sizeBytes(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -99,7 +104,36 @@ export async function openStore(dbConfig: Config["db"]): Promise<Store> {
       () => true,
       () => false,
     );
-  return { db, dialect: dialectHelpers(name), description, optimize, ping, close: () => db.destroy() };
+  const file = dbConfig.kind === "sqlite" ? dbConfig.file : undefined;
+  const sizeBytes = () => storeSize(db, name, file);
+  return {
+    db,
+    dialect: dialectHelpers(name),
+    description,
+    optimize,
+    ping,
+    sizeBytes,
+    close: () => db.destroy(),
+  };
+}
+
+async function storeSize(db: Kysely<Database>, name: DialectName, file?: string): Promise<number> {
+  if (name === "postgres") {
+    const { rows } = await sql<{ bytes: string | number | null }>`
+      select sum(pg_total_relation_size(c.oid)) as bytes from pg_class c
+      join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = current_schema() and c.relkind in ('r', 'm')`.execute(db);
+    return Number(rows[0]?.bytes ?? 0);
+  }
+  const count = await sql<{ pageCount: number }>`pragma page_count`.execute(db);
+  const size = await sql<{ pageSize: number }>`pragma page_size`.execute(db);
+  let wal = 0;
+  if (file && file !== ":memory:") {
+    try {
+      wal = fs.statSync(`${file}-wal`).size;
+    } catch {}
+  }
+  return Number(count.rows[0]?.pageCount ?? 0) * Number(size.rows[0]?.pageSize ?? 0) + wal;
 }
 
 /**

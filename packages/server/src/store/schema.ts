@@ -63,6 +63,8 @@ export interface CallsTable {
   assignmentUnit: string | null;
   /** For a shadow call, the id of the call whose request it answered a copy of. */
   shadowOf: string | null;
+  /** When retention dropped the call's bodies and previews (retention/), else null. */
+  bodiesExpiredAt: number | null;
   /** The hash of the configuration that captured the call (calls/provenance.ts); null before 0018. */
   configHash: string | null;
 }

@@ -64,4 +64,15 @@ export const settingsViewSchema = z.object({
   publicUrl: z.string().nullable(),
   auth: z.boolean(),
   tokenTtlSeconds: z.number(),
+  store: z
+    .object({
+      kind: z.enum(["sqlite", "postgres"]),
+      bytes: z.number().nullable(),
+      retention: z.object({
+        bodiesDays: z.number().nullable(),
+        callsDays: z.number().nullable(),
+        keptDays: z.number().nullable(),
+      }),
+    })
+    .optional(),
 });

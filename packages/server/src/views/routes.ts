@@ -14,7 +14,7 @@ import {
 import { reviewQueue } from "./review.ts";
 import { reviewClusters } from "./review-clusters.ts";
 import { getSession, listSessions } from "./sessions.ts";
-import { settingsView } from "./settings.ts";
+import { settingsView, storeView } from "./settings.ts";
 
 const reviewQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -89,7 +89,7 @@ export const viewsRoutes = (ctx: AppContext): RouteTable => {
       scope: "read",
       summary: "How this server is configured, every secret left out",
       response: settingsViewSchema,
-      handler: () => settingsView(ctx.config, SERVER_VERSION),
+      handler: async () => settingsView(ctx.config, SERVER_VERSION, await storeView(store, ctx.config)),
     }),
     ...judgesRoutes(store),
   ];

@@ -18,8 +18,9 @@ import * as m0012 from "./0012_alerts.ts";
 import * as m0013 from "./0013_conversations.ts";
 import * as m0014 from "./0014_review_queues.ts";
 import * as m0015 from "./0015_api_keys.ts";
-import * as m0018 from "./0018_call_provenance.ts";
+import * as m0016 from "./0016_retention.ts";
 import * as m0017 from "./0017_erasure_audit.ts";
+import * as m0018 from "./0018_call_provenance.ts";
 
 export const migrations: Record<string, Migration> = {
   "0001_calls": m0001,
@@ -37,6 +38,7 @@ export const migrations: Record<string, Migration> = {
   "0013_conversations": m0013,
   "0014_review_queues": m0014,
   "0015_api_keys": m0015,
-  "0018_call_provenance": m0018,
+  "0016_retention": m0016,
   "0017_erasure_audit": m0017,
+  "0018_call_provenance": m0018,
 };
