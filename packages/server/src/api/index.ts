@@ -67,24 +67,26 @@ export function createApi(
     }),
   );
 
-  // Who each request is, from the key middleware to the route's scope check (`authorize`).
-  const principals = new WeakMap<Request, Principal>();
+  // Who each request is, from the key middleware to the route's scope check (`authorize`), in the request's
+  // context (its `Request` object may be replaced on the way, by the body limit).
+  const PRINCIPAL = "intersebd.principal";
   const requireKey = async (c: import("hono").Context, next: () => Promise<void>) => {
     // `/api/a/{token}/...` serves annotation links (scope `link`): the signed token is the credential.
     if (keys.enabled && !c.req.path.startsWith("/api/a/")) {
       const bearer = c.req.header("authorization")?.replace(/^Bearer\s+/i, "");
       const who = keys.authenticate(c.req.header("x-intersebd-key") ?? bearer);
       if (who instanceof HttpError) throw who;
-      principals.set(c.req.raw, who);
+      c.set(PRINCIPAL, who);
     }
     await next();
   };
   /** 403 naming the scope when the request's key lacks the one `scope` asks (keys/README.md has the table). */
   const requireScope = (c: import("hono").Context, scope: RouteScope, what: string) => {
     if (scope === "link" || !keys.enabled) return;
-    const who = principals.get(c.req.raw);
+    const who: Principal | undefined = c.get(PRINCIPAL);
     // Keys turned on while this request was under way: it was let in without one.
-    if (!who) throw new HttpError(401, "missing API key: send it as x-intersebd-key or Authorization: Bearer");
+    if (!who)
+      throw new HttpError(401, "missing API key: send it as x-intersebd-key or Authorization: Bearer");
     if (!allows(who, scope)) throw forbidden(who, scope, what);
   };
   const authorize = (c: import("hono").Context, r: AnyRoute) =>

@@ -10,6 +10,7 @@ import { evaluatorsCommand } from "./evaluators.ts";
 import { experimentsCommand } from "./experiments.ts";
 import { exportCommand } from "./export.ts";
 import { fakeUpstreamCommand } from "./fake-upstream.ts";
+import { keysCommand } from "./keys.ts";
 import { serveCommand } from "./serve.ts";
 
 const program = new Command()
@@ -24,6 +25,7 @@ program.addCommand(evalCommand());
 program.addCommand(experimentsCommand());
 program.addCommand(evaluatorsCommand());
 program.addCommand(eraseCommand());
+program.addCommand(keysCommand());
 program.addCommand(fakeUpstreamCommand());
 
 await program.parseAsync(process.argv);

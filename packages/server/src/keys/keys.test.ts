@@ -36,6 +36,10 @@ interface Listed {
   revokedAt: number | null;
   secret?: string;
 }
+type Answer<T> = { status: number; body: T; headers: Headers };
+interface Refusal {
+  error?: { message: string; code: string };
+}
 interface Operation {
   "x-intersebd-scope"?: RouteScope;
 }
@@ -73,7 +77,7 @@ for (const dialect of DIALECTS) {
         env: { INTERSEBD_API_KEY: ADMIN, INTERSEBD_UPSTREAMS: `other=${fake.url}` },
       });
       for (const scope of SCOPES) {
-        const r = await s.api<Created>("/api/keys", {
+        const r: Answer<Created> = await s.api<Created>("/api/keys", {
           body: { name: `${scope} key`, scopes: [scope] },
           headers: { "x-intersebd-key": ADMIN },
         });
@@ -120,7 +124,7 @@ for (const dialect of DIALECTS) {
         const url = op.path.replace(/\{[^}]+\}/g, "x-none");
         const init = { method: op.method.toUpperCase(), body: op.method === "get" ? undefined : {} };
         for (const held of SCOPES) {
-          const r = await s.api<{ error?: { message: string; code: string } }>(url, {
+          const r: Answer<Refusal> = await s.api<Refusal>(url, {
             ...init,
             headers: { "x-intersebd-key": secretOf(held) },
           });
@@ -139,7 +143,7 @@ for (const dialect of DIALECTS) {
           }
           checked++;
         }
-        const none = await s.api<{ error?: { message: string } }>(url, init);
+        const none: Answer<Refusal> = await s.api<Refusal>(url, init);
         if (scope === "link") assert.doesNotMatch(none.body.error?.message ?? "", /API key/, name);
         else assert.equal(none.status, 401, `${name} without a key: ${none.status}`);
       }
