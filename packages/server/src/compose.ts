@@ -18,8 +18,8 @@ import * as keys from "./keys/index.ts";
 import * as live from "./live/index.ts";
 import * as notifications from "./notifications/index.ts";
 import { notificationViewSchema } from "./notifications/responses.ts";
-import * as retention from "./retention/index.ts";
 import * as ops from "./ops/index.ts";
+import * as retention from "./retention/index.ts";
 import { childLogger } from "./util/log.ts";
 import * as views from "./views/index.ts";
 
