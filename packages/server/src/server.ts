@@ -104,7 +104,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Before the proxy and the API, which check every request against it.
   const keyRing = await keys.start(ctx);
   const proxyLog = childLogger(log, { component: "proxy" });
-  const limits = await startLimits(config.rateLimits, { log, registry: metrics.registry });
+  const limits = await startLimits(config.rateLimits, {
+    log: childLogger(log, { component: "limits" }),
+    registry: metrics.registry,
+    // A stored key is limited by its id (a rule may name it: key:<id>=...); any other by a hash of it.
+    keyId: (key) => {
+      const who = keyRing.authenticate(key);
+      return who instanceof HttpError ? undefined : who.id;
+    },
+  });
   if (limits) closers.push(() => limits.close());
   const proxy = createProxy({
     upstreams: config.upstreams,

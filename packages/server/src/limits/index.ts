@@ -31,8 +31,8 @@ export type Charge = (call: CapturedCall) => void;
 export interface LimitsOptions {
   log: Logger;
   registry?: Registry;
-  /** The id of a presented key, as rules name it (`key:<id>=...`); default: a SHA-256 of it, never the key. */
-  keyId?: (presented: string) => string;
+  /** The id of a presented key, as rules name it (`key:<id>=...`); undefined, or no function: a SHA-256 of it. */
+  keyId?: (presented: string) => string | undefined;
   /** The store of buckets; default: Redis when the config names one, else this process. */
   store?: BucketStore;
 }
@@ -49,14 +49,14 @@ export class Limits {
   readonly #scopes = new Map<RateScope, ScopeRules>();
   readonly #store: BucketStore;
   readonly #log: Logger;
-  readonly #keyId: (presented: string) => string;
+  readonly #keyId: (presented: string) => string | undefined;
   /** Hashes of keys and user ids seen lately: hashing is most of the cost of a request that passes. */
   readonly #ids = new Map<string, string>();
   readonly #refused: Counter<"scope" | "unit"> | undefined;
 
   constructor(config: RateLimitsConfig, opts: LimitsOptions) {
     this.#log = opts.log;
-    this.#keyId = opts.keyId ?? ((k) => `sha256-${sha(k).slice(0, 32)}`);
+    this.#keyId = opts.keyId ?? (() => undefined);
     this.#store =
       opts.store ??
       (config.redisUrl
@@ -174,7 +174,10 @@ export class Limits {
     const out: Bucket[] = [];
     const key = this.#scopes.get("key");
     if (key) {
-      const id = s.key === undefined ? "none" : this.#cached("k", s.key, this.#keyId);
+      const id =
+        s.key === undefined
+          ? "none"
+          : this.#cached("k", s.key, (k) => this.#keyId(k) ?? `sha256-${sha(k).slice(0, 32)}`);
       this.#add(out, key, "key", id, id);
     }
     const user = this.#scopes.get("user");
