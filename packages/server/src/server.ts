@@ -83,7 +83,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const statistics = setInterval(() => {
     store
       .optimize()
-      .catch((err: unknown) => log.warn(`refreshing store statistics: ${String(err)}`, { component: "store" }));
+      .catch((err: unknown) =>
+        log.warn(`refreshing store statistics: ${String(err)}`, { component: "store" }),
+      );
   }, 10 * 60_000);
   statistics.unref();
   closers.push(() => clearInterval(statistics));
