@@ -790,6 +790,10 @@ try {
   const sdk = optionalBench("packages/sdk/bench/sdk.bench.ts");
   const exp = optionalBench("bench/export.bench.ts", ["--calls", String(BIG)]);
   const ev = optionalBench("bench/eval.bench.ts");
+  const ret = optionalBench(
+    "bench/retention.bench.ts",
+    QUICK ? ["--minutes", "150", "--per-minute", "200"] : [],
+  );
 
   const d = proxy.direct;
   const b = proxy.bare;
@@ -961,6 +965,13 @@ try {
       "< 5 ms",
       (ev.overheadMsPerItem ?? Number.POSITIVE_INFINITY) < 5,
     ]);
+  if (ret)
+    targets.push([
+      `SQLite store under steady traffic with retention (${fmt(ret.calls)} calls), growth after the horizon`,
+      `${fmt(ret.mbAtHorizon, 1)} → ${fmt(ret.mbMaxAfterHorizon, 1)} MB (+${fmt(ret.growthAfterHorizonPct, 1)}%)`,
+      "stops growing (< +5%)",
+      ret.stopsGrowing === 1,
+    ]);
   lines.push("| target | measured | goal | met |");
   lines.push("|---|---:|---:|:---:|");
   for (const [name, measured, goal, met] of targets)
@@ -971,7 +982,7 @@ try {
   fs.writeFileSync(path.join(ROOT, "bench/results/latest.md"), `${table}\n`);
   fs.writeFileSync(
     path.join(ROOT, "bench/results/latest.json"),
-    `${JSON.stringify({ proxy, experiments, store, routing, record, sdk, export: exp, eval: ev }, null, 2)}\n`,
+    `${JSON.stringify({ proxy, experiments, store, routing, record, sdk, export: exp, eval: ev, retention: ret }, null, 2)}\n`,
   );
 } finally {
   for (const c of children) c.kill();
