@@ -1,4 +1,5 @@
 import { useState } from "react";
+import { Link } from "react-router";
 import { getApiKey, setApiKey } from "../api.ts";
 import { ErrorBox, Loading, Section } from "../components/ui.tsx";
 import { RECIPIENT_KEY, useApi, useStoredString } from "../hooks.ts";
@@ -58,6 +59,9 @@ export default function SettingsPage() {
         {s?.version ? <span className="muted small">intersebd {s.version}</span> : null}
       </header>
       {error ? <ErrorBox error={error} /> : null}
+      <p>
+        <Link to="/settings/keys">API keys</Link>: create one for a service, list, revoke.
+      </p>
       {loading && !s ? <Loading what="Loading settings" /> : null}
       {s ? (
         <>
