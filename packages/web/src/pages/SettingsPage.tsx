@@ -15,6 +15,17 @@ function fmtTtl(s: number): string {
   return `${s} s`;
 }
 
+function fmtBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MB`;
+  return `${Math.round(n / 1024)} KB`;
+}
+
+function fmtDays(d: number | null): string {
+  if (d === null) return "kept for good";
+  return d >= 1 ? `${d} day${d === 1 ? "" : "s"}` : `${Math.round(d * 24 * 10) / 10} h`;
+}
+
 function ThisBrowser() {
   const [recipient, setRecipient] = useStoredString(RECIPIENT_KEY);
   const [hasKey, setHasKey] = useState(Boolean(getApiKey()));
@@ -131,6 +142,43 @@ export default function SettingsPage() {
               </div>
             </dl>
           </Section>
+          {s.store ? (
+            <Section title="Store">
+              <dl className="facts" data-testid="store">
+                <div className="fact">
+                  <dt>Size</dt>
+                  <dd>
+                    <strong>{s.store.bytes === null ? "—" : fmtBytes(s.store.bytes)}</strong>{" "}
+                    <span className="muted small">
+                      {s.store.kind === "sqlite"
+                        ? "SQLite file and its WAL"
+                        : "PostgreSQL tables and indexes"}
+                    </span>
+                  </dd>
+                </div>
+                <div className="fact">
+                  <dt>Request and response text</dt>
+                  <dd>{fmtDays(s.store.retention.bodiesDays)}</dd>
+                </div>
+                <div className="fact">
+                  <dt>Calls</dt>
+                  <dd>{fmtDays(s.store.retention.callsDays)}</dd>
+                </div>
+                <div className="fact">
+                  <dt>Annotated calls and calls in a snapshot</dt>
+                  <dd>
+                    {s.store.retention.keptDays === null &&
+                    s.store.retention.bodiesDays === null &&
+                    s.store.retention.callsDays === null
+                      ? "kept for good"
+                      : s.store.retention.keptDays === null
+                        ? "kept while annotated or in a snapshot"
+                        : fmtDays(s.store.retention.keptDays)}
+                  </dd>
+                </div>
+              </dl>
+            </Section>
+          ) : null}
           <Section title="Webhook">
             {s.webhook.configured ? (
               <dl className="facts" data-testid="webhook">
