@@ -153,12 +153,10 @@ export class Limits {
   }
 
   #chargeFor(buckets: Bucket[]): Charge | undefined {
-    let tokens: Bucket[] | undefined;
-    for (const b of buckets) if (b.rule.unit === "tokens") (tokens ??= []).push(b);
-    if (!tokens) return undefined;
+    const charged = buckets.filter((b) => b.rule.unit === "tokens");
+    if (!charged.length) return undefined;
     const store = this.#store;
     const log = this.#log;
-    const charged = tokens;
     return (call) => {
       // Runs inside the recorder's hand-over: it must never throw, or the call would be set aside.
       try {

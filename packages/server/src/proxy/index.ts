@@ -202,7 +202,10 @@ function send(
   prepared: Prepared,
   decision?: Decision,
 ): void {
-  if (!opts.limits) return sendAdmitted(req, res, route, opts, prepared, decision, opts);
+  if (!opts.limits) {
+    sendAdmitted(req, res, route, opts, prepared, decision, opts);
+    return;
+  }
   const { key, userId } = prepared.context;
   opts.limits.admit(res, { key, userId, upstream: route.upstream.name }, (charge) =>
     sendAdmitted(req, res, route, opts, prepared, decision, charging(opts, charge)),
