@@ -11,6 +11,7 @@ import {
   HttpError,
   mountRoutes,
   openApiDocument,
+  PRINCIPAL,
   type RouteScope,
   type RouteTable,
   refuseNul,
@@ -69,7 +70,6 @@ export function createApi(
 
   // Who each request is, from the key middleware to the route's scope check (`authorize`), in the request's
   // context (its `Request` object may be replaced on the way, by the body limit).
-  const PRINCIPAL = "intersebd.principal";
   const requireKey = async (c: import("hono").Context, next: () => Promise<void>) => {
     // `/api/a/{token}/...` serves annotation links (scope `link`): the signed token is the credential.
     if (keys.enabled && !c.req.path.startsWith("/api/a/")) {

@@ -289,5 +289,20 @@ for (const dialect of DIALECTS) {
         ["tag", "tag"],
       );
     });
+    // Last in the suite: once a key exists, every request needs one.
+    it("records the name of the key that erased, never the clear selector", async (t) => {
+      const s = server(t);
+      if (!s) return;
+      const created = await s.api<{ secret: string }>("/api/keys", {
+        body: { name: "privacy-officer", scopes: ["admin"] },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const headers = { "x-intersebd-key": created.body.secret };
+      const erased = await s.api("/api/users/nobody-here", { method: "DELETE", headers });
+      assert.equal(erased.status, 200, JSON.stringify(erased.body));
+      const audit = await s.api<{ entries: AuditEntry[] }>("/api/audit", { headers });
+      assert.equal(audit.body.entries[0]?.actor, "privacy-officer");
+      assert.ok(!JSON.stringify(audit.body).includes("nobody-here"));
+    });
   });
 }

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { storedUserId } from "../calls/pseudonym.ts";
 import type { AppContext } from "../context.ts";
 import { HttpError } from "../http/error.ts";
-import { type RouteTable, route } from "../http/index.ts";
+import { principalOf, type RouteTable, route } from "../http/index.ts";
 import { listAudit } from "./audit.ts";
 import { erase, type SelectorKind } from "./erase.ts";
 import { auditListSchema, auditQuerySchema, eraseQuerySchema, erasureResultSchema } from "./schemas.ts";
@@ -13,7 +13,7 @@ import { auditListSchema, auditQuerySchema, eraseQuerySchema, erasureResultSchem
  * keys. The key middleware (api/index.ts) sets `principal` on the request's context.
  */
 export function actorOf(c: Context): string {
-  const who = (c.var as { principal?: { id: string; name: string } }).principal;
+  const who = principalOf(c);
   return who && who.id !== "env" ? who.name : "admin";
 }
 

@@ -13,6 +13,8 @@ export {
   mountRoutes,
   oneOrData,
   type PathParams,
+  PRINCIPAL,
+  principalOf,
   Reply,
   type Route,
   type RouteScope,

@@ -36,6 +36,14 @@ export type Scope = "ingest" | "read" | "annotate" | "admin";
  */
 export type RouteScope = Scope | readonly Scope[] | "link";
 
+/** Where the API's key middleware keeps who the request is, in Hono's context (set by api/index.ts). */
+export const PRINCIPAL = "intersebd.principal";
+
+/** Who made the request, as the key middleware found them; undefined when no key is required. */
+export function principalOf(c: Context): { id: string; name: string } | undefined {
+  return c.get(PRINCIPAL as never) as { id: string; name: string } | undefined;
+}
+
 /**
  * How a body is read: `one` JSON value validated by `body`; `batch`, one value or an array of them (each
  * validated, `[2].field` named on failure); `raw`, read as JSON and handed over unvalidated, for a handler
