@@ -158,9 +158,9 @@ function forward(req: IncomingMessage, res: ServerResponse, route: ProxyRoute, o
   const prepared: Prepared = { t0, startedAt, headers, context, hasAuth, callId: newId("call") };
   const live = opts.experiments;
   // Without experiments the body streams through as it comes; with some, a chat's is read whole to route it.
-  if (!route.isChat || !routesChats(live)) {
+  if (route.protocol !== "chat" || !routesChats(live)) {
     // A header names an experiment when none exists (an `exp:` alias would need the body read: it goes as sent).
-    if (route.isChat && live && context.experiment) throw unknownExperiment(context.experiment);
+    if (route.protocol === "chat" && live && context.experiment) throw unknownExperiment(context.experiment);
     send(req, res, route, opts, prepared);
     return;
   }
@@ -231,7 +231,8 @@ function sendAdmitted(
   headers.push("host", upstream.baseUrl.host);
   if (!hasAuth && upstream.apiKey) headers.push("authorization", `Bearer ${upstream.apiKey}`);
 
-  const watch = route.isChat ? new CallWatcher(callId, route, context, startedAt, t0, sink) : undefined;
+  const watch =
+    route.protocol === "chat" ? new CallWatcher(callId, route, context, startedAt, t0, sink) : undefined;
   if (watch && decision?.routed) {
     const { routed } = decision;
     watch.routed(
@@ -242,7 +243,7 @@ function sendAdmitted(
         : undefined,
     );
   }
-  const labels = { upstream: upstream.name, kind: route.isChat ? "chat" : "other" };
+  const labels = { upstream: upstream.name, kind: route.protocol ?? "other" };
   let status: number | null = null;
   let upstreamRes: IncomingMessage | undefined;
   let settled = false;

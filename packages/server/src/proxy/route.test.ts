@@ -30,11 +30,16 @@ describe("routeRequest", () => {
       upstream: upstreams.get("default"),
       upstreamPath: "/v1/chat/completions",
       rest: "/chat/completions",
-      isChat: true,
+      protocol: "chat",
     });
     const alt = route("/alt/v1/models?x=1") as ProxyRoute;
     assert.equal(alt.upstreamPath, "/base/v1/models?x=1");
-    assert.equal(alt.isChat, false);
+    assert.equal(alt.protocol, undefined);
+    assert.equal((route("/v1/responses", "POST") as ProxyRoute).protocol, "responses");
+    assert.equal((route("/alt/v1/messages", "POST") as ProxyRoute).protocol, "messages");
+    assert.equal((route("/v1/responses/resp_1", "GET") as ProxyRoute).protocol, undefined);
+    assert.equal((route("/v1/responses/resp_1/cancel", "POST") as ProxyRoute).protocol, undefined);
+    assert.equal((route("/v1/messages/count_tokens", "POST") as ProxyRoute).protocol, undefined);
     assert.deepEqual(route("/nope/v1/models"), { unknownUpstream: "nope" });
     assert.equal(route("/api/v1/calls"), undefined, "/api is never a proxy path");
     assert.equal(route("/api/calls"), undefined);

@@ -10,9 +10,14 @@ export interface ProxyRoute {
   upstreamPath: string;
   /** The part after `/v1` (path and query), for sending the request to another upstream (an experiment's variant). */
   rest: string;
-  /** True for `POST .../chat/completions`, the only calls that are stored. */
-  isChat: boolean;
+  /**
+   * The protocol of a call that is stored: `POST .../chat/completions`, `.../responses` (OpenAI Responses) or
+   * `.../messages` (Anthropic Messages); undefined for everything else, which is forwarded and not stored.
+   */
+  protocol: RecordedProtocol | undefined;
 }
+
+export type RecordedProtocol = "chat" | "responses" | "messages";
 
 export type RouteResult = ProxyRoute | { unknownUpstream: string } | undefined;
 
@@ -68,6 +73,14 @@ export function routeRequest(method: string, url: string, upstreams: Map<string,
     upstream,
     upstreamPath: upstream.baseUrl.pathname + rest,
     rest,
-    isChat: method === "POST" && /^\/chat\/completions\/?$/.test(pathOnly),
+    protocol: method === "POST" ? protocolOf(pathOnly) : undefined,
   };
+}
+
+/** Only the creating POSTs: `GET /responses/{id}`, `.../cancel` or `/messages/count_tokens` are not calls. */
+function protocolOf(path: string): RecordedProtocol | undefined {
+  if (/^\/chat\/completions\/?$/.test(path)) return "chat";
+  if (/^\/responses\/?$/.test(path)) return "responses";
+  if (/^\/messages\/?$/.test(path)) return "messages";
+  return undefined;
 }
