@@ -2,7 +2,7 @@
  * Reading calls: the filtered, cursor-paged list and one call by id or completion id.
  */
 import type { Expression, ExpressionBuilder, SelectQueryBuilder, SqlBool } from "kysely";
-import type { CallListRow, CallRow, Database, Store } from "../store/index.ts";
+import type { CallListRow, CallProtocol, CallRow, Database, Store } from "../store/index.ts";
 import { readJsonObject, readStringArray } from "../store/json.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import { isoTime, isoTimeOrNull } from "../util/time.ts";
@@ -45,8 +45,15 @@ export interface CallView {
   shadowOf: string | null;
   /** Retention dropped the call's bodies and previews (retention/): they are null because of age, not capture. */
   bodiesExpired?: boolean;
+  /** The protocol it spoke (`chat`, `responses`, `messages`, `otlp`); `request` / `response` are chat whatever it is. */
+  protocol: CallProtocol;
+  /** Why its original bodies could not be converted to chat (then `request` / `response` are null), else null. */
+  conversionError: string | null;
   request?: Record<string, unknown> | null;
   response?: Record<string, unknown> | null;
+  /** On the detail of a call that is not chat: the bodies as received (capture mode applied). */
+  originalRequest?: Record<string, unknown> | null;
+  originalResponse?: Record<string, unknown> | null;
   /** In lists: the last user message and the first answer, shortened. */
   preview?: { input: string | null; output: string | null };
   /** In lists: how many annotations resolve to the call, and their mean numeric reward. */
@@ -92,6 +99,8 @@ const listColumnNames: Record<keyof CallListRow, true> = {
   shadowOf: true,
   bodiesExpiredAt: true,
   configHash: true,
+  protocol: true,
+  conversionError: true,
 };
 
 /**
@@ -106,10 +115,15 @@ export const callListColumns = Object.keys(listColumnNames).map(
  * Turns a stored row into its API view: with `full`, the bodies (a row with them is required); otherwise the
  * preview stored with the call, and no body is read or parsed.
  */
-export function toCallView(row: CallRow, full: true): CallView;
+export function toCallView(
+  row: CallListRow &
+    Pick<CallRow, "request" | "response"> &
+    Partial<Pick<CallRow, "originalRequest" | "originalResponse">>,
+  full: true,
+): CallView;
 export function toCallView(row: CallListRow, full: false): CallView;
 export function toCallView(
-  row: CallListRow & Partial<Pick<CallRow, "request" | "response">>,
+  row: CallListRow & Partial<Pick<CallRow, "request" | "response" | "originalRequest" | "originalResponse">>,
   full: boolean,
 ): CallView {
   const view: CallView = {
@@ -146,11 +160,18 @@ export function toCallView(
     assignmentUnit: row.assignmentUnit ?? null,
     shadowOf: row.shadowOf ?? null,
     bodiesExpired: row.bodiesExpiredAt != null,
+    // Rows read by a query that predates the column (or a spooled row) are chat.
+    protocol: row.protocol ?? "chat",
+    conversionError: row.conversionError ?? null,
   };
   if (full) {
     // A body that does not parse shows as `{ _raw }`: a call's page must open whatever its row holds.
     view.request = readJsonObject(row.request);
     view.response = readJsonObject(row.response);
+    if (view.protocol !== "chat") {
+      view.originalRequest = readJsonObject(row.originalRequest);
+      view.originalResponse = readJsonObject(row.originalResponse);
+    }
   } else {
     view.preview = { input: row.previewInput, output: row.previewOutput };
   }

@@ -5,7 +5,7 @@
 import { completionIdOf, usageOf } from "intersebd/chat";
 import { previewColumns } from "../chat/preview.ts";
 import type { CaptureMode } from "../config/index.ts";
-import type { NewCallRow } from "../store/index.ts";
+import type { CallProtocol, NewCallRow } from "../store/index.ts";
 import { readStringArray } from "../store/json.ts";
 import { costUsd } from "./pricing.ts";
 import { applyCaptureMode, type RedactPattern, redactText } from "./redact.ts";
@@ -44,6 +44,19 @@ export interface CapturedCall {
   shadowOf?: string | null;
   /** The hash of the configuration that captured it (calls/provenance.ts), set by `admitCall`. */
   configHash?: string | null;
+  /**
+   * The protocol the call spoke; chat when absent. For `responses` and `messages`, `originalRequest` /
+   * `originalResponse` are the bodies as received (a stream's final object as its official client builds it) and
+   * `toCallRow` converts them to the chat shape it stores as `request` / `response`; a capturer that only has
+   * `request` / `response` may leave the originals out: those are then taken as the originals. An `otlp` call
+   * comes with `request` / `response` already in chat shape, and its span's attributes as the originals.
+   */
+  protocol?: CallProtocol;
+  originalRequest?: Record<string, unknown> | null;
+  originalResponse?: Record<string, unknown> | null;
+  /** The originals' JSON text as received, when known: stored as is in `full` mode. */
+  originalRequestText?: string;
+  originalResponseText?: string;
 }
 
 /**
@@ -68,7 +81,14 @@ const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? 
 const NUL = "\u0000";
 const REPLACEMENT = "\ufffd";
 /** Columns holding JSON text, where a NUL is written as the escape `\u0000`. */
-const JSON_COLUMNS = new Set<string>(["request", "response", "tags", "metadata"]);
+const JSON_COLUMNS = new Set<string>([
+  "request",
+  "response",
+  "tags",
+  "metadata",
+  "originalRequest",
+  "originalResponse",
+]);
 /**
  * An escape PostgreSQL's `jsonb` refuses: `\u0000`, or half of a surrogate pair without its other half
  * (`\ud800` alone; JSON.stringify writes a lone surrogate that way). Preceded by an even number of backslashes
@@ -117,6 +137,25 @@ export function toCallRow(
   capture: CaptureMode,
   patterns: RedactPattern[] = [],
 ): NewCallRow {
+  const protocol = call.protocol ?? "chat";
+  const chatOnly = protocol === "chat";
+  const originalRequest = chatOnly
+    ? { value: null, text: null }
+    : storedBody(
+        call.originalRequest ?? call.request,
+        call.originalRequest ? call.originalRequestText : call.requestText,
+        capture,
+        patterns,
+      );
+  const originalResponse = chatOnly
+    ? { value: null, text: null }
+    : storedBody(
+        call.originalResponse ?? call.response,
+        call.originalResponse ? call.originalResponseText : call.responseText,
+        capture,
+        patterns,
+      );
+  const conversionError: string | null = null;
   const usage = usageOf(call.response);
   const requestedModel = str(call.request?.model);
   const servedModel = str(call.response?.model);
@@ -169,6 +208,11 @@ export function toCallRow(
     ...previewColumns({ request: request.value, response: response.value }, call),
     // After the preview columns: rows spooled before it existed keep their column order, only lacking it.
     configHash: call.configHash ?? null,
+    // Last again, for the same reason (0019): rows spooled before lack them and are stored as chat.
+    protocol,
+    originalRequest: originalRequest.text,
+    originalResponse: originalResponse.text,
+    conversionError,
   });
 }
 

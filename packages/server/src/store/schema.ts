@@ -2,7 +2,7 @@
  * The database's tables as Kysely sees them (camelCase here, snake_case in SQL through CamelCasePlugin).
  * JSON values are stored as text in both dialects so that one set of queries serves both.
  */
-import type { Insertable, Selectable } from "kysely";
+import type { Generated, Insertable, Selectable } from "kysely";
 import type { AlertsTables } from "./schema-alerts.ts";
 import type { ConversationsTables } from "./schema-conversations.ts";
 import type { ErasureTables } from "./schema-erasure.ts";
@@ -67,7 +67,22 @@ export interface CallsTable {
   bodiesExpiredAt: number | null;
   /** The hash of the configuration that captured the call (calls/provenance.ts); null before 0018. */
   configHash: string | null;
+  /**
+   * The protocol the call spoke: `chat` (Chat Completions, and every row before 0019), `responses` (OpenAI
+   * Responses), `messages` (Anthropic Messages) or `otlp` (an ingested OpenTelemetry span). Whatever it is,
+   * `request` / `response` hold the call in the chat shape (converted by `intersebd/chat`'s converters).
+   */
+  protocol: Generated<CallProtocol>;
+  /** JSON: the request body as received (capture mode applied), for a call that is not chat; null for chat. */
+  originalRequest: string | null;
+  /** JSON: the response as received (a stream's final object), for a call that is not chat; null for chat. */
+  originalResponse: string | null;
+  /** Why the originals could not be converted to the chat shape (then `request` / `response` are null). */
+  conversionError: string | null;
 }
+
+/** The protocols a call may speak (`calls.protocol`). */
+export type CallProtocol = "chat" | "responses" | "messages" | "otlp";
 
 /** The tags a call was given by its caller (headers, SDK, API); its id and completion id are not repeated here. */
 export interface CallTagsTable {
@@ -154,7 +169,7 @@ export interface Database
 
 export type CallRow = Selectable<CallsTable>;
 /** A call as lists read it: every column but the bodies. */
-export type CallListRow = Omit<CallRow, "request" | "response">;
+export type CallListRow = Omit<CallRow, "request" | "response" | "originalRequest" | "originalResponse">;
 export type NewCallRow = Insertable<CallsTable>;
 export type LinkRow = Selectable<LinksTable>;
 export type AnnotationRow = Selectable<AnnotationsTable>;
