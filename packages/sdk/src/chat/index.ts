@@ -14,5 +14,12 @@ export {
   usageOf,
 } from "./access.ts";
 export { ChatCompletionAssembler, ChatStreamReader } from "./assemble.ts";
+export {
+  type AnthropicMessage,
+  type AnthropicStreamError,
+  accumulateMessagesStream,
+  MessagesStreamAccumulator,
+  MessagesStreamReader,
+} from "./messages-stream.ts";
 export { SseDecoder, type SseEvent } from "./sse.ts";
 export type * from "./types.ts";

@@ -24,12 +24,14 @@
  * - header `x-fake-disconnect-after: N`: destroy the connection after N stream events.
  * - header `x-fake-end-delay-ms`: end the stream's body that long after `data: [DONE]` (sent at once).
  * - `GET /v1/models`, `POST /v1/embeddings`: small valid answers.
+ * - `POST /v1/messages`: Anthropic's Messages API, streamed or not, with its own fixtures (see messages.ts).
  * - `GET /__requests`: the requests seen (method, url, headers, body) for assertions; `DELETE /__requests` clears.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
+import { answerMessages } from "./messages.ts";
 
 export interface SeenRequest {
   method: string;
@@ -336,6 +338,10 @@ export async function startFakeUpstream(
       }
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(moderationFor(parsed)));
+      return;
+    }
+    if (req.method === "POST" && /^\/v1\/messages\/?(\?|$)/.test(url)) {
+      await answerMessages(body, h, res, fixtureDirs);
       return;
     }
     if (!(req.method === "POST" && url.startsWith("/v1/chat/completions"))) {
