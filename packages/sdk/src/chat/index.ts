@@ -21,5 +21,10 @@ export {
   MessagesStreamAccumulator,
   MessagesStreamReader,
 } from "./messages-stream.ts";
+export {
+  accumulateResponsesStream,
+  ResponsesAssembler,
+  ResponsesStreamReader,
+} from "./responses-stream.ts";
 export { SseDecoder, type SseEvent } from "./sse.ts";
 export type * from "./types.ts";

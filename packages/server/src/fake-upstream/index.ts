@@ -3,6 +3,8 @@
  * used by tests (through testing/, which re-exports it). Its recorded and provider-shaped streams lie in
  * fixtures/, next to it, in the sources and in dist/ alike.
  */
+
+export { RESPONSES_STREAMS_DIR } from "./responses.ts";
 export {
   type FakeUpstream,
   judgeVerdict,

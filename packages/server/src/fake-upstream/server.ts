@@ -24,6 +24,7 @@
  * - header `x-fake-disconnect-after: N`: destroy the connection after N stream events.
  * - header `x-fake-end-delay-ms`: end the stream's body that long after `data: [DONE]` (sent at once).
  * - `GET /v1/models`, `POST /v1/embeddings`: small valid answers.
+ * - `POST /v1/responses`, `GET /v1/responses/{id}`: OpenAI's Responses API, streamed or not (see responses.ts).
  * - `POST /v1/messages`: Anthropic's Messages API, streamed or not, with its own fixtures (see messages.ts).
  * - `GET /__requests`: the requests seen (method, url, headers, body) for assertions; `DELETE /__requests` clears.
  */
@@ -32,6 +33,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { answerMessages } from "./messages.ts";
+import { responsesFake } from "./responses.ts";
 
 export interface SeenRequest {
   method: string;
@@ -245,6 +247,7 @@ export async function startFakeUpstream(
   ];
   const requests: SeenRequest[] = [];
   const state = { aborted: 0, connections: 0, finished: 0 };
+  const responses = responsesFake(fixtureDirs);
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -340,6 +343,8 @@ export async function startFakeUpstream(
       res.end(JSON.stringify(moderationFor(parsed)));
       return;
     }
+    if (url.startsWith("/v1/responses") && (await responses.answer(req.method ?? "", url, body, h, res)))
+      return;
     if (req.method === "POST" && /^\/v1\/messages\/?(\?|$)/.test(url)) {
       await answerMessages(body, h, res, fixtureDirs);
       return;

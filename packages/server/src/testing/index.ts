@@ -7,6 +7,7 @@ export {
   judgeVerdict,
   PROVIDER_STREAMS_DIR,
   RECORDED_STREAMS_DIR,
+  RESPONSES_STREAMS_DIR,
   startFakeUpstream,
 } from "../fake-upstream/index.ts";
 export * from "./calls.ts";
