@@ -55,7 +55,7 @@ export function splitRequestHeaders(raw: string[]): {
       continue;
     }
     if (HOP_BY_HOP.has(lower)) continue;
-    if (lower === "authorization" || lower === "api-key") hasAuth = true;
+    if (lower === "authorization" || lower === "api-key" || lower === "x-api-key") hasAuth = true;
     forward.push(name, value);
   }
   let metadata: Record<string, unknown> = {};

@@ -60,6 +60,8 @@ const httpAgent = new http.Agent(agentOptions);
 const httpsAgent = new https.Agent(agentOptions);
 /** How long the rest of an upstream body may take to arrive after its client left at `[DONE]`. */
 const DRAIN_MS = 10_000;
+/** Anthropic's Messages paths (`/messages`, `/messages/count_tokens`, `/messages/batches`). */
+const ANTHROPIC_PATH = /^\/messages(?:[/?]|$)/;
 
 export function sendJsonError(
   res: ServerResponse,
@@ -229,10 +231,18 @@ function sendAdmitted(
   const { upstream } = route;
   // With raw header arrays Node adds no Host of its own; the upstream's is the right one (virtual hosting, TLS SNI).
   headers.push("host", upstream.baseUrl.host);
-  if (!hasAuth && upstream.apiKey) headers.push("authorization", `Bearer ${upstream.apiKey}`);
+  // Anthropic's API takes its key as `x-api-key`: an upstream reached at `/messages...` speaks Anthropic.
+  if (!hasAuth && upstream.apiKey)
+    headers.push(
+      ...(ANTHROPIC_PATH.test(route.rest)
+        ? ["x-api-key", upstream.apiKey]
+        : ["authorization", `Bearer ${upstream.apiKey}`]),
+    );
 
   const watch =
-    route.protocol === "chat" ? new CallWatcher(callId, route, context, startedAt, t0, sink) : undefined;
+    route.protocol === "chat" || route.protocol === "messages"
+      ? new CallWatcher(callId, route, context, startedAt, t0, sink)
+      : undefined;
   if (watch && decision?.routed) {
     const { routed } = decision;
     watch.routed(

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from "node:http";
 import { StringDecoder } from "node:string_decoder";
 import zlib from "node:zlib";
-import { ChatStreamReader } from "intersebd/chat";
+import { ChatStreamReader, MessagesStreamReader } from "intersebd/chat";
 import type { CapturedCall, Outcome, UnbuiltCall } from "../calls/index.ts";
 import type { Routed } from "../experiments/router.ts";
 import { rawOf } from "../store/json.ts";
@@ -27,13 +27,24 @@ export interface CallSink {
   onRejected: (call: UnbuiltCall, err: unknown) => void;
 }
 
-/** Watches one chat completion on the side and builds its record when it ends. */
+/** What a streamed answer is read with, one per protocol: chat's, Anthropic Messages'. */
+interface StreamReader {
+  feed(text: string): void;
+  end(): void;
+  /** The stream's terminal event was read (`[DONE]`, `message_stop`): the answer is complete. */
+  readonly done: boolean;
+  readonly error: unknown;
+  readonly complete: boolean;
+  result(): Record<string, unknown> | undefined;
+}
+
+/** Watches one chat completion (or Messages call) on the side and builds its record when it ends. */
 export class CallWatcher {
   readonly #requestChunks: Buffer[] = [];
   readonly #responseChunks: Buffer[] = [];
   #stream = false;
   #ttftMs: number | null = null;
-  #reader: ChatStreamReader | undefined;
+  #reader: StreamReader | undefined;
   #decoder: StringDecoder | undefined;
   /** `finish` was called: bytes still arriving (an upstream drained after `[DONE]`) are not the record's. */
   #finished = false;
@@ -91,7 +102,8 @@ export class CallWatcher {
       this.#inflate.on("error", () => {});
     }
     if (this.#stream) {
-      this.#reader = new ChatStreamReader();
+      this.#reader =
+        this.#route.protocol === "messages" ? new MessagesStreamReader() : new ChatStreamReader();
       this.#decoder = new StringDecoder("utf8");
     }
   }
@@ -158,7 +170,8 @@ export class CallWatcher {
     const streamError = reader.error;
     if (streamError)
       return ["upstream_error", `upstream error mid-stream: ${clip(JSON.stringify(streamError), 2000)}`];
-    if (!reader.complete) return ["upstream_error", TRUNCATED];
+    if (!reader.complete)
+      return ["upstream_error", this.#route.protocol === "messages" ? TRUNCATED_MESSAGES : TRUNCATED];
     return [outcome, error];
   }
 
@@ -217,6 +230,8 @@ export class CallWatcher {
       metadata: this.#context.metadata,
       source: "proxy",
     };
+    // The bodies as received are the originals; the record converts them to the chat shape (calls/record.ts).
+    if (this.#route.protocol === "messages") call.protocol = "messages";
     const routed = this.#routed;
     if (!routed) return call;
     call.experiment = routed.experiment.name;
@@ -230,6 +245,7 @@ export class CallWatcher {
 }
 
 const TRUNCATED = "stream ended without [DONE] or a finish reason";
+const TRUNCATED_MESSAGES = "stream ended without message_stop";
 
 const TOO_DEEP = `[a JSON body nested more than ${MAX_JSON_DEPTH} levels deep; not kept]`;
 
