@@ -159,3 +159,16 @@ export type ConversationEvalResult = ConversationEvalReport["results"][number];
 /** `GET /api/conversations/evals/{id}/items`. */
 export type ConversationEvalItems = Awaited<ReturnType<ConversationsBook["listItems"]>>;
 export type ConversationEvalItem = ConversationEvalItems["data"][number];
+
+// Operations: status, provenance, erasure
+/** `GET /api/status`: the runtime's shape (version, store, capture, upstream names, config hash, queue, jobs). */
+export type StatusView = z.infer<typeof import("./ops/status.ts").statusSchema>;
+/** `GET /api/status/config-changes`: each configuration hash the stored calls carry, oldest first. */
+export type ConfigChanges = z.infer<typeof import("./ops/status.ts").configChangesSchema>;
+export type ConfigChange = ConfigChanges["data"][number];
+/** `DELETE /api/users/{id}`, `/api/sessions/{id}`, `/api/tags/{tag}` (with `?dryRun=true` or not): the counts. */
+export type ErasureResult = z.infer<typeof import("./erasure/schemas.ts").erasureResultSchema>;
+export type ErasureCounts = ErasureResult["counts"];
+/** `GET /api/audit`: the audit log, newest first (who, when, the selector's kind and hash, counts). */
+export type AuditPage = z.infer<typeof import("./erasure/schemas.ts").auditListSchema>;
+export type AuditEntry = AuditPage["entries"][number];

@@ -17,6 +17,7 @@ const ReviewQueuePage = lazy(() => import("./pages/ReviewQueuesPage.tsx"));
 const RubricsPage = lazy(() => import("./pages/RubricsPage.tsx"));
 const SettingsPage = lazy(() => import("./pages/SettingsPage.tsx"));
 const KeysPage = lazy(() => import("./pages/KeysPage.tsx"));
+const PrivacyPage = lazy(() => import("./pages/PrivacyPage.tsx"));
 const DatasetsPage = lazy(() => import("./pages/DatasetsPage.tsx"));
 const DatasetPage = lazy(() => import("./pages/DatasetPage.tsx"));
 const EvalsPage = lazy(() => import("./pages/EvalsPage.tsx"));
@@ -188,6 +189,7 @@ export function App() {
             <Route path="/rubrics/:name" element={<RubricsPage />} />
             <Route path="/settings" element={<SettingsPage />} />
             <Route path="/settings/keys" element={<KeysPage />} />
+            <Route path="/settings/privacy" element={<PrivacyPage />} />
             <Route path="/datasets" element={<DatasetsPage />} />
             <Route path="/datasets/:name" element={<DatasetPage />} />
             <Route path="/evals" element={<EvalsPage />} />

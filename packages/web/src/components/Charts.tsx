@@ -344,6 +344,7 @@ export function TimeChart({
   integer = false,
   points = true,
   yRange,
+  markers,
 }: {
   /** Seconds since the epoch. */
   xs: number[];
@@ -359,6 +360,8 @@ export function TimeChart({
   integer?: boolean;
   /** Draw each value as a dot (where gaps leave single values that a line would not show). */
   points?: boolean;
+  /** Vertical lines at these times (events such as a configuration change), each with a short label. */
+  markers?: TimeMarker[];
 }) {
   const box = usePlot(
     useCallback<Build>(
@@ -394,10 +397,11 @@ export function TimeChart({
               } satisfies uPlot.Series;
             }),
           ],
+          plugins: markers?.length ? [vmarkers(markers)] : [],
         },
         data: [xs, ...series.map((s) => s.values)] as uPlot.AlignedData,
       }),
-      [xs, series, unit, height, format, integer, points, yRange],
+      [xs, series, unit, height, format, integer, points, yRange, markers],
     ),
   );
   return (
@@ -476,6 +480,38 @@ export function IntervalChart({
 }
 
 /** A dashed horizontal line at `y` (zero difference, the control's level). */
+/** A vertical marker of a time chart: `x` in seconds since the epoch, `label` drawn by the line, `title` on hover. */
+export interface TimeMarker {
+  x: number;
+  label: string;
+  title: string;
+}
+
+/**
+ * Vertical markers as elements over the plot (not canvas strokes), so that each one carries its hash and time
+ * as text a reader can hover, select or find; placed again whenever the plot is drawn or resized.
+ */
+function vmarkers(markers: TimeMarker[]): uPlot.Plugin {
+  const place = (u: uPlot) => {
+    for (const el of u.over.querySelectorAll(".chart-marker")) el.remove();
+    const [lo, hi] = [u.scales.x?.min ?? -Infinity, u.scales.x?.max ?? Infinity];
+    for (const m of markers) {
+      if (m.x < lo || m.x > hi) continue;
+      const el = document.createElement("div");
+      el.className = "chart-marker";
+      el.dataset.testid = "chart-marker";
+      el.style.left = `${u.valToPos(m.x, "x")}px`;
+      el.title = m.title;
+      const label = document.createElement("span");
+      label.className = "chart-marker-label";
+      label.textContent = m.label;
+      el.append(label);
+      u.over.append(el);
+    }
+  };
+  return { hooks: { ready: [place], setSize: [place], setScale: [(u, key) => key === "x" && place(u)] } };
+}
+
 function hline(y: number, color: string): uPlot.Plugin {
   return {
     hooks: {

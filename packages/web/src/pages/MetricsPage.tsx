@@ -1,11 +1,12 @@
 import { type ReactNode, useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { withQuery } from "../api.ts";
+import type { TimeMarker } from "../components/Charts.tsx";
 import { TimeChart } from "../components/LazyCharts.tsx";
 import { ErrorBox, Loading } from "../components/ui.tsx";
-import { fmtCost, fmtInt, fmtMs, fmtNum, fmtPct } from "../format.ts";
+import { fmtCost, fmtDateTime, fmtInt, fmtMs, fmtNum, fmtPct } from "../format.ts";
 import { useApi } from "../hooks.ts";
-import type { MetricBucket, MetricName } from "../types.ts";
+import type { ConfigChange, ConfigChanges, MetricBucket, MetricName } from "../types.ts";
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
@@ -141,6 +142,53 @@ function toSeries(
   return { xs, series, hidden: info.zeroFill ? 0 : rest.length };
 }
 
+/** A configuration hash's first call, as the timeline's marker: the short hash by the line, all of it on hover. */
+const markerOf = (c: ConfigChange): TimeMarker => ({
+  x: c.firstSeen / 1000,
+  label: c.configHash.slice(0, 8),
+  title: `configuration ${c.configHash} from ${fmtDateTime(new Date(c.firstSeen).toISOString())}`,
+});
+
+/**
+ * The configuration hashes first seen in [from, to). Asked without `from`, so that a hash already in use before
+ * the range is not taken for a change at its start. A server without the route, or a key that may not read it,
+ * leaves the charts unmarked rather than showing an error on a page that works without it.
+ */
+function useConfigChanges(from: number, to: number): ConfigChange[] {
+  const { data } = useApi<ConfigChanges>(withQuery("/api/status/config-changes", { to }));
+  return useMemo(
+    () => (data?.data ?? []).filter((c) => c.firstSeen >= from && c.firstSeen < to),
+    [data, from, to],
+  );
+}
+
+function ConfigChangeList({ changes }: { changes: ConfigChange[] }) {
+  if (changes.length === 0) return null;
+  return (
+    <section className="card config-changes" data-testid="config-changes">
+      <h2>Configuration changes</h2>
+      <p className="muted small">
+        A dashed line on each chart marks when calls first carried a new configuration hash (the effective
+        non-secret configuration: capture mode, upstreams, sampling, limits…), so a change in the lines can be
+        traced to it.
+      </p>
+      <ul>
+        {changes.map((c) => (
+          <li key={c.configHash} data-config-hash={c.configHash}>
+            <code>{c.configHash}</code> from{" "}
+            <span className="nowrap">{fmtDateTime(new Date(c.firstSeen).toISOString())}</span>{" "}
+            <span className="muted small">
+              {fmtInt(c.calls)} call{c.calls === 1 ? "" : "s"}, last{" "}
+              {fmtDateTime(new Date(c.lastSeen).toISOString())}
+              {c.current ? " · this server's configuration now" : ""}
+            </span>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 function MetricChart({
   metric,
   bucket,
@@ -148,6 +196,7 @@ function MetricChart({
   from,
   to,
   colorOf,
+  markers,
 }: {
   metric: MetricName;
   bucket: "hour" | "day";
@@ -155,6 +204,7 @@ function MetricChart({
   from: number;
   to: number;
   colorOf: ColorOf;
+  markers: TimeMarker[];
 }) {
   const info = METRICS[metric];
   const url = withQuery("/api/metrics/timeseries", { metric, bucket, groupBy, from, to });
@@ -194,6 +244,7 @@ function MetricChart({
             integer={metric === "volume"}
             points={!info.zeroFill}
             yRange={metric === "passRate" ? [0, 1] : undefined}
+            markers={markers}
           />
           {chart.hidden ? (
             <p className="muted small">
@@ -233,6 +284,9 @@ export default function MetricsPage() {
       return seen.get(g) as number;
     };
   }, [groupBy]);
+
+  const changes = useConfigChanges(from, to);
+  const markers = useMemo(() => changes.map(markerOf), [changes]);
 
   const update = (k: string, v: string) => {
     const next = new URLSearchParams(params);
@@ -303,9 +357,11 @@ export default function MetricsPage() {
             from={from}
             to={to}
             colorOf={colorOf}
+            markers={markers}
           />
         ))}
       </div>
+      <ConfigChangeList changes={changes} />
     </div>
   );
 }

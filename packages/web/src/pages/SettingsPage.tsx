@@ -73,6 +73,9 @@ export default function SettingsPage() {
       <p>
         <Link to="/settings/keys">API keys</Link>: create one for a service, list, revoke.
       </p>
+      <p>
+        <Link to="/settings/privacy">Privacy</Link>: erase a user, a session or a tag, and see the audit log.
+      </p>
       {loading && !s ? <Loading what="Loading settings" /> : null}
       {s ? (
         <>
