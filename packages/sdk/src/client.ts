@@ -4,14 +4,12 @@
  * throw into the host application or keep its process alive: every failure goes to `onError`, every timer
  * is unref'd unless someone awaits `flush()`.
  */
+
+import { type MessagesClient, type WrapAnthropicOptions, wrapAnthropicClient } from "./anthropic.ts";
+import type { CallSink } from "./capture.ts";
 import { envEnabled, randomId, readEnv, refTimer, unrefTimer } from "./env.ts";
 import { type EventKind, IntersebdError } from "./errors.ts";
-import {
-  type CallSink,
-  type ChatCompletionsClient,
-  type WrapOpenAIOptions,
-  wrapChatCompletions,
-} from "./openai.ts";
+import { type OpenAIClient, type WrapOpenAIOptions, wrapOpenAIClient } from "./openai.ts";
 import type {
   AnnotateInput,
   FlushOptions,
@@ -340,19 +338,38 @@ export class Intersebd {
   }
 
   /**
-   * Captures `client.chat.completions.create` in-process, for services that cannot point their OpenAI client
-   * at the proxy. Calls, streams and errors reach the caller unchanged; each finished call is queued for
-   * `POST /api/calls`, and its completion id then works as a tag. Returns the same client.
+   * Captures `client.chat.completions.create` and `client.responses.create` (and so `responses.stream()`)
+   * in-process, for services that cannot point their OpenAI client at the proxy. Calls, streams and errors
+   * reach the caller unchanged; each finished call is queued for `POST /api/calls`, and its completion id (or
+   * Responses id, `resp_…`) then works as a tag. Returns the same client.
    *
    * @example
    * ```ts
    * const openai = intersebd.wrapOpenAI(new OpenAI(), () => ({ sessionId: currentSession(), tags: ["titles"] }));
    * const r = await openai.chat.completions.create({ model: "gpt-4o-mini", messages });
    * intersebd.annotate({ annotationKey: r.id, numericReward: 1 });
+   * const resp = await openai.responses.create({ model: "gpt-4.1", input: "Name this thread" });
+   * intersebd.annotate({ annotationKey: resp.id, numericReward: 1 });
    * ```
    */
-  wrapOpenAI<C extends ChatCompletionsClient>(client: C, options?: WrapOpenAIOptions): C {
-    return wrapChatCompletions(client, options, this.#sink);
+  wrapOpenAI<C extends OpenAIClient>(client: C, options?: WrapOpenAIOptions): C {
+    return wrapOpenAIClient(client, options, this.#sink);
+  }
+
+  /**
+   * Captures an Anthropic client's `messages.create` (and so `messages.stream()`) in-process, as `wrapOpenAI`
+   * does for OpenAI's: what the caller gets is unchanged, each finished call is queued for `POST /api/calls`
+   * with `protocol: "messages"`, and its message id (`msg_…`) then works as a tag. Returns the same client.
+   *
+   * @example
+   * ```ts
+   * const anthropic = intersebd.wrapAnthropic(new Anthropic(), { userId: user.id });
+   * const m = await anthropic.messages.create({ model: "claude-sonnet-4-5", max_tokens: 1024, messages });
+   * intersebd.annotate({ annotationKey: m.id, numericReward: 1 });
+   * ```
+   */
+  wrapAnthropic<C extends MessagesClient>(client: C, options?: WrapAnthropicOptions): C {
+    return wrapAnthropicClient(client, options, this.#sink);
   }
 
   /**

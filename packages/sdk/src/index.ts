@@ -2,13 +2,16 @@
  * `intersebd`: link, annotate and reward the LLM calls of your service. No runtime dependencies; Node >= 18,
  * Bun, Deno and edge runtimes (only `fetch` and timers are used).
  */
-import { Intersebd } from "./client.ts";
-import type { ChatCompletionsClient, WrapOpenAIOptions } from "./openai.ts";
 
+import type { MessagesClient, WrapAnthropicOptions } from "./anthropic.ts";
+import { Intersebd } from "./client.ts";
+import type { OpenAIClient, WrapOpenAIOptions } from "./openai.ts";
+
+export type { MessagesClient, WrapAnthropicOptions } from "./anthropic.ts";
 export { type Check, type CheckItem, type CheckResult, defineCheck } from "./checks.ts";
 export { Intersebd } from "./client.ts";
 export { type EventKind, IntersebdError, type IntersebdErrorCode } from "./errors.ts";
-export type { CallContext, ChatCompletionsClient, WrapOpenAIOptions } from "./openai.ts";
+export type { CallContext, ChatCompletionsClient, OpenAIClient, WrapOpenAIOptions } from "./openai.ts";
 export type {
   AnnotateInput,
   AnnotationSource,
@@ -44,8 +47,9 @@ export type {
 export const intersebd: Intersebd = new Intersebd();
 
 /**
- * Wraps an OpenAI client so that its `chat.completions.create` calls (streams included) are captured by the
- * default instance and sent to `POST /api/calls`. Returns the same client; what the caller gets is unchanged.
+ * Wraps an OpenAI client so that its `chat.completions.create` and `responses.create` calls (streams included)
+ * are captured by the default instance and sent to `POST /api/calls`. Returns the same client; what the caller
+ * gets is unchanged.
  *
  * @example
  * ```ts
@@ -57,6 +61,25 @@ export const intersebd: Intersebd = new Intersebd();
  * intersebd.annotate({ annotationKey: r.id, numericReward: 1 });
  * ```
  */
-export function wrapOpenAI<C extends ChatCompletionsClient>(client: C, options?: WrapOpenAIOptions): C {
+export function wrapOpenAI<C extends OpenAIClient>(client: C, options?: WrapOpenAIOptions): C {
   return intersebd.wrapOpenAI(client, options);
+}
+
+/**
+ * Wraps an Anthropic client so that its `messages.create` calls (streams and `messages.stream()` included) are
+ * captured by the default instance and sent to `POST /api/calls`. Returns the same client; what the caller gets
+ * is unchanged.
+ *
+ * @example
+ * ```ts
+ * import Anthropic from "@anthropic-ai/sdk";
+ * import { intersebd, wrapAnthropic } from "intersebd";
+ *
+ * const anthropic = wrapAnthropic(new Anthropic(), { tags: ["support"] });
+ * const m = await anthropic.messages.create({ model: "claude-sonnet-4-5", max_tokens: 1024, messages });
+ * intersebd.annotate({ annotationKey: m.id, numericReward: 1 });
+ * ```
+ */
+export function wrapAnthropic<C extends MessagesClient>(client: C, options?: WrapAnthropicOptions): C {
+  return intersebd.wrapAnthropic(client, options);
 }

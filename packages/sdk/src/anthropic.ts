@@ -1,0 +1,74 @@
+/**
+ * `wrapAnthropic`: in-process capture of `messages.create` (and so of `messages.stream()`, which calls it) for
+ * services on Anthropic's client that do not go through the proxy. Each call is recorded with
+ * `protocol: "messages"` and its bodies as sent and received (a stream's events reassembled as the client's
+ * `finalMessage()` builds them); the server stores it beside its chat-shaped conversion. What the caller gets is
+ * what the unwrapped client gives (capture.ts).
+ *
+ * No import of `@anthropic-ai/sdk` here: the client is typed structurally, so the SDK keeps no dependency.
+ */
+
+import {
+  type CallSink,
+  hasCreate,
+  type Protocol,
+  patchCreate,
+  unwrappable,
+  type WrapOptions,
+} from "./capture.ts";
+import { accumulateMessagesStream } from "./chat/index.ts";
+
+/**
+ * The shape `wrapAnthropic` needs: the official `@anthropic-ai/sdk` client or anything with `messages.create`.
+ *
+ * @example
+ * ```ts
+ * const client: MessagesClient = new Anthropic();
+ * ```
+ */
+export interface MessagesClient {
+  messages: { create: (...args: never[]) => unknown };
+}
+
+/**
+ * Options of `wrapAnthropic`: a `CallContext` for every call, or a function computing one from the request
+ * params at each call.
+ *
+ * @example
+ * ```ts
+ * const options: WrapAnthropicOptions = { userId: user.id, tags: ["support"] };
+ * ```
+ */
+export type WrapAnthropicOptions = WrapOptions;
+
+/** Params the client lifts out of the body into headers (`anthropic-*`), so they are not part of the request. */
+const NOT_IN_BODY = ["user_profile_id", "workspace_id"];
+
+const MESSAGES: Protocol = {
+  wrapper: "wrapAnthropic",
+  protocol: "messages",
+  path: "/v1/messages",
+  accumulator() {
+    const events: unknown[] = [];
+    return { push: (event) => events.push(event), result: () => accumulateMessagesStream(events) };
+  },
+  request(params) {
+    for (const key of NOT_IN_BODY) delete params[key];
+    return params;
+  },
+};
+
+/** See `Intersebd.wrapAnthropic`; the default-instance form is `wrapAnthropic` in `index.ts`. */
+export function wrapAnthropicClient<C extends MessagesClient>(
+  client: C,
+  options: WrapAnthropicOptions | undefined,
+  sink: CallSink,
+): C {
+  const messages = (client as { messages?: unknown } | undefined)?.messages;
+  if (!hasCreate(messages)) {
+    unwrappable(sink, "wrapAnthropic", "messages.create");
+    return client;
+  }
+  patchCreate(messages as object, MESSAGES, options, sink);
+  return client;
+}
