@@ -14,6 +14,7 @@ export {
   usageOf,
 } from "./access.ts";
 export { ChatCompletionAssembler, ChatStreamReader } from "./assemble.ts";
+export { type ChatCall, ConversionError, type ConvertedProtocol } from "./convert.ts";
 export {
   type AnthropicMessage,
   type AnthropicStreamError,
@@ -21,10 +22,12 @@ export {
   MessagesStreamAccumulator,
   MessagesStreamReader,
 } from "./messages-stream.ts";
+export { messagesRequestToChat, messagesResponseToChat, messagesToChat } from "./messages-to-chat.ts";
 export {
   accumulateResponsesStream,
   ResponsesAssembler,
   ResponsesStreamReader,
 } from "./responses-stream.ts";
+export { responsesRequestToChat, responsesResponseToChat, responsesToChat } from "./responses-to-chat.ts";
 export { SseDecoder, type SseEvent } from "./sse.ts";
 export type * from "./types.ts";
