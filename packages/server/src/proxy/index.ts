@@ -240,9 +240,7 @@ function sendAdmitted(
     );
 
   const watch =
-    route.protocol === "chat" || route.protocol === "messages"
-      ? new CallWatcher(callId, route, context, startedAt, t0, sink)
-      : undefined;
+    route.protocol !== undefined ? new CallWatcher(callId, route, context, startedAt, t0, sink) : undefined;
   if (watch && decision?.routed) {
     const { routed } = decision;
     watch.routed(

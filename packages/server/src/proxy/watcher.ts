@@ -6,7 +6,7 @@
 import type { IncomingMessage } from "node:http";
 import { StringDecoder } from "node:string_decoder";
 import zlib from "node:zlib";
-import { ChatStreamReader, MessagesStreamReader } from "intersebd/chat";
+import { ChatStreamReader, MessagesStreamReader, ResponsesStreamReader } from "intersebd/chat";
 import type { CapturedCall, Outcome, UnbuiltCall } from "../calls/index.ts";
 import type { Routed } from "../experiments/router.ts";
 import { rawOf } from "../store/json.ts";
@@ -14,6 +14,7 @@ import { jsonDepth, MAX_JSON_DEPTH } from "../util/bounds.ts";
 import { clip } from "../util/clip.ts";
 import type { ShadowHandoff } from "./experiments.ts";
 import type { CallContext } from "./headers.ts";
+import { continueResponses } from "./responses.ts";
 import type { ProxyRoute } from "./route.ts";
 
 /** Where a watcher hands its record: the recorder, or the set-aside file when the record cannot be built. */
@@ -102,8 +103,13 @@ export class CallWatcher {
       this.#inflate.on("error", () => {});
     }
     if (this.#stream) {
+      const protocol = this.#route.protocol;
       this.#reader =
-        this.#route.protocol === "messages" ? new MessagesStreamReader() : new ChatStreamReader();
+        protocol === "messages"
+          ? new MessagesStreamReader()
+          : protocol === "responses"
+            ? new ResponsesStreamReader()
+            : new ChatStreamReader();
       this.#decoder = new StringDecoder("utf8");
     }
   }
@@ -171,7 +177,14 @@ export class CallWatcher {
     if (streamError)
       return ["upstream_error", `upstream error mid-stream: ${clip(JSON.stringify(streamError), 2000)}`];
     if (!reader.complete)
-      return ["upstream_error", this.#route.protocol === "messages" ? TRUNCATED_MESSAGES : TRUNCATED];
+      return [
+        "upstream_error",
+        this.#route.protocol === "messages"
+          ? TRUNCATED_MESSAGES
+          : this.#route.protocol === "responses"
+            ? TRUNCATED_RESPONSES
+            : TRUNCATED,
+      ];
     return [outcome, error];
   }
 
@@ -232,6 +245,7 @@ export class CallWatcher {
     };
     // The bodies as received are the originals; the record converts them to the chat shape (calls/record.ts).
     if (this.#route.protocol === "messages") call.protocol = "messages";
+    if (this.#route.protocol === "responses") continueResponses(call, request, response);
     const routed = this.#routed;
     if (!routed) return call;
     call.experiment = routed.experiment.name;
@@ -246,6 +260,7 @@ export class CallWatcher {
 
 const TRUNCATED = "stream ended without [DONE] or a finish reason";
 const TRUNCATED_MESSAGES = "stream ended without message_stop";
+const TRUNCATED_RESPONSES = "stream ended without response.completed, response.failed or response.incomplete";
 
 const TOO_DEEP = `[a JSON body nested more than ${MAX_JSON_DEPTH} levels deep; not kept]`;
 
