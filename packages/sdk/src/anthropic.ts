@@ -10,13 +10,14 @@
 
 import {
   type CallSink,
+  copyOf,
   hasCreate,
   type Protocol,
   patchCreate,
   unwrappable,
   type WrapOptions,
 } from "./capture.ts";
-import { accumulateMessagesStream } from "./chat/index.ts";
+import { MessagesStreamAccumulator } from "./chat/index.ts";
 
 /**
  * The shape `wrapAnthropic` needs: the official `@anthropic-ai/sdk` client or anything with `messages.create`.
@@ -49,8 +50,8 @@ const MESSAGES: Protocol = {
   protocol: "messages",
   path: "/v1/messages",
   accumulator() {
-    const events: unknown[] = [];
-    return { push: (event) => events.push(event), result: () => accumulateMessagesStream(events) };
+    const acc = new MessagesStreamAccumulator();
+    return { push: (event) => acc.push(copyOf(event)), result: () => acc.result() };
   },
   request(params) {
     for (const key of NOT_IN_BODY) delete params[key];

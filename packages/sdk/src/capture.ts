@@ -329,6 +329,19 @@ function observe(result: unknown, p: Pending): void {
   } else settled(result);
 }
 
+/**
+ * A copy of a stream event, taken before the caller sees it: the clients' own stream helpers
+ * (`messages.stream()`, `responses.stream()`) build their snapshot from the event objects and then append deltas
+ * to them in place, so an event kept by reference would later hold text that the deltas add again.
+ */
+export function copyOf<T>(event: T): T {
+  try {
+    return structuredClone(event);
+  } catch {
+    return event;
+  }
+}
+
 /** Whether `target` has a `create` method that {@link patchCreate} can wrap. */
 export function hasCreate(target: unknown): boolean {
   return isObject(target) && typeof (target as { create?: unknown }).create === "function";

@@ -10,13 +10,14 @@
 import {
   type CallContext,
   type CallSink,
+  copyOf,
   hasCreate,
   type Protocol,
   patchCreate,
   unwrappable,
   type WrapOptions,
 } from "./capture.ts";
-import { accumulateResponsesStream, ChatCompletionAssembler } from "./chat/index.ts";
+import { ChatCompletionAssembler, ResponsesAssembler } from "./chat/index.ts";
 
 export type { CallContext, CallSink };
 
@@ -70,8 +71,8 @@ const RESPONSES: Protocol = {
   protocol: "responses",
   path: "/responses",
   accumulator() {
-    const events: unknown[] = [];
-    return { push: (event) => events.push(event), result: () => accumulateResponsesStream(events) };
+    const acc = new ResponsesAssembler();
+    return { push: (event) => acc.push(copyOf(event)), result: () => acc.result() };
   },
   // A response may come whole (or a stream end) and still say it failed: `status: "failed"` with its error.
   failure(response) {
