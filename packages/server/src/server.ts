@@ -25,6 +25,7 @@ import * as keys from "./keys/index.ts";
 import { startLimits } from "./limits/index.ts";
 import { LiveRules } from "./live/index.ts";
 import { countCall, createMetrics } from "./metrics/index.ts";
+import { mountTraces } from "./otlp/index.ts";
 import { createProxy } from "./proxy/index.ts";
 import { openStore } from "./store/index.ts";
 import { createBrowserGuard } from "./util/browser-guard.ts";
@@ -156,7 +157,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // The domains' workers start here, once; mounting their tables starts nothing.
   const domains = compose(ctx, { experimentsChanged: experiments.changed, liveRules, keys: keyRing });
   closers.push(() => domains.stop());
-  const api = createApi(ctx, domains.tables, opts.mounts, [(_api, _ctx, root) => webRoutes(root)], keyRing);
+  const api = createApi(
+    ctx,
+    domains.tables,
+    opts.mounts,
+    // OTLP exporters post to a fixed `/v1/traces`, beside `/api` (the proxy leaves that path to it).
+    [(_api, _ctx, root) => mountTraces(root, ctx, keyRing), (_api, _ctx, root) => webRoutes(root)],
+    keyRing,
+  );
   const apiListener = getRequestListener(api.fetch);
 
   const guard = createBrowserGuard(config);

@@ -52,6 +52,8 @@ function assertNoDotSegments(path: string): void {
  * @throws HttpError 400 when the path is not valid percent-encoding or has dot segments.
  */
 export function routeRequest(method: string, url: string, upstreams: Map<string, Upstream>): RouteResult {
+  // OTLP's fixed path is this server's own trace ingest (otlp/), not the default upstream's; `/<name>/v1/traces` stays a proxy path.
+  if (url === "/v1/traces" || url.startsWith("/v1/traces?")) return undefined;
   let name: string;
   let rest: string;
   if (url.startsWith("/v1/") || url === "/v1" || url.startsWith("/v1?")) {
