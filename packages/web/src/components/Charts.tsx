@@ -500,7 +500,10 @@ function vmarkers(markers: TimeMarker[]): uPlot.Plugin {
       const el = document.createElement("div");
       el.className = "chart-marker";
       el.dataset.testid = "chart-marker";
-      el.style.left = `${u.valToPos(m.x, "x")}px`;
+      const left = u.valToPos(m.x, "x");
+      el.style.left = `${left}px`;
+      // Near the right edge the label goes on the line's left, where it is not cut off.
+      if (left > u.over.clientWidth - 90) el.classList.add("chart-marker-end");
       el.title = m.title;
       const label = document.createElement("span");
       label.className = "chart-marker-label";

@@ -18,27 +18,33 @@ const SELECTORS = {
 } as const;
 type SelectorKind = keyof typeof SELECTORS;
 
-/** Each count in words, in the order a reader cares about: the calls first, what hung on them after. */
-const COUNT_LABELS: Record<keyof ErasureCounts, string> = {
-  calls: "calls",
-  derivedCalls: "copies (shadow calls, regenerations, evaluation candidates)",
-  callTags: "tags of those calls",
-  callAnnotations: "annotations on those calls",
-  annotations: "annotations",
-  links: "links",
-  comparisons: "comparisons",
-  notifications: "notifications",
-  webhookJobs: "webhook deliveries",
-  reviewQueueItems: "review queue items",
-  liveJobs: "live evaluator jobs",
-  evalItems: "evaluation items",
-  evalCheckResults: "evaluation check results",
-  conversationItems: "conversation evaluation items",
-  snapshotRows: "dataset snapshot rows",
-  snapshotsUpdated: "dataset snapshots updated",
+/** Each count in words (one, several), in the order a reader cares about: the calls first, what hung on them after. */
+const COUNT_LABELS: Record<keyof ErasureCounts, [string, string]> = {
+  calls: ["call", "calls"],
+  derivedCalls: [
+    "copy (shadow call, regeneration, evaluation candidate)",
+    "copies (shadow calls, regenerations, evaluation candidates)",
+  ],
+  callTags: ["tag of those calls", "tags of those calls"],
+  callAnnotations: ["annotation on those calls", "annotations on those calls"],
+  annotations: ["annotation", "annotations"],
+  links: ["link", "links"],
+  comparisons: ["comparison", "comparisons"],
+  notifications: ["notification", "notifications"],
+  webhookJobs: ["webhook delivery", "webhook deliveries"],
+  reviewQueueItems: ["review queue item", "review queue items"],
+  liveJobs: ["live evaluator job", "live evaluator jobs"],
+  evalItems: ["evaluation item", "evaluation items"],
+  evalCheckResults: ["evaluation check result", "evaluation check results"],
+  conversationItems: ["conversation evaluation item", "conversation evaluation items"],
+  snapshotRows: ["dataset snapshot row", "dataset snapshot rows"],
+  snapshotsUpdated: ["dataset snapshot updated", "dataset snapshots updated"],
 };
 
-const labelOf = (key: string) => COUNT_LABELS[key as keyof ErasureCounts] ?? key;
+const labelOf = (key: string, n: number) => {
+  const words = COUNT_LABELS[key as keyof ErasureCounts];
+  return words ? words[n === 1 ? 0 : 1] : key;
+};
 
 /** The counts that are not zero, as label and number. */
 function nonZero(counts: Record<string, number>): Array<[string, number]> {
@@ -60,7 +66,7 @@ function Counts({ counts, testId }: { counts: Record<string, number>; testId: st
         {rows.map(([k, n]) => (
           <tr key={k} data-count={k}>
             <td className="num">{fmtInt(n)}</td>
-            <td>{labelOf(k)}</td>
+            <td>{labelOf(k, n)}</td>
           </tr>
         ))}
       </tbody>
@@ -204,7 +210,7 @@ function AuditRow({ e }: { e: AuditEntry }) {
         <code title={`SHA-256 of ${e.selectorKind}:<stored value>`}>{e.selectorHash.slice(0, 12)}</code>
       </td>
       <td data-testid="audit-counts">
-        {counts.length ? counts.map(([k, n]) => `${fmtInt(n)} ${labelOf(k)}`).join(", ") : "nothing"}
+        {counts.length ? counts.map(([k, n]) => `${fmtInt(n)} ${labelOf(k, n)}`).join(", ") : "nothing"}
       </td>
     </tr>
   );
