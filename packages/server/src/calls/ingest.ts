@@ -43,8 +43,13 @@ export async function ingestCalls(
       status: c.status,
       outcome: c.outcome,
       error: c.error ?? null,
-      request: c.request,
+      request: c.request ?? null,
       response: c.response ?? null,
+      // Another protocol's bodies are stored as sent and converted to chat by toCallRow.
+      protocol: c.protocol,
+      ...(c.originalRequest !== undefined
+        ? { originalRequest: c.originalRequest, originalResponse: c.originalResponse ?? null }
+        : {}),
       sessionId: c.sessionId ?? null,
       userId: c.userId ?? null,
       tags: c.tags,

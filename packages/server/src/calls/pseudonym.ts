@@ -78,6 +78,14 @@ export function pseudonymize(config: Pick<Config, "userIds">, call: CapturedCall
       out.requestText = undefined;
     }
   }
+  // Another protocol's bodies as received (Anthropic's `metadata.user_id`, Responses' `user`): hashed the same.
+  if (call.originalRequest) {
+    const original = hashedRequest(call.originalRequest, hash);
+    if (original !== call.originalRequest) {
+      out.originalRequest = original;
+      out.originalRequestText = undefined;
+    }
+  }
   if (call.assignmentUnit?.startsWith("userId:"))
     out.assignmentUnit = `userId:${hash(call.assignmentUnit.slice("userId:".length))}`;
   return out;

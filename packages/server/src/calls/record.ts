@@ -2,7 +2,15 @@
  * Turns what the proxy (or an SDK, or POST /api/calls) saw into the row the store keeps:
  * capture mode applied, usage extracted, cost computed. Runs after the response is done, off the hot path.
  */
-import { completionIdOf, usageOf } from "intersebd/chat";
+import {
+  ConversionError,
+  completionIdOf,
+  messagesRequestToChat,
+  messagesResponseToChat,
+  responsesRequestToChat,
+  responsesResponseToChat,
+  usageOf,
+} from "intersebd/chat";
 import { previewColumns } from "../chat/preview.ts";
 import type { CaptureMode } from "../config/index.ts";
 import type { CallProtocol, NewCallRow } from "../store/index.ts";
@@ -131,6 +139,69 @@ function storedBody(
   return { value, text: JSON.stringify(value) };
 }
 
+type Body = Record<string, unknown> | null;
+
+/** A call in the chat shape with, for another protocol, its originals and why they could not be converted. */
+interface ChatModel {
+  chat: { request: Body; response: Body; requestText?: string; responseText?: string };
+  originals: { request: Body; response: Body; requestText?: string; responseText?: string };
+  conversionError: string | null;
+}
+
+/**
+ * The chat shape of a call (intersebd/chat's converters for Responses and Messages; a chat or OTLP call already
+ * is chat). Never throws: a body the converters refuse leaves null chat bodies and the reason, and the originals
+ * are stored all the same.
+ */
+function chatModel(call: CapturedCall): ChatModel {
+  const protocol = call.protocol ?? "chat";
+  const given = {
+    request: call.request,
+    response: call.response,
+    requestText: call.requestText,
+    responseText: call.responseText,
+  };
+  if (protocol !== "responses" && protocol !== "messages") {
+    const originals =
+      protocol === "chat"
+        ? { request: null, response: null }
+        : {
+            request: call.originalRequest ?? null,
+            response: call.originalResponse ?? null,
+            requestText: call.originalRequestText,
+            responseText: call.originalResponseText,
+          };
+    return { chat: given, originals, conversionError: null };
+  }
+  // A capturer that had only `request` / `response` handed the originals there.
+  const originals =
+    call.originalRequest !== undefined || call.originalResponse !== undefined
+      ? {
+          request: call.originalRequest ?? null,
+          response: call.originalResponse ?? null,
+          requestText: call.originalRequestText,
+          responseText: call.originalResponseText,
+        }
+      : given;
+  const [toRequest, toResponse] =
+    protocol === "responses"
+      ? [responsesRequestToChat, responsesResponseToChat]
+      : [messagesRequestToChat, messagesResponseToChat];
+  try {
+    return {
+      chat: {
+        request: originals.request === null ? null : toRequest(originals.request),
+        response: toResponse(originals.response),
+      },
+      originals,
+      conversionError: null,
+    };
+  } catch (err) {
+    const why = err instanceof ConversionError ? err.message : `conversion failed: ${String(err)}`;
+    return { chat: { request: null, response: null }, originals, conversionError: why.slice(0, 2000) };
+  }
+}
+
 /** Builds the stored row. `capture` and `patterns` apply the privacy mode to both bodies. */
 export function toCallRow(
   call: CapturedCall,
@@ -138,43 +209,44 @@ export function toCallRow(
   patterns: RedactPattern[] = [],
 ): NewCallRow {
   const protocol = call.protocol ?? "chat";
-  const chatOnly = protocol === "chat";
-  const originalRequest = chatOnly
-    ? { value: null, text: null }
-    : storedBody(
-        call.originalRequest ?? call.request,
-        call.originalRequest ? call.originalRequestText : call.requestText,
-        capture,
-        patterns,
-      );
-  const originalResponse = chatOnly
-    ? { value: null, text: null }
-    : storedBody(
-        call.originalResponse ?? call.response,
-        call.originalResponse ? call.originalResponseText : call.responseText,
-        capture,
-        patterns,
-      );
-  const conversionError: string | null = null;
-  const usage = usageOf(call.response);
-  const requestedModel = str(call.request?.model);
-  const servedModel = str(call.response?.model);
+  const model = chatModel(call);
+  const originalRequest =
+    protocol === "chat"
+      ? { value: null, text: null }
+      : storedBody(model.originals.request, model.originals.requestText, capture, patterns);
+  const originalResponse =
+    protocol === "chat"
+      ? { value: null, text: null }
+      : storedBody(model.originals.response, model.originals.responseText, capture, patterns);
+  const { conversionError } = model;
+  const chat = model.chat;
+  const usage = usageOf(chat.response);
+  const requestedModel = str(chat.request?.model);
+  const servedModel = str(chat.response?.model);
   const tokens = {
     promptTokens: int(usage.promptTokens),
     completionTokens: int(usage.completionTokens),
     cachedTokens: int(usage.cachedTokens),
   };
   // The body's own `user` and `metadata` fields are the service's, so they count as the call's too.
-  const bodyMetadata = call.request?.metadata;
+  const bodyMetadata = chat.request?.metadata;
   const metadata =
     bodyMetadata && typeof bodyMetadata === "object" && !Array.isArray(bodyMetadata)
       ? { ...(bodyMetadata as Record<string, unknown>), ...call.metadata }
       : call.metadata;
-  const request = storedBody(call.request, call.requestText, capture, patterns);
-  const response = storedBody(call.response, call.responseText, capture, patterns);
+  const request = storedBody(chat.request, chat.requestText, capture, patterns);
+  const response = storedBody(chat.response, chat.responseText, capture, patterns);
+  // A call that could not be converted shows what its originals let the preview read (it knows Responses' fields).
+  const preview =
+    conversionError === null
+      ? previewColumns({ request: request.value, response: response.value }, chat)
+      : previewColumns(
+          { request: originalRequest.value, response: originalResponse.value },
+          { request: null, response: null },
+        );
   return storable({
     id: call.id,
-    completionId: completionIdOf(call.response),
+    completionId: completionIdOf(chat.response),
     startedAt: call.startedAt,
     endedAt: call.endedAt,
     durationMs: int(call.endedAt - call.startedAt),
@@ -194,7 +266,7 @@ export function toCallRow(
     totalTokens: int(usage.totalTokens),
     costUsd: costUsd(servedModel ?? requestedModel, tokens),
     sessionId: call.sessionId,
-    userId: call.userId ?? str(call.request?.user),
+    userId: call.userId ?? str(chat.request?.user),
     tags: JSON.stringify(tagsWithExperiment(call)),
     metadata: JSON.stringify(metadata),
     capture,
@@ -205,7 +277,7 @@ export function toCallRow(
     assignmentUnit: call.experiment ? (call.assignmentUnit ?? null) : null,
     shadowOf: call.shadowOf ?? null,
     // Last, in this order: rows spooled by a version without them get them appended (`withPreview`).
-    ...previewColumns({ request: request.value, response: response.value }, call),
+    ...preview,
     // After the preview columns: rows spooled before it existed keep their column order, only lacking it.
     configHash: call.configHash ?? null,
     // Last again, for the same reason (0019): rows spooled before lack them and are stored as chat.

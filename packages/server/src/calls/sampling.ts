@@ -62,7 +62,12 @@ const str = (v: unknown): string | undefined => (typeof v === "string" && v !== 
 function fieldOf(call: CapturedCall, field: SampleRuleField): string | undefined {
   switch (field) {
     case "model":
-      return str(call.request?.model) ?? str(call.response?.model);
+      return (
+        str(call.request?.model) ??
+        str(call.originalRequest?.model) ??
+        str(call.response?.model) ??
+        str(call.originalResponse?.model)
+      );
     case "upstream":
       return call.upstream;
     case "path":

@@ -24,11 +24,24 @@ export const ingestCallSchema = z
     status: z.number().int().min(100).max(599).nullable().default(200),
     outcome: z.enum(outcomes).default("ok"),
     error: text(10_000).nullable().optional(),
-    request: body("request").describe("the Chat Completions request body"),
+    protocol: z
+      .enum(["chat", "responses", "messages"])
+      .default("chat")
+      .describe(
+        "the protocol of the bodies: chat, or responses / messages whose bodies go as originalRequest / originalResponse",
+      ),
+    request: body("request").optional().describe("the Chat Completions request body (required for chat)"),
     response: body("response")
       .nullable()
       .optional()
       .describe("the chat.completion object (a stream reassembled)"),
+    originalRequest: body("originalRequest")
+      .optional()
+      .describe("for responses / messages: the request body as sent (converted to chat by the server)"),
+    originalResponse: body("originalResponse")
+      .nullable()
+      .optional()
+      .describe("for responses / messages: the response object as received (a stream's final one)"),
     sessionId: text(500, { min: 1 }).nullable().optional(),
     userId: text(500, { min: 1 }).nullable().optional(),
     // Trimmed like the tags of links and annotations, or a tag with spaces around it could never be linked.
@@ -53,6 +66,22 @@ export const ingestCallSchema = z
   .refine((c) => c.endedAt === undefined || c.startedAt === undefined || c.endedAt >= c.startedAt, {
     message: "endedAt must not be before startedAt",
     path: ["endedAt"],
+  })
+  .refine((c) => c.protocol !== "chat" || c.request !== undefined, {
+    message: "request is required for a chat call",
+    path: ["request"],
+  })
+  .refine(
+    (c) => c.protocol !== "chat" || (c.originalRequest === undefined && c.originalResponse === undefined),
+    {
+      message:
+        "originalRequest and originalResponse are for a responses or messages call: a chat call sends request and response",
+      path: ["originalRequest"],
+    },
+  )
+  .refine((c) => c.protocol === "chat" || c.originalRequest !== undefined || c.request !== undefined, {
+    message: "originalRequest is required for a responses or messages call",
+    path: ["originalRequest"],
   });
 export type IngestCall = z.infer<typeof ingestCallSchema>;
 

@@ -41,6 +41,8 @@ export interface ExportCall {
   startedAt: number;
   request: Record<string, unknown> | null;
   response: Record<string, unknown> | null;
+  /** Why a call of another protocol has no chat bodies (calls.conversion_error), else null or absent. */
+  conversionError?: string | null;
 }
 
 /** A resolved annotation of a call (PRODUCT.md "Annotation"). */
@@ -153,6 +155,7 @@ export function isChat(call: ExportCall): boolean {
 /** The request's messages and tools, normalised for `target`. */
 export function promptOf(call: ExportCall, target: Target): Result<Prompt> {
   const req = call.request;
+  if (call.conversionError) return fail("not_convertible");
   if (!req || !Array.isArray(req.messages)) return fail("not_chat");
   const messages = req.messages.map((m) => normalizeMessage(m, target));
   if (target === "trl") nameToolMessages(messages);

@@ -5,6 +5,8 @@
 export const dropReasons = {
   // Building rows from calls
   not_chat: "not a Chat Completions call (the request has no messages)",
+  not_convertible:
+    "not convertible: a Responses or Messages call whose bodies could not be converted to chat (its conversionError says why)",
   no_answer: "the call has no answer (an error, or no choices in the response)",
   answer_truncated: "the answer was cut off (finish_reason length)",
   answer_filtered: "the answer was withheld by a content filter (finish_reason content_filter)",

@@ -122,6 +122,7 @@ const callColumns = [
   "calls.startedAt",
   "calls.request",
   "calls.response",
+  "calls.conversionError",
 ] as const;
 
 type CallPick = {
@@ -132,6 +133,7 @@ type CallPick = {
   startedAt: number;
   request: string | null;
   response: string | null;
+  conversionError: string | null;
 };
 
 function toExportCall(r: CallPick): ExportCall {
@@ -143,6 +145,7 @@ function toExportCall(r: CallPick): ExportCall {
     startedAt: Number(r.startedAt),
     request: readJsonObject(r.request),
     response: readJsonObject(r.response),
+    conversionError: r.conversionError,
   };
 }
 
