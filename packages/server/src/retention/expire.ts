@@ -156,7 +156,15 @@ async function expireBodiesBatch(
     for (const part of chunks(ids)) {
       const r = await trx
         .updateTable("calls")
-        .set({ request: null, response: null, previewInput: null, previewOutput: null, bodiesExpiredAt: now })
+        .set({
+          request: null,
+          response: null,
+          originalRequest: null,
+          originalResponse: null,
+          previewInput: null,
+          previewOutput: null,
+          bodiesExpiredAt: now,
+        })
         .where("id", "in", part)
         .where("bodiesExpiredAt", "is", null)
         .executeTakeFirst();
