@@ -24,7 +24,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function textOf(content: unknown): string {
   if (typeof content === "string") return content;
   if (!Array.isArray(content)) return "";
-  return content.map((p) => ((p as { type?: string }).type === "text" ? (p as { text?: string }).text : "")).join(" ");
+  return content
+    .map((p) => ((p as { type?: string }).type === "text" ? (p as { text?: string }).text : ""))
+    .join(" ");
 }
 
 /** Answers `POST /v1/messages`; `h` reads a request header (the `x-fake-*` controls). */
@@ -44,7 +46,10 @@ export async function answerMessages(
     const dirs = [MESSAGES_STREAMS_DIR, ...fixtureDirs];
     const dir = dirs.find((d) => fs.existsSync(path.join(d, name))) ?? MESSAGES_STREAMS_DIR;
     const raw = fs.readFileSync(path.join(dir, name));
-    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "request-id": "req_fake_fixture" });
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "request-id": "req_fake_fixture",
+    });
     let sent = 0;
     for (const ev of raw.toString("utf8").split(/(?<=\n\r?\n)/)) {
       if (sent++ >= disconnectAfter) return void res.destroy();
