@@ -171,9 +171,7 @@ for (const dialect of DIALECTS) {
       assert.equal((await stored(s, await idByTag(s, named.id))).sessionId, "my-session");
     });
 
-    it("prices a Responses call by its model, as chat", {
-      todo: "usage and cost come from the chat-shaped response toCallRow converts (R1, calls/record.ts)",
-    }, async (t) => {
+    it("prices a Responses call by its model, as chat", async (t) => {
       if (!s) return t.skip("PostgreSQL unreachable");
       const r = await client(s).responses.create({ model: "gpt-4.1", input: "priced" });
       const call = await stored(s, await idByTag(s, r.id));
