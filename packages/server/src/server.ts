@@ -19,7 +19,7 @@ import { type Composed, compose } from "./compose.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
 import { startExperiments } from "./experiments/service.ts";
-import { ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
+import { continuationsOnInsert, ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
 import { HttpError } from "./http/index.ts";
 import * as keys from "./keys/index.ts";
 import { startLimits } from "./limits/index.ts";
@@ -73,7 +73,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       queueMax: config.queueMax,
       flushMs: config.flushMs,
       batchSize: config.batchSize,
-      insertHook: chainHooks(resolutionOnInsert(store.dialect.name, config.linkDepth), liveRules.hook()),
+      insertHook: chainHooks(
+        resolutionOnInsert(store.dialect.name, config.linkDepth),
+        continuationsOnInsert(config.linkDepth),
+        liveRules.hook(),
+      ),
       faultInject: config.faultInject,
     },
     metrics,

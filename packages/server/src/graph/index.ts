@@ -5,6 +5,7 @@
  * comparisons), detail.ts (reading around a call or a tag), views.ts, resolve.ts and depth.ts.
  */
 export { insertAnnotations, insertComparisons } from "./annotations.ts";
+export { CONTINUATION_LINK, continuationsOnInsert } from "./continuations.ts";
 export { ensureResolutionDepth } from "./depth.ts";
 export { type CallDetail, callDetail, callIdsOfTag, resolveCallAnnotations } from "./detail.ts";
 export { insertLinks } from "./links.ts";
