@@ -9,6 +9,7 @@ import { readJson, readJsonObject } from "../store/json.ts";
 import { newId } from "../util/ids.ts";
 import { getSession } from "../views/index.ts";
 import { bradleyTerry, type Outcome } from "./bradley-terry.ts";
+import { type ConversationEstimate, enforceCap, estimateCost } from "./cost.ts";
 import { contextOf, dialogueOf, slicesOf, textOf } from "./dialogue.ts";
 import {
   type ChoicesInput,
@@ -44,11 +45,15 @@ export function definitionOf(input: CreateConversationEvalInput): ConversationEv
   };
 }
 
-/** Creates the evaluation and its items; the runner picks them up. @throws HttpError 400 naming the field. */
+/**
+ * Creates the evaluation and its items; the runner picks them up. With `maxCostUsd`, refuses an estimate over
+ * it (or one that cannot be priced) before anything is stored.
+ * @throws HttpError 400 naming the field.
+ */
 export async function createConversationEval(
   store: Store,
   input: CreateConversationEvalInput,
-): Promise<{ id: string; total: number; sessions: number; slices: number }> {
+): Promise<{ id: string; total: number; sessions: number; slices: number; estimate: ConversationEstimate }> {
   const def = definitionOf(input);
   const id = newId("conv");
   const items: Array<Record<string, unknown>> = [];
@@ -97,6 +102,16 @@ export async function createConversationEval(
   }
   if (items.length === 0)
     throw new HttpError(400, "sessions: no slice has an assistant turn to regenerate", { field: "sessions" });
+  const estimate = estimateCost(
+    items.map((it) => ({
+      request: JSON.parse(it.request as string) as { model?: unknown; messages?: unknown },
+      judgeContext: it.judgeContext as string,
+      original: it.original as string,
+    })),
+    def.judge.model,
+    def.criteria.length,
+  );
+  enforceCap(estimate, input.maxCostUsd);
   await store.db.transaction().execute(async (trx) => {
     await trx
       .insertInto("conversationEvals")
@@ -107,6 +122,8 @@ export async function createConversationEval(
         total: items.length,
         createdAt: Date.now(),
         finishedAt: null,
+        maxCostUsd: input.maxCostUsd ?? null,
+        estimateUsd: estimate.totalUsd,
       })
       .execute();
     for (let i = 0; i < items.length; i += 200)
@@ -116,7 +133,7 @@ export async function createConversationEval(
         .values(items.slice(i, i + 200) as any)
         .execute();
   });
-  return { id, total: items.length, sessions: def.sessions.length, slices };
+  return { id, total: items.length, sessions: def.sessions.length, slices, estimate };
 }
 
 async function requireEval(store: Store, id: string) {
@@ -273,7 +290,7 @@ export async function conversationEvalReport(store: Store, id: string) {
   const def = ev.definition;
   const items = await store.db
     .selectFrom("conversationEvalItems")
-    .select(["itemIndex", "candidate", "contextLength", "regenCallId", "status"])
+    .select(["itemIndex", "candidate", "contextLength", "regenCallId", "status", "costUsd", "unpricedCalls"])
     .where("evalId", "=", id)
     .execute();
   const byCall = new Map(items.filter((i) => i.regenCallId).map((i) => [i.regenCallId as string, i]));
@@ -372,14 +389,23 @@ export async function conversationEvalReport(store: Store, id: string) {
         : null;
     return { source, comparisons: mine.length, candidates: cells, ranking };
   });
-  const counts = { pending: 0, running: 0, done: 0, failed: 0 };
+  const counts = { pending: 0, running: 0, done: 0, failed: 0, skipped: 0 };
   for (const i of items) if (i.status in counts) counts[i.status as keyof typeof counts]++;
+  const spentUsd = Math.round(items.reduce((sum, i) => sum + Number(i.costUsd ?? 0), 0) * 1e8) / 1e8;
+  const maxCostUsd = ev.maxCostUsd === null ? null : Number(ev.maxCostUsd);
   return {
     id,
     status: ev.status,
     createdAt: new Date(Number(ev.createdAt)).toISOString(),
     definition: def,
     progress: { total: ev.total, ...counts },
+    cost: {
+      estimateUsd: ev.estimateUsd === null ? null : Number(ev.estimateUsd),
+      spentUsd,
+      unpricedCalls: items.reduce((sum, i) => sum + Number(i.unpricedCalls ?? 0), 0),
+      maxCostUsd,
+      capReached: maxCostUsd !== null && spentUsd >= maxCostUsd,
+    },
     results,
     caveat: CAVEAT,
   };

@@ -135,9 +135,14 @@ for (const dialect of DIALECTS) {
       const created = await s.api<Body>("/api/conversations/evals", { body: request });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.deepEqual(
-        { ...created.body, id: undefined },
-        { id: undefined, total: 8, sessions: 1, slices: 2 },
+        { ...created.body, id: undefined, estimate: undefined },
+        { id: undefined, total: 8, sessions: 1, slices: 2, estimate: undefined },
       );
+      // The regenerations are priced (gpt-4.1, gpt-4.1-mini); the fake judge has no price.
+      assert.equal(created.body.estimate.items, 8);
+      assert.ok(created.body.estimate.candidateUsd > 0);
+      assert.equal(created.body.estimate.totalUsd, null);
+      assert.deepEqual(created.body.estimate.unpricedModels, ["fake-judge"]);
       const id = created.body.id as string;
 
       const report = await eventually(
@@ -149,7 +154,7 @@ for (const dialect of DIALECTS) {
         30_000,
         "the evaluation to finish",
       );
-      assert.deepEqual(report.progress, { total: 8, pending: 0, running: 0, done: 8, failed: 0 });
+      assert.deepEqual(report.progress, { total: 8, pending: 0, running: 0, done: 8, failed: 0, skipped: 0 });
       assert.equal(report.caveat, CAVEAT);
 
       // The requests: the original's model and parameters, the candidate's changes, the context cut.
@@ -267,6 +272,47 @@ for (const dialect of DIALECTS) {
         list.map((e) => e.id),
         [id],
       );
+
+      // The running total: each regeneration priced from its usage as the proxy priced the call it logged;
+      // the 24 judge calls (8 items × 3 criteria) have no price and are counted as such.
+      const regenIds = items.map((i) => i.regenCallId as string);
+      const logged = await eventually(async () => {
+        const rows = await s.ctx.store.db
+          .selectFrom("calls")
+          .select(["id", "costUsd"])
+          .where("id", "in", regenIds)
+          .execute();
+        return rows.length === regenIds.length ? rows : undefined;
+      });
+      const proxyTotal = logged.reduce((sum, r) => sum + Number(r.costUsd), 0);
+      assert.ok(proxyTotal > 0);
+      assert.ok(
+        Math.abs(report.cost.spentUsd - proxyTotal) < 1e-7,
+        `${report.cost.spentUsd} vs ${proxyTotal}`,
+      );
+      assert.deepEqual(
+        { ...report.cost, spentUsd: undefined },
+        { estimateUsd: null, spentUsd: undefined, unpricedCalls: 24, maxCostUsd: null, capReached: false },
+      );
+    });
+
+    it("should refuse maxCostUsd under the estimate, or when a model has no price", { skip }, async () => {
+      const over = await s.api<Body>("/api/conversations/evals", { body: { ...request, maxCostUsd: 1e-7 } });
+      assert.equal(over.status, 400);
+      assert.equal(over.body.error.field, "maxCostUsd");
+      assert.equal(over.body.error.code, "over_budget");
+      const unknown = await s.api<Body>("/api/conversations/evals", {
+        body: { ...request, maxCostUsd: 100 },
+      });
+      assert.equal(unknown.status, 400);
+      assert.equal(unknown.body.error.code, "cost_unknown");
+      assert.match(unknown.body.error.message, /fake-judge/);
+      const negative = await s.api<Body>("/api/conversations/evals", {
+        body: { ...request, maxCostUsd: -1 },
+      });
+      assert.equal(negative.status, 400);
+      // Nothing was created by the refusals.
+      assert.equal((await s.api<Body>("/api/conversations/evals")).body.data.length, 1);
     });
   });
 }

@@ -1,6 +1,7 @@
 /** Request schemas of the conversations API, validated at the edge. */
 import { z } from "zod";
 import { candidateSchema } from "../evals/index.ts";
+import { boundedNumber } from "../util/bounds.ts";
 
 const name = (what: string) =>
   z
@@ -65,6 +66,12 @@ export const createConversationEvalSchema = z
     sliceLength: z.number().int().min(2).max(500).default(20),
     stride: z.number().int().min(1).max(500).default(5),
     judge: z.object({ model: name("judge.model"), upstream: name("judge.upstream").optional() }).strict(),
+    maxCostUsd: boundedNumber("maxCostUsd")
+      .refine((n) => n >= 0, "maxCostUsd must not be negative")
+      .optional()
+      .describe(
+        "refuse to start when the estimate exceeds it; stop claiming items once the calls' cost reaches it",
+      ),
   })
   .strict()
   .refine((b) => b.sessions || b.sessionIds, {

@@ -22,6 +22,7 @@ import * as m0016 from "./0016_retention.ts";
 import * as m0017 from "./0017_erasure_audit.ts";
 import * as m0018 from "./0018_call_provenance.ts";
 import * as m0019 from "./0019_call_protocols.ts";
+import * as m0020 from "./0020_conversation_costs.ts";
 
 export const migrations: Record<string, Migration> = {
   "0001_calls": m0001,
@@ -43,4 +44,5 @@ export const migrations: Record<string, Migration> = {
   "0017_erasure_audit": m0017,
   "0018_call_provenance": m0018,
   "0019_call_protocols": m0019,
+  "0020_conversation_costs": m0020,
 };
