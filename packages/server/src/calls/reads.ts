@@ -41,6 +41,8 @@ export interface CallForReplay {
   completionTokens: number | null;
   requestedModel: string | null;
   servedModel: string | null;
+  /** Why a Responses or Messages call has no chat-shaped request (its originals could not be converted). */
+  conversionError: string | null;
 }
 
 /** The requests, tokens and models of these calls, by id; ids not stored are absent. */
@@ -49,7 +51,15 @@ export async function requestsOf(store: Store, ids: string[]): Promise<Map<strin
   for (const chunk of chunks([...new Set(ids)])) {
     const rows = await store.db
       .selectFrom("calls")
-      .select(["id", "request", "promptTokens", "completionTokens", "requestedModel", "servedModel"])
+      .select([
+        "id",
+        "request",
+        "promptTokens",
+        "completionTokens",
+        "requestedModel",
+        "servedModel",
+        "conversionError",
+      ])
       .where("id", "in", chunk)
       .execute();
     for (const r of rows) out.set(r.id, { ...r, request: readJsonObject(r.request) });

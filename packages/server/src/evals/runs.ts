@@ -261,7 +261,10 @@ export async function planRun(
       found.add(id);
       const request = row.request;
       if (!request || !Array.isArray(request.messages)) {
-        skipped.push({ callId: id, reason: "no stored request messages (captured in metadata mode?)" });
+        const reason = row.conversionError
+          ? `not convertible to chat: ${row.conversionError}`
+          : "no stored request messages (captured in metadata mode?)";
+        skipped.push({ callId: id, reason });
         continue;
       }
       replayable.push(id);
