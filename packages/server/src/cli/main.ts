@@ -3,6 +3,7 @@
  * The `intersebd` command line. Each subcommand lives in its own file; this one only wires them up.
  */
 import { Command } from "commander";
+import { conversationsCommand } from "./conversations.ts";
 import { datasetsCommand } from "./datasets.ts";
 import { eraseCommand } from "./erase.ts";
 import { evalCommand } from "./eval.ts";
@@ -24,6 +25,7 @@ program.addCommand(datasetsCommand());
 program.addCommand(evalCommand());
 program.addCommand(experimentsCommand());
 program.addCommand(evaluatorsCommand());
+program.addCommand(conversationsCommand());
 program.addCommand(eraseCommand());
 program.addCommand(keysCommand());
 program.addCommand(fakeUpstreamCommand());

@@ -432,3 +432,6 @@ export async function listConversationEvals(store: Store) {
     }),
   };
 }
+
+/** `GET /api/conversations/evals/:id`, as the CLI reads it. */
+export type ConversationEvalReport = Awaited<ReturnType<typeof conversationEvalReport>>;

@@ -15,3 +15,4 @@ export function start(ctx: AppContext): { runner: ConversationRunner; stop(): Pr
   runner.start();
   return { runner, stop: () => runner.stop() };
 }
+export type { ConversationEvalReport } from "./book.ts";
