@@ -230,9 +230,16 @@ describe("validateRow", () => {
     const validatorReasons = Object.keys(dropReasons).filter(
       (r) =>
         !r.startsWith("pair_") &&
-        !["not_chat", "no_answer", "answer_truncated", "answer_filtered", "no_reward", "duplicate"].includes(
-          r,
-        ),
+        // Decided before validation, by the model (model.ts; not_convertible: calls/protocols.test.ts).
+        ![
+          "not_chat",
+          "not_convertible",
+          "no_answer",
+          "answer_truncated",
+          "answer_filtered",
+          "no_reward",
+          "duplicate",
+        ].includes(r),
     );
     for (const r of validatorReasons)
       assert.ok(claimed.has(r as keyof typeof dropReasons), `no test rejects ${r}`);
