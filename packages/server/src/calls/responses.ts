@@ -44,8 +44,23 @@ export const callViewSchema = z.object({
     .boolean()
     .optional()
     .describe("retention dropped its request, response and preview (INTERSEBD_RETENTION_BODIES_DAYS)"),
+  protocol: z
+    .enum(["chat", "responses", "messages", "otlp"])
+    .describe("the protocol the call spoke; request and response are in the chat shape whatever it is"),
+  conversionError: z
+    .string()
+    .nullable()
+    .describe("why its original bodies could not be converted to chat (request and response are then null)"),
   request: jsonObject.nullable().optional(),
   response: jsonObject.nullable().optional(),
+  originalRequest: jsonObject
+    .nullable()
+    .optional()
+    .describe("on the detail of a call that is not chat: the request body as received"),
+  originalResponse: jsonObject
+    .nullable()
+    .optional()
+    .describe("on the detail of a call that is not chat: the response as received (a stream's final object)"),
   preview: z.object({ input: z.string().nullable(), output: z.string().nullable() }).optional(),
   annotationCount: z.number().optional(),
   meanReward: z.number().nullable().optional(),

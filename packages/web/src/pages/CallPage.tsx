@@ -4,6 +4,7 @@ import { ApiError, api, seg } from "../api.ts";
 import { Conversation } from "../components/Conversation.tsx";
 import { AnnotationList, ComparisonList, TagTree } from "../components/Graph.tsx";
 import { AgreementBadge, useJudgeAgreement } from "../components/JudgeBits.tsx";
+import { OriginalBodies, ProtocolBadge } from "../components/ProtocolBits.tsx";
 import { CopyButton, ErrorBox, JsonBlock, Loading, OutcomeBadge, Section } from "../components/ui.tsx";
 import { compact, fmtCost, fmtDateTime, fmtInt, fmtMs, modelOf, tagOf } from "../format.ts";
 import { RECIPIENT_KEY, useApi, useStoredString } from "../hooks.ts";
@@ -34,6 +35,9 @@ function Facts({ call }: { call: CallDetail }) {
       </Fact>
       <Fact label="Upstream">
         {call.upstream} <span className="muted small">{call.path}</span>
+      </Fact>
+      <Fact label="Protocol">
+        <ProtocolBadge protocol={call.protocol} always />
       </Fact>
       <Fact label="Stream">{call.stream ? "yes" : "no"}</Fact>
       <Fact label="Tokens">
@@ -275,6 +279,7 @@ export default function CallPage() {
         <div>
           <h1>
             {modelOf(call)} <OutcomeBadge outcome={call.outcome} status={call.status} />
+            <ProtocolBadge protocol={call.protocol} />
           </h1>
           <div className="ids small">
             <span className="muted">id</span> <code>{call.id}</code> <CopyButton text={call.id} />
@@ -320,6 +325,7 @@ export default function CallPage() {
           <Section title="Parameters">
             <Parameters call={call} />
           </Section>
+          <OriginalBodies call={call} />
         </div>
         <aside className="split-side">
           <Section title="Call">

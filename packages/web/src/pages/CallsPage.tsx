@@ -8,6 +8,7 @@ import {
   filtersOf,
   queryOf,
 } from "../components/CallFilters.tsx";
+import { ProtocolBadge } from "../components/ProtocolBits.tsx";
 import { AnnotationBadge, CopyButton, ErrorBox, Loading, OutcomeBadge } from "../components/ui.tsx";
 import { fmtCost, fmtInt, fmtMs, fmtTime, modelOf, previewOut } from "../format.ts";
 import type { CallView, Page } from "../types.ts";
@@ -130,6 +131,7 @@ function CallRow({ call }: { call: CallView }) {
       </td>
       <td className="nowrap model">
         {modelOf(call)}
+        <ProtocolBadge protocol={call.protocol} />
         {call.stream ? (
           <span className="muted small" title="streamed">
             {" "}
