@@ -5,9 +5,9 @@
  * `stream: true`, and the fixtures of fixtures/anthropic-messages-streams replayed byte for byte.
  */
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import type http from "node:http";
 import path from "node:path";
+import { type HeaderOf, replayFixture, sleep, streamControls } from "./replay.ts";
 
 /** Anthropic Messages streams built from the documented event sequences (see its README). */
 export const MESSAGES_STREAMS_DIR = path.resolve(import.meta.dirname, "fixtures/anthropic-messages-streams");
@@ -18,8 +18,6 @@ interface MessagesRequest {
   stream?: boolean;
   tools?: unknown[];
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function textOf(content: unknown): string {
   if (typeof content === "string") return content;
@@ -32,33 +30,15 @@ function textOf(content: unknown): string {
 /** Answers `POST /v1/messages`; `h` reads a request header (the `x-fake-*` controls). */
 export async function answerMessages(
   body: string,
-  h: (name: string) => string | undefined,
+  h: HeaderOf,
   res: http.ServerResponse,
   fixtureDirs: string[],
 ): Promise<void> {
-  const chunkDelay = Number(h("x-fake-chunk-delay-ms") ?? 0);
-  const disconnectAfter = h("x-fake-disconnect-after")
-    ? Number(h("x-fake-disconnect-after"))
-    : Number.POSITIVE_INFINITY;
+  const controls = streamControls(h);
+  const { chunkDelay, disconnectAfter } = controls;
   const fixture = h("x-fake-fixture");
-  if (fixture) {
-    const name = `${path.basename(fixture)}.sse`;
-    const dirs = [MESSAGES_STREAMS_DIR, ...fixtureDirs];
-    const dir = dirs.find((d) => fs.existsSync(path.join(d, name))) ?? MESSAGES_STREAMS_DIR;
-    const raw = fs.readFileSync(path.join(dir, name));
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "request-id": "req_fake_fixture",
-    });
-    let sent = 0;
-    for (const ev of raw.toString("utf8").split(/(?<=\n\r?\n)/)) {
-      if (sent++ >= disconnectAfter) return void res.destroy();
-      res.write(ev);
-      if (chunkDelay) await sleep(chunkDelay);
-    }
-    if (!res.destroyed) res.end();
-    return;
-  }
+  if (fixture)
+    return replayFixture(res, fixture, [MESSAGES_STREAMS_DIR, ...fixtureDirs], "request-id", controls);
   let req: MessagesRequest;
   try {
     req = JSON.parse(body) as MessagesRequest;

@@ -8,9 +8,9 @@
  * response is `completed` when it is fetched.
  */
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import type http from "node:http";
 import path from "node:path";
+import { type HeaderOf, replayFixture, sleep, streamControls } from "./replay.ts";
 
 /** Responses API streams built from the documented event sequences (see its README). */
 export const RESPONSES_STREAMS_DIR = path.resolve(import.meta.dirname, "fixtures/openai-responses-streams");
@@ -28,8 +28,6 @@ interface ResponsesRequest {
   previous_response_id?: string | null;
   metadata?: Json;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The text of the last user input: a string input, or the last user item's text parts. */
 function lastUserText(input: unknown): string {
@@ -58,30 +56,12 @@ function json(
 export function responsesFake(fixtureDirs: string[]) {
   const stored = new Map<string, Json>();
 
-  async function create(body: string, h: (name: string) => string | undefined, res: http.ServerResponse) {
-    const chunkDelay = Number(h("x-fake-chunk-delay-ms") ?? 0);
-    const disconnectAfter = h("x-fake-disconnect-after")
-      ? Number(h("x-fake-disconnect-after"))
-      : Number.POSITIVE_INFINITY;
+  async function create(body: string, h: HeaderOf, res: http.ServerResponse) {
+    const controls = streamControls(h);
+    const { chunkDelay, disconnectAfter } = controls;
     const fixture = h("x-fake-fixture");
-    if (fixture) {
-      const name = `${path.basename(fixture)}.sse`;
-      const dirs = [RESPONSES_STREAMS_DIR, ...fixtureDirs];
-      const dir = dirs.find((d) => fs.existsSync(path.join(d, name))) ?? RESPONSES_STREAMS_DIR;
-      const raw = fs.readFileSync(path.join(dir, name));
-      res.writeHead(200, {
-        "content-type": "text/event-stream; charset=utf-8",
-        "x-request-id": "req_fake_fixture",
-      });
-      let sent = 0;
-      for (const ev of raw.toString("utf8").split(/(?<=\n\r?\n)/)) {
-        if (sent++ >= disconnectAfter) return void res.destroy();
-        res.write(ev);
-        if (chunkDelay) await sleep(chunkDelay);
-      }
-      if (!res.destroyed) res.end();
-      return;
-    }
+    if (fixture)
+      return replayFixture(res, fixture, [RESPONSES_STREAMS_DIR, ...fixtureDirs], "x-request-id", controls);
     let req: ResponsesRequest;
     try {
       req = JSON.parse(body) as ResponsesRequest;
@@ -225,7 +205,7 @@ export function responsesFake(fixtureDirs: string[]) {
       method: string,
       url: string,
       body: string,
-      h: (name: string) => string | undefined,
+      h: HeaderOf,
       res: http.ServerResponse,
     ): Promise<boolean> {
       const pathOnly = url.split("?")[0] ?? "";

@@ -29,10 +29,10 @@
  * - `GET /__requests`: the requests seen (method, url, headers, body) for assertions; `DELETE /__requests` clears.
  */
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { answerMessages } from "./messages.ts";
+import { replayFixture, sleep, streamControls } from "./replay.ts";
 import { responsesFake } from "./responses.ts";
 
 export interface SeenRequest {
@@ -64,8 +64,6 @@ interface ChatRequest {
   tools?: unknown[];
   response_format?: { type?: string };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function lastUserText(req: ChatRequest): string {
   const m = [...(req.messages ?? [])].reverse().find((x) => x.role === "user");
@@ -371,32 +369,11 @@ export async function startFakeUpstream(
       return;
     }
 
-    const chunkDelay = Number(h("x-fake-chunk-delay-ms") ?? 0);
+    const controls = streamControls(h);
+    const { chunkDelay, disconnectAfter } = controls;
     const endDelay = Number(h("x-fake-end-delay-ms") ?? 0);
-    const disconnectAfter = h("x-fake-disconnect-after")
-      ? Number(h("x-fake-disconnect-after"))
-      : Number.POSITIVE_INFINITY;
     const fixture = h("x-fake-fixture");
-    if (fixture) {
-      const name = `${path.basename(fixture)}.sse`;
-      const dir = fixtureDirs.find((d) => fs.existsSync(path.join(d, name))) ?? fixtureDirs[0] ?? "";
-      const raw = fs.readFileSync(path.join(dir, name));
-      res.writeHead(200, {
-        "content-type": "text/event-stream; charset=utf-8",
-        "x-request-id": "req_fake_fixture",
-      });
-      // Replays the recorded bytes exactly, one SSE event per write, so chunk boundaries look like the real thing.
-      const events = raw.toString("utf8").split(/(?<=\n\r?\n)/);
-      let sent = 0;
-      for (const ev of events) {
-        if (sent++ >= disconnectAfter) return void res.destroy();
-        res.write(ev);
-        if (chunkDelay) await sleep(chunkDelay);
-      }
-      if (endDelay) await sleep(endDelay);
-      if (!res.destroyed) res.end();
-      return;
-    }
+    if (fixture) return replayFixture(res, fixture, fixtureDirs, "x-request-id", { ...controls, endDelay });
 
     const id = completionId(body);
     const created = Math.floor(Date.now() / 1000);
