@@ -5,36 +5,12 @@
  *   intersebd conversations eval --file pirates.json --max-cost-usd 2 --wait
  *   intersebd conversations show conv_…
  */
-import fs from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import Table from "cli-table3";
-import { Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import type { ConversationEvalReport } from "../conversations/index.ts";
-import { client, type ServerFlags, serverOptions } from "./experiments.ts";
-import { runCli, UsageError } from "./export.ts";
-
-const out = (s: string): void => {
-  process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
-};
-
-/** Reads the body of POST /api/conversations/evals from a file or, for `-`, from standard input. */
-function readBody(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file === "-" ? 0 : file, "utf8");
-  } catch (err) {
-    throw new UsageError(`--file ${file}: cannot read it (${(err as Error).message})`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`--file ${file}: not valid JSON (${(err as Error).message})`);
-  }
-  if (!value || typeof value !== "object" || Array.isArray(value))
-    throw new UsageError(`--file ${file}: expected a JSON object with sessions, candidates and judge`);
-  return value as Record<string, unknown>;
-}
+import { runCli } from "./export.ts";
+import { client, out, readJsonFile, type ServerFlags, serverOptions, usageCommand } from "./server-client.ts";
 
 const usd = (x: number | null) =>
   x === null ? "unknown" : `$${x < 0.01 && x > 0 ? x.toPrecision(3) : x.toFixed(4)}`;
@@ -96,13 +72,10 @@ const positive = (v: string) => {
 };
 
 export function conversationsCommand(): Command {
-  const cmd = new Command("conversations")
-    .description(
-      "conversation evaluations: would a candidate have answered a session's turns better than the original?",
-    )
-    .showHelpAfterError("(run with --help for usage)")
-    // A bad flag or a missing one is a usage error: exit 2, like the commands' own checks (commander says 1).
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  const cmd = usageCommand(
+    "conversations",
+    "conversation evaluations: would a candidate have answered a session's turns better than the original?",
+  );
 
   serverOptions(
     cmd
@@ -122,7 +95,7 @@ export function conversationsCommand(): Command {
     .option("--json", "print JSON")
     .action((flags: ServerFlags & { file: string; maxCostUsd?: number; wait?: boolean }) =>
       runCli(async () => {
-        const body = readBody(flags.file);
+        const body = readJsonFile(flags.file, "sessions, candidates and judge");
         if (flags.maxCostUsd !== undefined) body.maxCostUsd = flags.maxCostUsd;
         const api = client(flags);
         const started = await api<{

@@ -7,14 +7,10 @@
  *   intersebd erase --session s-9 --yes
  */
 import { createInterface } from "node:readline/promises";
-import { Command } from "commander";
+import type { Command } from "commander";
 import type { ErasureResultView } from "../erasure/index.ts";
-import { client, type ServerFlags, serverOptions } from "./experiments.ts";
 import { runCli, UsageError } from "./export.ts";
-
-const out = (s: string): void => {
-  process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
-};
+import { client, out, type ServerFlags, serverOptions, usageCommand } from "./server-client.ts";
 
 interface EraseFlags extends ServerFlags {
   user?: string;
@@ -46,12 +42,10 @@ export function erasePath(flags: EraseFlags): string {
 
 export function eraseCommand(): Command {
   return serverOptions(
-    new Command("erase")
-      .description(
-        "erase a user's, a session's or a tag's calls and what only concerns them (shows the counts first)",
-      )
-      .showHelpAfterError("(run with --help for usage)")
-      .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2)),
+    usageCommand(
+      "erase",
+      "erase a user's, a session's or a tag's calls and what only concerns them (shows the counts first)",
+    ),
   )
     .option("--user <id>", "erase every call of this user id (hashed first when the server hashes user ids)")
     .option("--session <id>", "erase every call of this session id")

@@ -6,15 +6,10 @@
  *   intersebd evaluators list
  *   intersebd evaluators backfill json-answers --from 2025-01-01T00:00:00Z --to 2025-01-08T00:00:00Z
  */
-import fs from "node:fs";
-import { Command } from "commander";
+import type { Command } from "commander";
 import type { EvaluatorView } from "../live/index.ts";
-import { client, type ServerFlags, serverOptions } from "./experiments.ts";
 import { runCli, UsageError } from "./export.ts";
-
-const out = (s: string): void => {
-  process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
-};
+import { client, out, readJsonFile, type ServerFlags, serverOptions, usageCommand } from "./server-client.ts";
 
 /** One line per evaluator: what it evaluates and where its jobs stand. */
 export function describeEvaluator(e: EvaluatorView): string {
@@ -34,12 +29,10 @@ function timeFlag(flag: string, v: string | undefined): number | string {
 }
 
 export function evaluatorsCommand(): Command {
-  const cmd = new Command("evaluators")
-    .description(
-      "live evaluators: checks and judges run on new calls as they arrive, and on a backfilled range",
-    )
-    .showHelpAfterError("(run with --help for usage)")
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  const cmd = usageCommand(
+    "evaluators",
+    "live evaluators: checks and judges run on new calls as they arrive, and on a backfilled range",
+  );
 
   serverOptions(cmd.command("list").description("list live evaluators with their counters"))
     .option("--json", "print JSON")
@@ -64,12 +57,7 @@ export function evaluatorsCommand(): Command {
     .option("--json", "print JSON")
     .action((flags: ServerFlags & { file: string }) =>
       runCli(async () => {
-        let body: unknown;
-        try {
-          body = JSON.parse(fs.readFileSync(flags.file === "-" ? 0 : flags.file, "utf8"));
-        } catch (err) {
-          throw new UsageError(`--file ${flags.file}: ${(err as Error).message}`);
-        }
+        const body = readJsonFile(flags.file, "name, filter, sample and checks or judge");
         const e = await client(flags)<EvaluatorView>("POST", "/evaluators", body);
         out(flags.json ? JSON.stringify(e, null, 2) : describeEvaluator(e));
       }),

@@ -9,53 +9,11 @@
  *   intersebd experiments promote titles --variant short --approved-by ana
  *   intersebd experiments rollback titles --by ana
  */
-import fs from "node:fs";
 import Table from "cli-table3";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import type { Experiment, ExperimentReport } from "../experiments/index.ts";
-import { HttpError } from "../http/error.ts";
 import { runCli, UsageError } from "./export.ts";
-
-const DEFAULT_URL = "http://127.0.0.1:8787";
-
-export interface ServerFlags {
-  url?: string;
-  key?: string;
-  json?: boolean;
-}
-
-/** The REST API of the server at `--url`; an answer that is not 2xx throws HttpError with the server's message. */
-export function client(flags: ServerFlags) {
-  const base = (flags.url ?? process.env.INTERSEBD_URL ?? DEFAULT_URL).replace(/\/+$/, "");
-  const key = flags.key ?? process.env.INTERSEBD_API_KEY;
-  return async <T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<T> => {
-    let res: Response;
-    try {
-      res = await fetch(`${base}/api${path}`, {
-        method,
-        headers: { "content-type": "application/json", ...(key ? { "x-intersebd-key": key } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new HttpError(
-        503,
-        `cannot reach ${base} (${cause?.code ?? cause?.message ?? (err as Error).message}): ` +
-          "is intersebd serve running there? Point --url (or INTERSEBD_URL) at it",
-      );
-    }
-    const json = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
-    if (!res.ok) {
-      const hint = res.status === 401 ? " (pass --key or set INTERSEBD_API_KEY)" : "";
-      throw new HttpError(res.status, `${json.error?.message ?? `HTTP ${res.status}`}${hint}`);
-    }
-    return json as T;
-  };
-}
-
-const out = (s: string): void => {
-  process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
-};
+import { client, out, readJsonFile, type ServerFlags, serverOptions, usageCommand } from "./server-client.ts";
 
 /** Parses `--weight variant=weight` flags. */
 export function parseWeights(pairs: readonly string[]): Record<string, number> {
@@ -71,25 +29,6 @@ export function parseWeights(pairs: readonly string[]): Record<string, number> {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-
-/** Reads a definition from a file or, for `-`, from standard input. */
-function readDefinition(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file === "-" ? 0 : file, "utf8");
-  } catch (err) {
-    throw new UsageError(`--file ${file}: cannot read it (${(err as Error).message})`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`--file ${file}: not valid JSON (${(err as Error).message})`);
-  }
-  if (!value || typeof value !== "object" || Array.isArray(value))
-    throw new UsageError(`--file ${file}: expected a JSON object with name, variants and by`);
-  return value as Record<string, unknown>;
-}
 
 const pct = (x: number | null) => (x === null ? "—" : `${(x * 100).toFixed(1)}%`);
 /** Two significant digits, at least two decimals: rewards on any scale read alike. */
@@ -207,21 +146,11 @@ function describe(e: Experiment): string {
   }`;
 }
 
-/** `--url` and `--key` on every subcommand, as the SDKs name them. */
-export function serverOptions(cmd: Command): Command {
-  return cmd
-    .option("--url <url>", `the intersebd server (INTERSEBD_URL, default ${DEFAULT_URL})`)
-    .option("--key <key>", "its API key (INTERSEBD_API_KEY)");
-}
-
 export function experimentsCommand(): Command {
-  const cmd = new Command("experiments")
-    .description(
-      "A/B splits and shadow runs: create, change, read the report, promote with approval, roll back",
-    )
-    .showHelpAfterError("(run with --help for usage)")
-    // A bad flag or a missing one is a usage error: exit 2, like the commands' own checks (commander says 1).
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  const cmd = usageCommand(
+    "experiments",
+    "A/B splits and shadow runs: create, change, read the report, promote with approval, roll back",
+  );
 
   serverOptions(cmd.command("list").description("list experiments, newest first"))
     .option("--json", "print JSON")
@@ -278,7 +207,7 @@ export function experimentsCommand(): Command {
     .option("--json", "print the stored definition as JSON")
     .action((flags: ServerFlags & { file: string; by?: string }) =>
       runCli(async () => {
-        const definition = readDefinition(flags.file);
+        const definition = readJsonFile(flags.file, "name, variants and by");
         if (flags.by !== undefined) definition.by ??= flags.by;
         if (definition.by === undefined)
           throw new UsageError(

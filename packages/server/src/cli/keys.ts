@@ -8,14 +8,10 @@
  *   intersebd keys revoke key_01jd3k9q2x8f7c6b5a4z3y2w1
  */
 import Table from "cli-table3";
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import type { KeyView } from "../keys/index.ts";
-import { client, type ServerFlags, serverOptions } from "./experiments.ts";
 import { runCli } from "./export.ts";
-
-const out = (s: string): void => {
-  process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
-};
+import { client, out, type ServerFlags, serverOptions, usageCommand } from "./server-client.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -39,10 +35,7 @@ export function keysTable(keys: KeyView[]): string {
 }
 
 export function keysCommand(): Command {
-  const cmd = new Command("keys")
-    .description("scoped API keys: create one for a service (shown once), list, revoke")
-    .showHelpAfterError("(run with --help for usage)")
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  const cmd = usageCommand("keys", "scoped API keys: create one for a service (shown once), list, revoke");
 
   serverOptions(cmd.command("create").description("create a key; its secret is printed this once"))
     .requiredOption("--name <name>", "what the key is for (a service, a person)")
