@@ -8,15 +8,7 @@
  * No import of `@anthropic-ai/sdk` here: the client is typed structurally, so the SDK keeps no dependency.
  */
 
-import {
-  type CallSink,
-  copyOf,
-  hasCreate,
-  type Protocol,
-  patchCreate,
-  unwrappable,
-  type WrapOptions,
-} from "./capture.ts";
+import { type CallSink, copying, type Protocol, patchCreates, type WrapOptions } from "./capture.ts";
 import { MessagesStreamAccumulator } from "./chat/index.ts";
 
 /**
@@ -49,10 +41,7 @@ const MESSAGES: Protocol = {
   wrapper: "wrapAnthropic",
   protocol: "messages",
   path: "/v1/messages",
-  accumulator() {
-    const acc = new MessagesStreamAccumulator();
-    return { push: (event) => acc.push(copyOf(event)), result: () => acc.result() };
-  },
+  accumulator: () => copying(new MessagesStreamAccumulator()),
   request(params) {
     for (const key of NOT_IN_BODY) delete params[key];
     return params;
@@ -66,10 +55,6 @@ export function wrapAnthropicClient<C extends MessagesClient>(
   sink: CallSink,
 ): C {
   const messages = (client as { messages?: unknown } | undefined)?.messages;
-  if (!hasCreate(messages)) {
-    unwrappable(sink, "wrapAnthropic", "messages.create");
-    return client;
-  }
-  patchCreate(messages as object, MESSAGES, options, sink);
+  patchCreates([[messages, MESSAGES]], "messages.create", options, sink);
   return client;
 }

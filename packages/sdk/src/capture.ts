@@ -342,8 +342,28 @@ export function copyOf<T>(event: T): T {
   }
 }
 
+/** `acc`, fed a {@link copyOf} each event: for the protocols whose clients' stream helpers mutate events. */
+export function copying(acc: Accumulator): Accumulator {
+  return { push: (event) => acc.push(copyOf(event)), result: () => acc.result() };
+}
+
+/**
+ * What a wrapper does with its client: patches each `[resource, protocol]` whose resource has `create`, and
+ * reports the client as unwrappable (naming the `missing` methods) when none has.
+ */
+export function patchCreates(
+  targets: ReadonlyArray<readonly [unknown, Protocol]>,
+  missing: string,
+  options: WrapOptions | undefined,
+  sink: CallSink,
+): void {
+  const found = targets.filter(([target]) => hasCreate(target));
+  for (const [target, protocol] of found) patchCreate(target as object, protocol, options, sink);
+  if (found.length === 0) unwrappable(sink, targets[0]?.[1].wrapper ?? "wrap", missing);
+}
+
 /** Whether `target` has a `create` method that {@link patchCreate} can wrap. */
-export function hasCreate(target: unknown): boolean {
+function hasCreate(target: unknown): boolean {
   return isObject(target) && typeof (target as { create?: unknown }).create === "function";
 }
 
@@ -351,7 +371,7 @@ export function hasCreate(target: unknown): boolean {
  * Replaces `target.create` with a capturing one (once: wrapping again replaces the earlier wrapper). The caller
  * checks {@link hasCreate} first.
  */
-export function patchCreate(
+function patchCreate(
   target: object,
   protocol: Protocol,
   options: WrapOptions | undefined,
@@ -398,7 +418,7 @@ export function patchCreate(
 }
 
 /** The report of a client that has none of the methods a wrapper captures. */
-export function unwrappable(sink: CallSink, wrapper: string, methods: string): void {
+function unwrappable(sink: CallSink, wrapper: string, methods: string): void {
   sink.report(
     new IntersebdError(`${wrapper}: the client has no ${methods}; it was left unwrapped`, {
       code: "invalid_input",

@@ -10,11 +10,9 @@
 import {
   type CallContext,
   type CallSink,
-  copyOf,
-  hasCreate,
+  copying,
   type Protocol,
-  patchCreate,
-  unwrappable,
+  patchCreates,
   type WrapOptions,
 } from "./capture.ts";
 import { ChatCompletionAssembler, ResponsesAssembler } from "./chat/index.ts";
@@ -60,20 +58,14 @@ export type OpenAIClient =
 const CHAT: Protocol = {
   wrapper: "wrapOpenAI",
   path: "/chat/completions",
-  accumulator() {
-    const assembler = new ChatCompletionAssembler();
-    return { push: (chunk) => assembler.push(chunk), result: () => assembler.result() };
-  },
+  accumulator: () => new ChatCompletionAssembler(),
 };
 
 const RESPONSES: Protocol = {
   wrapper: "wrapOpenAI",
   protocol: "responses",
   path: "/responses",
-  accumulator() {
-    const acc = new ResponsesAssembler();
-    return { push: (event) => acc.push(copyOf(event)), result: () => acc.result() };
-  },
+  accumulator: () => copying(new ResponsesAssembler()),
   // A response may come whole (or a stream end) and still say it failed: `status: "failed"` with its error.
   failure(response) {
     const r = response as { status?: unknown; error?: { message?: unknown } | null };
@@ -89,13 +81,14 @@ export function wrapOpenAIClient<C extends OpenAIClient>(
   sink: CallSink,
 ): C {
   const c = client as { chat?: { completions?: unknown }; responses?: unknown } | undefined;
-  const completions = c?.chat?.completions;
-  const responses = c?.responses;
-  if (!hasCreate(completions) && !hasCreate(responses)) {
-    unwrappable(sink, "wrapOpenAI", "chat.completions.create nor responses.create");
-    return client;
-  }
-  if (hasCreate(completions)) patchCreate(completions as object, CHAT, options, sink);
-  if (hasCreate(responses)) patchCreate(responses as object, RESPONSES, options, sink);
+  patchCreates(
+    [
+      [c?.chat?.completions, CHAT],
+      [c?.responses, RESPONSES],
+    ],
+    "chat.completions.create nor responses.create",
+    options,
+    sink,
+  );
   return client;
 }
