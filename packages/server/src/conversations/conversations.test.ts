@@ -6,17 +6,9 @@
  * the report's numbers are those outcomes. The pure slicing is tested first.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { wilson } from "../evals/index.ts";
-import {
-  DIALECTS,
-  eventually,
-  type FakeUpstream,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
-  type TestServer,
-} from "../testing/index.ts";
+import { DIALECTS, eventually, fakeUpstreamSuite } from "../testing/index.ts";
 import { CAVEAT } from "./book.ts";
 import { contextOf, dialogueOf, slicesOf } from "./dialogue.ts";
 
@@ -87,20 +79,13 @@ describe("dialogue and slices", () => {
 
 for (const dialect of DIALECTS) {
   describe(`a conversation evaluation (${dialect})`, async () => {
-    const skip = dialect === "postgres" && !(await postgresAvailable());
-    let fake: FakeUpstream;
-    let s: TestServer;
+    const suite = await fakeUpstreamSuite(dialect);
+    const { skip } = suite;
 
     before(async () => {
       if (skip) return;
-      fake = await startFakeUpstream();
-      s = await startTestServer(dialect, { upstream: fake.url });
-      const r = await s.api("/api/calls", { body: sessionCalls("bob") });
+      const r = await suite.s.api("/api/calls", { body: sessionCalls("bob") });
       assert.equal(r.status, 201, JSON.stringify(r.body));
-    });
-    after(async () => {
-      await s?.stop();
-      await fake?.close();
     });
 
     const request = {
@@ -116,23 +101,23 @@ for (const dialect of DIALECTS) {
     };
 
     it("should answer 400s naming the field", { skip }, async () => {
-      const noSession = await s.api<Body>("/api/conversations/evals", {
+      const noSession = await suite.s.api<Body>("/api/conversations/evals", {
         body: { ...request, sessions: ["nope"] },
       });
       assert.equal(noSession.status, 400);
       assert.match(JSON.stringify(noSession.body), /sessions\[0\]/);
-      const dup = await s.api<Body>("/api/conversations/evals", {
+      const dup = await suite.s.api<Body>("/api/conversations/evals", {
         body: { ...request, candidates: [{ name: "x" }, { name: "x" }] },
       });
       assert.equal(dup.status, 400);
       assert.match(JSON.stringify(dup.body), /candidates/);
-      assert.equal((await s.api("/api/conversations/evals/conv_missing")).status, 404);
+      assert.equal((await suite.s.api("/api/conversations/evals/conv_missing")).status, 404);
     });
 
     it("should regenerate each slice's turn at each context length and report judges' and people's choices", {
       skip,
     }, async () => {
-      const created = await s.api<Body>("/api/conversations/evals", { body: request });
+      const created = await suite.s.api<Body>("/api/conversations/evals", { body: request });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.deepEqual(
         { ...created.body, id: undefined, estimate: undefined },
@@ -147,7 +132,7 @@ for (const dialect of DIALECTS) {
 
       const report = await eventually(
         async () => {
-          const r = await s.api<Body>(`/api/conversations/evals/${id}`);
+          const r = await suite.s.api<Body>(`/api/conversations/evals/${id}`);
           assert.equal(r.status, 200, JSON.stringify(r.body));
           return r.body.status === "done" ? r.body : undefined;
         },
@@ -158,7 +143,7 @@ for (const dialect of DIALECTS) {
       assert.equal(report.caveat, CAVEAT);
 
       // The requests: the original's model and parameters, the candidate's changes, the context cut.
-      const items = (await s.api<Body>(`/api/conversations/evals/${id}/items`)).body.data as Body[];
+      const items = (await suite.s.api<Body>(`/api/conversations/evals/${id}/items`)).body.data as Body[];
       assert.equal(items.length, 8);
       const goodSystem = { role: "system", content: "You are Bob the pirate. [[GOOD]]" };
       const expected = [
@@ -167,7 +152,7 @@ for (const dialect of DIALECTS) {
         { slice: [4, 9], len: null, messages: TURNS.slice(4, 9) },
         { slice: [4, 9], len: 2, messages: TURNS.slice(7, 9) },
       ];
-      const sent = fake.requests
+      const sent = suite.fake.requests
         .filter((r) => r.url.endsWith("/chat/completions"))
         .map((r) => JSON.parse(r.body));
       for (const e of expected)
@@ -231,7 +216,7 @@ for (const dialect of DIALECTS) {
       const good0 = items.find(
         (i) => i.candidate === "good" && i.sliceStart === 0 && i.contextLength === null,
       ) as Body;
-      const chose = await s.api<Body>(`/api/conversations/evals/${id}/items/${good0.index}/choices`, {
+      const chose = await suite.s.api<Body>(`/api/conversations/evals/${id}/items/${good0.index}/choices`, {
         body: {
           a: good0.originalCallId,
           choices: { "in character": "b", scenario: "a", engagement: "tie" },
@@ -239,13 +224,13 @@ for (const dialect of DIALECTS) {
         },
       });
       assert.equal(chose.status, 201, JSON.stringify(chose.body));
-      const bad = await s.api<Body>(`/api/conversations/evals/${id}/items/${good0.index}/choices`, {
+      const bad = await suite.s.api<Body>(`/api/conversations/evals/${id}/items/${good0.index}/choices`, {
         body: { a: good0.regenCallId, choices: { tone: "a" } },
       });
       assert.equal(bad.status, 400);
       assert.match(JSON.stringify(bad.body), /choices\.tone/);
 
-      const after = (await s.api<Body>(`/api/conversations/evals/${id}`)).body;
+      const after = (await suite.s.api<Body>(`/api/conversations/evals/${id}`)).body;
       const human = after.results.find((r: Body) => r.source === "human");
       assert.equal(human.comparisons, 3);
       const cells = Object.fromEntries(
@@ -265,9 +250,9 @@ for (const dialect of DIALECTS) {
       );
       assert.equal(human.candidates[0].criteria[0].byContext[1].n, 0);
       // Stored as comparisons with their criterion, the regeneration as a.
-      const detail = await s.api<Body>(`/api/calls/${good0.regenCallId}`);
+      const detail = await suite.s.api<Body>(`/api/calls/${good0.regenCallId}`);
       assert.equal(detail.status, 200);
-      const list = (await s.api<Body>("/api/conversations/evals")).body.data as Body[];
+      const list = (await suite.s.api<Body>("/api/conversations/evals")).body.data as Body[];
       assert.deepEqual(
         list.map((e) => e.id),
         [id],
@@ -277,7 +262,7 @@ for (const dialect of DIALECTS) {
       // the 24 judge calls (8 items × 3 criteria) have no price and are counted as such.
       const regenIds = items.map((i) => i.regenCallId as string);
       const logged = await eventually(async () => {
-        const rows = await s.ctx.store.db
+        const rows = await suite.s.ctx.store.db
           .selectFrom("calls")
           .select(["id", "costUsd"])
           .where("id", "in", regenIds)
@@ -297,22 +282,24 @@ for (const dialect of DIALECTS) {
     });
 
     it("should refuse maxCostUsd under the estimate, or when a model has no price", { skip }, async () => {
-      const over = await s.api<Body>("/api/conversations/evals", { body: { ...request, maxCostUsd: 1e-7 } });
+      const over = await suite.s.api<Body>("/api/conversations/evals", {
+        body: { ...request, maxCostUsd: 1e-7 },
+      });
       assert.equal(over.status, 400);
       assert.equal(over.body.error.field, "maxCostUsd");
       assert.equal(over.body.error.code, "over_budget");
-      const unknown = await s.api<Body>("/api/conversations/evals", {
+      const unknown = await suite.s.api<Body>("/api/conversations/evals", {
         body: { ...request, maxCostUsd: 100 },
       });
       assert.equal(unknown.status, 400);
       assert.equal(unknown.body.error.code, "cost_unknown");
       assert.match(unknown.body.error.message, /fake-judge/);
-      const negative = await s.api<Body>("/api/conversations/evals", {
+      const negative = await suite.s.api<Body>("/api/conversations/evals", {
         body: { ...request, maxCostUsd: -1 },
       });
       assert.equal(negative.status, 400);
       // Nothing was created by the refusals.
-      assert.equal((await s.api<Body>("/api/conversations/evals")).body.data.length, 1);
+      assert.equal((await suite.s.api<Body>("/api/conversations/evals")).body.data.length, 1);
     });
   });
 }

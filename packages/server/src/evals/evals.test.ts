@@ -5,17 +5,9 @@
  * computed by hand below.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { costUsd } from "../calls/index.ts";
-import {
-  DIALECTS,
-  eventually,
-  type FakeUpstream,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
-  type TestServer,
-} from "../testing/index.ts";
+import { DIALECTS, eventually, fakeUpstreamSuite } from "../testing/index.ts";
 import { wilson } from "./stats.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
@@ -65,14 +57,11 @@ const close = (actual: number | null | undefined, expected: number, tol = 1e-6) 
 
 for (const dialect of DIALECTS) {
   describe(`evaluations end to end (${dialect})`, async () => {
-    const skip = dialect === "postgres" && !(await postgresAvailable());
-    let fake: FakeUpstream;
-    let s: TestServer;
+    const suite = await fakeUpstreamSuite(dialect);
+    const { skip } = suite;
 
     before(async () => {
       if (skip) return;
-      fake = await startFakeUpstream();
-      s = await startTestServer(dialect, { upstream: fake.url });
       const calls = ITEMS.map((it, i) => ({
         id: `base-${i}`,
         startedAt: T0 + i * 1000,
@@ -96,7 +85,7 @@ for (const dialect of DIALECTS) {
           },
         },
       }));
-      assert.equal((await s.api("/api/calls", { body: calls })).status, 201);
+      assert.equal((await suite.s.api("/api/calls", { body: calls })).status, 201);
       const annotations = [
         // Human verdicts under the absolute judge's name, for the agreement rate.
         { annotationKey: "base-0", name: "quality", numericReward: 0, source: "human" },
@@ -117,17 +106,13 @@ for (const dialect of DIALECTS) {
           source: "human",
         },
       ];
-      assert.equal((await s.api("/api/annotations", { body: annotations })).status, 201);
-    });
-    after(async () => {
-      await s?.stop();
-      await fake?.close();
+      assert.equal((await suite.s.api("/api/annotations", { body: annotations })).status, 201);
     });
 
     it("should replay the calls through the proxy, judge them, and report numbers that match the hand count", {
       skip,
     }, async () => {
-      const created = await s.api<Body>("/api/evals", {
+      const created = await suite.s.api<Body>("/api/evals", {
         body: {
           callIds: ITEMS.map((_, i) => `base-${i}`),
           candidate: { model: "gpt-4.1-mini", systemPrompt: SYSTEM, params: { temperature: 0.2 } },
@@ -156,7 +141,7 @@ for (const dialect of DIALECTS) {
 
       const state = await eventually(
         async () => {
-          const r = await s.api<Body>(`/api/evals/${id}`);
+          const r = await suite.s.api<Body>(`/api/evals/${id}`);
           return r.body.run?.status === "done" ? r.body : undefined;
         },
         20_000,
@@ -263,7 +248,7 @@ for (const dialect of DIALECTS) {
       assert.deepEqual([run.done, run.failed, run.total], [5, 0, 5]);
 
       // The candidate requests the fake upstream saw: model, system prompt and parameters, never streamed.
-      const sent = fake.requests
+      const sent = suite.fake.requests
         .map((r) => JSON.parse(r.body) as Body)
         .filter((b) => b.model === "gpt-4.1-mini");
       assert.equal(sent.length, 5);
@@ -275,26 +260,28 @@ for (const dialect of DIALECTS) {
 
       // Every replayed call is logged, tagged with the run, with the item in its metadata.
       const logged = await eventually(async () => {
-        const r = await s.api<Body>(`/api/calls?tag=${encodeURIComponent(`eval:${id}`)}&limit=100`);
+        const r = await suite.s.api<Body>(`/api/calls?tag=${encodeURIComponent(`eval:${id}`)}&limit=100`);
         return r.body.data?.length === 5 ? r.body.data : undefined;
       });
       assert.deepEqual(logged.map((c: Body) => c.metadata.evalItem).sort(), [0, 1, 2, 3, 4]);
       assert.ok(logged.every((c: Body) => c.metadata.evalRun === id && c.requestedModel === "gpt-4.1-mini"));
       const judgeCalls = await eventually(async () => {
-        const r = await s.api<Body>(`/api/calls?tag=${encodeURIComponent(`eval-judge:${id}`)}&limit=100`);
+        const r = await suite.s.api<Body>(
+          `/api/calls?tag=${encodeURIComponent(`eval-judge:${id}`)}&limit=100`,
+        );
         return r.body.data?.length === 15 ? r.body.data : undefined;
       });
       assert.ok(judgeCalls.every((c: Body) => c.requestedModel === "fake-judge"));
 
       // Judge verdicts are annotations with source "judge", beside the humans'.
-      const base2 = await s.api<Body>("/api/calls/base-2");
+      const base2 = await suite.s.api<Body>("/api/calls/base-2");
       const judged = base2.body.annotations.filter((a: Body) => a.source === "judge");
       assert.equal(judged.length, 1);
       assert.deepEqual(
         [judged[0].name, judged[0].numericReward, judged[0].annotatorId, judged[0].content.score],
         ["quality", 1, "fake-judge", 5],
       );
-      const cand2 = await s.api<Body>(`/api/calls/${worst.candidateCallId}`);
+      const cand2 = await suite.s.api<Body>(`/api/calls/${worst.candidateCallId}`);
       const verdicts = cand2.body.annotations.filter((a: Body) => a.source === "judge");
       assert.deepEqual(verdicts.map((a: Body) => [a.name, a.numericReward]).sort(), [
         ["pairwise", 0],
@@ -302,21 +289,21 @@ for (const dialect of DIALECTS) {
       ]);
       assert.equal(verdicts.find((a: Body) => a.name === "pairwise").content.against, "base-2");
 
-      const list = await s.api<Body>("/api/evals");
+      const list = await suite.s.api<Body>("/api/evals");
       assert.ok(list.body.data.some((r: Body) => r.id === id && r.status === "done"));
-      const items = await s.api<Body>(`/api/evals/${id}/items?limit=2`);
+      const items = await suite.s.api<Body>(`/api/evals/${id}/items?limit=2`);
       assert.deepEqual(
         items.body.data.map((x: Body) => x.index),
         [0, 1],
       );
       assert.equal(items.body.nextOffset, 2);
-      assert.equal((await s.api(`/api/evals/${id}/cancel`, { method: "POST" })).status, 409);
+      assert.equal((await suite.s.api(`/api/evals/${id}/cancel`, { method: "POST" })).status, 409);
     });
 
     it("should stop claiming items when cancelled and finish each item exactly once when resumed", {
       skip,
     }, async () => {
-      const created = await s.api<Body>("/api/evals", {
+      const created = await suite.s.api<Body>("/api/evals", {
         body: {
           callIds: ITEMS.map((_, i) => `base-${i}`),
           candidate: { model: "slow-model", headers: { "x-fake-delay-ms": "250" } },
@@ -326,20 +313,23 @@ for (const dialect of DIALECTS) {
       });
       assert.equal(created.status, 201);
       const id = created.body.id as string;
-      await eventually(async () => (await s.api<Body>(`/api/evals/${id}`)).body.progress.done >= 1, 10_000);
-      const cancelled = await s.api<Body>(`/api/evals/${id}/cancel`, { method: "POST" });
+      await eventually(
+        async () => (await suite.s.api<Body>(`/api/evals/${id}`)).body.progress.done >= 1,
+        10_000,
+      );
+      const cancelled = await suite.s.api<Body>(`/api/evals/${id}/cancel`, { method: "POST" });
       assert.equal(cancelled.body.run?.status, "cancelled", JSON.stringify(cancelled.body));
       // The item in flight is handed back; nothing else is claimed.
       const stopped = await eventually(async () => {
-        const p = (await s.api<Body>(`/api/evals/${id}`)).body.progress;
+        const p = (await suite.s.api<Body>(`/api/evals/${id}`)).body.progress;
         return p.running === 0 ? p : undefined;
       });
       assert.ok(stopped.pending >= 1 && stopped.done < 5, JSON.stringify(stopped));
-      const resumed = await s.api<Body>(`/api/evals/${id}/resume`, { method: "POST" });
+      const resumed = await suite.s.api<Body>(`/api/evals/${id}/resume`, { method: "POST" });
       assert.equal(resumed.status, 200);
       const state = await eventually(
         async () => {
-          const r = await s.api<Body>(`/api/evals/${id}`);
+          const r = await suite.s.api<Body>(`/api/evals/${id}`);
           return r.body.run.status === "done" ? r.body : undefined;
         },
         15_000,
@@ -347,25 +337,25 @@ for (const dialect of DIALECTS) {
       );
       assert.deepEqual(state.progress, { total: 5, done: 5, failed: 0, pending: 0, running: 0 });
       assert.equal(state.report.checks[0].passed, 3);
-      const rows = await s.ctx.store.db
+      const rows = await suite.s.ctx.store.db
         .selectFrom("evalCheckResults")
         .select(["itemIndex"])
         .where("runId", "=", id)
         .execute();
       assert.deepEqual(rows.map((r) => r.itemIndex).sort(), [0, 1, 2, 3, 4]);
       // Headers in the candidate reach the upstream (here, the fake's delay).
-      assert.ok(fake.requests.some((r) => r.headers["x-fake-delay-ms"] === "250"));
+      assert.ok(suite.fake.requests.some((r) => r.headers["x-fake-delay-ms"] === "250"));
       // A run stored before the edge refused credential-like headers never shows such a value again.
       const stored = {
         model: "slow-model",
         headers: { "x-fake-delay-ms": "250", "x-goog-api-key": "AIza-secret" },
       };
-      await s.ctx.store.db
+      await suite.s.ctx.store.db
         .updateTable("evalRuns")
         .set({ candidate: JSON.stringify(stored) })
         .where("id", "=", id)
         .execute();
-      const shown = await s.api<Body>(`/api/evals/${id}`);
+      const shown = await suite.s.api<Body>(`/api/evals/${id}`);
       assert.equal(shown.status, 200);
       assert.deepEqual(shown.body.run.candidate.headers, {
         "x-fake-delay-ms": "250",
@@ -375,43 +365,43 @@ for (const dialect of DIALECTS) {
     });
 
     it("should evaluate a saved dataset and keep the snapshot of the calls it used", { skip }, async () => {
-      const ds = await s.api<Body>("/api/datasets", {
+      const ds = await suite.s.api<Body>("/api/datasets", {
         body: { name: "nano-titles", filter: { model: ["gpt-4.1-nano"] } },
       });
       assert.equal(ds.status, 201, JSON.stringify(ds.body));
-      const estimate = await s.api<Body>("/api/evals", {
+      const estimate = await suite.s.api<Body>("/api/evals", {
         body: { dataset: "nano-titles", candidate: { model: "gpt-4.1-mini" }, dryRun: true },
       });
       assert.equal(estimate.status, 200, JSON.stringify(estimate.body));
-      const untouched = await s.api<Body>("/api/datasets/nano-titles/snapshots");
+      const untouched = await suite.s.api<Body>("/api/datasets/nano-titles/snapshots");
       assert.equal(untouched.body.data.length, 0, "an estimate records no snapshot");
-      const created = await s.api<Body>("/api/evals", {
+      const created = await suite.s.api<Body>("/api/evals", {
         body: { dataset: "nano-titles", candidate: { model: "gpt-4.1-mini" }, checks: ["regex:^echo:"] },
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.equal(created.body.run.dataset, "nano-titles");
       assert.ok(created.body.run.snapshotId);
       const state = await eventually(async () => {
-        const r = await s.api<Body>(`/api/evals/${created.body.id}`);
+        const r = await suite.s.api<Body>(`/api/evals/${created.body.id}`);
         return r.body.run.status === "done" ? r.body : undefined;
       }, 15_000);
       assert.equal(state.run.total, 5);
-      const items = await s.api<Body>(`/api/evals/${created.body.id}/items`);
+      const items = await suite.s.api<Body>(`/api/evals/${created.body.id}/items`);
       assert.deepEqual(
         items.body.data.map((x: Body) => x.baselineCallId).sort(),
         ITEMS.map((_, i) => `base-${i}`),
       );
-      const snapshot = await s.api<Body>(`/api/snapshots/${created.body.run.snapshotId}`);
+      const snapshot = await suite.s.api<Body>(`/api/snapshots/${created.body.run.snapshotId}`);
       assert.equal(snapshot.status, 200);
-      const snapshots = await s.api<Body>("/api/datasets/nano-titles/snapshots");
+      const snapshots = await suite.s.api<Body>("/api/datasets/nano-titles/snapshots");
       assert.equal(snapshots.body.data.length, 1, "the run recorded exactly one");
-      const missing = await s.api<Body>("/api/evals", { body: { dataset: "no-such-dataset" } });
+      const missing = await suite.s.api<Body>("/api/evals", { body: { dataset: "no-such-dataset" } });
       assert.equal(missing.status, 404);
     });
 
     it("should answer bad input with a 400 naming the field", { skip }, async () => {
       const bad = async (body: unknown, field: string) => {
-        const r = await s.api<Body>("/api/evals", { body });
+        const r = await suite.s.api<Body>("/api/evals", { body });
         assert.equal(r.status, 400, `${JSON.stringify(body)} → ${r.status} ${JSON.stringify(r.body)}`);
         assert.equal(r.body.error.field, field, JSON.stringify(r.body));
       };
@@ -441,11 +431,11 @@ for (const dialect of DIALECTS) {
       await bad({ callIds: ["base-0", "no-such-call"] }, "callIds[1]");
       await bad({ ...ok, candidate: { model: "gpt-4.1" }, maxCostUsd: 0 }, "maxCostUsd");
       await bad({ ...ok, extra: 1 }, "body");
-      const notFound = await s.api<Body>("/api/evals/evl_nope");
+      const notFound = await suite.s.api<Body>("/api/evals/evl_nope");
       assert.equal(notFound.status, 404);
-      const badJson = await s.api<Body>("/api/evals", { body: "{" });
+      const badJson = await suite.s.api<Body>("/api/evals", { body: "{" });
       assert.equal(badJson.status, 400);
-      const dry = await s.api<Body>("/api/evals", {
+      const dry = await suite.s.api<Body>("/api/evals", {
         body: { ...ok, candidate: { model: "gpt-4.1" }, dryRun: true },
       });
       assert.equal(dry.status, 200);

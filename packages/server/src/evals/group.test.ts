@@ -5,16 +5,8 @@
  * behaviours imply and names the best. Bad `candidates` input is a 400 naming the field.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import {
-  DIALECTS,
-  eventually,
-  type FakeUpstream,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
-  type TestServer,
-} from "../testing/index.ts";
+import { before, describe, it } from "node:test";
+import { DIALECTS, eventually, fakeUpstreamSuite } from "../testing/index.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
 type Body = Record<string, any>;
@@ -31,15 +23,12 @@ const CANDIDATES = [
 
 for (const dialect of DIALECTS) {
   describe(`an evaluation of several candidates (${dialect})`, async () => {
-    const skip = dialect === "postgres" && !(await postgresAvailable());
-    let fake: FakeUpstream;
-    let s: TestServer;
+    const suite = await fakeUpstreamSuite(dialect);
+    const { skip } = suite;
     const callIds = QUESTIONS.map((_, i) => `grp-${i}`);
 
     before(async () => {
       if (skip) return;
-      fake = await startFakeUpstream();
-      s = await startTestServer(dialect, { upstream: fake.url });
       // The logged answers are what the fake answers unchanged: `echo: <question>`.
       const calls = QUESTIONS.map((q, i) => ({
         id: `grp-${i}`,
@@ -57,11 +46,7 @@ for (const dialect of DIALECTS) {
           usage: { prompt_tokens: 100, completion_tokens: 10, total_tokens: 110 },
         },
       }));
-      assert.equal((await s.api("/api/calls", { body: calls })).status, 201);
-    });
-    after(async () => {
-      await s?.stop();
-      await fake?.close();
+      assert.equal((await suite.s.api("/api/calls", { body: calls })).status, 201);
     });
 
     const body = (extra: object = {}) => ({
@@ -76,7 +61,7 @@ for (const dialect of DIALECTS) {
     it("should rank the candidates as their answers imply, against the baseline and each other", {
       skip,
     }, async () => {
-      const dry = await s.api<Body>("/api/evals", { body: body({ dryRun: true }) });
+      const dry = await suite.s.api<Body>("/api/evals", { body: body({ dryRun: true }) });
       assert.equal(dry.status, 200, JSON.stringify(dry.body));
       assert.equal(dry.body.group, null);
       assert.deepEqual(
@@ -89,7 +74,7 @@ for (const dialect of DIALECTS) {
       const known = dry.body.candidates.reduce((t: number, c: Body) => t + c.estimate.knownUsd, 0);
       assert.ok(Math.abs(dry.body.estimate.knownUsd - known) < 1e-8);
 
-      const created = await s.api<Body>("/api/evals", { body: body() });
+      const created = await suite.s.api<Body>("/api/evals", { body: body() });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const group = created.body.group as string;
       assert.match(group, /^evg_/);
@@ -102,7 +87,7 @@ for (const dialect of DIALECTS) {
 
       const report = await eventually(
         async () => {
-          const r = await s.api<Body>(`/api/evals/groups/${group}`);
+          const r = await suite.s.api<Body>(`/api/evals/groups/${group}`);
           assert.equal(r.status, 200, JSON.stringify(r.body));
           return r.body.status === "done" ? r.body : undefined;
         },
@@ -156,7 +141,7 @@ for (const dialect of DIALECTS) {
 
     it("should name the best only when it leads beyond the interval", { skip }, async () => {
       // Two candidates that answer alike: neither is ahead.
-      const created = await s.api<Body>("/api/evals", {
+      const created = await suite.s.api<Body>("/api/evals", {
         body: body({
           candidates: [
             { name: "a", model: "gpt-4.1-mini" },
@@ -167,7 +152,7 @@ for (const dialect of DIALECTS) {
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const report = await eventually(
         async () => {
-          const r = await s.api<Body>(`/api/evals/groups/${created.body.group}`);
+          const r = await suite.s.api<Body>(`/api/evals/groups/${created.body.group}`);
           return r.body.status === "done" ? r.body : undefined;
         },
         30_000,
@@ -188,11 +173,11 @@ for (const dialect of DIALECTS) {
         [{ candidate: { model: "m" } }, "candidates"],
       ];
       for (const [extra, field] of cases) {
-        const r = await s.api<Body>("/api/evals", { body: body(extra) });
+        const r = await suite.s.api<Body>("/api/evals", { body: body(extra) });
         assert.equal(r.status, 400, JSON.stringify(extra));
         assert.equal(r.body.error.field, field, `${JSON.stringify(extra)}: ${r.body.error.message}`);
       }
-      assert.equal((await s.api<Body>("/api/evals/groups/evg_missing")).status, 404);
+      assert.equal((await suite.s.api<Body>("/api/evals/groups/evg_missing")).status, 404);
     });
   });
 }

@@ -6,16 +6,8 @@
  * by id, the estimate lists it among the skipped with its conversion error.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import {
-  DIALECTS,
-  eventually,
-  type FakeUpstream,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
-  type TestServer,
-} from "../testing/index.ts";
+import { before, describe, it } from "node:test";
+import { DIALECTS, eventually, fakeUpstreamSuite } from "../testing/index.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
 type Body = Record<string, any>;
@@ -108,26 +100,19 @@ const questions: Record<string, string> = {
 
 for (const dialect of DIALECTS) {
   describe(`an evaluation over chat, Responses and Messages calls (${dialect})`, async () => {
-    const skip = dialect === "postgres" && !(await postgresAvailable());
-    let fake: FakeUpstream;
-    let s: TestServer;
+    const suite = await fakeUpstreamSuite(dialect, { inProcess: true });
+    const { skip } = suite;
 
     before(async () => {
       if (skip) return;
-      fake = await startFakeUpstream();
-      s = await startTestServer(dialect, { upstream: fake.url, inProcess: true });
-      const r = await s.api("/api/calls", { body: calls });
+      const r = await suite.s.api("/api/calls", { body: calls });
       assert.equal(r.status, 201, JSON.stringify(r.body));
-      const ds = await s.api("/api/datasets", { body: { name: "mixed", filter: { tag: TAG } } });
+      const ds = await suite.s.api("/api/datasets", { body: { name: "mixed", filter: { tag: TAG } } });
       assert.equal(ds.status, 201, JSON.stringify(ds.body));
-    });
-    after(async () => {
-      await s?.stop();
-      await fake?.close();
     });
 
     it("replays each call's chat-shaped request and reports its rows as chat's", { skip }, async () => {
-      const created = await s.api<Body>("/api/evals", {
+      const created = await suite.s.api<Body>("/api/evals", {
         body: {
           dataset: "mixed",
           candidate: { model: "gpt-4.1-mini" },
@@ -139,7 +124,7 @@ for (const dialect of DIALECTS) {
       const id = created.body.id as string;
       const state = await eventually(
         async () => {
-          const r = await s.api<Body>(`/api/evals/${id}`);
+          const r = await suite.s.api<Body>(`/api/evals/${id}`);
           return r.body.run?.status === "done" ? r.body : undefined;
         },
         20_000,
@@ -150,7 +135,7 @@ for (const dialect of DIALECTS) {
       assert.deepEqual([regex.passed, regex.failed, regex.errors], [3, 0, 0]);
       assert.equal(state.report.latency.baseline.n, 3);
 
-      const items = await s.api<Body>(`/api/evals/${id}/items?limit=10`);
+      const items = await suite.s.api<Body>(`/api/evals/${id}/items?limit=10`);
       assert.equal(items.status, 200, JSON.stringify(items.body));
       const byBaseline = new Map<string, Body>(items.body.data.map((i: Body) => [i.baselineCallId, i]));
       assert.deepEqual(
@@ -163,12 +148,12 @@ for (const dialect of DIALECTS) {
         const item = byBaseline.get(baseline);
         assert.equal(item?.status, "done", `${baseline}: ${item?.error}`);
         assert.ok(item?.candidateCallId, baseline);
-        const candidate = await s.api<Body>(`/api/calls/${item.candidateCallId}`);
+        const candidate = await suite.s.api<Body>(`/api/calls/${item.candidateCallId}`);
         assert.equal(candidate.status, 200);
         // The replay is a Chat Completions call whatever the baseline spoke, asking the converted messages.
         assert.equal(candidate.body.protocol, "chat", baseline);
         assert.equal(candidate.body.requestedModel, "gpt-4.1-mini", baseline);
-        const original = await s.api<Body>(`/api/calls/${baseline}`);
+        const original = await suite.s.api<Body>(`/api/calls/${baseline}`);
         assert.ok(Array.isArray(original.body.request?.messages), baseline);
         assert.deepEqual(candidate.body.request.messages, original.body.request.messages, baseline);
         assert.equal(
@@ -183,7 +168,7 @@ for (const dialect of DIALECTS) {
     it("leaves out an unconvertible call named by id, saying why, and runs the others", {
       skip,
     }, async () => {
-      const created = await s.api<Body>("/api/evals", {
+      const created = await suite.s.api<Body>("/api/evals", {
         body: {
           callIds: ["mix-unconvertible", "mix-messages"],
           candidate: { model: "gpt-4.1-mini" },
@@ -200,14 +185,14 @@ for (const dialect of DIALECTS) {
       const id = created.body.id as string;
       const state = await eventually(
         async () => {
-          const r = await s.api<Body>(`/api/evals/${id}`);
+          const r = await suite.s.api<Body>(`/api/evals/${id}`);
           return r.body.run?.status === "done" ? r.body : undefined;
         },
         20_000,
         "the run to finish",
       );
       assert.deepEqual(state.progress, { total: 1, done: 1, failed: 0, pending: 0, running: 0 });
-      const items = await s.api<Body>(`/api/evals/${id}/items?limit=10`);
+      const items = await suite.s.api<Body>(`/api/evals/${id}/items?limit=10`);
       assert.deepEqual(
         items.body.data.map((i: Body) => [i.baselineCallId, i.status]),
         [["mix-messages", "done"]],

@@ -14,3 +14,4 @@ export * from "./calls.ts";
 export * from "./harness.ts";
 export * from "./ports.ts";
 export * from "./store.ts";
+export * from "./upstream-suite.ts";
