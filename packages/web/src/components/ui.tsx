@@ -25,6 +25,43 @@ export function Loading({ what = "Loading" }: { what?: string }) {
   );
 }
 
+/**
+ * A list page's states around its table: the error, loading until the first answer, the `empty` explanation
+ * once the list has answered nothing, else `children`.
+ */
+export function ListStates({
+  error,
+  loading,
+  data,
+  count,
+  loadingWhat,
+  emptyTestId,
+  empty,
+  children,
+}: {
+  error: ApiError | undefined;
+  loading: boolean;
+  data: unknown;
+  count: number;
+  loadingWhat: string;
+  emptyTestId: string;
+  empty: ReactNode;
+  children: ReactNode;
+}) {
+  return (
+    <>
+      {error ? <ErrorBox error={error} /> : null}
+      {loading && !data ? <Loading what={loadingWhat} /> : null}
+      {data && count === 0 ? (
+        <div className="empty" data-testid={emptyTestId}>
+          {empty}
+        </div>
+      ) : null}
+      {count > 0 ? children : null}
+    </>
+  );
+}
+
 const OUTCOME_CLASS: Record<string, string> = {
   ok: "ok",
   upstream_error: "bad",

@@ -1,4 +1,4 @@
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { ListStates } from "../components/ui.tsx";
 import { fmtDateTime, fmtInt, fmtPct } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { AlertList, AlertView } from "../types.ts";
@@ -38,23 +38,28 @@ export default function AlertsPage() {
           </span>
         ) : null}
       </header>
-      {error ? <ErrorBox error={error} /> : null}
-      {loading && !data ? <Loading what="Loading alerts" /> : null}
-      {data && rows.length === 0 ? (
-        <div className="empty" data-testid="alerts-empty">
-          <h2>No alerts</h2>
-          <p>
-            Rules are added with <code>POST /api/alerts/rules</code>, for example{" "}
-            <code>
-              {
-                '{ "name": "json", "condition": { "kind": "rate", "check": "json-schema", "above": 0.05 }, "window": "1h", "minCalls": 50 }'
-              }
-            </code>
-            .
-          </p>
-        </div>
-      ) : null}
-      {rows.length > 0 ? (
+      <ListStates
+        error={error}
+        loading={loading}
+        data={data}
+        count={rows.length}
+        loadingWhat="Loading alerts"
+        emptyTestId="alerts-empty"
+        empty={
+          <>
+            <h2>No alerts</h2>
+            <p>
+              Rules are added with <code>POST /api/alerts/rules</code>, for example{" "}
+              <code>
+                {
+                  '{ "name": "json", "condition": { "kind": "rate", "check": "json-schema", "above": 0.05 }, "window": "1h", "minCalls": 50 }'
+                }
+              </code>
+              .
+            </p>
+          </>
+        }
+      >
         <div className="table-wrap">
           <table data-testid="alerts-table">
             <thead>
@@ -91,7 +96,7 @@ export default function AlertsPage() {
             </tbody>
           </table>
         </div>
-      ) : null}
+      </ListStates>
     </div>
   );
 }

@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { ApiError, api, seg } from "../api.ts";
-import { ErrorBox, JsonBlock, Loading, Section } from "../components/ui.tsx";
+import { ErrorBox, JsonBlock, ListStates, Loading, Section } from "../components/ui.tsx";
 import { fmtCost, fmtDateTime, fmtInt, fmtPct } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { Evaluator, EvaluatorList } from "../types.ts";
@@ -108,24 +108,29 @@ function EvaluatorsTable() {
           </p>
         </div>
       </header>
-      {error ? <ErrorBox error={error} /> : null}
-      {loading && !data ? <Loading what="Loading evaluators" /> : null}
-      {data && rows.length === 0 ? (
-        <div className="empty" data-testid="evaluators-empty">
-          <h2>No live evaluators</h2>
-          <p>
-            Create one with <code>POST /api/evaluators</code> or{" "}
-            <code>intersebd evaluators create --file rule.json</code>, for example{" "}
-            <code>
-              {
-                '{ "name": "json", "filter": { "model": "gpt-4o" }, "sample": 0.1, "checks": ["json-schema"] }'
-              }
-            </code>
-            .
-          </p>
-        </div>
-      ) : null}
-      {rows.length > 0 ? (
+      <ListStates
+        error={error}
+        loading={loading}
+        data={data}
+        count={rows.length}
+        loadingWhat="Loading evaluators"
+        emptyTestId="evaluators-empty"
+        empty={
+          <>
+            <h2>No live evaluators</h2>
+            <p>
+              Create one with <code>POST /api/evaluators</code> or{" "}
+              <code>intersebd evaluators create --file rule.json</code>, for example{" "}
+              <code>
+                {
+                  '{ "name": "json", "filter": { "model": "gpt-4o" }, "sample": 0.1, "checks": ["json-schema"] }'
+                }
+              </code>
+              .
+            </p>
+          </>
+        }
+      >
         <div className="table-wrap">
           <table data-testid="evaluators-table">
             <thead>
@@ -189,7 +194,7 @@ function EvaluatorsTable() {
             </tbody>
           </table>
         </div>
-      ) : null}
+      </ListStates>
     </div>
   );
 }

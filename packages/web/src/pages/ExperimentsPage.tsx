@@ -1,7 +1,7 @@
 import { Link } from "react-router";
 import { seg } from "../api.ts";
 import { ExperimentStatusBadge, sharesOf } from "../components/ExperimentBits.tsx";
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { ListStates } from "../components/ui.tsx";
 import { fmtDateTime, fmtPct } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { ExperimentList } from "../types.ts";
@@ -21,22 +21,28 @@ export default function ExperimentsPage() {
           </p>
         </div>
       </header>
-      {error ? <ErrorBox error={error} /> : null}
-      {loading && !data ? <Loading what="Loading experiments" /> : null}
-      {data && rows.length === 0 ? (
-        <div className="empty" data-testid="experiments-empty">
-          <h2>No experiments yet</h2>
-          <p>
-            An experiment splits matching requests between variants (a model, a prompt version, parameters) by
-            user, session or request, or copies them to a candidate in the shadow. Requests join one with{" "}
-            <code>model: "exp:&lt;name&gt;"</code> or the header <code>x-intersebd-experiment</code>.
-          </p>
-          <p className="muted">
-            From a terminal: <code>intersebd experiments create</code>, or <code>POST /api/experiments</code>.
-          </p>
-        </div>
-      ) : null}
-      {rows.length > 0 ? (
+      <ListStates
+        error={error}
+        loading={loading}
+        data={data}
+        count={rows.length}
+        loadingWhat="Loading experiments"
+        emptyTestId="experiments-empty"
+        empty={
+          <>
+            <h2>No experiments yet</h2>
+            <p>
+              An experiment splits matching requests between variants (a model, a prompt version, parameters)
+              by user, session or request, or copies them to a candidate in the shadow. Requests join one with{" "}
+              <code>model: "exp:&lt;name&gt;"</code> or the header <code>x-intersebd-experiment</code>.
+            </p>
+            <p className="muted">
+              From a terminal: <code>intersebd experiments create</code>, or{" "}
+              <code>POST /api/experiments</code>.
+            </p>
+          </>
+        }
+      >
         <div className="table-wrap">
           <table data-testid="experiments-table">
             <thead>
@@ -80,7 +86,7 @@ export default function ExperimentsPage() {
             </tbody>
           </table>
         </div>
-      ) : null}
+      </ListStates>
     </div>
   );
 }

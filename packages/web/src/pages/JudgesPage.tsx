@@ -2,7 +2,7 @@ import type { JudgeSummary } from "@intersebd/server/api-types";
 import { Link } from "react-router";
 import { seg } from "../api.ts";
 import { CALIBRATED_MIN } from "../components/JudgeBits.tsx";
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { ListStates } from "../components/ui.tsx";
 import { fmtCi, fmtNum, fmtPct, fmtRateCi } from "../format.ts";
 import { useApi } from "../hooks.ts";
 
@@ -79,17 +79,23 @@ export default function JudgesPage() {
           </p>
         </div>
       </header>
-      {error ? <ErrorBox error={error} /> : null}
-      {loading && !data ? <Loading what="Loading judges" /> : null}
-      {data && rows.length === 0 ? (
-        <div className="empty" data-testid="judges-empty">
-          <h2>No judge has given a verdict yet</h2>
-          <p>
-            Judges appear here once an evaluation, a live evaluator or a shadow experiment has judged a call.
-          </p>
-        </div>
-      ) : null}
-      {rows.length > 0 ? (
+      <ListStates
+        error={error}
+        loading={loading}
+        data={data}
+        count={rows.length}
+        loadingWhat="Loading judges"
+        emptyTestId="judges-empty"
+        empty={
+          <>
+            <h2>No judge has given a verdict yet</h2>
+            <p>
+              Judges appear here once an evaluation, a live evaluator or a shadow experiment has judged a
+              call.
+            </p>
+          </>
+        }
+      >
         <div className="table-wrap">
           <table data-testid="judges-table">
             <thead>
@@ -135,7 +141,7 @@ export default function JudgesPage() {
             </tbody>
           </table>
         </div>
-      ) : null}
+      </ListStates>
     </div>
   );
 }

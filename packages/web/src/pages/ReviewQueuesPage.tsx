@@ -1,7 +1,7 @@
 import type { ReviewQueueSummary, ReviewQueueView } from "@intersebd/server/api-types";
 import { Link, useParams } from "react-router";
 import { seg } from "../api.ts";
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { ErrorBox, ListStates, Loading } from "../components/ui.tsx";
 import { fmtDateTime, fmtNum } from "../format.ts";
 import { useApi } from "../hooks.ts";
 
@@ -44,19 +44,24 @@ export function ReviewQueuesList() {
           </p>
         </div>
       </header>
-      {error ? <ErrorBox error={error} /> : null}
-      {loading && !data ? <Loading what="Loading queues" /> : null}
-      {data && rows.length === 0 ? (
-        <div className="empty" data-testid="review-queues-empty">
-          <h2>No review queues yet</h2>
-          <p>
-            <code>POST /api/review-queues</code> with{" "}
-            <code>{"{ name, source, reviewers, perItem, rubric }"}</code>: a dataset, call ids or a sample,
-            each item to <code>perItem</code> different reviewers.
-          </p>
-        </div>
-      ) : null}
-      {rows.length > 0 ? (
+      <ListStates
+        error={error}
+        loading={loading}
+        data={data}
+        count={rows.length}
+        loadingWhat="Loading queues"
+        emptyTestId="review-queues-empty"
+        empty={
+          <>
+            <h2>No review queues yet</h2>
+            <p>
+              <code>POST /api/review-queues</code> with{" "}
+              <code>{"{ name, source, reviewers, perItem, rubric }"}</code>: a dataset, call ids or a sample,
+              each item to <code>perItem</code> different reviewers.
+            </p>
+          </>
+        }
+      >
         <div className="table-wrap">
           <table data-testid="review-queues-table">
             <thead>
@@ -89,7 +94,7 @@ export function ReviewQueuesList() {
             </tbody>
           </table>
         </div>
-      ) : null}
+      </ListStates>
     </div>
   );
 }
