@@ -133,7 +133,15 @@ browserSuite("conversation evaluation: two annotators compare per criterion in C
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     // Three exchanges per session, shorter than a window: one slice each, at two context lengths.
-    assert.deepEqual({ ...created.body, id: undefined }, { id: undefined, total: 4, sessions: 2, slices: 2 });
+    assert.deepEqual(
+      { ...created.body, id: undefined, estimate: undefined },
+      { id: undefined, estimate: undefined, total: 4, sessions: 2, slices: 2 },
+    );
+    // The fake judge has no price: the estimate knows the candidate's cost and says which model it cannot price.
+    assert.deepEqual(
+      (created.body as { estimate?: { unpricedModels?: string[] } }).estimate?.unpricedModels,
+      ["fake-judge"],
+    );
     evalId = created.body.id;
     const report = await eventually(
       async () => {
@@ -144,7 +152,7 @@ browserSuite("conversation evaluation: two annotators compare per criterion in C
       30_000,
       "the conversation evaluation to finish",
     );
-    assert.deepEqual(report.progress, { total: 4, pending: 0, running: 0, done: 4, failed: 0 });
+    assert.deepEqual(report.progress, { total: 4, pending: 0, running: 0, done: 4, failed: 0, skipped: 0 });
 
     items = (await server.api<Body>(`/api/conversations/evals/${evalId}/items`)).body.data;
     assert.deepEqual(
