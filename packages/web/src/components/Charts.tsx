@@ -496,11 +496,14 @@ function vmarkers(markers: TimeMarker[]): uPlot.Plugin {
     for (const el of u.over.querySelectorAll(".chart-marker")) el.remove();
     const [lo, hi] = [u.scales.x?.min ?? -Infinity, u.scales.x?.max ?? Infinity];
     for (const m of markers) {
-      if (m.x < lo || m.x > hi) continue;
+      // The caller keeps the markers of the requested range; the plotted axis ends at the last bucket's start,
+      // so a change later in that bucket (today, this hour) stands at the edge instead of being dropped. Its
+      // title keeps the exact time.
+      const x = Math.min(Math.max(m.x, lo), hi);
       const el = document.createElement("div");
       el.className = "chart-marker";
       el.dataset.testid = "chart-marker";
-      const left = u.valToPos(m.x, "x");
+      const left = u.valToPos(x, "x");
       el.style.left = `${left}px`;
       // Near the right edge the label goes on the line's left, where it is not cut off.
       if (left > u.over.clientWidth - 90) el.classList.add("chart-marker-end");
