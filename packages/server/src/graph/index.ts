@@ -14,3 +14,4 @@ export { callDetailSchema } from "./responses.ts";
 export { graphRoutes as routes } from "./routes.ts";
 export { type AnnotationInput, annotationSources, correctionSchema, tag } from "./schemas.ts";
 export type { AnnotationView, ComparisonView, LinkView, ResolvedAnnotation } from "./views.ts";
+export { annotationView } from "./views.ts";

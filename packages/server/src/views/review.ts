@@ -59,20 +59,29 @@ async function errors(store: Store, since: number, limit: number): Promise<Candi
 
 async function rewards(store: Store, since: number, limit: number): Promise<Candidate[]> {
   const agg = await lowRewardCalls(store, { since, limit, below: 0.5 });
-  if (agg.length === 0) return [];
-  const byId = await callListRowsByIds(
+  return withCalls(
     store,
-    agg.map((a) => a.id),
-  );
-  return agg.flatMap((a) => {
-    const row = byId.get(a.id);
-    if (!row) return [];
-    const { lo, hi, n } = a;
-    const reason =
+    agg,
+    (a) => a.id,
+    ({ lo, hi, n }) =>
       hi >= 0.5
         ? `disagreeing rewards: from ${lo} to ${hi} over ${n} annotations`
-        : `low reward: ${n === 1 ? lo : `at most ${hi} over ${n} annotations`}`;
-    return [{ row, reason }];
+        : `low reward: ${n === 1 ? lo : `at most ${hi} over ${n} annotations`}`,
+  );
+}
+
+/** Each finding with its call's list row and the reason it is worth a look; findings whose call is gone drop out. */
+async function withCalls<F>(
+  store: Store,
+  found: F[],
+  callIdOf: (f: F) => string,
+  reasonOf: (f: F) => string,
+): Promise<Candidate[]> {
+  if (found.length === 0) return [];
+  const byId = await callListRowsByIds(store, found.map(callIdOf));
+  return found.flatMap((f) => {
+    const row = byId.get(callIdOf(f));
+    return row ? [{ row, reason: reasonOf(f) }] : [];
   });
 }
 
@@ -103,16 +112,12 @@ async function slow(store: Store, since: number, limit: number): Promise<Candida
  * already, so not limited to unjudged calls: they wait for someone to settle them.
  */
 async function disagreements(store: Store, limit: number): Promise<Candidate[]> {
-  const found = await disagreeingCalls(store, limit);
-  if (found.length === 0) return [];
-  const byId = await callListRowsByIds(
+  return withCalls(
     store,
-    found.map((f) => f.callId),
+    await disagreeingCalls(store, limit),
+    (f) => f.callId,
+    (f) => f.reason,
   );
-  return found.flatMap((f) => {
-    const row = byId.get(f.callId);
-    return row ? [{ row, reason: f.reason }] : [];
-  });
 }
 
 async function randomSample(
