@@ -24,7 +24,7 @@
  */
 import { createHash } from "node:crypto";
 import { type Kysely, sql } from "kysely";
-import { lockGraphWrites } from "../graph/index.ts";
+import { callsNamedBy, lockGraphWrites } from "../graph/index.ts";
 import type { Database, Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 
@@ -294,12 +294,9 @@ async function erasedTags(db: Db, erased: Set<string>, maxDepth: number): Promis
         union
         select up.seed, l.upstream_tag, up.depth + 1 from up cross join links l
         where l.downstream_tag = up.tag and up.depth < ${maxDepth}
-      )
-      select up.seed as seed, c.id as cid from up cross join calls c where c.id = up.tag
-      union
-      select up.seed, c.id from up cross join calls c where c.completion_id = up.tag
-      union
-      select up.seed, ct.call_id from up cross join call_tags ct where ct.tag = up.tag`.execute(db);
+      ),
+      hit(seed, cid) as (${callsNamedBy("up", "up.seed")})
+      select distinct seed, cid from hit`.execute(db);
     const kept = new Set<string>();
     const reached = new Set<string>();
     for (const r of rows) {

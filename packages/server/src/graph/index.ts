@@ -9,7 +9,7 @@ export { CONTINUATION_LINK, continuationsOnInsert } from "./continuations.ts";
 export { ensureResolutionDepth } from "./depth.ts";
 export { type CallDetail, callDetail, callIdsOfTag, resolveCallAnnotations } from "./detail.ts";
 export { insertLinks } from "./links.ts";
-export { lockGraphWrites, resolutionOnInsert } from "./resolve.ts";
+export { callsNamedBy, lockGraphWrites, resolutionOnInsert } from "./resolve.ts";
 export { callDetailSchema } from "./responses.ts";
 export { graphRoutes as routes } from "./routes.ts";
 export { type AnnotationInput, annotationSources, correctionSchema, tag } from "./schemas.ts";

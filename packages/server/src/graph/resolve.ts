@@ -18,6 +18,7 @@
  * This is complete only if writers do not overlap: see `lockGraphWrites`.
  */
 import { type Kysely, sql } from "kysely";
+import { experimentTagConditions } from "../calls/index.ts";
 import type { Database, DialectName } from "../store/index.ts";
 
 type Db = Kysely<Database>;
@@ -39,17 +40,22 @@ export async function lockGraphWrites(db: Db, dialect: DialectName): Promise<voi
 
 /**
  * The calls that the tags of walk `w` name, as rows of `columns` (columns of `w`) followed by the call id.
- * A tag names a call by its id, by its completion id, or as one of its `call_tags`. This is the `call_keys`
- * view spelled out: joined to a walk, the view would be materialized whole, where each branch here is an
- * index search per tag.
+ * A tag names a call by its id, by its completion id, as one of its `call_tags`, or as its experiment's or
+ * variant's tag (calls/experiment-tags.ts). This is the `call_keys` view spelled out: joined to a walk, the view
+ * would be materialized whole, where each branch here is an index search per tag.
  */
-function callsNamedBy(w: string, columns: string) {
+export function callsNamedBy(w: string, columns: string) {
+  const [experiment, variant] = experimentTagConditions("c", `${w}.tag`);
   return sql.raw(`
     select ${columns}, c.id from ${w} cross join calls c where c.id = ${w}.tag
     union all
     select ${columns}, c.id from ${w} cross join calls c where c.completion_id = ${w}.tag
     union all
-    select ${columns}, ct.call_id from ${w} cross join call_tags ct where ct.tag = ${w}.tag`);
+    select ${columns}, ct.call_id from ${w} cross join call_tags ct where ct.tag = ${w}.tag
+    union all
+    select ${columns}, c.id from ${w} cross join calls c where ${experiment}
+    union all
+    select ${columns}, c.id from ${w} cross join calls c where ${variant}`);
 }
 
 /** Materializes the pairs for annotations just inserted. */

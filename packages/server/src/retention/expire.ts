@@ -16,6 +16,7 @@ import {
   sql,
   type Transaction,
 } from "kysely";
+import { experimentTagSql, experimentTags } from "../calls/index.ts";
 import type { RetentionConfig } from "../config/index.ts";
 import type { Database, Store } from "../store/index.ts";
 
@@ -86,6 +87,12 @@ function isKept(eb: ExpressionBuilder<Database, "calls">) {
         .innerJoin("comparisons", side, "callTags.tag")
         .select(sql`1`.as("x"))
         .whereRef("callTags.callId", "=", "calls.id"),
+    ),
+    // A comparison naming the call's experiment or variant tag (calls/experiment-tags.ts: not `call_tags` rows).
+    ...experimentTagSql("calls").map((tag) =>
+      eb.exists(
+        eb.selectFrom("comparisons").select(sql`1`.as("x")).where(sql.ref(side), "=", sql.raw<string>(tag)),
+      ),
     ),
   ];
   return eb.or([
@@ -199,7 +206,7 @@ async function liveKeys(trx: Kysely<Database>, keys: string[]): Promise<Set<stri
  */
 async function deleteCalls(
   trx: Kysely<Database>,
-  rows: Array<{ id: string; completionId: string | null }>,
+  rows: Array<{ id: string; completionId: string | null; experiment: string | null; variant: string | null }>,
   counts: RetentionCounts,
 ): Promise<void> {
   const ids = rows.map((r) => r.id);
@@ -208,6 +215,7 @@ async function deleteCalls(
   for (const r of rows) {
     keys.add(r.id);
     if (r.completionId) keys.add(r.completionId);
+    for (const t of experimentTags(r.experiment, r.variant)) keys.add(t);
   }
   for (const part of chunks(ids)) {
     for (const t of await trx.selectFrom("callTags").select("tag").where("callId", "in", part).execute()) {
@@ -319,7 +327,7 @@ async function deleteCallsBatch(
     if (!(await takeTurn(trx, store))) return -1;
     const rows = await trx
       .selectFrom("calls")
-      .select(["calls.id", "calls.completionId"])
+      .select(["calls.id", "calls.completionId", "calls.experiment", "calls.variant"])
       .where(due(cutoff, keptCutoff))
       .orderBy("calls.startedAt")
       .limit(batch)
