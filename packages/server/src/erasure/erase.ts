@@ -25,6 +25,7 @@
 import { createHash } from "node:crypto";
 import { type Kysely, sql } from "kysely";
 import { callsNamedBy, lockGraphWrites } from "../graph/index.ts";
+import type { DependentRowCounts } from "../retention/index.ts";
 import type { Database, Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 
@@ -39,25 +40,16 @@ export interface Selector {
 }
 
 /** Rows erased, per kind. */
-export interface ErasureCounts {
+export interface ErasureCounts extends DependentRowCounts {
   /** Calls erased, their copies included. */
   calls: number;
   /** Of those, copies of a selected call's request (shadows, regenerations, evaluation candidates). */
   derivedCalls: number;
-  callTags: number;
-  callAnnotations: number;
-  annotations: number;
-  links: number;
-  comparisons: number;
-  notifications: number;
-  webhookJobs: number;
   reviewQueueItems: number;
-  liveJobs: number;
   evalItems: number;
   evalCheckResults: number;
   conversationItems: number;
-  /** Rows taken out of dataset snapshots, and how many snapshots that changed. */
-  snapshotRows: number;
+  /** How many dataset snapshots lost rows. */
   snapshotsUpdated: number;
 }
 

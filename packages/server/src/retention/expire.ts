@@ -20,10 +20,11 @@ import { experimentTagSql, experimentTags } from "../calls/index.ts";
 import type { RetentionConfig } from "../config/index.ts";
 import type { Database, Store } from "../store/index.ts";
 
-/** What one run did, row counts by kind. */
-export interface RetentionCounts {
-  bodiesExpired: number;
-  callsDeleted: number;
+/**
+ * The rows that hang off calls and go with them, whoever removes the calls: retention here, erasure
+ * (erasure/erase.ts) on request. Counted by kind.
+ */
+export interface DependentRowCounts {
   callTags: number;
   callAnnotations: number;
   annotations: number;
@@ -31,8 +32,15 @@ export interface RetentionCounts {
   comparisons: number;
   notifications: number;
   webhookJobs: number;
-  snapshotRows: number;
   liveJobs: number;
+  /** Rows taken out of dataset snapshots. */
+  snapshotRows: number;
+}
+
+/** What one run did, row counts by kind. */
+export interface RetentionCounts extends DependentRowCounts {
+  bodiesExpired: number;
+  callsDeleted: number;
   reviewItems: number;
   /** Transactions committed (one per batch). */
   batches: number;
