@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
 import { Conversation } from "../components/Conversation.tsx";
 import { AnnotationList, ComparisonList, TagTree } from "../components/Graph.tsx";
 import { AgreementBadge, useJudgeAgreement } from "../components/JudgeBits.tsx";
@@ -126,7 +126,7 @@ function AskToJudge({ call, onCreated }: { call: CallDetail; onCreated(n: Notifi
           setCreated(n);
           onCreated(n);
         } catch (err) {
-          setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+          setError(asApiError(err));
         } finally {
           setBusy(false);
         }
@@ -225,7 +225,7 @@ function Notifications({ call }: { call: CallDetail }) {
                     const r = await api.post<NotificationView>(`/api/notifications/${seg(n.id)}/revoke`, {});
                     setRevoked((m) => ({ ...m, [n.id]: r }));
                   } catch (err) {
-                    setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+                    setError(asApiError(err));
                   }
                 }}
               >

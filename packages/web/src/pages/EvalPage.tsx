@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { Link, useLocation, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
 import { describeCheck, EstimateView, StatusBadge } from "../components/EvalBits.tsx";
 import { CALIBRATED_MIN } from "../components/JudgeBits.tsx";
 import { PairBars, RateChart } from "../components/LazyCharts.tsx";
@@ -478,7 +478,7 @@ export default function EvalPage() {
       if (data) setData({ ...data, run: r.run });
       reload();
     } catch (err) {
-      setActionError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+      setActionError(asApiError(err));
     } finally {
       setActing(false);
     }

@@ -1,6 +1,6 @@
 import { type FormEvent, useMemo, useState } from "react";
 import { Link, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
 import {
   ExperimentStatusBadge,
   IntervalText,
@@ -25,8 +25,6 @@ import type {
 const ACTOR_KEY = "intersebd.actor";
 
 const when = (ms: number) => fmtDateTime(new Date(ms).toISOString());
-
-const asError = (err: unknown) => (err instanceof ApiError ? err : new ApiError(0, String(err)));
 
 /** The verdict, the sample-ratio warning, the plots and the per-variant tables. */
 function ReportView({ report }: { report: ExperimentReport }) {
@@ -447,7 +445,7 @@ function Actions({ x, onChanged }: { x: Experiment; onChanged: (x: Experiment) =
       onChanged(await api.post<Experiment>(path, body));
       setComment("");
     } catch (err) {
-      setError(asError(err));
+      setError(asApiError(err));
     } finally {
       setBusy(null);
     }

@@ -5,7 +5,7 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import { type ApiError, api, seg } from "../api.ts";
-import { CopyButton, ErrorBox, Loading, Section } from "../components/ui.tsx";
+import { CopyButton, ErrorBox, Loading, PageHead, Section } from "../components/ui.tsx";
 import { useApi } from "../hooks.ts";
 
 const SCOPES = ["ingest", "read", "annotate", "admin"] as const;
@@ -140,12 +140,14 @@ export default function KeysPage() {
   };
   return (
     <div className="page">
-      <header className="page-head">
-        <h1>API keys</h1>
-        <Link to="/settings" className="muted small">
-          Settings
-        </Link>
-      </header>
+      <PageHead
+        title="API keys"
+        actions={
+          <Link to="/settings" className="muted small">
+            Settings
+          </Link>
+        }
+      />
       <CreateKey onCreated={reload} />
       <Section title="Keys">
         {error ? <ErrorBox error={error} /> : null}

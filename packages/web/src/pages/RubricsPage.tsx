@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
+import { ErrorBox, Loading, PageHead } from "../components/ui.tsx";
 import { useApi } from "../hooks.ts";
 import type { Rubric, RubricDefinition, RubricField, RubricFieldType } from "../types.ts";
 
@@ -108,7 +108,7 @@ function Editor({
           setSaved(true);
           onSaved(r && typeof r === "object" && "fields" in r ? r : body);
         } catch (err) {
-          setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+          setError(asApiError(err));
         } finally {
           setSaving(false);
         }
@@ -298,18 +298,20 @@ export default function RubricsPage() {
   const selected = isNew ? NEW_RUBRIC : list.find((r) => r.name === name);
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Rubrics</h1>
-          <p className="muted small">
+      <PageHead
+        title="Rubrics"
+        explanation={
+          <>
             Named feedback forms. A notification may name one:{" "}
             <code>{'intersebd.notify({ completionId, sendNotificationTo, rubric: "quality" })'}</code>.
-          </p>
-        </div>
-        <Link to="/rubrics/new" className="button">
-          New rubric
-        </Link>
-      </header>
+          </>
+        }
+        actions={
+          <Link to="/rubrics/new" className="button">
+            New rubric
+          </Link>
+        }
+      />
       {error ? <ErrorBox error={error} /> : null}
       {loading && !data ? <Loading what="Loading rubrics" /> : null}
       <div className="split">

@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import { getApiKey, setApiKey } from "../api.ts";
-import { ErrorBox, Loading, Section } from "../components/ui.tsx";
+import { ErrorBox, Loading, PageHead, Section } from "../components/ui.tsx";
 import { RECIPIENT_KEY, useApi, useStoredString } from "../hooks.ts";
 import type { Settings } from "../types.ts";
 
@@ -65,10 +65,10 @@ export default function SettingsPage() {
   const { data: s, error, loading } = useApi<Settings>("/api/settings");
   return (
     <div className="page">
-      <header className="page-head">
-        <h1>Settings</h1>
-        {s?.version ? <span className="muted small">intersebd {s.version}</span> : null}
-      </header>
+      <PageHead
+        title="Settings"
+        actions={s?.version ? <span className="muted small">intersebd {s.version}</span> : null}
+      />
       {error ? <ErrorBox error={error} /> : null}
       <p>
         <Link to="/settings/keys">API keys</Link>: create one for a service, list, revoke.
