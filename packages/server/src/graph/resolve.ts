@@ -120,20 +120,30 @@ export async function materializeForLinks(
   }
 }
 
-/** Materializes the pairs for calls just inserted (their tags may already have links and annotations). */
+/**
+ * Materializes the pairs for calls just inserted (their tags may already have links and annotations). The walk
+ * goes from each distinct tag once, not once per call: a tag many calls of the batch share (an experiment's, a
+ * feature's) costs its lookups once. Most walks reach no annotation, and then nothing is joined back.
+ */
 export async function materializeForCalls(db: Db, callIds: string[], maxDepth: number): Promise<void> {
   if (callIds.length === 0) return;
   await sql`
-    with recursive down(call_id, tag, depth) as (
-      select call_id, tag, 0 from call_keys where call_id in (${sql.join(callIds)})
+    with recursive seeds(call_id, tag) as (
+      select call_id, tag from call_keys where call_id in (${sql.join(callIds)})
+    ),
+    down(seed, tag, depth) as (
+      select distinct tag, tag, 0 from seeds
       union
-      select down.call_id, l.downstream_tag, down.depth + 1
+      select down.seed, l.downstream_tag, down.depth + 1
       from links l join down on l.upstream_tag = down.tag
       where down.depth < ${maxDepth}
+    ),
+    reached(seed, annotation_id) as (
+      select distinct down.seed, an.id from down cross join annotations an where an.key = down.tag
     )
     insert into call_annotations (call_id, annotation_id)
-    select distinct down.call_id, an.id from down cross join annotations an
-    where an.key = down.tag
+    select distinct seeds.call_id, reached.annotation_id from reached cross join seeds
+    where seeds.tag = reached.seed
     on conflict do nothing`.execute(db);
 }
 
