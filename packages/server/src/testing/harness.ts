@@ -188,6 +188,20 @@ function inProcessRequest(
   return new Request(url, { method: init.method, headers, body: init.body });
 }
 
+/**
+ * `POST path` through `s.api`, asserting the 201 (a failure names the path, what was sent and the answer);
+ * returns the answer's body.
+ */
+export async function postCreated<T = unknown>(s: TestServer, path: string, body: unknown): Promise<T> {
+  const r = await s.api<T>(path, { body });
+  assert.equal(
+    r.status,
+    201,
+    `POST ${path} ${JSON.stringify(body).slice(0, 300)} → ${r.status} ${JSON.stringify(r.body)}`,
+  );
+  return r.body;
+}
+
 /** Waits until `check` returns a truthy value (polling), or fails after `timeoutMs`. */
 type Falsy = undefined | null | false | 0 | "";
 
