@@ -284,6 +284,24 @@ export function Section({
   );
 }
 
+/** One fact of a `<dl className="facts">`: its label, and its value (`className`: the value's classes). */
+export function Fact({
+  label,
+  className,
+  children,
+}: {
+  label: ReactNode;
+  className?: string;
+  children: ReactNode;
+}) {
+  return (
+    <div className="fact">
+      <dt>{label}</dt>
+      <dd className={className}>{children}</dd>
+    </div>
+  );
+}
+
 /** A key shown as a keyboard key. */
 export function Kbd({ children }: { children: ReactNode }) {
   return <kbd>{children}</kbd>;

@@ -5,19 +5,10 @@ import { Conversation } from "../components/Conversation.tsx";
 import { AnnotationList, ComparisonList, TagTree } from "../components/Graph.tsx";
 import { AgreementBadge, useJudgeAgreement } from "../components/JudgeBits.tsx";
 import { OriginalBodies, ProtocolBadge } from "../components/ProtocolBits.tsx";
-import { CopyButton, ErrorBox, JsonBlock, Loading, OutcomeBadge, Section } from "../components/ui.tsx";
+import { CopyButton, ErrorBox, Fact, JsonBlock, Loading, OutcomeBadge, Section } from "../components/ui.tsx";
 import { compact, fmtCost, fmtDateTime, fmtInt, fmtMs, modelOf, tagOf } from "../format.ts";
 import { RECIPIENT_KEY, useApi, useStoredString } from "../hooks.ts";
 import type { CallDetail, NotificationView, Rubric } from "../types.ts";
-
-function Fact({ label, children }: { label: string; children: React.ReactNode }) {
-  return (
-    <div className="fact">
-      <dt>{label}</dt>
-      <dd>{children}</dd>
-    </div>
-  );
-}
 
 function Facts({ call }: { call: CallDetail }) {
   const u = call.usage;

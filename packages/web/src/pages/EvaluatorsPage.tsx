@@ -1,7 +1,16 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { type ApiError, api, asApiError, seg } from "../api.ts";
-import { DataTable, ErrorBox, JsonBlock, ListStates, Loading, PageHead, Section } from "../components/ui.tsx";
+import {
+  DataTable,
+  ErrorBox,
+  Fact,
+  JsonBlock,
+  ListStates,
+  Loading,
+  PageHead,
+  Section,
+} from "../components/ui.tsx";
 import { fmtCost, fmtDateTime, fmtInt, fmtPct } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { Evaluator, EvaluatorList } from "../types.ts";
@@ -217,26 +226,14 @@ function EvaluatorDetail({ id }: { id: string }) {
           </Section>
           <Section title="Rule">
             <dl className="facts">
-              <div className="fact">
-                <dt>Filter</dt>
-                <dd>
-                  <Filter e={e} />
-                </dd>
-              </div>
-              <div className="fact">
-                <dt>Sample</dt>
-                <dd>{fmtPct(e.sample)} of matching calls</dd>
-              </div>
-              <div className="fact">
-                <dt>Runs</dt>
-                <dd>
-                  <Runs e={e} />
-                </dd>
-              </div>
-              <div className="fact">
-                <dt>Concurrency</dt>
-                <dd>{e.concurrency} per instance</dd>
-              </div>
+              <Fact label="Filter">
+                <Filter e={e} />
+              </Fact>
+              <Fact label="Sample">{fmtPct(e.sample)} of matching calls</Fact>
+              <Fact label="Runs">
+                <Runs e={e} />
+              </Fact>
+              <Fact label="Concurrency">{e.concurrency} per instance</Fact>
             </dl>
             <JsonBlock
               value={{

@@ -10,7 +10,7 @@ import {
   VerdictBadge,
 } from "../components/ExperimentBits.tsx";
 import { IntervalChart, SequenceChart } from "../components/LazyCharts.tsx";
-import { ErrorBox, Loading, Section } from "../components/ui.tsx";
+import { ErrorBox, Fact, Loading, Section } from "../components/ui.tsx";
 import { compact, fmtCost, fmtDateTime, fmtInt, fmtMs, fmtPct } from "../format.ts";
 import { useApi, useStoredString } from "../hooks.ts";
 import type {
@@ -337,23 +337,17 @@ function Definition({ x }: { x: Experiment }) {
         </table>
       </div>
       <dl className="facts">
-        <div className="fact">
-          <dt>Unit of assignment</dt>
-          <dd>
-            {x.unit} <span className="muted small">(salt {x.salt})</span>
-          </dd>
-        </div>
-        <div className="fact">
-          <dt>Applies to</dt>
-          <dd>
-            <code>model: "exp:{x.name}"</code>, the header <code>x-intersebd-experiment: {x.name}</code>
-            {x.match ? (
-              <>
-                , and requests matching <code>{compact(x.match)}</code>
-              </>
-            ) : null}
-          </dd>
-        </div>
+        <Fact label="Unit of assignment">
+          {x.unit} <span className="muted small">(salt {x.salt})</span>
+        </Fact>
+        <Fact label="Applies to">
+          <code>model: "exp:{x.name}"</code>, the header <code>x-intersebd-experiment: {x.name}</code>
+          {x.match ? (
+            <>
+              , and requests matching <code>{compact(x.match)}</code>
+            </>
+          ) : null}
+        </Fact>
         <div className="fact">
           <dt>Shadow</dt>
           <dd data-testid="shadow-settings">
@@ -379,12 +373,9 @@ function Definition({ x }: { x: Experiment }) {
             )}
           </dd>
         </div>
-        <div className="fact">
-          <dt>Created</dt>
-          <dd>
-            {when(x.createdAt)} by {x.createdBy}
-          </dd>
-        </div>
+        <Fact label="Created">
+          {when(x.createdAt)} by {x.createdBy}
+        </Fact>
       </dl>
     </Section>
   );
