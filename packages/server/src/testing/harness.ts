@@ -156,8 +156,11 @@ export async function startTestServer(
   };
 }
 
-/** The proxy's paths, `/v1/...` and `/<name>/v1/...` (not `/api/v1`): its behaviour is the socket. */
-const PROXY_PATH = /^\/(?:(?!api\/)[^/]+\/)?v1(?:\/|$)/;
+/**
+ * The proxy's paths, `/v1/...` and `/<name>/v1/...` (not `/api/v1`, nor OTLP's `/v1/traces`, which the app
+ * serves, as `proxy/route.ts` leaves it): its behaviour is the socket.
+ */
+const PROXY_PATH = /^\/(?!v1\/traces$)(?:(?!api\/)[^/]+\/)?v1(?:\/|$)/;
 
 /**
  * The Request a socket would hand the app, for `server.fetch`: the Host and Content-Length the client sends. It
