@@ -9,6 +9,7 @@ import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import {
   DIALECTS,
+  evalWhenDone,
   eventually,
   type FakeUpstream,
   postgresAvailable,
@@ -336,10 +337,7 @@ for (const dialect of DIALECTS) {
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const id = created.body.id as string;
-      const report = await eventually(async () => {
-        const r = await s.api<Body>(`/api/evals/${id}`);
-        return r.body.run?.status === "done" ? r.body : undefined;
-      });
+      const report = await evalWhenDone<Body>(s, id);
       const byName = Object.fromEntries((report.report.checks as Body[]).map((c) => [c.name, c]));
       // The fake echoes the question: the second answer holds the marker, so both checkers flag it.
       assert.equal(byName.moderation?.passed, 1);

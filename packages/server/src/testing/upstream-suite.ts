@@ -1,8 +1,8 @@
 /**
- * The setup of the suites that run calls through a server's proxy to the fake upstream (evaluations,
- * conversation evaluations): one fake upstream and one server whose default upstream it is, per `describe`.
+ * The setup of the suites that run calls through a server's proxy to the fake upstream (evaluations, live
+ * evaluators, keys, rate limits...): one fake upstream and one server whose default upstream it is, per `describe`.
  */
-import { after, before } from "node:test";
+import { after, before, type TestContext } from "node:test";
 import { type FakeUpstream, startFakeUpstream } from "../fake-upstream/index.ts";
 import { type Dialect, postgresAvailable, startTestServer, type TestServer } from "./harness.ts";
 
@@ -13,6 +13,11 @@ export interface UpstreamSuite {
   readonly s: TestServer;
   /** Its default upstream. */
   readonly fake: FakeUpstream;
+  /**
+   * For a test that takes its context: the server, or undefined with the test marked skipped (PostgreSQL
+   * unreachable), as `serverForSuite`'s function answers.
+   */
+  server(t: TestContext): TestServer | undefined;
 }
 
 /**
@@ -24,7 +29,13 @@ export interface UpstreamSuite {
  */
 export async function fakeUpstreamSuite(
   dialect: Dialect,
-  opts: { env?: Record<string, string>; inProcess?: boolean } = {},
+  opts: {
+    /** The server's variables; a function gets the fake upstream's URL (for `INTERSEBD_UPSTREAMS`). */
+    env?: Record<string, string> | ((fakeUrl: string) => Record<string, string>);
+    inProcess?: boolean;
+    /** The fake upstream's options (`keepRequests: false` for suites that send many calls). */
+    fake?: { keepRequests?: boolean; delayMs?: number };
+  } = {},
 ): Promise<UpstreamSuite> {
   const skip =
     dialect === "postgres" && !(await postgresAvailable())
@@ -34,8 +45,9 @@ export async function fakeUpstreamSuite(
   let fake: FakeUpstream | undefined;
   before(async () => {
     if (skip) return;
-    fake = await startFakeUpstream();
-    s = await startTestServer(dialect, { upstream: fake.url, env: opts.env, inProcess: opts.inProcess });
+    fake = await startFakeUpstream(opts.fake);
+    const env = typeof opts.env === "function" ? opts.env(fake.url) : opts.env;
+    s = await startTestServer(dialect, { upstream: fake.url, env, inProcess: opts.inProcess });
   });
   after(async () => {
     await s?.stop();
@@ -52,6 +64,13 @@ export async function fakeUpstreamSuite(
     },
     get fake() {
       return started(fake, "the fake upstream");
+    },
+    server: (t) => {
+      if (skip) {
+        t.skip(skip);
+        return undefined;
+      }
+      return started(s, "the server");
     },
   };
 }

@@ -1,0 +1,24 @@
+/** Test helpers for evaluations (evals/): waiting for a run through the API, as the app's page does. */
+import { eventually, type TestServer } from "./harness.ts";
+
+/**
+ * `GET /api/evals/{id}` once its run is done (polling), or a failure naming `what` after `timeoutMs`.
+ * @example
+ * const state = await evalWhenDone<Body>(s, id);
+ * assert.deepEqual(state.progress, { total: 5, done: 5, failed: 0, pending: 0, running: 0 });
+ */
+export function evalWhenDone<T extends object>(
+  s: TestServer,
+  id: string,
+  timeoutMs = 20_000,
+  what = "the run to finish",
+): Promise<T> {
+  return eventually(
+    async () => {
+      const r = await s.api<T & { run?: { status: string } | null }>(`/api/evals/${id}`);
+      return r.body.run?.status === "done" ? r.body : undefined;
+    },
+    timeoutMs,
+    what,
+  );
+}
