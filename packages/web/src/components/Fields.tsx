@@ -28,6 +28,14 @@ function Field({
   );
 }
 
+/** An `<input>` that answers its new text. */
+export function TextInput({
+  onValue,
+  ...input
+}: { onValue(value: string): void } & Omit<InputHTMLAttributes<HTMLInputElement>, "onChange">) {
+  return <input {...input} onChange={(e) => onValue(e.target.value)} />;
+}
+
 /** A labelled `<input>`. */
 export function InputField({
   label,
@@ -41,7 +49,7 @@ export function InputField({
   >) {
   return (
     <Field label={label} className={className} after={after}>
-      <input {...input} onChange={(e) => onValue(e.target.value)} />
+      <TextInput {...input} onValue={onValue} />
     </Field>
   );
 }

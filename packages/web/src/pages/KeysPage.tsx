@@ -5,6 +5,7 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import { type ApiError, api, seg } from "../api.ts";
+import { TextInput } from "../components/Fields.tsx";
 import { CopyButton, ErrorBox, Fact, Loading, PageHead, Section } from "../components/ui.tsx";
 import { useApi } from "../hooks.ts";
 
@@ -80,11 +81,7 @@ function CreateKey({ onCreated }: { onCreated: () => void }) {
       >
         <dl className="facts">
           <Fact label="Name">
-            <input
-              value={name}
-              placeholder="e.g. checkout-service"
-              onChange={(e) => setName(e.target.value)}
-            />
+            <TextInput value={name} placeholder="e.g. checkout-service" onValue={setName} />
           </Fact>
           <Fact label="Scopes">
             {SCOPES.map((s) => (
@@ -101,10 +98,10 @@ function CreateKey({ onCreated }: { onCreated: () => void }) {
             ))}
           </Fact>
           <Fact label="Upstreams">
-            <input
+            <TextInput
               value={upstreams}
               placeholder="any (or names, comma-separated)"
-              onChange={(e) => setUpstreams(e.target.value)}
+              onValue={setUpstreams}
             />
           </Fact>
         </dl>

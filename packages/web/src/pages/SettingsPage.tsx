@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import { getApiKey, setApiKey } from "../api.ts";
+import { TextInput } from "../components/Fields.tsx";
 import { ErrorBox, Fact, Loading, PageHead, Section } from "../components/ui.tsx";
 import { RECIPIENT_KEY, useApi, useStoredString } from "../hooks.ts";
 import type { Settings } from "../types.ts";
@@ -33,7 +34,7 @@ function ThisBrowser() {
     <Section title="This browser">
       <dl className="facts">
         <Fact label="Your id (inbox)">
-          <input value={recipient} placeholder="e.g. ana" onChange={(e) => setRecipient(e.target.value)} />
+          <TextInput value={recipient} placeholder="e.g. ana" onValue={setRecipient} />
         </Fact>
         <Fact label="API key">
           {hasKey ? "saved in this browser " : "none saved "}
