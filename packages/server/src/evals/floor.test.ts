@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import {
+  checkSubject,
   DIALECTS,
   evalWhenDone,
   eventually,
@@ -32,17 +33,10 @@ import { runChecks } from "./run-checks.ts";
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
 type Body = Record<string, any>;
 
-const subject = (answer: string | null, user = "hello"): CheckSubject & { custom: never } =>
-  ({
-    request: { model: "m", messages: [{ role: "user", content: user }] },
-    answer,
-    reference: null,
-    baselineAnswer: null,
-    costUsd: null,
-    latencyMs: 1,
-    tokens: { prompt: null, completion: null, total: null },
-    custom: undefined as never,
-  }) as CheckSubject & { custom: never };
+const subject = (answer: string | null, user = "hello"): CheckSubject & { custom: never } => ({
+  ...checkSubject({ answer, request: { model: "m", messages: [{ role: "user", content: user }] } }),
+  custom: undefined as never,
+});
 
 describe("floor check declarations", () => {
   it("should read the shorthands and apply the default flags", () => {

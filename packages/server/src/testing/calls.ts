@@ -76,3 +76,21 @@ export function chatCallBody(id: string, fields: ChatCallFields = {}) {
     ...rest,
   };
 }
+
+/**
+ * The `choices` of a chat completion whose one answer calls tool `name` with `args` (JSON text): what the server
+ * stores for a tool call, whichever protocol or span format it came in.
+ */
+export function toolCallChoices(id: string, name: string, args: string) {
+  return [
+    {
+      index: 0,
+      message: {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id, type: "function", function: { name, arguments: args } }],
+      },
+      finish_reason: "tool_calls",
+    },
+  ];
+}

@@ -1,4 +1,8 @@
-/** Test helpers for evaluations (evals/): waiting for a run through the API, as the app's page does. */
+/**
+ * Test helpers for evaluations (evals/): a check's subject, and waiting for a run through the API as the app's
+ * page does.
+ */
+import type { CheckSubject } from "../evals/checks.ts";
 import { eventually, type TestServer } from "./harness.ts";
 
 /**
@@ -21,4 +25,21 @@ export function evalWhenDone<T extends object>(
     timeoutMs,
     what,
   );
+}
+
+/**
+ * What a check sees of an item, with every field filled (an answer of null, no baseline, 1 ms, no cost or
+ * tokens): tests override what they look at, so that a field added to `CheckSubject` is filled here once.
+ */
+export function checkSubject(overrides: Partial<CheckSubject> = {}): CheckSubject {
+  return {
+    request: { model: "m", messages: [] },
+    answer: null,
+    reference: null,
+    baselineAnswer: null,
+    costUsd: null,
+    latencyMs: 1,
+    tokens: { prompt: null, completion: null, total: null },
+    ...overrides,
+  };
 }
