@@ -54,6 +54,19 @@ function fromDraft(d: DraftField): RubricField {
   return out;
 }
 
+/** One end of a scale field's range, a small number input. */
+function ScaleEnd({ end, value, onValue }: { end: "min" | "max"; value: number; onValue(v: number): void }) {
+  return (
+    <input
+      aria-label={end}
+      type="number"
+      className="tiny"
+      value={value}
+      onChange={(e) => onValue(Number(e.target.value))}
+    />
+  );
+}
+
 function Editor({
   rubric,
   isNew,
@@ -183,21 +196,9 @@ function Editor({
               <td>
                 {f.type === "scale" ? (
                   <div className="row tight">
-                    <input
-                      aria-label="min"
-                      type="number"
-                      className="tiny"
-                      value={f.min ?? 1}
-                      onChange={(e) => update(i, { min: Number(e.target.value) })}
-                    />
+                    <ScaleEnd end="min" value={f.min ?? 1} onValue={(min) => update(i, { min })} />
                     –
-                    <input
-                      aria-label="max"
-                      type="number"
-                      className="tiny"
-                      value={f.max ?? 5}
-                      onChange={(e) => update(i, { max: Number(e.target.value) })}
-                    />
+                    <ScaleEnd end="max" value={f.max ?? 5} onValue={(max) => update(i, { max })} />
                     <input
                       aria-label="labels"
                       placeholder="labels, min to max: bad, ok, great"
