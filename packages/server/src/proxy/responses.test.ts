@@ -8,16 +8,13 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import OpenAI from "openai";
 import { RESPONSES_STREAMS_DIR } from "../fake-upstream/responses.ts";
 import {
   DIALECTS,
-  type FakeUpstream,
+  fakeUpstreamSuite,
   journaledBeforeTerminal,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
   storedCall,
   type TestServer,
 } from "../testing/index.ts";
@@ -48,25 +45,17 @@ function wire(response: object): Json {
 const FIXTURES = ["text", "function-call", "parallel-function-calls", "reasoning", "refusal", "incomplete"];
 
 for (const dialect of DIALECTS) {
-  describe(`OpenAI Responses through the proxy (${dialect})`, () => {
-    let fake: FakeUpstream;
-    let s: TestServer | undefined;
-    before(async () => {
-      fake = await startFakeUpstream();
-      if (dialect === "postgres" && !(await postgresAvailable())) return;
-      s = await startTestServer(dialect, { upstream: fake.url, env: { INTERSEBD_CAPTURE: "full" } });
-    });
-    after(async () => {
-      await s?.stop();
-      await fake.close();
-    });
+  describe(`OpenAI Responses through the proxy (${dialect})`, async () => {
+    const suite = await fakeUpstreamSuite(dialect, { env: { INTERSEBD_CAPTURE: "full" } });
+    const { server } = suite;
 
     const client = (server: TestServer, headers: Record<string, string> = {}) =>
       new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "sk-test", maxRetries: 0, defaultHeaders: headers });
 
     for (const name of FIXTURES) {
       it(`stores ${name} as finalResponse() builds it, and forwards the bytes as they came`, async (t) => {
-        if (!s) return t.skip("PostgreSQL unreachable");
+        const s = server(t);
+        if (!s) return;
         const stream = client(s, { "x-fake-fixture": name }).responses.stream({
           model: "gpt-4.1",
           input: "hi",
@@ -84,7 +73,9 @@ for (const dialect of DIALECTS) {
         const body = JSON.stringify({ model: "gpt-4.1", input: "hi", stream: true });
         const headers = { "content-type": "application/json", "x-fake-fixture": name };
         const via = await (await fetch(`${s.url}/v1/responses`, { method: "POST", headers, body })).text();
-        const direct = await (await fetch(`${fake.url}/responses`, { method: "POST", headers, body })).text();
+        const direct = await (
+          await fetch(`${suite.fake.url}/responses`, { method: "POST", headers, body })
+        ).text();
         assert.equal(via, direct);
         assert.equal(via, fs.readFileSync(path.join(RESPONSES_STREAMS_DIR, `${name}.sse`), "utf8"));
       });
@@ -110,7 +101,8 @@ for (const dialect of DIALECTS) {
     }
 
     it("records an error mid-stream and a failed response as upstream errors, keeping the partial response", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const midstream = client(s, { "x-fake-fixture": "error-midstream" }).responses.stream({
         model: "gpt-4.1",
         input: "hi",
@@ -128,7 +120,8 @@ for (const dialect of DIALECTS) {
     });
 
     it("reads a previous_response_id chain as one session, unless the client names its session", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const openai = client(s);
       const first = await openai.responses.create({ model: "gpt-4.1", input: "first" });
       assert.equal(first.output_text, "echo: first");
@@ -158,14 +151,16 @@ for (const dialect of DIALECTS) {
     });
 
     it("prices a Responses call by its model, as chat", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const r = await client(s).responses.create({ model: "gpt-4.1", input: "priced" });
       const call = await storedCall<StoredCall>(s, await idByTag(s, r.id));
       assert.ok((call.costUsd ?? 0) > 0, "priced by model as chat is");
     });
 
     it("passes GET /v1/responses/{id} and background responses through, recorded once", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const openai = client(s);
       const bg = await openai.responses.create({ model: "gpt-4.1", input: "later", background: true });
       assert.equal(bg.status, "queued");
@@ -178,7 +173,8 @@ for (const dialect of DIALECTS) {
     });
 
     it("has the call in the journal before the client reads response.completed", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const seenAtEnd = await journaledBeforeTerminal(
         s,
         "/v1/responses",
