@@ -9,6 +9,7 @@ import net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
+  CLI_MAIN,
   DIALECTS,
   eventually,
   type FakeUpstream,
@@ -19,9 +20,6 @@ import {
   startTestServer,
   startupLine,
 } from "../testing/index.ts";
-
-const NODE = process.execPath;
-const CLI = path.resolve(import.meta.dirname, "../cli/main.ts");
 
 async function chat(base: string, text: string): Promise<Response> {
   return fetch(`${base}/v1/chat/completions`, {
@@ -229,8 +227,8 @@ describe("write-behind recorder", () => {
       if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
       const fresh = await freshDatabase(dialect);
       const child = spawn(
-        NODE,
-        [CLI, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir],
+        process.execPath,
+        [CLI_MAIN, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir],
         {
           env: {
             ...process.env,

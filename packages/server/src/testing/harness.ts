@@ -282,6 +282,9 @@ export function startupLine(child: {
   });
 }
 
+/** The CLI's source (`cli/main.ts`): what a test spawns with this process's node to run the CLI unbuilt. */
+export const CLI_MAIN = path.resolve(import.meta.dirname, "../cli/main.ts");
+
 /** The server's bin, the file `npx intersebd` runs. */
 export const SERVER_BIN = path.resolve(import.meta.dirname, "../../bin/intersebd.js");
 
