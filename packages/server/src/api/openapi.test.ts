@@ -27,8 +27,8 @@ describe("GET /api/openapi.json", () => {
       assert.equal(doc.status, 200);
       assert.ok(root);
       const mounted = new Set<string>();
+      // The API, and the one path served beside it for exporters (the proxy's paths are the providers' own).
       for (const r of root.routes)
-        // The API, and the one path served beside it for exporters (the proxy's paths are the providers' own).
         if (METHODS.has(r.method) && (r.path.startsWith("/api/") || r.path === "/v1/traces"))
           mounted.add(`${r.method.toLowerCase()} ${openApiPath(r.path)}`);
       const documented = new Set<string>();

@@ -7,7 +7,7 @@ import type { Expression, ExpressionBuilder, SqlBool } from "kysely";
 import { type CallFilter, callConditions } from "../calls/index.ts";
 import { annotationView, callIdsOfTag } from "../graph/index.ts";
 import type { AnnotationRow, ComparisonRow, Database, Store } from "../store/index.ts";
-import { readJson, readJsonObject } from "../store/json.ts";
+import { readJsonObject } from "../store/json.ts";
 import type { ExportAnnotation, ExportCall, ExportItem } from "./model.ts";
 import type { Condition } from "./where.ts";
 
