@@ -289,6 +289,23 @@ export const CLI_MAIN = path.resolve(import.meta.dirname, "../cli/main.ts");
 export const SERVER_BIN = path.resolve(import.meta.dirname, "../../bin/intersebd.js");
 
 /**
+ * Spawns `intersebd serve` from `entry` (`SERVER_BIN` as deployed, or `CLI_MAIN`, the source) with this process's
+ * node, on port 0 over `fresh`'s database and data dir; the environment is this process's with `env` over it.
+ * The caller reads its output and waits for its startup line (`startupLine`, or the JSON log's).
+ */
+export function spawnServe(
+  entry: string,
+  fresh: { db: string; dataDir: string },
+  env: Record<string, string>,
+): ChildProcessWithoutNullStreams {
+  return spawn(
+    process.execPath,
+    [entry, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir],
+    { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] },
+  );
+}
+
+/**
  * Starts `intersebd serve <args>` through its bin, as deployed, and waits for its startup line. The environment is
  * this process's with `env` over it (an undefined value removes the variable) and without INTERSEBD_FLUSH_MS, so
  * the default flush interval holds: the calls still queued when a test kills the process are what it is about.
