@@ -92,9 +92,10 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await annotationsOf(s, "b1"), ["survey-1"]);
       assert.deepEqual(await annotationsOf(s, "b2"), ["survey-1"]);
       assert.deepEqual(await annotationsOf(s, "p1"), []);
-      // A call stored after the annotation takes it as it is stored.
-      await post(s, "/api/calls", callBody("a2", "titles", "a"));
+      // A call stored after the annotation takes it as it is stored, and one after the link what it leads to.
+      await post(s, "/api/calls", [callBody("a2", "titles", "a"), callBody("b3", "titles", "b")]);
       assert.deepEqual(await annotationsOf(s, "a2"), ["exp:titles:a"]);
+      assert.deepEqual(await annotationsOf(s, "b3"), ["survey-1"]);
 
       const rule = alertRuleSchema.parse({
         name: "variant-b-errors",
@@ -102,12 +103,12 @@ for (const dialect of DIALECTS) {
         window: "1d",
         filter: { tags: ["exp:titles:b"] },
       });
-      assert.equal((await measure(s.ctx.store, rule, Date.now() + 1000)).calls, 2);
+      assert.equal((await measure(s.ctx.store, rule, Date.now() + 1000)).calls, 3);
 
-      // Erasing the variant's tag takes its two calls, and the link and annotation that only lead to them.
+      // Erasing the variant's tag takes its three calls, and the link and annotation that only lead to them.
       const dry = await s.api<ErasureResultView>("/api/tags/exp:titles:b?dryRun=true", { method: "DELETE" });
       assert.equal(dry.status, 200, JSON.stringify(dry.body));
-      assert.equal(dry.body.counts.calls, 2);
+      assert.equal(dry.body.counts.calls, 3);
       assert.equal(dry.body.counts.links, 1, "the link from exp:titles:b leads to its calls only");
       assert.equal(dry.body.counts.annotations, 1, "the annotation on survey-1 applies to them only");
     });

@@ -18,7 +18,7 @@
  * This is complete only if writers do not overlap: see `lockGraphWrites`.
  */
 import { type Kysely, sql } from "kysely";
-import { experimentTagConditions } from "../calls/index.ts";
+import { experimentTagConditions, experimentTags } from "../calls/index.ts";
 import type { Database, DialectName } from "../store/index.ts";
 
 type Db = Kysely<Database>;
@@ -125,12 +125,22 @@ export async function materializeForLinks(
  * goes from each distinct tag once, not once per call: a tag many calls of the batch share (an experiment's, a
  * feature's) costs its lookups once. Most walks reach no annotation, and then nothing is joined back.
  */
-export async function materializeForCalls(db: Db, callIds: string[], maxDepth: number): Promise<void> {
+export async function materializeForCalls(
+  db: Db,
+  callIds: string[],
+  maxDepth: number,
+  withExperimentTags = true,
+): Promise<void> {
   if (callIds.length === 0) return;
+  const ids = sql.join(callIds);
+  // `call_keys` without its experiment arms (migration 0021) when those tags lead nowhere.
+  const seeds = withExperimentTags
+    ? sql`select call_id, tag from call_keys where call_id in (${ids})`
+    : sql`select id, id from calls where id in (${ids})
+      union all select id, completion_id from calls where id in (${ids}) and completion_id is not null
+      union all select call_id, tag from call_tags where call_id in (${ids})`;
   await sql`
-    with recursive seeds(call_id, tag) as (
-      select call_id, tag from call_keys where call_id in (${sql.join(callIds)})
-    ),
+    with recursive seeds(call_id, tag) as (${seeds}),
     down(seed, tag, depth) as (
       select distinct tag, tag, 0 from seeds
       union
@@ -154,11 +164,33 @@ export async function materializeForCalls(db: Db, callIds: string[], maxDepth: n
 export function resolutionOnInsert(
   dialect: DialectName,
   maxDepth: number,
-): { begin(trx: Db): Promise<void>; afterInsert(trx: Db, callIds: string[]): Promise<void> } {
+): {
+  begin(trx: Db): Promise<void>;
+  afterInsert(trx: Db, callIds: string[], rows: ExperimentColumns[]): Promise<void>;
+} {
   return {
     begin: (trx) => lockGraphWrites(trx, dialect),
-    afterInsert: (trx, callIds) => materializeForCalls(trx, callIds, maxDepth),
+    afterInsert: async (trx, callIds, rows) =>
+      materializeForCalls(trx, callIds, maxDepth, await experimentTagsLead(trx, rows)),
   };
+}
+
+type ExperimentColumns = { experiment?: string | null; variant?: string | null };
+
+/**
+ * Whether an experiment tag of the batch (every routed call has two, most batches share them) can lead anywhere:
+ * a link leaves it or an annotation names it. Mostly none does, and the batch's walk then leaves the experiment
+ * tags out: one lookup of a few tags per batch, where walking them cost index searches per call and tag.
+ */
+async function experimentTagsLead(db: Db, rows: ExperimentColumns[]): Promise<boolean> {
+  const tags = new Set<string>();
+  for (const r of rows) for (const t of experimentTags(r.experiment, r.variant)) tags.add(t);
+  if (tags.size === 0) return false;
+  const list = sql.join([...tags]);
+  const { rows: used } = await sql`
+    select 1 from links where upstream_tag in (${list})
+    union all select 1 from annotations where key in (${list})`.execute(db);
+  return used.length > 0;
 }
 
 export interface WalkStep {
