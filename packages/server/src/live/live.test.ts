@@ -273,6 +273,8 @@ for (const dialect of DIALECTS) {
       const q = d.body.annotations.find((a) => a.name === "quality");
       assert.equal(q?.source, "judge");
       assert.equal(q?.numericReward, 0.75, "score 4 on [1, 5]");
+      // The judge call went through the proxy's write-behind queue: stored once the recorder has flushed it.
+      await s.ctx.recorder.flush();
       const judgeCalls = await s.api<{ data: unknown[] }>(
         `/api/calls?tag=${encodeURIComponent(`live-judge:${judged.id}`)}`,
       );
