@@ -25,7 +25,7 @@
 import { createHash } from "node:crypto";
 import { type Kysely, sql } from "kysely";
 import { callsNamedBy, lockGraphWrites } from "../graph/index.ts";
-import type { DependentRowCounts } from "../retention/index.ts";
+import { type DependentRowCounts, noDependentRows } from "../retention/index.ts";
 import type { Database, Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 
@@ -86,21 +86,13 @@ export function selectorHash(sel: Selector): string {
 
 function emptyCounts(): ErasureCounts {
   return {
+    ...noDependentRows(),
     calls: 0,
     derivedCalls: 0,
-    callTags: 0,
-    callAnnotations: 0,
-    annotations: 0,
-    links: 0,
-    comparisons: 0,
-    notifications: 0,
-    webhookJobs: 0,
     reviewQueueItems: 0,
-    liveJobs: 0,
     evalItems: 0,
     evalCheckResults: 0,
     conversationItems: 0,
-    snapshotRows: 0,
     snapshotsUpdated: 0,
   };
 }

@@ -46,10 +46,9 @@ export interface RetentionCounts extends DependentRowCounts {
   batches: number;
 }
 
-export function emptyCounts(): RetentionCounts {
+/** Nothing removed yet, for retention and erasure alike. */
+export function noDependentRows(): DependentRowCounts {
   return {
-    bodiesExpired: 0,
-    callsDeleted: 0,
     callTags: 0,
     callAnnotations: 0,
     annotations: 0,
@@ -57,11 +56,13 @@ export function emptyCounts(): RetentionCounts {
     comparisons: 0,
     notifications: 0,
     webhookJobs: 0,
-    snapshotRows: 0,
     liveJobs: 0,
-    reviewItems: 0,
-    batches: 0,
+    snapshotRows: 0,
   };
+}
+
+export function emptyCounts(): RetentionCounts {
+  return { ...noDependentRows(), bodiesExpired: 0, callsDeleted: 0, reviewItems: 0, batches: 0 };
 }
 
 export interface RunOptions {

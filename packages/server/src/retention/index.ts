@@ -5,6 +5,7 @@
 export {
   type DependentRowCounts,
   emptyCounts,
+  noDependentRows,
   type RetentionCounts,
   type RunOptions,
   runRetention,
