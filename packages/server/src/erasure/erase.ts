@@ -85,10 +85,11 @@ export function selectorHash(sel: Selector): string {
 }
 
 function emptyCounts(): ErasureCounts {
+  // The calls first: readers (the audit log, the app) list the counts in this order.
   return {
-    ...noDependentRows(),
     calls: 0,
     derivedCalls: 0,
+    ...noDependentRows(),
     reviewQueueItems: 0,
     evalItems: 0,
     evalCheckResults: 0,

@@ -46,9 +46,17 @@ const labelOf = (key: string, n: number) => {
   return words ? words[n === 1 ? 0 : 1] : key;
 };
 
-/** The counts that are not zero, as label and number. */
+const COUNT_ORDER = Object.keys(COUNT_LABELS);
+const rank = (key: string) => {
+  const i = COUNT_ORDER.indexOf(key);
+  return i < 0 ? COUNT_ORDER.length : i;
+};
+
+/** The counts that are not zero, as label and number, in COUNT_LABELS' order whatever the server's key order. */
 function nonZero(counts: Record<string, number>): Array<[string, number]> {
-  return Object.entries(counts).filter(([, n]) => n > 0);
+  return Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => rank(a) - rank(b));
 }
 
 function Counts({ counts, testId }: { counts: Record<string, number>; testId: string }) {
