@@ -152,7 +152,9 @@ for (const dialect of DIALECTS) {
       skip,
     }, async () => {
       await seed("conv_kill", 1);
-      const leaseMs = 400;
+      // Heartbeats every 200 ms keep it through a loaded machine's stalls; 2.5 leases stay within the item's first
+      // upstream call (UPSTREAM_MS), so the item is still in flight when the test looks.
+      const leaseMs = 600;
       const a = byHand({ leaseMs });
       const b = byHand({ leaseMs });
       const claimedAt = Date.now();

@@ -617,6 +617,8 @@ for (const dialect of DIALECTS) {
         10_000,
         "two floor annotations per call, four calls",
       );
+      // The shadow calls reach the store through the proxy's write-behind queue.
+      await s.ctx.recorder.flush();
       const shadowOf = new Map<string, string>();
       for (const c of await s.ctx.store.db
         .selectFrom("calls")
