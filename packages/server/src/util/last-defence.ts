@@ -42,18 +42,30 @@ export function lastDefence(opts: LastDefenceOptions): (err: unknown, kind: Unca
   };
 }
 
-/** Installs the handler on `proc` (the process); returns a function that removes it. */
+/**
+ * Installs the handler on `proc` (the process), and makes a failing stdout or stderr quiet; returns a function
+ * that removes both.
+ *
+ * Why the streams: when whatever reads our output goes away (`intersebd serve | head`, a log collector that
+ * died), every write fails with EPIPE, emitted later as the stream's `error`. Unhandled, that is an uncaught
+ * exception, whose log line is one more failing write: the process spun on its own errors and never got to
+ * SIGTERM. With a listener the errors end there; the server keeps serving without its log (the metrics count on).
+ */
 export function installLastDefence(
   opts: LastDefenceOptions,
   proc: Pick<NodeJS.Process, "on" | "off"> = process,
+  streams: ReadonlyArray<Pick<NodeJS.WriteStream, "on" | "off">> = [process.stdout, process.stderr],
 ): () => void {
   const handle = lastDefence(opts);
   const onException = (err: unknown) => handle(err, "exception");
   const onRejection = (reason: unknown) => handle(reason, "rejection");
+  const onStreamError = () => {};
   proc.on("uncaughtException", onException);
   proc.on("unhandledRejection", onRejection);
+  for (const s of streams) s.on("error", onStreamError);
   return () => {
     proc.off("uncaughtException", onException);
     proc.off("unhandledRejection", onRejection);
+    for (const s of streams) s.off("error", onStreamError);
   };
 }
