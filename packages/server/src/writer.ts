@@ -156,10 +156,12 @@ export interface WriterThread {
 const SOURCE = import.meta.url.endsWith(".ts");
 const ENTRY = new URL(SOURCE ? "./writer-entry.ts" : "./writer-entry.js", import.meta.url);
 /**
- * In a checkout the thread imports the workspace SDK's TypeScript sources as the main thread does: the bin selects
- * them with a resolve hook, which a worker thread does not inherit, so the condition goes on its command line.
+ * The thread's Node flags, given rather than inherited: a worker refuses some of the process's (the bin's
+ * `--max-semi-space-size`; `resourceLimits` bounds the thread's heap instead). In a checkout the thread imports
+ * the workspace SDK's TypeScript sources as the main thread does: the bin selects them with a resolve hook, which
+ * a worker thread does not inherit, so the condition goes here.
  */
-const EXEC_ARGV = SOURCE ? [...process.execArgv, "--conditions=intersebd-source"] : process.execArgv;
+const EXEC_ARGV = SOURCE ? ["--conditions=intersebd-source"] : [];
 
 /**
  * Starts the writer thread and waits until it has replayed what dead processes left. A thread that dies (a bug,

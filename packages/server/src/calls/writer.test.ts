@@ -3,10 +3,21 @@
  * hands calls over, and a writer thread commits them, with the insert hook, on its own connection.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 import OpenAI from "openai";
-import { type FakeUpstream, startFakeUpstream, startTestServer, type TestServer } from "../testing/index.ts";
+import {
+  type FakeUpstream,
+  freshDatabase,
+  openStoreOn,
+  SERVER_BIN,
+  startFakeUpstream,
+  startTestServer,
+  startupLine,
+  type TestServer,
+} from "../testing/index.ts";
 
 /** Rows this thread's SQLite connection has inserted, updated or deleted since it opened (SQLite counts them). */
 async function changesOnThisThread(server: TestServer): Promise<number> {
@@ -90,7 +101,44 @@ describe("calls are written off the proxy's thread (SQLite)", () => {
     }
   });
 
-  it("answers POST /api/calls once the writer stored them, and reports the store's refusal", async () => {
+  it("stores calls through the writer thread of the bin started as installed (its shebang's Node flags)", async () => {
+    const fresh = await freshDatabase("sqlite");
+    // The bin itself, not `node bin/...`: the shebang passes flags (--max-semi-space-size) that a worker thread
+    // refuses to inherit; the Node found first on PATH is this one.
+    const child = spawn(
+      SERVER_BIN,
+      ["serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir, "-u", fake.url],
+      {
+        env: {
+          ...process.env,
+          PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`,
+        },
+      },
+    );
+    try {
+      const { base } = await startupLine(child);
+      const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: "sk-test" });
+      await client.chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: "hi" }],
+      });
+      const exit = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      assert.equal(await exit, 0);
+      const store = await openStoreOn("sqlite", fresh.db);
+      try {
+        const rows = await store.db.selectFrom("calls").select("id").execute();
+        assert.equal(rows.length, 1, "the call is stored");
+      } finally {
+        await store.close();
+      }
+    } finally {
+      child.kill("SIGKILL");
+      await fresh.drop();
+    }
+  });
+
+  it("answers POST /api/calls 201 once the writer stored the calls, and counts them in /metrics", async () => {
     const server = await startTestServer("sqlite", { upstream: fake.url });
     try {
       const stored = await server.api<{ stored: boolean }>("/api/calls", {
