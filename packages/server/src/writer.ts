@@ -152,15 +152,18 @@ export interface WriterThread {
   stop(): Promise<void>;
 }
 
-/** The file the thread runs: the TypeScript source in a checkout, the built JavaScript from the package. */
-const SOURCE = import.meta.url.endsWith(".ts");
-const ENTRY = new URL(SOURCE ? "./writer-entry.ts" : "./writer-entry.js", import.meta.url);
 /**
- * The thread's Node flags, given rather than inherited: a worker refuses some of the process's (the bin's
- * `--max-semi-space-size`; `resourceLimits` bounds the thread's heap instead). In a checkout the thread imports
- * the workspace SDK's TypeScript sources as the main thread does: the bin selects them with a resolve hook, which
- * a worker thread does not inherit, so the condition goes here.
+ * What the thread runs: this module's `runWriterThread`, imported by a line of CommonJS given as the thread's code.
+ * An entry file of TypeScript would be stripped of its types before the compile cache is on in the thread, which
+ * loads the type stripper into the thread's memory for good (about 20 MB); the code below needs no stripping, and
+ * the compile cache then serves every module the thread imports, compiled.
  */
+const THREAD_CODE = `
+const { parentPort, workerData } = require("node:worker_threads");
+require("node:module").enableCompileCache?.();
+import(${JSON.stringify(import.meta.url)}).then((m) => m.runWriterThread(workerData, parentPort));
+`;
+const SOURCE = import.meta.url.endsWith(".ts");
 const EXEC_ARGV = SOURCE ? ["--conditions=intersebd-source"] : [];
 
 /**
@@ -174,7 +177,8 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
   let worker: Worker;
   const spawn = () =>
     new Promise<void>((resolve, reject) => {
-      worker = new Worker(ENTRY, {
+      worker = new Worker(THREAD_CODE, {
+        eval: true,
         workerData: settings,
         execArgv: EXEC_ARGV,
         // The writer holds a batch or two and the statement cache: its heap stays small, and a leak there must

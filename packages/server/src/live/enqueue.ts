@@ -10,9 +10,6 @@
 import { BUCKETS, bucketOf } from "intersebd/experiments";
 import type { Transaction } from "kysely";
 import type { InsertHook } from "../calls/index.ts";
-// From the file, not the calls door: the writer thread (writer.ts) loads this module, and the door brings the
-// calls' routes and the HTTP layer with it.
-import { callConditions } from "../calls/queries.ts";
 import type { Database, NewCallRow, Store } from "../store/index.ts";
 import { readJsonObject, readStringArray } from "../store/json.ts";
 import type { Logger } from "../util/log.ts";
@@ -146,8 +143,9 @@ export class LiveRules {
   /** Reads the enabled rules again; a failure keeps the ones held (the store may be away a moment). */
   async refresh(): Promise<void> {
     try {
-      // Loaded when first read: the writer thread holds rules it is sent (`replace`) and never reads them, and the
-      // book brings the checks' validators (ajv) and the HTTP layer into its memory.
+      // Loaded when first used, as `backfill`'s calls door: the writer thread (writer.ts) loads this module for the
+      // insert hook alone, and holds rules it is sent (`replace`); the book and the door would bring the checks'
+      // validators, zod and the HTTP layer into its memory.
       const { listEvaluators } = await import("./book.ts");
       this.#rules = (await listEvaluators(this.#store)).filter((e) => e.enabled);
       this.#listener?.(this.#rules);
@@ -199,6 +197,7 @@ export async function backfill(
   evaluator: Evaluator,
   range: { from: number; to: number },
 ): Promise<{ scanned: number; enqueued: number }> {
+  const { callConditions } = await import("../calls/index.ts");
   const f = evaluator.filter;
   let scanned = 0;
   let enqueued = 0;
