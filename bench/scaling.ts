@@ -163,12 +163,8 @@ try {
   log(
     `cores: ${allCores}; proxy on ${proxyCores}, wrk and upstream on ${loadCores}; workers ${sweep.join(", ")}`,
   );
-  log(
-    `load at start: ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")}`,
-  );
+  const loadAtStart = os.loadavg();
+  log(`load at start: ${loadAtStart.map((l) => l.toFixed(2)).join(" ")}`);
   const upstream = pinned(loadCores, [
     path.join(ROOT, "bench/cluster-upstream.ts"),
     String(UPSTREAM),
@@ -211,7 +207,7 @@ try {
   const lines = [
     `intersebd --workers sweep — ${new Date().toISOString().slice(0, 10)}, ${allCores} cores (${os.cpus()[0]?.model ?? "?"}), ` +
       `proxy pinned to ${proxyCores}, wrk and ${Math.max(1, Math.floor(loadCount / 2))} upstream processes to ${loadCores}, ` +
-      `Node ${process.versions.node}, median of ${RUNS} run(s) of ${DURATION}s, load average at start ${os.loadavg()[0]?.toFixed(2)}`,
+      `Node ${process.versions.node}, median of ${RUNS} run(s) of ${DURATION}s, load average ${loadAtStart[0]?.toFixed(2)} at start, ${os.loadavg()[0]?.toFixed(2)} at the end`,
     "",
     "| workers | target | req/s c=64 | p50 / p99 ms c=64 | req/s c=256 (min–max) | p50 / p99 ms c=256 | scaling vs N × 1 worker (c=256) | vs bare | CPU µs/req | peak RSS MB per worker |",
     "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
