@@ -5,8 +5,9 @@
  * does); SIGTERM to the primary drains every worker's queue before it exits.
  */
 import assert from "node:assert/strict";
-import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import http from "node:http";
+import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import {
   chatCompletionBody,
@@ -16,6 +17,7 @@ import {
   freshDatabase,
   openStoreOn,
   postgresAvailable,
+  SERVER_BIN,
   startFakeUpstream,
   startServeBin,
 } from "../../packages/server/src/testing/index.ts";
@@ -76,9 +78,7 @@ async function answeringPids(base: string, tries = 40): Promise<Set<number>> {
   return pids;
 }
 
-function exited(
-  child: ChildProcessWithoutNullStreams,
-): Promise<{ code: number | null; signal: string | null }> {
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
   return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
 }
 
@@ -98,6 +98,30 @@ describe("serve --workers 2", () => {
     fake = await startFakeUpstream({ keepRequests: false });
   });
   after(async () => fake.close());
+
+  it("exits 1, without forking workers forever, when the workers cannot listen (the port is taken)", async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const fresh = await freshDatabase("sqlite");
+    try {
+      const port = String((taken.address() as net.AddressInfo).port);
+      const child = spawn(
+        process.execPath,
+        [SERVER_BIN, "serve", "--workers", "2", "--port", port, "--data-dir", fresh.dataDir, "-u", fake.url],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const { code } = await exited(child);
+      assert.equal(code, 1, stderr);
+      assert.match(stderr, /port \d+ is taken/);
+    } finally {
+      taken.close();
+      await fresh.drop();
+    }
+  });
 
   for (const dialect of DIALECTS) {
     it(`answers on one port from two pids, stores every call once, and drains on SIGTERM (${dialect})`, async (t) => {

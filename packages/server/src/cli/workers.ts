@@ -100,9 +100,18 @@ export async function runPrimary(
       }
     });
     worker.on("exit", (code, signal) => {
+      const listened = listening.delete(worker.id);
       workers.delete(worker);
-      listening.delete(worker.id);
       if (stopping) return;
+      if (!listened) {
+        // It could not start (the port is taken, the store refuses): another would fail the same way, forever.
+        // It said why on stderr; the others are stopped and the primary exits, as a single server would.
+        log.error(`worker ${worker.process.pid} exited (${signal ?? code}) before it listened; stopping`, {
+          component: "serve",
+        });
+        void stop().then(() => process.exit(1));
+        return;
+      }
       log.error(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`, {
         component: "serve",
       });
@@ -111,21 +120,22 @@ export async function runPrimary(
       fork();
     });
   };
-  for (let i = 0; i < count; i++) fork();
-  return {
-    stop: async () => {
-      stopping = true;
-      // Each worker drains itself (serve's SIGTERM handler); the IPC channels stay open for its last calls.
-      await Promise.all(
-        [...workers].map(
-          (w) =>
-            new Promise<void>((resolve) => {
-              w.once("exit", () => resolve());
-              if (w.process.pid) process.kill(w.process.pid, "SIGTERM");
-            }),
-        ),
-      );
-      await writer?.close();
-    },
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= drain());
+  const drain = async () => {
+    stopping = true;
+    // Each worker drains itself (serve's SIGTERM handler); the IPC channels stay open for its last calls.
+    await Promise.all(
+      [...workers].map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once("exit", () => resolve());
+            if (w.process.pid) process.kill(w.process.pid, "SIGTERM");
+          }),
+      ),
+    );
+    await writer?.close();
   };
+  for (let i = 0; i < count; i++) fork();
+  return { stop };
 }
