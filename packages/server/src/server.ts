@@ -235,6 +235,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => resolve());
+  }).catch(async (err: unknown) => {
+    // The writer thread would keep a process that could not listen (the port is taken) from exiting.
+    await writerThread?.stop();
+    throw err;
   });
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
