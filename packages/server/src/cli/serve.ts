@@ -133,11 +133,6 @@ export function serveCommand(): Command {
       // A worker's primary says it once, for all of them.
       if (inWorker) process.send?.(listening);
       else announce(config, log, listening);
-      if (inWorker && writer) {
-        // The primary is gone (killed): its writer too. What this worker answered is in its journal, which the
-        // next start replays; waiting for a drain that cannot come would only hold the port.
-        process.on("disconnect", () => process.exit(1));
-      }
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
@@ -147,6 +142,11 @@ export function serveCommand(): Command {
         process.exit(0);
       };
       onSignal = (signal) => void stop(signal);
+      // The primary is gone (killed), and with it the port's listening socket: this worker can serve nothing more.
+      // On PostgreSQL it drains its own queue; on SQLite the primary was its writer, so it exits at once (what it
+      // answered is in its journal, which the next start replays): waiting for a drain that cannot come would
+      // leave it running, orphaned.
+      if (inWorker) process.on("disconnect", () => (writer ? process.exit(1) : void stop("primary gone")));
     });
 }
 
