@@ -63,10 +63,10 @@ function start(args: string[], env: Record<string, string> = {}): ChildProcess {
   return child;
 }
 
-function wrk(url: string, connections: number, script = "post.lua"): WrkResult {
+function wrk(url: string, connections: number, script = "post.lua", seconds = DURATION): WrkResult {
   const out = execFileSync(
     "wrk",
-    ["-t1", `-c${connections}`, `-d${DURATION}s`, "--latency", "-s", path.join(ROOT, "bench", script), url],
+    ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", path.join(ROOT, "bench", script), url],
     { encoding: "utf8" },
   );
   return parseWrk(out, url);
@@ -246,6 +246,10 @@ async function proxyFigures() {
   return result;
 }
 
+/** Pairs of runs (without, with an experiment) and their length: the figure is the median of the differences. */
+const ROUTING_PAIRS = QUICK ? 4 : 10;
+const ROUTING_RUN_S = QUICK ? 2 : 3;
+
 const SHADOW_DELAY_MS = 200;
 const SHADOW_CONCURRENCY = 16;
 const SHADOW_RUNS = QUICK ? 2 : 5;
@@ -282,10 +286,10 @@ async function shadowCounts(port: number, experiment: string): Promise<Record<st
  * Experiments as the proxy runs them, each intersebd in its own process as above, driven by wrk with a new user
  * id on every request (bench/post-user.lua), so a split by user assigns each request afresh.
  *
- * Routing: the CPU the intersebd process spends per request at c=50 without any experiment, and in another such
- * process with a running 50/50 experiment that applies to every request by its match filter and whose candidate
- * replaces the system prompt (half the requests are rewritten, every call records its experiment and variant).
- * Runs alternate between the two; the difference is taken per pair of runs.
+ * Routing: the CPU the intersebd process spends per request at c=50 (its own, from /proc/<pid>/stat) without any
+ * experiment, and in another such process with a running 50/50 experiment that applies to every request by its
+ * match filter and whose candidate replaces the system prompt (half the requests are rewritten, every call
+ * records its experiment and variant). ROUTING_PAIRS pairs of runs, interleaved; the difference is taken per pair.
  *
  * Shadowing: the client's p50 and p99 through one intersebd whose experiment (the same by match filter, the
  * candidate on a named upstream that answers after SHADOW_DELAY_MS, with weight 0) is in status running (off:
@@ -355,19 +359,32 @@ async function experimentFigures() {
   const rps = { plain: [] as number[], routed: [] as number[] };
   const cpuRun = (port: number, pid: number) => {
     const before = cpuTicks(pid);
-    const r = wrk(url(port), 50, "post-user.lua");
+    const r = wrk(url(port), 50, "post-user.lua", ROUTING_RUN_S);
     return { us: (((cpuTicks(pid) - before) / CLK_TCK) * 1e6) / r.requests, rps: r.rps };
   };
-  for (let run = 1; run <= RUNS; run++) {
-    log(`run ${run}/${RUNS}: experiment routing, without and with`);
-    const a = cpuRun(plainPort, plain.pid as number);
-    const b = cpuRun(routedPort, routed.pid as number);
+  // Many short runs, interleaved without-with-with-without (ABBA), and the difference taken per pair: the load
+  // of whatever else runs on the machine drifts over a minute, and falls on both sides of each pair alike.
+  const loadBefore = os.loadavg()[0] as number;
+  for (let pair = 0; pair < ROUTING_PAIRS; pair++) {
+    log(`pair ${pair + 1}/${ROUTING_PAIRS}: experiment routing, without and with`);
+    const runPlain = () => cpuRun(plainPort, plain.pid as number);
+    const runRouted = () => cpuRun(routedPort, routed.pid as number);
+    let a: ReturnType<typeof cpuRun>;
+    let b: ReturnType<typeof cpuRun>;
+    if (pair % 2) {
+      b = runRouted();
+      a = runPlain();
+    } else {
+      a = runPlain();
+      b = runRouted();
+    }
     cpu.plain.push(a.us);
     cpu.routed.push(b.us);
     cpu.diff.push(b.us - a.us);
     rps.plain.push(a.rps);
     rps.routed.push(b.rps);
   }
+  const load = { before: loadBefore, after: os.loadavg()[0] as number };
 
   type Side = "off" | "on";
   const lat: Record<
@@ -419,6 +436,9 @@ async function experimentFigures() {
   });
   const result = {
     routing: {
+      pairs: ROUTING_PAIRS,
+      runSeconds: ROUTING_RUN_S,
+      load,
       cpuUsPerReqPlain: spread(cpu.plain),
       cpuUsPerReqRouted: spread(cpu.routed),
       cpuUsAdded: spread(cpu.diff),
@@ -480,9 +500,9 @@ function fakeCall(
 
 /**
  * What recording a call routed through an experiment adds in the store, CPU µs per call: the same rows with and
- * without an experiment, variant and unit (so also its two tags, `exp:<name>` and `exp:<name>:<variant>`),
- * written in the recorder's batches into two fresh SQLite stores, alternately. The write is synchronous, so the
- * process's CPU time is the store's.
+ * without an experiment, variant and unit (its tags `exp:<name>` and `exp:<name>:<variant>` are derived from
+ * those columns, through two partial indexes: calls/experiment-tags.ts), written in the recorder's batches into
+ * two fresh SQLite stores, alternately. The write is synchronous, so the process's CPU time is the store's.
  */
 async function experimentRecordFigures(): Promise<{ plainUs: number; routedUs: number; addedUs: number }> {
   const open = (name: string) =>
@@ -841,7 +861,7 @@ try {
   const range = (r: Spread, digits = 2) =>
     `${fmt(r.median, digits)} (${fmt(r.min, digits)}–${fmt(r.max, digits)})`;
   lines.push(
-    `| experiments through the proxy (a new user each request), median (min–max) of ${RUNS} run(s) | no experiment | 50/50 experiment by user | added |`,
+    `| experiments through the proxy (a new user each request), median (min–max) of ${er.pairs} interleaved pairs of ${er.runSeconds} s runs, load ${fmt(er.load.before)} → ${fmt(er.load.after)} | no experiment | 50/50 experiment by user | added (per pair) |`,
   );
   lines.push("|---|---:|---:|---:|");
   lines.push(
@@ -949,7 +969,7 @@ try {
       er.cpuUsAdded.median < 20,
     ],
     [
-      "  of which recording the call's experiment, variant, unit and 2 tags (SQLite, CPU per call)",
+      "  of which recording the call's experiment, variant and unit (SQLite, CPU per call)",
       `+${fmt(record.addedUs, 1)} µs (${fmt(record.plainUs, 1)} → ${fmt(record.routedUs, 1)})`,
       "—",
       null,

@@ -167,7 +167,7 @@ describe("README blocks, pasted as written", async () => {
   before(() => {
     // Real path: it is compared with the processes' working directories.
     clone = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-readme-")));
-    for (const entry of ["package.json", ".npmrc", "node_modules", "packages"]) {
+    for (const entry of ["package.json", ".npmrc", "node_modules", "packages", "examples"]) {
       fs.symlinkSync(path.join(ROOT, entry), path.join(clone, entry));
     }
   });
@@ -262,5 +262,30 @@ describe("README blocks, pasted as written", async () => {
       show(r),
     );
     assert.deepEqual(r.leftRunning, [], show(r));
+  });
+
+  it("Three services: each prints its answer linked to its call, and the export has a row for each", {
+    skip,
+  }, () => {
+    const r = runBash(readmeBlock("services"), clone, netns);
+    assert.doesNotMatch(`${r.stdout}\n${r.stderr}`, /command not found|curl: \(|Error:/, show(r));
+    const printed = jsonLines(r.stdout, '{"service":') as { service: string; reply: string; call: string }[];
+    assert.deepEqual(
+      printed.map((p) => p.service),
+      ["ai-sdk", "anthropic", "otel"],
+      show(r),
+    );
+    // The store holds the earlier blocks' calls too: each service's row is the one its annotation is in.
+    const rows = fs
+      .readFileSync(path.join(clone, "services.jsonl"), "utf8")
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => JSON.parse(l) as { annotations: { annotationKey: string }[]; reward: number });
+    for (const p of printed) {
+      const mine = rows.filter((row) => row.annotations.some((a) => a.annotationKey === p.reply));
+      assert.equal(mine.length, 1, `one exported row for ${p.service} (${p.call})\n${show(r)}`);
+      assert.equal(mine[0]?.reward, 1);
+    }
+    assert.deepEqual(r.leftRunning, [], `the block must stop what it starts\n${show(r)}`);
   });
 });

@@ -173,7 +173,7 @@ browserSuite("web app: calls", () => {
     await page.locator(".error-box").waitFor();
     assert.match(
       await page.locator(".error-box").innerText(),
-      /no call with id or completion id "call_does_not_exist"/,
+      /no call with id, completion id or tag "call_does_not_exist"/,
     );
   });
 

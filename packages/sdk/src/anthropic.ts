@@ -1,6 +1,7 @@
 /**
- * `wrapAnthropic`: in-process capture of `messages.create` (and so of `messages.stream()`, which calls it) for
- * services on Anthropic's client that do not go through the proxy. Each call is recorded with
+ * `wrapAnthropic`: in-process capture of `messages.create` (and so of `messages.stream()`, which calls it), and of
+ * `beta.messages.create` / `beta.messages.stream()` alike, for services on Anthropic's client that do not go
+ * through the proxy. Each call is recorded with
  * `protocol: "messages"` and its bodies as sent and received (a stream's events reassembled as the client's
  * `finalMessage()` builds them); the server stores it beside its chat-shaped conversion. What the caller gets is
  * what the unwrapped client gives (capture.ts).
@@ -34,19 +35,23 @@ export interface MessagesClient {
  */
 export type WrapAnthropicOptions = WrapOptions;
 
-/** Params the client lifts out of the body into headers (`anthropic-*`), so they are not part of the request. */
-const NOT_IN_BODY = ["user_profile_id", "workspace_id"];
-
-const MESSAGES: Protocol = {
+/**
+ * The Messages protocol with the params the client lifts out of the body into headers (`anthropic-*`): they are
+ * not part of the request it sends, so not of the one recorded. The beta resource lifts `betas` too
+ * (`anthropic-beta`).
+ */
+const messagesProtocol = (notInBody: string[]): Protocol => ({
   wrapper: "wrapAnthropic",
   protocol: "messages",
   path: "/v1/messages",
   accumulator: () => copying(new MessagesStreamAccumulator()),
   request(params) {
-    for (const key of NOT_IN_BODY) delete params[key];
+    for (const key of notInBody) delete params[key];
     return params;
   },
-};
+});
+const MESSAGES = messagesProtocol(["user_profile_id", "workspace_id"]);
+const BETA_MESSAGES = messagesProtocol(["betas", "user_profile_id", "workspace_id"]);
 
 /** See `Intersebd.wrapAnthropic`; the default-instance form is `wrapAnthropic` in `index.ts`. */
 export function wrapAnthropicClient<C extends MessagesClient>(
@@ -54,7 +59,15 @@ export function wrapAnthropicClient<C extends MessagesClient>(
   options: WrapAnthropicOptions | undefined,
   sink: CallSink,
 ): C {
-  const messages = (client as { messages?: unknown } | undefined)?.messages;
-  patchCreates([[messages, MESSAGES]], "messages.create", options, sink);
+  const c = client as { messages?: unknown; beta?: { messages?: unknown } } | undefined;
+  patchCreates(
+    [
+      [c?.messages, MESSAGES],
+      [c?.beta?.messages, BETA_MESSAGES],
+    ],
+    "messages.create",
+    options,
+    sink,
+  );
   return client;
 }

@@ -79,7 +79,7 @@ export function compose(ctx: AppContext, started: Started = {}): Composed {
       evals.routes(ctx, evalsService),
       experiments.routes(ctx, started.experimentsChanged),
       live.routes(ctx, liveService),
-      conversations.routes(ctx, () => void conversationsService.runner.tick()),
+      conversations.routes(ctx, () => conversationsService.runner.poke()),
       alerts.routes(ctx, alertsService),
       ops.routes(ctx, { evalWorker: evalsService.worker, liveWorker: liveService.worker }),
       erasure.routes(ctx),

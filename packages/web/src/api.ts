@@ -27,6 +27,10 @@ export class ApiError extends Error {
   }
 }
 
+/** Whatever a request threw, as an `ApiError` (a thrown non-ApiError keeps its text, with status 0). */
+export const asApiError = (err: unknown): ApiError =>
+  err instanceof ApiError ? err : new ApiError(0, String(err));
+
 export function getApiKey(): string | null {
   try {
     return localStorage.getItem(KEY_STORAGE);

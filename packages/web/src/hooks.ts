@@ -1,5 +1,6 @@
-import { useCallback, useEffect, useState } from "react";
-import { ApiError, api } from "./api.ts";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { type ApiError, api, asApiError } from "./api.ts";
+import type { Page } from "./types.ts";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -32,7 +33,7 @@ export function useApi<T>(url: string | null): Loaded<T> {
       },
       (err: unknown) => {
         if (ctl.signal.aborted) return;
-        setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+        setError(asApiError(err));
         setLoading(false);
       },
     );
@@ -40,6 +41,56 @@ export function useApi<T>(url: string | null): Loaded<T> {
   }, [url, nonce]);
   const reload = useCallback(() => setNonce((n) => n + 1), []);
   return { data, error, loading, reload, setData };
+}
+
+export interface CursorPages<T> {
+  /** The rows of every page read so far. */
+  rows: T[];
+  error: ApiError | undefined;
+  loading: boolean;
+  /** Reads the next page; null while loading or when there is none. */
+  more: (() => void) | null;
+}
+
+/**
+ * Reads `GET url` a page at a time (`{ data, nextCursor }`), starting over when `url` or `query` changes; an
+ * answer to a request made before the change is dropped, so a slow old page cannot land in the new list.
+ */
+export function useCursorPages<T>(
+  url: string,
+  query: Record<string, string | undefined> = {},
+): CursorPages<T> {
+  const [rows, setRows] = useState<T[]>([]);
+  const [next, setNext] = useState<string | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<ApiError>();
+  const generation = useRef(0);
+  // The query by value: a caller's fresh object each render must not start the list over.
+  const key = JSON.stringify(query);
+  const load = useCallback(
+    (cursor?: string) => {
+      if (!cursor) generation.current += 1;
+      const mine = generation.current;
+      setLoading(true);
+      setError(undefined);
+      api.get<Page<T>>(url, { ...(JSON.parse(key) as Record<string, string | undefined>), cursor }).then(
+        (p) => {
+          if (mine !== generation.current) return;
+          setRows((r) => (cursor ? [...r, ...p.data] : p.data));
+          setNext(p.nextCursor);
+          setLoading(false);
+        },
+        (err: unknown) => {
+          if (mine !== generation.current) return;
+          setError(asApiError(err));
+          setLoading(false);
+        },
+      );
+    },
+    [url, key],
+  );
+  useEffect(() => load(), [load]);
+  return { rows, error, loading, more: next && !loading ? () => load(next) : null };
 }
 
 /** A string kept in localStorage under `key`. */

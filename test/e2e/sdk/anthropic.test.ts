@@ -148,6 +148,35 @@ for (const dialect of DIALECTS) {
       assert.equal(call.response.choices[0].message.content, "echo: stream a few words");
     });
 
+    it("captures beta.messages.create and beta.messages.stream() alike, without the betas sent as a header", async () => {
+      const tag = uniqueTag("beta");
+      const wrapped = sdk.wrapAnthropic(newClient(), () => ({ tags: [tag] }));
+      const base = { model: "claude-sonnet-4-5", max_tokens: 64, betas: ["context-management-2025-06-27"] };
+      const created = await wrapped.beta.messages.create({
+        ...base,
+        messages: [{ role: "user", content: "beta hello" }],
+      });
+      const streamed = await wrapped.beta.messages
+        .stream({ ...base, messages: [{ role: "user", content: "beta stream" }] })
+        .finalMessage();
+      assert.equal((await callsTagged(tag)).length, 2);
+
+      const one = await storedCall(created.id);
+      assert.equal(one.protocol, "messages");
+      assert.equal(one.stream, false);
+      assert.deepEqual(one.originalRequest, {
+        model: "claude-sonnet-4-5",
+        max_tokens: 64,
+        messages: [{ role: "user", content: "beta hello" }],
+      });
+      assert.equal(one.response.choices[0].message.content, "echo: beta hello");
+      const two = await storedCall(streamed.id);
+      assert.equal(two.stream, true);
+      assert.equal(two.outcome, "ok");
+      assert.equal(two.originalRequest.betas, undefined);
+      assert.deepEqual(two.originalResponse.content, [{ type: "text", text: "echo: beta stream" }]);
+    });
+
     it("records every documented event sequence as messages.stream().finalMessage() gives it", async () => {
       const wrapped = sdk.wrapAnthropic(newClient());
       for (const name of ["text", "tool-use", "parallel-tool-use", "thinking"]) {

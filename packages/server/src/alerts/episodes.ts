@@ -5,7 +5,7 @@
  * hovering at the threshold does not fire and resolve at every evaluation). Each fire and resolve enqueues one
  * signed webhook, in the same transaction as the episode's change, on the notifications' `webhook_jobs`.
  */
-import type { Store } from "../store/index.ts";
+import type { Database, Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 import { measure } from "./measure.ts";
 import { listRules } from "./rules.ts";
@@ -14,19 +14,8 @@ import type { AlertRule, AlertView } from "./schemas.ts";
 /** Evaluations in a row that must find the condition not holding before its episode resolves. */
 export const RESOLVE_AFTER = 2;
 
-type EpisodeRow = {
-  id: string;
-  rule: string;
-  status: string;
-  condition: string;
-  value: number;
-  lastValue: number | null;
-  threshold: number;
-  window: string;
-  calls: number;
-  startedAt: number;
-  resolvedAt: number | null;
-};
+/** An episode as the views read it (without the bookkeeping of its opening and clearing). */
+type EpisodeRow = Omit<Database["alertEpisodes"], "openKey" | "clearCount">;
 
 const iso = (ms: number) => new Date(Number(ms)).toISOString();
 

@@ -36,9 +36,10 @@ function narrow<Q extends CallsQuery<object>>(
   if (filter.upstream !== undefined) out = out.where("calls.upstream", "=", filter.upstream) as Q;
   if (filter.experiment !== undefined) out = out.where("calls.experiment", "=", filter.experiment) as Q;
   if (filter.variant !== undefined) out = out.where("calls.variant", "=", filter.variant) as Q;
+  // `call_keys`: a call's experiment and variant tags are derived from its columns, not `call_tags` rows.
   for (const tag of filter.tags ?? [])
     out = out.where("calls.id", "in", (eb: ExpressionBuilder<Database, "calls">) =>
-      eb.selectFrom("callTags").select("callTags.callId").where("callTags.tag", "=", tag),
+      eb.selectFrom("callKeys").select("callKeys.callId").where("callKeys.tag", "=", tag),
     ) as Q;
   return out;
 }

@@ -18,6 +18,7 @@ import {
   route,
 } from "../http/index.ts";
 import { allows, forbidden, KeyRing, type Principal } from "../keys/index.ts";
+import { OTLP_TRACES_PATH, otlpTracesOperation } from "../otlp/index.ts";
 import { OutageLog, storeUnavailableReason } from "../store/errors.ts";
 import { childLogger } from "../util/log.ts";
 import { SERVER_VERSION } from "../util/version.ts";
@@ -137,7 +138,9 @@ export function createApi(
       summary: "This document: every route under /api, generated from the route tables",
       response: z.object({ openapi: z.string(), paths: z.record(z.string(), z.unknown()) }).loose(),
       handler: () => {
-        openapi ??= openApiDocument(SERVER_VERSION, routes);
+        openapi ??= openApiDocument(SERVER_VERSION, routes, "/api", {
+          [OTLP_TRACES_PATH]: otlpTracesOperation,
+        });
         return openapi;
       },
     }),

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { chatCallBody } from "../testing/calls.ts";
 import { DIALECTS, serverForSuite, type TestServer } from "../testing/harness.ts";
 
 const MAX_BODY = 1024 * 1024;
@@ -17,24 +18,9 @@ interface ErrorBody {
   error?: { message?: unknown; field?: unknown; code?: unknown };
 }
 
-function callBody(id: string, completionId: string, extra: Record<string, unknown> = {}) {
-  return {
-    id,
-    request: { model: "gpt-4o-mini", messages: [{ role: "user", content: `question ${id}` }] },
-    response: {
-      id: completionId,
-      object: "chat.completion",
-      model: "gpt-4o-mini",
-      choices: [{ index: 0, message: { role: "assistant", content: "answer" }, finish_reason: "stop" }],
-      usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
-    },
-    ...extra,
-  };
-}
-
 /** Endpoint, and a valid item to start each bad case from. */
 const ENDPOINTS = {
-  "/api/calls": () => callBody("val-ok-call", "val-ok-cmpl"),
+  "/api/calls": () => chatCallBody("val-ok-call", { completionId: "val-ok-cmpl" }),
   "/api/links": () => ({ upstreamTag: "val-ok-u", downstreamTag: "val-ok-d" }),
   "/api/annotations": () => ({ annotationKey: "val-ok-key", numericReward: 1 }),
   "/api/comparisons": () => ({ a: "val-ok-a", b: "val-ok-b", choice: "a" }),
@@ -58,6 +44,21 @@ function withFields(endpoint: Endpoint, fields: Record<string, unknown>): Record
 }
 
 const bigString = (bytes: number) => "x".repeat(bytes);
+
+/**
+ * A bad field, one line each: what it is, the fields replaced in the endpoint's valid item (or a raw body, sent as
+ * it is), the text the message must contain, and `error.field` if named.
+ */
+type FieldCase = [what: string, fields: Record<string, unknown> | string, mentions: string, field?: string];
+
+function fieldCases(endpoint: Endpoint, cases: FieldCase[]): Case[] {
+  return cases.map(([what, fields, mentions, field]) => ({
+    what,
+    body: typeof fields === "string" ? fields : withFields(endpoint, fields),
+    mentions,
+    field,
+  }));
+}
 
 /** Cases every write endpoint shares: the body itself is wrong. */
 function bodyCases(endpoint: Endpoint): Case[] {
@@ -85,402 +86,130 @@ function bodyCases(endpoint: Endpoint): Case[] {
 }
 
 const FIELD_CASES: Record<Endpoint, Case[]> = {
-  "/api/links": [
-    {
-      what: "a missing upstreamTag",
-      body: withFields("/api/links", { upstreamTag: undefined }),
-      mentions: "upstreamTag",
-      field: "upstreamTag",
-    },
-    {
-      what: "a numeric upstreamTag",
-      body: withFields("/api/links", { upstreamTag: 5 }),
-      mentions: "upstreamTag must be a string",
-      field: "upstreamTag",
-    },
-    {
-      what: "an empty upstreamTag",
-      body: withFields("/api/links", { upstreamTag: "" }),
-      mentions: "upstreamTag must not be empty",
-      field: "upstreamTag",
-    },
-    {
-      what: "a whitespace-only downstreamTag",
-      body: withFields("/api/links", { downstreamTag: " \t\n " }),
-      mentions: "downstreamTag must not be empty",
-      field: "downstreamTag",
-    },
-    {
-      what: "an object as downstreamTag",
-      body: withFields("/api/links", { downstreamTag: { id: 1 } }),
-      mentions: "downstreamTag",
-      field: "downstreamTag",
-    },
-    {
-      what: "a tag over 1000 characters",
-      body: withFields("/api/links", { upstreamTag: "t".repeat(1001) }),
-      mentions: "upstreamTag",
-      field: "upstreamTag",
-    },
-    {
-      what: "a NUL character in a tag",
-      body: withFields("/api/links", { upstreamTag: "a\u0000b" }),
-      mentions: "upstreamTag",
-      field: "upstreamTag",
-    },
-    {
-      what: "metadata that is an array",
-      body: withFields("/api/links", { metadata: [1, 2] }),
-      mentions: "metadata",
-      field: "metadata",
-    },
-    {
-      what: "metadata that is a string",
-      body: withFields("/api/links", { metadata: "{}" }),
-      mentions: "metadata",
-      field: "metadata",
-    },
-    {
-      what: "metadata that is null",
-      body: withFields("/api/links", { metadata: null }),
-      mentions: "metadata",
-      field: "metadata",
-    },
-    {
-      what: "metadata that is a number",
-      body: withFields("/api/links", { metadata: 7 }),
-      mentions: "metadata",
-      field: "metadata",
-    },
-    {
-      what: `metadata over ${FIELD_LIMIT} bytes`,
-      body: withFields("/api/links", { metadata: { pad: bigString(FIELD_LIMIT + 10) } }),
-      mentions: "metadata",
-      field: "metadata",
-    },
-  ],
-  "/api/annotations": [
-    {
-      what: "a missing annotationKey",
-      body: withFields("/api/annotations", { annotationKey: undefined }),
-      mentions: "annotationKey",
-      field: "annotationKey",
-    },
-    {
-      what: "an empty annotationKey",
-      body: withFields("/api/annotations", { annotationKey: "" }),
-      mentions: "annotationKey must not be empty",
-      field: "annotationKey",
-    },
-    {
-      what: "a whitespace-only annotationKey",
-      body: withFields("/api/annotations", { annotationKey: "   " }),
-      mentions: "annotationKey must not be empty",
-      field: "annotationKey",
-    },
-    {
-      what: "a numeric annotationKey",
-      body: withFields("/api/annotations", { annotationKey: 12 }),
-      mentions: "annotationKey must be a string",
-      field: "annotationKey",
-    },
-    {
-      what: "a NUL character in annotationKey",
-      body: withFields("/api/annotations", { annotationKey: "k\u0000" }),
-      mentions: "annotationKey",
-      field: "annotationKey",
-    },
-    {
-      what: "a numericReward of 1e999 (Infinity once parsed)",
-      body: '{"annotationKey":"val-k","numericReward":1e999}',
-      mentions: "numericReward must be a finite number",
-      field: "numericReward",
-    },
-    {
-      what: "a numericReward of -1e999",
-      body: '{"annotationKey":"val-k","numericReward":-1e999}',
-      mentions: "numericReward",
-      field: "numericReward",
-    },
-    {
-      what: 'a numericReward of "NaN"',
-      body: withFields("/api/annotations", { numericReward: "NaN" }),
-      mentions: "numericReward",
-      field: "numericReward",
-    },
-    {
-      what: 'a numericReward of "1" (a string)',
-      body: withFields("/api/annotations", { numericReward: "1" }),
-      mentions: "numericReward",
-      field: "numericReward",
-    },
-    {
-      what: "a boolean numericReward",
-      body: withFields("/api/annotations", { numericReward: true }),
-      mentions: "numericReward",
-      field: "numericReward",
-    },
-    {
-      what: "an empty name",
-      body: withFields("/api/annotations", { name: " " }),
-      mentions: "name",
-      field: "name",
-    },
-    {
-      what: "an unknown source",
-      body: withFields("/api/annotations", { source: "robot" }),
-      mentions: "source",
-      field: "source",
-    },
-    {
-      what: "a numeric comment",
-      body: withFields("/api/annotations", { comment: 5 }),
-      mentions: "comment",
-      field: "comment",
-    },
-    {
-      what: "an empty correction",
-      body: withFields("/api/annotations", { correction: "" }),
-      mentions: "correction",
-      field: "correction",
-    },
-    {
-      what: "an empty client id",
-      body: withFields("/api/annotations", { id: "" }),
-      mentions: "id",
-      field: "id",
-    },
-    {
-      what: `data over ${FIELD_LIMIT} bytes`,
-      body: withFields("/api/annotations", { data: { pad: bigString(FIELD_LIMIT + 10) } }),
-      mentions: "data",
-      field: "data",
-    },
-    {
-      what: `content over ${FIELD_LIMIT} bytes`,
-      body: withFields("/api/annotations", { content: bigString(FIELD_LIMIT + 10) }),
-      mentions: "content",
-      field: "content",
-    },
-    {
-      what: `data over ${FIELD_LIMIT} bytes in UTF-8 though under it in characters`,
-      body: withFields("/api/annotations", { data: { pad: "€".repeat(100_000) } }),
-      mentions: "data",
-      field: "data",
-    },
-    {
-      what: "the reward under the wrong name",
-      body: withFields("/api/annotations", { numericReward: undefined, reward: 1 }),
-      mentions: "reward",
-    },
-  ],
-  "/api/comparisons": [
-    {
-      what: "a missing choice",
-      body: withFields("/api/comparisons", { choice: undefined }),
-      mentions: "choice",
-      field: "choice",
-    },
-    {
-      what: 'a choice of "c"',
-      body: withFields("/api/comparisons", { choice: "c" }),
-      mentions: 'choice must be "a", "b" or "tie"',
-      field: "choice",
-    },
-    {
-      what: "an empty a",
-      body: withFields("/api/comparisons", { a: "" }),
-      mentions: "a must not be empty",
-      field: "a",
-    },
-    {
-      what: "a whitespace-only b",
-      body: withFields("/api/comparisons", { b: "   " }),
-      mentions: "b must not be empty",
-      field: "b",
-    },
-    {
-      what: "a tag compared with itself",
-      body: withFields("/api/comparisons", { b: "val-ok-a" }),
-      mentions: "b must differ from a",
-      field: "b",
-    },
-    {
-      what: "a numeric b",
-      body: withFields("/api/comparisons", { b: 3 }),
-      mentions: "b must be a string",
-      field: "b",
-    },
-    {
-      what: "an unknown source",
-      body: withFields("/api/comparisons", { source: "robot" }),
-      mentions: "source",
-      field: "source",
-    },
-    {
-      what: "a numeric reason",
-      body: withFields("/api/comparisons", { reason: 1 }),
-      mentions: "reason",
-      field: "reason",
-    },
-  ],
-  "/api/calls": [
-    {
-      what: "a missing request",
-      body: withFields("/api/calls", { request: undefined }),
-      mentions: "request",
-      field: "request",
-    },
-    {
-      what: "a request that is an array",
-      body: withFields("/api/calls", { request: [] }),
-      mentions: "request",
-      field: "request",
-    },
-    {
-      what: "a request that is a string",
-      body: withFields("/api/calls", { request: "hi" }),
-      mentions: "request",
-      field: "request",
-    },
-    {
-      what: "a response that is a string",
-      body: withFields("/api/calls", { response: "hi" }),
-      mentions: "response",
-      field: "response",
-    },
-    { what: "an empty id", body: withFields("/api/calls", { id: "" }), mentions: "id", field: "id" },
-    {
-      what: "a NUL character in the id",
-      body: withFields("/api/calls", { id: "call\u0000x" }),
-      mentions: "id",
-      field: "id",
-    },
-    {
-      what: "tags that are a string",
-      body: withFields("/api/calls", { tags: "a,b" }),
-      mentions: "tags",
-      field: "tags",
-    },
-    {
-      what: "an empty tag",
-      body: withFields("/api/calls", { tags: ["ok", ""] }),
-      mentions: "tags[1]",
-      field: "tags[1]",
-    },
-    {
-      what: "a whitespace-only tag",
-      body: withFields("/api/calls", { tags: [" "] }),
-      mentions: "tags[0]",
-      field: "tags[0]",
-    },
-    {
-      what: "a NUL character in a tag",
-      body: withFields("/api/calls", { tags: ["a\u0000"] }),
-      mentions: "tags[0]",
-      field: "tags[0]",
-    },
-    {
-      what: "metadata that is an array",
-      body: withFields("/api/calls", { metadata: [] }),
-      mentions: "metadata",
-      field: "metadata",
-    },
-    {
-      what: "metadata that is null",
-      body: withFields("/api/calls", { metadata: null }),
-      mentions: "metadata",
-      field: "metadata",
-    },
-    {
-      what: "metadata that is a string",
-      body: withFields("/api/calls", { metadata: "x" }),
-      mentions: "metadata",
-      field: "metadata",
-    },
-    {
-      what: "a negative ttftMs",
-      body: withFields("/api/calls", { ttftMs: -1 }),
-      mentions: "ttftMs",
-      field: "ttftMs",
-    },
-    {
-      what: "a fractional ttftMs",
-      body: withFields("/api/calls", { ttftMs: 1.5 }),
-      mentions: "ttftMs",
-      field: "ttftMs",
-    },
-    {
-      what: "a ttftMs beyond a 32-bit integer",
-      body: withFields("/api/calls", { ttftMs: 3e9 }),
-      mentions: "ttftMs",
-      field: "ttftMs",
-    },
-    {
-      what: "a status of 99",
-      body: withFields("/api/calls", { status: 99 }),
-      mentions: "status",
-      field: "status",
-    },
-    {
-      what: 'a status of "200"',
-      body: withFields("/api/calls", { status: "200" }),
-      mentions: "status",
-      field: "status",
-    },
-    {
-      what: "an unknown outcome",
-      body: withFields("/api/calls", { outcome: "exploded" }),
-      mentions: "outcome",
-      field: "outcome",
-    },
-    {
-      what: "a startedAt that is no date",
-      body: withFields("/api/calls", { startedAt: "yesterday" }),
-      mentions: "startedAt",
-      field: "startedAt",
-    },
-    {
-      what: "a stream flag that is a string",
-      body: withFields("/api/calls", { stream: "yes" }),
-      mentions: "stream",
-      field: "stream",
-    },
-    {
-      // PostgreSQL's jsonb and its `->>` cannot hold a NUL: refused at the edge, wherever it is in the body.
-      what: "a NUL character in the request's model",
-      body: withFields("/api/calls", {
-        request: { model: "gpt-4o-mini\u0000", messages: [{ role: "user", content: "hi" }] },
-      }),
-      mentions: "NUL",
-      field: "request.model",
-    },
-    {
-      what: "a NUL character in a message's text",
-      body: withFields("/api/calls", {
-        request: { model: "m", messages: [{ role: "user", content: "nul \u0000 in text" }] },
-      }),
-      mentions: "NUL",
-      field: "request.messages[0].content",
-    },
-    {
-      what: "a startedAt beyond year 9999 (9e15 made every list answer 500)",
-      body: withFields("/api/calls", { startedAt: 9e15 }),
-      mentions: "startedAt",
-      field: "startedAt",
-    },
-    {
-      what: "an endedAt before startedAt",
-      body: withFields("/api/calls", { startedAt: 2000, endedAt: 1000 }),
-      mentions: "endedAt must not be before startedAt",
-      field: "endedAt",
-    },
-    {
-      what: "a completionId at the top level",
-      body: withFields("/api/calls", { completionId: "chatcmpl-1" }),
-      mentions: "completionId",
-    },
-  ],
+  "/api/links": fieldCases("/api/links", [
+    ["a missing upstreamTag", { upstreamTag: undefined }, "upstreamTag", "upstreamTag"],
+    ["a numeric upstreamTag", { upstreamTag: 5 }, "upstreamTag must be a string", "upstreamTag"],
+    ["an empty upstreamTag", { upstreamTag: "" }, "upstreamTag must not be empty", "upstreamTag"],
+    [
+      "a whitespace-only downstreamTag",
+      { downstreamTag: " \t\n " },
+      "downstreamTag must not be empty",
+      "downstreamTag",
+    ],
+    ["an object as downstreamTag", { downstreamTag: { id: 1 } }, "downstreamTag", "downstreamTag"],
+    ["a tag over 1000 characters", { upstreamTag: "t".repeat(1001) }, "upstreamTag", "upstreamTag"],
+    ["a NUL character in a tag", { upstreamTag: "a\u0000b" }, "upstreamTag", "upstreamTag"],
+    ["metadata that is an array", { metadata: [1, 2] }, "metadata", "metadata"],
+    ["metadata that is a string", { metadata: "{}" }, "metadata", "metadata"],
+    ["metadata that is null", { metadata: null }, "metadata", "metadata"],
+    ["metadata that is a number", { metadata: 7 }, "metadata", "metadata"],
+    [
+      `metadata over ${FIELD_LIMIT} bytes`,
+      { metadata: { pad: bigString(FIELD_LIMIT + 10) } },
+      "metadata",
+      "metadata",
+    ],
+  ]),
+  "/api/annotations": fieldCases("/api/annotations", [
+    ["a missing annotationKey", { annotationKey: undefined }, "annotationKey", "annotationKey"],
+    ["an empty annotationKey", { annotationKey: "" }, "annotationKey must not be empty", "annotationKey"],
+    [
+      "a whitespace-only annotationKey",
+      { annotationKey: "   " },
+      "annotationKey must not be empty",
+      "annotationKey",
+    ],
+    ["a numeric annotationKey", { annotationKey: 12 }, "annotationKey must be a string", "annotationKey"],
+    ["a NUL character in annotationKey", { annotationKey: "k\u0000" }, "annotationKey", "annotationKey"],
+    [
+      "a numericReward of 1e999 (Infinity once parsed)",
+      '{"annotationKey":"val-k","numericReward":1e999}',
+      "numericReward must be a finite number",
+      "numericReward",
+    ],
+    [
+      "a numericReward of -1e999",
+      '{"annotationKey":"val-k","numericReward":-1e999}',
+      "numericReward",
+      "numericReward",
+    ],
+    ['a numericReward of "NaN"', { numericReward: "NaN" }, "numericReward", "numericReward"],
+    ['a numericReward of "1" (a string)', { numericReward: "1" }, "numericReward", "numericReward"],
+    ["a boolean numericReward", { numericReward: true }, "numericReward", "numericReward"],
+    ["an empty name", { name: " " }, "name", "name"],
+    ["an unknown source", { source: "robot" }, "source", "source"],
+    ["a numeric comment", { comment: 5 }, "comment", "comment"],
+    ["an empty correction", { correction: "" }, "correction", "correction"],
+    ["an empty client id", { id: "" }, "id", "id"],
+    [`data over ${FIELD_LIMIT} bytes`, { data: { pad: bigString(FIELD_LIMIT + 10) } }, "data", "data"],
+    [`content over ${FIELD_LIMIT} bytes`, { content: bigString(FIELD_LIMIT + 10) }, "content", "content"],
+    [
+      `data over ${FIELD_LIMIT} bytes in UTF-8 though under it in characters`,
+      { data: { pad: "€".repeat(100_000) } },
+      "data",
+      "data",
+    ],
+    ["the reward under the wrong name", { numericReward: undefined, reward: 1 }, "reward"],
+  ]),
+  "/api/comparisons": fieldCases("/api/comparisons", [
+    ["a missing choice", { choice: undefined }, "choice", "choice"],
+    ['a choice of "c"', { choice: "c" }, 'choice must be "a", "b" or "tie"', "choice"],
+    ["an empty a", { a: "" }, "a must not be empty", "a"],
+    ["a whitespace-only b", { b: "   " }, "b must not be empty", "b"],
+    ["a tag compared with itself", { b: "val-ok-a" }, "b must differ from a", "b"],
+    ["a numeric b", { b: 3 }, "b must be a string", "b"],
+    ["an unknown source", { source: "robot" }, "source", "source"],
+    ["a numeric reason", { reason: 1 }, "reason", "reason"],
+  ]),
+  "/api/calls": fieldCases("/api/calls", [
+    ["a missing request", { request: undefined }, "request", "request"],
+    ["a request that is an array", { request: [] }, "request", "request"],
+    ["a request that is a string", { request: "hi" }, "request", "request"],
+    ["a response that is a string", { response: "hi" }, "response", "response"],
+    ["an empty id", { id: "" }, "id", "id"],
+    ["a NUL character in the id", { id: "call\u0000x" }, "id", "id"],
+    ["tags that are a string", { tags: "a,b" }, "tags", "tags"],
+    ["an empty tag", { tags: ["ok", ""] }, "tags[1]", "tags[1]"],
+    ["a whitespace-only tag", { tags: [" "] }, "tags[0]", "tags[0]"],
+    ["a NUL character in a tag", { tags: ["a\u0000"] }, "tags[0]", "tags[0]"],
+    ["metadata that is an array", { metadata: [] }, "metadata", "metadata"],
+    ["metadata that is null", { metadata: null }, "metadata", "metadata"],
+    ["metadata that is a string", { metadata: "x" }, "metadata", "metadata"],
+    ["a negative ttftMs", { ttftMs: -1 }, "ttftMs", "ttftMs"],
+    ["a fractional ttftMs", { ttftMs: 1.5 }, "ttftMs", "ttftMs"],
+    ["a ttftMs beyond a 32-bit integer", { ttftMs: 3e9 }, "ttftMs", "ttftMs"],
+    ["a status of 99", { status: 99 }, "status", "status"],
+    ['a status of "200"', { status: "200" }, "status", "status"],
+    ["an unknown outcome", { outcome: "exploded" }, "outcome", "outcome"],
+    ["a startedAt that is no date", { startedAt: "yesterday" }, "startedAt", "startedAt"],
+    ["a stream flag that is a string", { stream: "yes" }, "stream", "stream"],
+    // PostgreSQL's jsonb and its `->>` cannot hold a NUL: refused at the edge, wherever it is in the body.
+    [
+      "a NUL character in the request's model",
+      { request: { model: "gpt-4o-mini\u0000", messages: [{ role: "user", content: "hi" }] } },
+      "NUL",
+      "request.model",
+    ],
+    [
+      "a NUL character in a message's text",
+      { request: { model: "m", messages: [{ role: "user", content: "nul \u0000 in text" }] } },
+      "NUL",
+      "request.messages[0].content",
+    ],
+    [
+      "a startedAt beyond year 9999 (9e15 made every list answer 500)",
+      { startedAt: 9e15 },
+      "startedAt",
+      "startedAt",
+    ],
+    [
+      "an endedAt before startedAt",
+      { startedAt: 2000, endedAt: 1000 },
+      "endedAt must not be before startedAt",
+      "endedAt",
+    ],
+    ["a completionId at the top level", { completionId: "chatcmpl-1" }, "completionId"],
+  ]),
 };
 
 /** A batch of valid items with one bad one: the field is named with its index and nothing is stored. */
@@ -540,9 +269,9 @@ const BATCHES: Record<
   },
   "/api/calls": {
     items: (p) => [
-      callBody(`${p}-call0`, `${p}-cmpl0`),
-      callBody(`${p}-call1`, `${p}-cmpl1`, { tags: ["fine", ""] }),
-      callBody(`${p}-call2`, `${p}-cmpl2`),
+      chatCallBody(`${p}-call0`, { completionId: `${p}-cmpl0` }),
+      chatCallBody(`${p}-call1`, { completionId: `${p}-cmpl1`, tags: ["fine", ""] }),
+      chatCallBody(`${p}-call2`, { completionId: `${p}-cmpl2` }),
     ],
     badIndex: 1,
     field: "[1].tags[1]",
@@ -580,7 +309,10 @@ for (const dialect of DIALECTS) {
         const r = await s.api(path, { body });
         assert.equal(r.status, 201, `${path}: ${JSON.stringify(r.body)}`);
       };
-      await ok("/api/calls", callBody("val-sentinel", "val-sentinel-cmpl", { tags: ["val-sentinel-tag"] }));
+      await ok(
+        "/api/calls",
+        chatCallBody("val-sentinel", { completionId: "val-sentinel-cmpl", tags: ["val-sentinel-tag"] }),
+      );
       await ok("/api/links", {
         upstreamTag: "val-sentinel-cmpl",
         downstreamTag: "val-sentinel-reply",
@@ -724,8 +456,12 @@ for (const dialect of DIALECTS) {
       if (!s) return;
       await sentinel(s);
       const odd = [
-        callBody("odd-tokens", "odd-tokens-cmpl", {}),
-        callBody("odd-duration", "odd-duration-cmpl", { startedAt: 0, endedAt: 5_000_000_000 }),
+        chatCallBody("odd-tokens", { completionId: "odd-tokens-cmpl" }),
+        chatCallBody("odd-duration", {
+          completionId: "odd-duration-cmpl",
+          startedAt: 0,
+          endedAt: 5_000_000_000,
+        }),
       ];
       (odd[0]?.response as { usage: unknown }).usage = {
         prompt_tokens: 1.5,
@@ -748,7 +484,7 @@ for (const dialect of DIALECTS) {
       assert.equal(duration.durationMs, null);
       // Capture still reaches the store after them.
       const next = await s.api<{ stored: boolean }>("/api/calls", {
-        body: callBody("odd-after", "odd-after-cmpl"),
+        body: chatCallBody("odd-after", { completionId: "odd-after-cmpl" }),
       });
       assert.deepEqual([next.status, next.body.stored], [201, true]);
     });

@@ -5,6 +5,7 @@
  * The door: what other folders use, by name.
  */
 export { admitCall, type CaptureMetrics } from "./capture-policy.ts";
+export { experimentTagConditions, experimentTagSql, experimentTags } from "./experiment-tags.ts";
 export { chainHooks, type InsertHook, insertCalls } from "./insert.ts";
 export { costUsd } from "./pricing.ts";
 export { configHash, configShape } from "./provenance.ts";

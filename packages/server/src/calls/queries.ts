@@ -2,64 +2,16 @@
  * Reading calls: the filtered, cursor-paged list and one call by id or completion id.
  */
 import type { Expression, ExpressionBuilder, SelectQueryBuilder, SqlBool } from "kysely";
-import type { CallListRow, CallProtocol, CallRow, Database, Store } from "../store/index.ts";
+import type { z } from "zod";
+import type { CallListRow, CallRow, Database, Store } from "../store/index.ts";
 import { readJsonObject, readStringArray } from "../store/json.ts";
 import { decodeCursor, encodeCursor } from "../util/cursor.ts";
 import { isoTime, isoTimeOrNull } from "../util/time.ts";
+import type { callViewSchema } from "./responses.ts";
 import type { CallFilter } from "./schemas.ts";
 
-/** A call as the API shows it (camelCase JSON, PRODUCT.md "Concepts"). */
-export interface CallView {
-  id: string;
-  completionId: string | null;
-  startedAt: string;
-  endedAt: string | null;
-  durationMs: number | null;
-  ttftMs: number | null;
-  upstream: string;
-  path: string;
-  requestedModel: string | null;
-  servedModel: string | null;
-  stream: boolean;
-  status: number | null;
-  outcome: string;
-  error: string | null;
-  usage: {
-    promptTokens: number | null;
-    completionTokens: number | null;
-    cachedTokens: number | null;
-    reasoningTokens: number | null;
-    totalTokens: number | null;
-  };
-  costUsd: number | null;
-  sessionId: string | null;
-  userId: string | null;
-  tags: string[];
-  metadata: Record<string, unknown>;
-  capture: string;
-  source: string;
-  /** The experiment and variant the call went through, its assignment unit, and for a shadow call its original. */
-  experiment: string | null;
-  variant: string | null;
-  assignmentUnit: string | null;
-  shadowOf: string | null;
-  /** Retention dropped the call's bodies and previews (retention/): they are null because of age, not capture. */
-  bodiesExpired?: boolean;
-  /** The protocol it spoke (`chat`, `responses`, `messages`, `otlp`); `request` / `response` are chat whatever it is. */
-  protocol: CallProtocol;
-  /** Why its original bodies could not be converted to chat (then `request` / `response` are null), else null. */
-  conversionError: string | null;
-  request?: Record<string, unknown> | null;
-  response?: Record<string, unknown> | null;
-  /** On the detail of a call that is not chat: the bodies as received (capture mode applied). */
-  originalRequest?: Record<string, unknown> | null;
-  originalResponse?: Record<string, unknown> | null;
-  /** In lists: the last user message and the first answer, shortened. */
-  preview?: { input: string | null; output: string | null };
-  /** In lists: how many annotations resolve to the call, and their mean numeric reward. */
-  annotationCount?: number;
-  meanReward?: number | null;
-}
+/** A call as the API shows it (camelCase JSON, PRODUCT.md "Concepts"): the calls routes' wire contract. */
+export type CallView = z.infer<typeof callViewSchema>;
 
 // Every column of `calls` but the bodies, as a record so that a column added to the table and forgotten here
 // fails the type check instead of vanishing from lists.

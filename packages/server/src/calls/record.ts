@@ -15,6 +15,7 @@ import { previewColumns } from "../chat/preview.ts";
 import type { CaptureMode } from "../config/index.ts";
 import type { CallProtocol, NewCallRow } from "../store/index.ts";
 import { readStringArray } from "../store/json.ts";
+import { experimentTags } from "./experiment-tags.ts";
 import { costUsd } from "./pricing.ts";
 import { applyCaptureMode, type RedactPattern, redactText } from "./redact.ts";
 
@@ -68,14 +69,11 @@ export interface CapturedCall {
 }
 
 /**
- * A call's tags with its experiment's: `exp:<name>` and `exp:<name>:<variant>`, so lists, datasets, links and
- * annotations can reach an experiment's or a variant's calls by tag as any other.
+ * A call's tags with its experiment's (experiment-tags.ts), so that its `tags` JSON shows every tag it answers to.
  */
 function tagsWithExperiment(call: CapturedCall): string[] {
   if (!call.experiment) return call.tags;
-  const own = [`exp:${call.experiment}`];
-  if (call.variant) own.push(`exp:${call.experiment}:${call.variant}`);
-  return [...new Set([...call.tags, ...own])];
+  return [...new Set([...call.tags, ...experimentTags(call.experiment, call.variant)])];
 }
 
 // Values taken from the bodies must fit their columns whatever the client or upstream sent: on PostgreSQL 1.5
@@ -334,18 +332,25 @@ export function unbuiltRow(
   };
 }
 
-/** The tags a call answers to: its id, its completion id, and its custom tags. */
+/** The tags a call answers to: its id, its completion id, the tags it was given and its experiment's. */
 export function tagsOf(row: Pick<NewCallRow, "id" | "completionId" | "tags">): string[] {
   const tags = new Set<string>([row.id]);
   if (row.completionId) tags.add(row.completionId);
-  for (const t of customTagsOf(row)) tags.add(t);
+  // The `tags` JSON lists every tag it was given and its experiment's.
+  for (const t of readStringArray(row.tags)) tags.add(t);
   return [...tags];
 }
 
-/** The tags a call was given, without its id and completion id (which `call_keys` shows from `calls`). */
-export function customTagsOf(row: Pick<NewCallRow, "id" | "completionId" | "tags">): string[] {
+/**
+ * The tags stored as `call_tags` rows: those a call was given, without its id and completion id and without its
+ * experiment's tags, all of which `call_keys` derives from the call's own columns.
+ */
+export function customTagsOf(
+  row: Pick<NewCallRow, "id" | "completionId" | "tags"> & Partial<Pick<NewCallRow, "experiment" | "variant">>,
+): string[] {
   const given = new Set(readStringArray(row.tags));
   given.delete(row.id);
   if (row.completionId) given.delete(row.completionId);
+  for (const t of experimentTags(row.experiment, row.variant)) given.delete(t);
   return [...given];
 }

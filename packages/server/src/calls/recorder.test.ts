@@ -3,25 +3,23 @@
  * killed with SIGKILL in the middle of a flush. Every captured call must be stored exactly once.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
+  CLI_MAIN,
   DIALECTS,
   eventually,
   type FakeUpstream,
   freshDatabase,
   PG_ADMIN_URL,
   postgresAvailable,
+  spawnServe,
   startFakeUpstream,
   startTestServer,
   startupLine,
 } from "../testing/index.ts";
-
-const NODE = process.execPath;
-const CLI = path.resolve(import.meta.dirname, "../cli/main.ts");
 
 async function chat(base: string, text: string): Promise<Response> {
   return fetch(`${base}/v1/chat/completions`, {
@@ -230,20 +228,14 @@ describe("write-behind recorder", () => {
     it(`stores every call once after SIGKILL at ${point} (${dialect})`, async (t) => {
       if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
       const fresh = await freshDatabase(dialect);
-      const child = spawn(
-        NODE,
-        [CLI, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir],
-        {
-          env: {
-            ...process.env,
-            INTERSEBD_UPSTREAM: fake.url,
-            INTERSEBD_FLUSH_MS: "400",
-            INTERSEBD_FAULT_INJECT: point,
-            INTERSEBD_LOG_LEVEL: "error",
-          },
-          stdio: ["ignore", "pipe", "inherit"],
-        },
-      );
+      const child = spawnServe(CLI_MAIN, fresh, {
+        INTERSEBD_UPSTREAM: fake.url,
+        INTERSEBD_FLUSH_MS: "400",
+        INTERSEBD_FAULT_INJECT: point,
+        INTERSEBD_LOG_LEVEL: "error",
+      });
+      // Its errors, if any, show with the test's.
+      child.stderr.pipe(process.stderr);
       const exited = new Promise<NodeJS.Signals | null>((r) =>
         child.on("exit", (_code, signal) => r(signal)),
       );

@@ -43,13 +43,14 @@ export const callRoutes = (ctx: AppContext, detail: CallDetailReader): RouteTabl
       method: "get",
       path: "/calls/:id",
       scope: "read",
-      summary: "One call by call id or completion id, with resolved annotations, links and comparisons",
+      summary:
+        "One call by call id, completion id or a tag of it (the newest call carrying it), with resolved annotations, links and comparisons",
       response: detail.schema,
       errors: { 404: "no such call" },
       handler: async ({ params }) => {
         const found = await detail.read(params.id);
         if (found === undefined)
-          throw new HttpError(404, `no call with id or completion id "${params.id}"`, { field: "id" });
+          throw new HttpError(404, `no call with id, completion id or tag "${params.id}"`, { field: "id" });
         return found;
       },
     }),

@@ -5,20 +5,11 @@
  */
 import { usageOf } from "intersebd/chat";
 import { costUsd } from "../calls/index.ts";
+import type { Estimate } from "../evals/index.ts";
 import { HttpError } from "../http/error.ts";
 
 /** A rough estimate, in the shape of evaluations' (evals/runs.ts `Estimate`), without skipped calls. */
-export interface ConversationEstimate {
-  items: number;
-  /** USD of the regenerations; null when a candidate model's price is unknown. */
-  candidateUsd: number | null;
-  /** USD of the judge calls (one per item and criterion); null when the judge's price is unknown. */
-  judgeUsd: number | null;
-  totalUsd: number | null;
-  /** The part that could be priced. */
-  knownUsd: number;
-  unpricedModels: string[];
-}
+export type ConversationEstimate = Omit<Estimate, "skipped">;
 
 /** What the estimate reads of one item. */
 export interface ItemToEstimate {

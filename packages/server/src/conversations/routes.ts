@@ -1,6 +1,7 @@
 /** The conversations API under `/api`: conversation evaluations, their items, human choices, the report. */
 import { z } from "zod";
 import type { AppContext } from "../context.ts";
+import { estimateSchema } from "../evals/index.ts";
 import { HttpError } from "../http/error.ts";
 import { type RouteTable, route } from "../http/index.ts";
 import {
@@ -33,15 +34,8 @@ export const conversationsRoutes = (ctx: AppContext, kick: () => void = () => {}
         total: z.number(),
         sessions: z.number(),
         slices: z.number(),
-        estimate: z
-          .object({
-            items: z.number(),
-            candidateUsd: z.number().nullable(),
-            judgeUsd: z.number().nullable(),
-            totalUsd: z.number().nullable(),
-            knownUsd: z.number(),
-            unpricedModels: z.array(z.string()),
-          })
+        estimate: estimateSchema
+          .omit({ skipped: true })
           .describe("what its calls should cost (rough: token counts guessed from the text)"),
       }),
       errors: { 400: "a field is invalid; maxCostUsd: the estimate exceeds it or cannot be priced" },

@@ -123,9 +123,16 @@ for (const dialect of DIALECTS) {
           .executeTakeFirstOrThrow()
       ).status;
 
+    /** A started runner that claims only when a test ticks it (its own poll is an hour away). */
+    const byHand = (opts: { leaseMs?: number } = {}) => {
+      const runner = new ConversationRunner(ctx, { pollMs: 3_600_000, ...opts });
+      runner.start();
+      return runner;
+    };
+
     it("should lock a claimed item for 30 s by default, not minutes", { skip }, async () => {
       await seed("conv_default", 1);
-      const runner = new ConversationRunner(ctx);
+      const runner = byHand();
       await runner.tick();
       const item = await itemOf("conv_default");
       assert.equal(item.status, "running");
@@ -146,8 +153,8 @@ for (const dialect of DIALECTS) {
     }, async () => {
       await seed("conv_kill", 1);
       const leaseMs = 400;
-      const a = new ConversationRunner(ctx, { leaseMs });
-      const b = new ConversationRunner(ctx, { leaseMs });
+      const a = byHand({ leaseMs });
+      const b = byHand({ leaseMs });
       const claimedAt = Date.now();
       await a.tick();
       const claimed = await itemOf("conv_kill");
@@ -165,7 +172,7 @@ for (const dialect of DIALECTS) {
       assert.equal((await itemOf("conv_kill")).lease, leaseA);
 
       // A dies: no heartbeat, no hand-back. Its lease stays until it ends; then B claims the item and finishes it.
-      await a.stop();
+      await a.kill();
       const dead = await itemOf("conv_kill");
       assert.equal(dead.status, "running");
       assert.equal(dead.lease, leaseA);
@@ -201,7 +208,7 @@ for (const dialect of DIALECTS) {
     it("should start no item of an evaluation whose calls' cost has reached its cap", { skip }, async () => {
       await seed("conv_capped", 3, { maxCostUsd: 0.01, spent: 0.01 });
       const sent = fake.requests.length;
-      const runner = new ConversationRunner(ctx);
+      const runner = byHand();
       await runner.tick();
       await runner.stop();
       assert.equal(fake.requests.length, sent, "no call was made");

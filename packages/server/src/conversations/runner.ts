@@ -5,19 +5,16 @@
  * and position-balanced exactly as evaluation verdicts are). Each verdict is a `comparisons` row with its
  * criterion, the regeneration as `a`.
  *
- * Items are claimed with a lease as evaluation items are (evals/worker.ts): on PostgreSQL the rows are locked
- * with FOR UPDATE SKIP LOCKED and then updated, on SQLite one UPDATE with its subquery is atomic, so several
- * instances share the work and an item whose worker died is taken again when its lease ends. The lease is
- * short (30 s) and a heartbeat extends it while the item is in flight, as in evals/worker.ts and live/worker.ts:
- * a killed instance's items wait half a minute, not the length of the slowest regeneration. Only the lease
- * holder can finish an item; comparisons have ids derived from the item and criterion, so a rerun stores none
- * twice.
+ * Items are leased as evaluation items and live evaluators' jobs are (store/leases.ts), so several instances
+ * share the work and an item whose worker died is taken again when its lease ends. The lease is short (30 s) and
+ * a heartbeat extends it while the item is in flight: a killed instance's items wait half a minute, not the
+ * length of the slowest regeneration. Only the lease holder can finish an item; comparisons have ids derived
+ * from the item and criterion, so a rerun stores none twice.
  *
  * Each call's cost is priced from its usage (cost.ts) and added to its item at once. An evaluation with
  * `maxCostUsd` whose items' total has reached it gets no new item started: its waiting items are skipped and
  * it ends `stopped`. Items already in flight finish, so the total may pass the cap by what they cost.
  */
-import type { ExpressionBuilder, Kysely } from "kysely";
 import type { AppContext } from "../context.ts";
 import {
   baselineFirst,
@@ -28,177 +25,59 @@ import {
   parsePairwise,
   postThroughProxy,
 } from "../evals/index.ts";
-import type { Database } from "../store/index.ts";
 import { readJsonObject } from "../store/json.ts";
+import { type Claimed, LeasedWorker, type LeasedWorkerOptions, LeaseQueue } from "../store/leases.ts";
 import { originalTag } from "./book.ts";
 import { callCost } from "./cost.ts";
 import type { ConversationEvalDefinition } from "./schemas.ts";
 
 const MAX_ATTEMPTS = 3;
 
-type Claimed = { evalId: string; itemIndex: number; lease: string };
+const itemsQueue = (ctx: AppContext) =>
+  new LeaseQueue(ctx.store, {
+    table: "conversationEvalItems",
+    waiting: "pending",
+    key: ["evalId", "itemIndex"],
+  });
+type Item = Claimed<"conversationEvalItems", "evalId" | "itemIndex">;
 
-export interface RunnerOptions {
+export interface RunnerOptions extends LeasedWorkerOptions {
   /** Items run at once in this instance (default 4). */
   concurrency?: number;
-  /** How long a claimed item stays locked without a heartbeat, ms (default 30 s). */
-  leaseMs?: number;
 }
 
-export class ConversationRunner {
+export class ConversationRunner extends LeasedWorker {
   readonly #ctx: AppContext;
+  readonly #items: ReturnType<typeof itemsQueue>;
   readonly #concurrency: number;
-  readonly #leaseMs: number;
-  /** The leases of the items in flight, which the heartbeat keeps locked. */
-  readonly #leases = new Set<string>();
-  #heartbeat: NodeJS.Timeout | undefined;
-  readonly #id = `cr${Math.random().toString(36).slice(2, 8)}`;
-  #seq = 0;
-  #busy = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #ticking = false;
-  readonly #abort = new AbortController();
-  readonly #inflight = new Set<Promise<void>>();
 
   constructor(ctx: AppContext, opts: RunnerOptions = {}) {
+    super("conversations runner", "cr", ctx.log, { pollMs: 250, ...opts });
     this.#ctx = ctx;
+    this.#items = itemsQueue(ctx);
     this.#concurrency = opts.concurrency ?? 4;
-    this.#leaseMs = opts.leaseMs ?? 30_000;
-    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(50, this.#leaseMs / 3));
-    this.#heartbeat.unref();
   }
 
-  start(): void {
-    this.#timer = setInterval(() => void this.tick(), 250);
-    this.#timer.unref();
+  protected heartbeat(leases: string[]): Promise<void> {
+    return this.#items.extend(leases, this.leaseMs);
+  }
+
+  /** Claims what there is room for and starts it, once the evaluations over their cost cap are stopped. */
+  protected async claimAll(): Promise<void> {
+    const room = this.#concurrency - this.inFlight;
+    if (room <= 0) return;
+    await this.#enforceCaps();
+    for (const item of await this.#items.claim(room, this.nextLease(), this.leaseMs))
+      this.runTask(`${item.evalId}:${item.itemIndex}`, item.evalId, item.lease, (signal) =>
+        this.#run(item, signal),
+      );
   }
 
   /**
-   * Stops claiming and abandons the items in flight. Their leases are not handed back: they end as a killed
-   * instance's do, and the items are claimed again then (a regeneration already made is kept).
+   * Regenerates and judges one item. Stopped (`signal`), it hands nothing back: its lease ends as a killed
+   * instance's does, and the item is claimed again then (a regeneration already made is kept).
    */
-  async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    clearInterval(this.#heartbeat);
-    this.#abort.abort(new Error("server closing"));
-    await Promise.allSettled([...this.#inflight]);
-  }
-
-  /** Extends the locks of the items in flight; a failure is retried by the next beat, before the lease ends. */
-  async #beat(): Promise<void> {
-    if (this.#leases.size === 0 || this.#abort.signal.aborted) return;
-    try {
-      await this.#ctx.store.db
-        .updateTable("conversationEvalItems")
-        .set({ lockedUntil: Date.now() + this.#leaseMs })
-        .where("lease", "in", [...this.#leases])
-        .where("status", "=", "running")
-        .execute();
-    } catch (err) {
-      this.#ctx.log.warn(`conversations: heartbeat failed: ${String(err)}`);
-    }
-  }
-
-  /** Claims what there is room for and starts it. Never throws: the store may be down for a while. */
-  async tick(): Promise<void> {
-    if (this.#ticking || this.#abort.signal.aborted) return;
-    this.#ticking = true;
-    try {
-      const room = this.#concurrency - this.#busy;
-      if (room <= 0) return;
-      await this.#enforceCaps();
-      for (const item of await this.#claim(room)) {
-        this.#busy++;
-        this.#leases.add(item.lease);
-        const p = this.#run(item)
-          .catch((err: unknown) =>
-            this.#ctx.log.warn(`conversations: item ${item.itemIndex}: ${String(err)}`),
-          )
-          .finally(() => {
-            this.#busy--;
-            this.#leases.delete(item.lease);
-            this.#inflight.delete(p);
-          });
-        this.#inflight.add(p);
-      }
-    } catch (err) {
-      this.#ctx.log.warn(`conversations: claiming items failed: ${String(err)}`);
-    } finally {
-      this.#ticking = false;
-    }
-  }
-
-  async #claim(n: number): Promise<Claimed[]> {
-    const { store } = this.#ctx;
-    const now = Date.now();
-    const lease = `${this.#id}.${++this.#seq}`;
-    const claimable = (eb: ExpressionBuilder<Database, "conversationEvalItems">) =>
-      eb.or([
-        eb.and([
-          eb("conversationEvalItems.status", "=", "pending"),
-          eb.or([
-            eb("conversationEvalItems.lockedUntil", "is", null),
-            eb("conversationEvalItems.lockedUntil", "<=", now),
-          ]),
-        ]),
-        eb.and([
-          eb("conversationEvalItems.status", "=", "running"),
-          eb("conversationEvalItems.lockedUntil", "<=", now),
-        ]),
-      ]);
-    const set = {
-      status: "running",
-      lease,
-      lockedUntil: now + this.#leaseMs,
-    };
-    const claim = (db: Kysely<Database>, keys: Array<{ evalId: string; itemIndex: number }> | undefined) =>
-      db
-        .updateTable("conversationEvalItems")
-        .set((eb) => ({ ...set, attempts: eb("attempts", "+", 1) }))
-        .where(claimable)
-        .$call((q) =>
-          keys
-            ? q.where((eb) =>
-                eb.or(
-                  keys.map((k) => eb.and([eb("evalId", "=", k.evalId), eb("itemIndex", "=", k.itemIndex)])),
-                ),
-              )
-            : q.where((eb) =>
-                eb(
-                  eb.refTuple("evalId", "itemIndex"),
-                  "in",
-                  eb
-                    .selectFrom("conversationEvalItems")
-                    .select(["conversationEvalItems.evalId", "conversationEvalItems.itemIndex"])
-                    .where(claimable)
-                    .orderBy("conversationEvalItems.evalId")
-                    .orderBy("conversationEvalItems.itemIndex")
-                    .limit(n)
-                    .$asTuple("evalId", "itemIndex"),
-                ),
-              ),
-        )
-        .returning(["evalId", "itemIndex", "lease"])
-        .execute();
-    const rows = store.dialect.supportsSkipLocked
-      ? await store.db.transaction().execute(async (trx) => {
-          const locked = await trx
-            .selectFrom("conversationEvalItems")
-            .select(["evalId", "itemIndex"])
-            .where(claimable)
-            .orderBy("evalId")
-            .orderBy("itemIndex")
-            .limit(n)
-            .forUpdate()
-            .skipLocked()
-            .execute();
-          return locked.length ? claim(trx, locked) : [];
-        })
-      : await claim(store.db, undefined);
-    return rows.map((r) => ({ evalId: r.evalId, itemIndex: r.itemIndex, lease: r.lease as string }));
-  }
-
-  async #run(c: Claimed): Promise<void> {
+  async #run(c: Item, signal: AbortSignal): Promise<void> {
     const { store } = this.#ctx;
     const item = await store.db
       .selectFrom("conversationEvalItems")
@@ -213,8 +92,7 @@ export class ConversationRunner {
       .executeTakeFirstOrThrow();
     const def = readJsonObject(ev.definition) as unknown as ConversationEvalDefinition;
     const candidate = def.candidates.find((x) => x.name === item.candidate);
-    const opts = { signal: this.#abort.signal, onRateLimited: () => {} };
-    const mine = (q: ReturnType<typeof this.update>) => q.where("lease", "=", c.lease);
+    const opts = { signal, onRateLimited: () => {} };
     try {
       let regenCallId = item.regenCallId;
       let regen = item.regen;
@@ -234,7 +112,7 @@ export class ConversationRunner {
         regenCallId = posted.callId;
         regen = msg.content;
         // Kept at once: a retry of the judging does not regenerate (nor pay) again.
-        await mine(this.update(c).set({ regenCallId, regen })).execute();
+        await this.#update(c).set({ regenCallId, regen }).where("lease", "=", c.lease).execute();
       }
       const b = item.originalCallId ?? originalTag(c.evalId, c.itemIndex);
       for (const crit of def.criteria) {
@@ -285,29 +163,22 @@ export class ConversationRunner {
           .onConflict((oc) => oc.column("id").doNothing())
           .execute();
       }
-      await mine(
-        this.update(c).set({ status: "done", lease: null, lockedUntil: null, error: null }),
-      ).execute();
+      await this.#items.settle(c, { status: "done", error: null });
     } catch (err) {
-      if (this.#abort.signal.aborted) return;
+      if (signal.aborted) return;
       const attempts = Number(item.attempts);
       const error = err instanceof Error ? err.message : String(err);
-      await mine(
-        this.update(c).set(
-          attempts >= MAX_ATTEMPTS
-            ? { status: "failed", error, lease: null, lockedUntil: null }
-            : { status: "pending", error, lease: null, lockedUntil: Date.now() + 1000 * 2 ** attempts },
-        ),
-      ).execute();
+      if (attempts >= MAX_ATTEMPTS) await this.#items.settle(c, { status: "failed", error });
+      else await this.#items.release(c, 1000 * 2 ** attempts, true, { error });
     }
     await this.#finishIfDone(c.evalId);
   }
 
   /** Adds a call's price to its item, whoever holds the lease now: the money is spent either way. */
-  async #addCost(c: Claimed, model: unknown, body: Record<string, unknown> | null): Promise<void> {
+  async #addCost(c: Item, model: unknown, body: Record<string, unknown> | null): Promise<void> {
     const usd = callCost(model, body);
     if (usd === undefined) return;
-    await this.update(c)
+    await this.#update(c)
       .set((eb) =>
         usd === null
           ? { unpricedCalls: eb("unpricedCalls", "+", 1) }
@@ -356,7 +227,7 @@ export class ConversationRunner {
     }
   }
 
-  update(c: Claimed) {
+  #update(c: Item) {
     return this.#ctx.store.db
       .updateTable("conversationEvalItems")
       .where("evalId", "=", c.evalId)

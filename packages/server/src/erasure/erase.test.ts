@@ -7,36 +7,9 @@ import assert from "node:assert/strict";
 import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import { describe, it } from "node:test";
-import { DIALECTS, serverForSuite, type TestServer } from "../testing/harness.ts";
+import { chatCallBody } from "../testing/calls.ts";
+import { DIALECTS, postCreated, serverForSuite, type TestServer } from "../testing/harness.ts";
 import type { AuditEntry, ErasureResultView } from "./schemas.ts";
-
-function callBody(id: string, opts: { userId?: string; sessionId?: string; tags?: string[]; text?: string }) {
-  return {
-    id,
-    userId: opts.userId,
-    sessionId: opts.sessionId,
-    tags: opts.tags ?? [],
-    request: {
-      model: "gpt-4o-mini",
-      messages: [{ role: "user", content: opts.text ?? `question for ${id}` }],
-    },
-    response: {
-      id: `cmpl-${id}`,
-      object: "chat.completion",
-      created: 1_700_000_000,
-      model: "gpt-4o-mini",
-      choices: [
-        { index: 0, message: { role: "assistant", content: `answer of ${id}` }, finish_reason: "stop" },
-      ],
-      usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
-    },
-  };
-}
-
-async function post(s: TestServer, path: string, body: unknown): Promise<void> {
-  const r = await s.api(path, { body });
-  assert.equal(r.status, 201, `POST ${path} → ${r.status} ${JSON.stringify(r.body)}`);
-}
 
 /** Row counts of every table erasure touches, keyed by table. */
 const TABLES = [
@@ -69,17 +42,21 @@ async function tableCounts(s: TestServer): Promise<Record<(typeof TABLES)[number
  * Alice's calls and some to Bob's too; two notifications, two comparisons, a snapshot of one call of each.
  */
 async function seed(s: TestServer, secret: string): Promise<void> {
-  await post(
+  await postCreated(
     s,
     "/api/calls",
-    callBody("a1", { userId: "alice", sessionId: "s1", tags: ["thread-a"], text: secret }),
+    chatCallBody("a1", { userId: "alice", sessionId: "s1", tags: ["thread-a"], question: secret }),
   );
-  await post(
+  await postCreated(
     s,
     "/api/calls",
-    callBody("a2", { userId: "alice", sessionId: "s1", tags: ["thread-a", "shared"] }),
+    chatCallBody("a2", { userId: "alice", sessionId: "s1", tags: ["thread-a", "shared"] }),
   );
-  await post(s, "/api/calls", callBody("c1", { userId: "bob", sessionId: "s2", tags: ["shared"] }));
+  await postCreated(
+    s,
+    "/api/calls",
+    chatCallBody("c1", { userId: "bob", sessionId: "s2", tags: ["shared"] }),
+  );
   // Only Alice: cmpl-a1 → msg-a. Bob's: cmpl-c1 → msg-c. Both: msg-a → conv, msg-c → conv.
   for (const [upstreamTag, downstreamTag] of [
     ["cmpl-a1", "msg-a"],
@@ -87,11 +64,11 @@ async function seed(s: TestServer, secret: string): Promise<void> {
     ["msg-a", "conv"],
     ["msg-c", "conv"],
   ])
-    await post(s, "/api/links", { upstreamTag, downstreamTag });
+    await postCreated(s, "/api/links", { upstreamTag, downstreamTag });
   for (const key of ["msg-a", "cmpl-a2", "a1", "thread-a", "shared", "conv", "msg-c"])
-    await post(s, "/api/annotations", { annotationKey: key, name: "reward", numericReward: 1 });
-  await post(s, "/api/comparisons", { a: "cmpl-a1", b: "cmpl-c1", choice: "a", reason: "better" });
-  await post(s, "/api/comparisons", { a: "cmpl-c1", b: "msg-c", choice: "tie" });
+    await postCreated(s, "/api/annotations", { annotationKey: key, name: "reward", numericReward: 1 });
+  await postCreated(s, "/api/comparisons", { a: "cmpl-a1", b: "cmpl-c1", choice: "a", reason: "better" });
+  await postCreated(s, "/api/comparisons", { a: "cmpl-c1", b: "msg-c", choice: "tie" });
   const db = s.ctx.store.db;
   const now = Date.now();
   for (const [id, completionId] of [
@@ -260,10 +237,10 @@ for (const dialect of DIALECTS) {
     it("erases by session id and by tag; an unknown selector erases nothing", async (t) => {
       const s = server(t);
       if (!s) return;
-      await post(s, "/api/calls", callBody("x1", { sessionId: "sess-x", tags: ["doc:9"] }));
-      await post(s, "/api/calls", callBody("x2", { sessionId: "sess-x" }));
-      await post(s, "/api/calls", callBody("y1", { sessionId: "sess-y", tags: ["doc:9"] }));
-      await post(s, "/api/calls", callBody("z1", { tags: ["doc:7"] }));
+      await postCreated(s, "/api/calls", chatCallBody("x1", { sessionId: "sess-x", tags: ["doc:9"] }));
+      await postCreated(s, "/api/calls", chatCallBody("x2", { sessionId: "sess-x" }));
+      await postCreated(s, "/api/calls", chatCallBody("y1", { sessionId: "sess-y", tags: ["doc:9"] }));
+      await postCreated(s, "/api/calls", chatCallBody("z1", { tags: ["doc:7"] }));
       const bySession = await s.api<ErasureResultView>("/api/sessions/sess-x", { method: "DELETE" });
       assert.equal(bySession.status, 200, JSON.stringify(bySession.body));
       assert.equal(bySession.body.counts.calls, 2);

@@ -24,7 +24,8 @@
  */
 import { createHash } from "node:crypto";
 import { type Kysely, sql } from "kysely";
-import { lockGraphWrites } from "../graph/index.ts";
+import { callsNamedBy, lockGraphWrites } from "../graph/index.ts";
+import { type DependentRowCounts, noDependentRows } from "../retention/index.ts";
 import type { Database, Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 
@@ -39,25 +40,16 @@ export interface Selector {
 }
 
 /** Rows erased, per kind. */
-export interface ErasureCounts {
+export interface ErasureCounts extends DependentRowCounts {
   /** Calls erased, their copies included. */
   calls: number;
   /** Of those, copies of a selected call's request (shadows, regenerations, evaluation candidates). */
   derivedCalls: number;
-  callTags: number;
-  callAnnotations: number;
-  annotations: number;
-  links: number;
-  comparisons: number;
-  notifications: number;
-  webhookJobs: number;
   reviewQueueItems: number;
-  liveJobs: number;
   evalItems: number;
   evalCheckResults: number;
   conversationItems: number;
-  /** Rows taken out of dataset snapshots, and how many snapshots that changed. */
-  snapshotRows: number;
+  /** How many dataset snapshots lost rows. */
   snapshotsUpdated: number;
 }
 
@@ -94,21 +86,13 @@ export function selectorHash(sel: Selector): string {
 
 function emptyCounts(): ErasureCounts {
   return {
+    ...noDependentRows(),
     calls: 0,
     derivedCalls: 0,
-    callTags: 0,
-    callAnnotations: 0,
-    annotations: 0,
-    links: 0,
-    comparisons: 0,
-    notifications: 0,
-    webhookJobs: 0,
     reviewQueueItems: 0,
-    liveJobs: 0,
     evalItems: 0,
     evalCheckResults: 0,
     conversationItems: 0,
-    snapshotRows: 0,
     snapshotsUpdated: 0,
   };
 }
@@ -294,12 +278,9 @@ async function erasedTags(db: Db, erased: Set<string>, maxDepth: number): Promis
         union
         select up.seed, l.upstream_tag, up.depth + 1 from up cross join links l
         where l.downstream_tag = up.tag and up.depth < ${maxDepth}
-      )
-      select up.seed as seed, c.id as cid from up cross join calls c where c.id = up.tag
-      union
-      select up.seed, c.id from up cross join calls c where c.completion_id = up.tag
-      union
-      select up.seed, ct.call_id from up cross join call_tags ct where ct.tag = up.tag`.execute(db);
+      ),
+      hit(seed, cid) as (${callsNamedBy("up", "up.seed")})
+      select distinct seed, cid from hit`.execute(db);
     const kept = new Set<string>();
     const reached = new Set<string>();
     for (const r of rows) {

@@ -24,10 +24,13 @@ const described = {
 };
 
 export const erasureRoutes = (ctx: AppContext): RouteTable => {
-  const run = (c: Context, kind: SelectorKind, raw: string, dryRun: boolean, field: string) => {
+  const run = async (c: Context, kind: SelectorKind, raw: string, dryRun: boolean, field: string) => {
     if (raw === "") throw new HttpError(400, `${field}: must not be empty`, { field });
     // The store holds a hashed user id when INTERSEBD_HASH_USER_IDS is on: erase what it holds.
     const value = kind === "userId" ? storedUserId(ctx.config, raw) : raw;
+    // Calls answered before the request but still on their way to the store (the write-behind queue) are erased
+    // with the rest, not inserted after it.
+    await ctx.recorder.flush();
     return erase(
       ctx.store,
       { kind, value },

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { costUsd } from "../calls/index.ts";
-import { DIALECTS, eventually, fakeUpstreamSuite } from "../testing/index.ts";
+import { DIALECTS, evalWhenDone, eventually, fakeUpstreamSuite } from "../testing/index.ts";
 import { wilson } from "./stats.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
@@ -139,14 +139,7 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(created.body.estimate.unpricedModels, ["fake-judge"]);
       assert.ok(created.body.estimate.candidateUsd > 0);
 
-      const state = await eventually(
-        async () => {
-          const r = await suite.s.api<Body>(`/api/evals/${id}`);
-          return r.body.run?.status === "done" ? r.body : undefined;
-        },
-        20_000,
-        "the run to finish",
-      );
+      const state = await evalWhenDone<Body>(suite.s, id);
       assert.deepEqual(state.progress, { total: 5, done: 5, failed: 0, pending: 0, running: 0 });
       const { report } = state;
       assert.deepEqual(report.items, { total: 5, done: 5, failed: 0 });
@@ -327,14 +320,7 @@ for (const dialect of DIALECTS) {
       assert.ok(stopped.pending >= 1 && stopped.done < 5, JSON.stringify(stopped));
       const resumed = await suite.s.api<Body>(`/api/evals/${id}/resume`, { method: "POST" });
       assert.equal(resumed.status, 200);
-      const state = await eventually(
-        async () => {
-          const r = await suite.s.api<Body>(`/api/evals/${id}`);
-          return r.body.run.status === "done" ? r.body : undefined;
-        },
-        15_000,
-        "the resumed run to finish",
-      );
+      const state = await evalWhenDone<Body>(suite.s, id, 15_000, "the resumed run to finish");
       assert.deepEqual(state.progress, { total: 5, done: 5, failed: 0, pending: 0, running: 0 });
       assert.equal(state.report.checks[0].passed, 3);
       const rows = await suite.s.ctx.store.db
@@ -381,10 +367,7 @@ for (const dialect of DIALECTS) {
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.equal(created.body.run.dataset, "nano-titles");
       assert.ok(created.body.run.snapshotId);
-      const state = await eventually(async () => {
-        const r = await suite.s.api<Body>(`/api/evals/${created.body.id}`);
-        return r.body.run.status === "done" ? r.body : undefined;
-      }, 15_000);
+      const state = await evalWhenDone<Body>(suite.s, created.body.id, 15_000);
       assert.equal(state.run.total, 5);
       const items = await suite.s.api<Body>(`/api/evals/${created.body.id}/items`);
       assert.deepEqual(

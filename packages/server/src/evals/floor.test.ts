@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import {
+  checkSubject,
   DIALECTS,
+  evalWhenDone,
   eventually,
   type FakeUpstream,
   postgresAvailable,
@@ -31,17 +33,10 @@ import { runChecks } from "./run-checks.ts";
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
 type Body = Record<string, any>;
 
-const subject = (answer: string | null, user = "hello"): CheckSubject & { custom: never } =>
-  ({
-    request: { model: "m", messages: [{ role: "user", content: user }] },
-    answer,
-    reference: null,
-    baselineAnswer: null,
-    costUsd: null,
-    latencyMs: 1,
-    tokens: { prompt: null, completion: null, total: null },
-    custom: undefined as never,
-  }) as CheckSubject & { custom: never };
+const subject = (answer: string | null, user = "hello"): CheckSubject & { custom: never } => ({
+  ...checkSubject({ answer, request: { model: "m", messages: [{ role: "user", content: user }] } }),
+  custom: undefined as never,
+});
 
 describe("floor check declarations", () => {
   it("should read the shorthands and apply the default flags", () => {
@@ -336,10 +331,7 @@ for (const dialect of DIALECTS) {
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const id = created.body.id as string;
-      const report = await eventually(async () => {
-        const r = await s.api<Body>(`/api/evals/${id}`);
-        return r.body.run?.status === "done" ? r.body : undefined;
-      });
+      const report = await evalWhenDone<Body>(s, id);
       const byName = Object.fromEntries((report.report.checks as Body[]).map((c) => [c.name, c]));
       // The fake echoes the question: the second answer holds the marker, so both checkers flag it.
       assert.equal(byName.moderation?.passed, 1);

@@ -34,6 +34,7 @@ export {
 export type { Bucket } from "./metrics.ts";
 export { errorMessage, type Posted, postThroughProxy } from "./proxy-client.ts";
 export type { Report } from "./report.ts";
+export { estimateSchema } from "./responses.ts";
 export { evalsRoutes as routes } from "./routes.ts";
 export { type EvaluationTarget, type RunEvaluationInput, runEvaluation } from "./run-evaluation.ts";
 export {

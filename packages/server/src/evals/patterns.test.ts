@@ -13,6 +13,7 @@ import { compileRedactPattern, redactText } from "../calls/redact.ts";
 import { parseCandidate } from "../cli/eval.ts";
 import { ConfigError, loadConfig } from "../config/index.ts";
 import { HttpError } from "../http/error.ts";
+import { checkSubject } from "../testing/index.ts";
 import {
   type CheckSubject,
   compileSchema,
@@ -25,17 +26,7 @@ import { createEvalSchema, parseInput } from "./schemas.ts";
 const EVIL = "(a+)+$";
 const LONG = `${"a".repeat(40)}!`;
 
-function subject(answer: string): CheckSubject {
-  return {
-    request: { model: "m", messages: [] },
-    answer,
-    reference: null,
-    baselineAnswer: null,
-    costUsd: null,
-    latencyMs: 1,
-    tokens: { prompt: null, completion: null, total: null },
-  };
-}
+const subject = (answer: string): CheckSubject => checkSubject({ answer });
 
 describe("regex checks on RE2", () => {
   it("should run (a+)+$ on a 40-character answer and return its verdict", () => {

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { DIALECTS, eventually, fakeUpstreamSuite } from "../testing/index.ts";
+import { DIALECTS, evalWhenDone, fakeUpstreamSuite } from "../testing/index.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are read loosely in assertions
 type Body = Record<string, any>;
@@ -122,14 +122,7 @@ for (const dialect of DIALECTS) {
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const id = created.body.id as string;
-      const state = await eventually(
-        async () => {
-          const r = await suite.s.api<Body>(`/api/evals/${id}`);
-          return r.body.run?.status === "done" ? r.body : undefined;
-        },
-        20_000,
-        "the run to finish",
-      );
+      const state = await evalWhenDone<Body>(suite.s, id);
       assert.deepEqual(state.progress, { total: 3, done: 3, failed: 0, pending: 0, running: 0 });
       const regex = state.report.checks.find((c: Body) => c.name === "regex:^echo: Capital of");
       assert.deepEqual([regex.passed, regex.failed, regex.errors], [3, 0, 0]);
@@ -183,14 +176,7 @@ for (const dialect of DIALECTS) {
       );
       assert.match(skipped[0].reason, /^not convertible to chat: .*item_reference/);
       const id = created.body.id as string;
-      const state = await eventually(
-        async () => {
-          const r = await suite.s.api<Body>(`/api/evals/${id}`);
-          return r.body.run?.status === "done" ? r.body : undefined;
-        },
-        20_000,
-        "the run to finish",
-      );
+      const state = await evalWhenDone<Body>(suite.s, id);
       assert.deepEqual(state.progress, { total: 1, done: 1, failed: 0, pending: 0, running: 0 });
       const items = await suite.s.api<Body>(`/api/evals/${id}/items?limit=10`);
       assert.deepEqual(

@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { loadConfig } from "../config/index.ts";
 import { openStore, type Store } from "../store/index.ts";
 import {
+  CLI_MAIN,
   DIALECTS,
   eventually,
   type FakeUpstream,
@@ -21,8 +21,6 @@ import {
 } from "../testing/index.ts";
 import { wilson } from "./stats.ts";
 
-const NODE = process.execPath;
-const CLI = path.resolve(import.meta.dirname, "../cli/main.ts");
 const N = 8;
 
 /** Item i asks a question whose echo the fake judge scores 1 + i % 5; odd items are padded to be longer. */
@@ -32,7 +30,7 @@ function cli(args: string[]): {
   child: ChildProcess;
   out: Promise<{ code: number | null; stdout: string; stderr: string }>;
 } {
-  const child = spawn(NODE, [CLI, "eval", ...args], {
+  const child = spawn(process.execPath, [CLI_MAIN, "eval", ...args], {
     env: { ...process.env, INTERSEBD_LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });

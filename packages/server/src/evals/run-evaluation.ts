@@ -81,45 +81,66 @@ export async function runEvaluation(
 ): Promise<{ run: RunView; progress: Progress; report: Report } | GroupReport> {
   if (input.candidates && !input.resume) return runGroup(target, input);
   const deps = target.ctx;
-  const { store } = deps;
   const custom = (input.checks ?? []).filter(isCustom);
-  let run: RunView;
-  if (input.resume) {
-    run = await resumeRun(store, input.resume);
-  } else {
-    const body = parseInput(createEvalSchema, {
-      dataset: input.dataset,
-      callIds: input.callIds,
-      candidate: input.candidate,
-      checks: input.checks?.map((c) => (isCustom(c) ? c.name : c)),
-      judge: input.judge,
-      concurrency: input.concurrency,
-      seed: input.seed,
-      maxCostUsd: input.maxCostUsd,
-    });
-    // The worker is woken below, once it has this run's custom checks.
-    ({ run } = await startEvaluation(deps, body, {
-      declared: input.declared,
-      custom: new Set(custom.map((c) => c.name)),
-    }));
-  }
+  // The worker is woken by `follow`, once it has this run's custom checks.
+  const run = input.resume
+    ? await resumeRun(deps.store, input.resume)
+    : (await startEvaluation(deps, bodyOf(input, { candidate: input.candidate }), declaredOf(input, custom)))
+        .run;
+  await follow(target, new Set([run.id]), custom, input);
+  return runState(deps.store, run.id);
+}
+
+/** The API's body for what `runEvaluation` was given, validated as the API validates it. */
+function bodyOf(input: RunEvaluationInput, candidates: Pick<RunEvaluationInput, "candidate" | "candidates">) {
+  return parseInput(createEvalSchema, {
+    dataset: input.dataset,
+    callIds: input.callIds,
+    ...candidates,
+    checks: input.checks?.map((c) => (isCustom(c) ? c.name : c)),
+    judge: input.judge,
+    concurrency: input.concurrency,
+    seed: input.seed,
+    maxCostUsd: input.maxCostUsd,
+  });
+}
+
+const declaredOf = (input: RunEvaluationInput, custom: CustomCheck[]) => ({
+  declared: input.declared,
+  custom: new Set(custom.map((c) => c.name)),
+});
+
+/**
+ * Runs the runs `ids` to their end: on the server's worker when given one, else on a worker of this process's own
+ * that runs only them; reports progress on the way.
+ */
+async function follow(
+  target: EvaluationTarget,
+  ids: ReadonlySet<string>,
+  custom: CustomCheck[],
+  input: RunEvaluationInput,
+): Promise<void> {
+  const { store } = target.ctx;
   let worker = target.evalWorker;
   const own = !worker;
   if (!worker) {
-    worker = new EvalWorker(deps, { onlyRuns: new Set([run.id]) });
+    worker = new EvalWorker(target.ctx, { onlyRuns: ids });
     worker.start();
   }
   try {
-    if (custom.length) worker.provideCode(run.id, custom);
-    else worker.poke();
+    if (custom.length) for (const id of ids) worker.provideCode(id, custom);
+    worker.poke();
     for (;;) {
-      const current = await getRun(store, run.id);
-      if (!current) throw new Error(`run ${run.id} disappeared from the store`);
-      input.onProgress?.(await progressOf(store, run.id), current);
-      if (!ACTIVE.includes(current.status)) break;
+      let active = false;
+      for (const id of ids) {
+        const current = await getRun(store, id);
+        if (!current) throw new Error(`run ${id} disappeared from the store`);
+        input.onProgress?.(await progressOf(store, id), current);
+        if (ACTIVE.includes(current.status)) active = true;
+      }
+      if (!active) return;
       await new Promise((r) => setTimeout(r, input.pollMs ?? 250));
     }
-    return await runState(store, run.id);
   } finally {
     if (own) await worker.stop();
   }
@@ -127,47 +148,12 @@ export async function runEvaluation(
 
 /** `runEvaluation` with `candidates`: one run per candidate, followed together, then the group's report. */
 async function runGroup(target: EvaluationTarget, input: RunEvaluationInput): Promise<GroupReport> {
-  const deps = target.ctx;
   const custom = (input.checks ?? []).filter(isCustom);
-  const body = parseInput(createEvalSchema, {
-    dataset: input.dataset,
-    callIds: input.callIds,
-    candidates: input.candidates,
-    checks: input.checks?.map((c) => (isCustom(c) ? c.name : c)),
-    judge: input.judge,
-    concurrency: input.concurrency,
-    seed: input.seed,
-    maxCostUsd: input.maxCostUsd,
-  });
-  const { group, runs } = await startGroup(deps, body, {
-    declared: input.declared,
-    custom: new Set(custom.map((c) => c.name)),
-  });
-  const ids = new Set(runs.map((r) => r.id));
-  let worker = target.evalWorker;
-  const own = !worker;
-  if (!worker) {
-    worker = new EvalWorker(deps, { onlyRuns: ids });
-    worker.start();
-  }
-  try {
-    for (const id of ids) {
-      if (custom.length) worker.provideCode(id, custom);
-    }
-    worker.poke();
-    for (;;) {
-      let active = false;
-      for (const id of ids) {
-        const current = await getRun(deps.store, id);
-        if (!current) throw new Error(`run ${id} disappeared from the store`);
-        input.onProgress?.(await progressOf(deps.store, id), current);
-        if (ACTIVE.includes(current.status)) active = true;
-      }
-      if (!active) break;
-      await new Promise((r) => setTimeout(r, input.pollMs ?? 250));
-    }
-    return await computeGroupReport(deps.store, group as string);
-  } finally {
-    if (own) await worker.stop();
-  }
+  const { group, runs } = await startGroup(
+    target.ctx,
+    bodyOf(input, { candidates: input.candidates }),
+    declaredOf(input, custom),
+  );
+  await follow(target, new Set(runs.map((r) => r.id)), custom, input);
+  return computeGroupReport(target.ctx.store, group as string);
 }

@@ -31,24 +31,27 @@ export const runStatuses = ["queued", "running", "done", "failed", "cancelled"] 
 export type RunStatus = (typeof runStatuses)[number];
 export const ACTIVE: RunStatus[] = ["queued", "running"];
 
-/** A run as the API shows it. */
-export interface RunView {
-  id: string;
-  dataset: string | null;
-  snapshotId: string | null;
+/** A run as the API shows it: its row's counts and costs as stored, the rest read for the API. */
+export interface RunView
+  extends Pick<
+    EvalRunsTable,
+    | "id"
+    | "dataset"
+    | "snapshotId"
+    | "seed"
+    | "concurrency"
+    | "total"
+    | "done"
+    | "failed"
+    | "estimateUsd"
+    | "costUsd"
+    | "error"
+  > {
   candidate: Candidate;
   checks: CheckDef[];
-  seed: number;
-  concurrency: number;
   /** Its checks include functions given in code: only the process that has them runs its items. */
   needsCode: boolean;
   status: RunStatus;
-  total: number;
-  done: number;
-  failed: number;
-  estimateUsd: number | null;
-  costUsd: number | null;
-  error: string | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;

@@ -4,16 +4,8 @@
  * a run's items without doing any twice (429s are waited out as the upstream asks: proxy-client.test.ts).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import {
-  DIALECTS,
-  eventually,
-  type FakeUpstream,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
-  type TestServer,
-} from "../testing/index.ts";
+import { before, describe, it } from "node:test";
+import { DIALECTS, evalWhenDone, eventually, fakeUpstreamSuite, startTestServer } from "../testing/index.ts";
 import type { CustomCheck } from "./checks.ts";
 import { runEvaluation } from "./index.ts";
 import { createRun, planRun } from "./runs.ts";
@@ -27,28 +19,21 @@ const ids = Array.from({ length: N }, (_, i) => `w-${i}`);
 
 for (const dialect of DIALECTS) {
   describe(`evaluation worker (${dialect})`, async () => {
-    const skip = dialect === "postgres" && !(await postgresAvailable());
-    let fake: FakeUpstream;
-    let s: TestServer;
+    const suite = await fakeUpstreamSuite(dialect);
+    const { skip } = suite;
 
     before(async () => {
       if (skip) return;
-      fake = await startFakeUpstream();
-      s = await startTestServer(dialect, { upstream: fake.url });
-      await s.api("/api/calls", {
+      await suite.s.api("/api/calls", {
         body: ids.map((id, i) => ({
           id,
           request: { model: "fake-model", messages: [{ role: "user", content: `question ${i}` }] },
           response: { choices: [{ index: 0, message: { role: "assistant", content: `answer ${i}` } }] },
         })),
       });
-      await s.api("/api/annotations", {
+      await suite.s.api("/api/annotations", {
         body: { annotationKey: "w-1", correction: "echo: question 1", source: "human" },
       });
-    });
-    after(async () => {
-      await s?.stop();
-      await fake?.close();
     });
 
     it("should run an evaluation from code with custom checks and return its report", { skip }, async () => {
@@ -69,7 +54,7 @@ for (const dialect of DIALECTS) {
         },
       };
       const progress: number[] = [];
-      const { run, report } = await runEvaluation(s, {
+      const { run, report } = await runEvaluation(suite.s, {
         callIds: ids,
         candidate: { model: "fake-model" },
         checks: [even, throws, "regex:^echo: question"],
@@ -98,35 +83,32 @@ for (const dialect of DIALECTS) {
       const check: CustomCheck = { name: "ok", run: () => ({ pass: true }) };
       // A run with a custom check is skipped by workers that lack the code, so the lock can be set up first.
       const plan = await planRun(
-        s.ctx,
+        suite.s.ctx,
         parseInput(createEvalSchema, { callIds: ids, checks: ["ok"], concurrency: 2 }),
         { custom: new Set(["ok"]) },
       );
-      const run = await createRun(s.ctx.store, plan);
+      const run = await createRun(suite.s.ctx.store, plan);
       const held = { status: "running", lease: "wkr_dead.1", attempts: 1, lockedUntil: Date.now() + 60_000 };
-      await s.ctx.store.db
+      await suite.s.ctx.store.db
         .updateTable("evalItems")
         .set(held)
         .where("runId", "=", run.id)
         .where("itemIndex", "=", 0)
         .execute();
-      s.evalWorker.provideCode(run.id, [check]);
-      const progress = async () => (await s.api<Body>(`/api/evals/${run.id}`)).body.progress;
+      suite.s.evalWorker.provideCode(run.id, [check]);
+      const progress = async () => (await suite.s.api<Body>(`/api/evals/${run.id}`)).body.progress;
       await eventually(async () => (await progress()).done === N - 1, 10_000);
       await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(await progress(), { total: N, done: N - 1, failed: 0, pending: 0, running: 1 });
-      await s.ctx.store.db
+      await suite.s.ctx.store.db
         .updateTable("evalItems")
         .set({ lockedUntil: Date.now() - 1 })
         .where("runId", "=", run.id)
         .where("itemIndex", "=", 0)
         .execute();
-      s.evalWorker.poke();
-      await eventually(
-        async () => (await s.api<Body>(`/api/evals/${run.id}`)).body.run.status === "done",
-        10_000,
-      );
-      const items = await s.ctx.store.db
+      suite.s.evalWorker.poke();
+      await evalWhenDone(suite.s, run.id, 10_000);
+      const items = await suite.s.ctx.store.db
         .selectFrom("evalItems")
         .select(["itemIndex", "attempts", "status", "lease"])
         .where("runId", "=", run.id)
@@ -142,13 +124,13 @@ for (const dialect of DIALECTS) {
       skip,
     }, async () => {
       const other = await startTestServer(dialect, {
-        upstream: fake.url,
-        db: s.config.db.kind === "sqlite" ? s.config.db.file : s.config.db.url,
-        dataDir: `${s.config.dataDir}-2`,
+        upstream: suite.fake.url,
+        db: suite.s.config.db.kind === "sqlite" ? suite.s.config.db.file : suite.s.config.db.url,
+        dataDir: `${suite.s.config.dataDir}-2`,
       });
       try {
-        fake.requests.splice(0);
-        const created = await s.api<Body>("/api/evals", {
+        suite.fake.requests.splice(0);
+        const created = await suite.s.api<Body>("/api/evals", {
           body: {
             callIds: ids,
             candidate: { model: "shared-model", headers: { "x-fake-delay-ms": "100" } },
@@ -167,7 +149,7 @@ for (const dialect of DIALECTS) {
           return r.run.status === "done";
         }, 15_000);
         assert.equal(maxRunning, 2);
-        const questions = fake.requests
+        const questions = suite.fake.requests
           .map((r) => JSON.parse(r.body) as Body)
           .filter((b) => b.model === "shared-model")
           .map((b) => b.messages[0].content)
@@ -176,7 +158,7 @@ for (const dialect of DIALECTS) {
           questions,
           ids.map((_, i) => `question ${i}`),
         );
-        const rows = await s.ctx.store.db
+        const rows = await suite.s.ctx.store.db
           .selectFrom("evalItems")
           .select(["attempts"])
           .where("runId", "=", id)

@@ -156,6 +156,15 @@ export async function changesOf(store: Store, name: string): Promise<ExperimentC
   }));
 }
 
+/** Each version's definition (JSON) and when it was made, oldest first. */
+const definitionsOverTime = (store: Store, name: string) =>
+  store.db
+    .selectFrom("experimentChanges")
+    .select(["at", "definition"])
+    .where("name", "=", name)
+    .orderBy("version", "asc")
+    .execute();
+
 /**
  * When the experiment was not splitting traffic: the periods, since it was created, in which its status was
  * anything but running (draft, shadow, stopped, promoted), as `[from, to)` in ms (`to` is Infinity for the
@@ -164,12 +173,7 @@ export async function changesOf(store: Store, name: string): Promise<ExperimentC
  * with their variant) are not in any period.
  */
 export async function unsplitPeriods(store: Store, name: string): Promise<Array<[number, number]>> {
-  const rows = await store.db
-    .selectFrom("experimentChanges")
-    .select(["at", "definition"])
-    .where("name", "=", name)
-    .orderBy("version", "asc")
-    .execute();
+  const rows = await definitionsOverTime(store, name);
   const periods: Array<[number, number]> = [];
   let openedAt: number | undefined;
   for (const r of rows) {
@@ -189,12 +193,7 @@ export async function unsplitPeriods(store: Store, name: string): Promise<Array<
  * never did. Units seen before then were split by other shares: the sample-ratio check leaves them out.
  */
 export async function allocationChangedAt(store: Store, name: string): Promise<number | undefined> {
-  const rows = await store.db
-    .selectFrom("experimentChanges")
-    .select(["at", "definition"])
-    .where("name", "=", name)
-    .orderBy("version", "asc")
-    .execute();
+  const rows = await definitionsOverTime(store, name);
   let previous: string | undefined;
   let changedAt: number | undefined;
   for (const r of rows) {

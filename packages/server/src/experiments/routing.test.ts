@@ -155,7 +155,8 @@ for (const dialect of DIALECTS) {
             assert.equal(stored.variant, expected);
             assert.equal(stored.assignmentUnit, `userId:${user}`);
             assert.ok(stored.tags.includes("exp:titles") && stored.tags.includes(`exp:titles:${expected}`));
-            assert.equal(stored.request?.model, sent.model, "the stored request is what the upstream got");
+            // The body the router parsed and rewrote is the record's own (not parsed again): all of it.
+            assert.deepEqual(stored.request, sent, "the stored request is what the upstream got");
             if (expected === "candidate") assert.equal(stored.metadata.promptVersion, "v2");
             else assert.equal(stored.metadata.promptVersion, undefined);
           }
@@ -260,6 +261,8 @@ for (const dialect of DIALECTS) {
       const stored = await storedOf(callId);
       assert.equal(stored.variant, "candidate");
       assert.equal(stored.assignmentUnit, "userId:u-sdk");
+      // Routed without parsing its body (no alias to resolve); the record still has all of it.
+      assert.deepEqual(stored.request, sent);
     });
 
     it("reroutes at once after a change through the API: promoted to the winner, rolled back to the control", async (t) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { DIALECTS, postgresAvailable, startTestServer, type TestServer } from "../testing/index.ts";
+import { describe, it } from "node:test";
+import { DIALECTS, storeSuite } from "../testing/index.ts";
 import { snapshotDataset } from "./datasets.ts";
 import { loadFixture } from "./golden-fixture.ts";
 
@@ -9,19 +9,13 @@ type Body = Record<string, any>;
 
 for (const dialect of DIALECTS) {
   describe(`datasets API (${dialect})`, async () => {
-    const skip = dialect === "postgres" && !(await postgresAvailable());
-    let s: TestServer;
-    before(async () => {
-      if (skip) return;
-      s = await startTestServer(dialect);
-      await loadFixture(s);
-    });
-    after(async () => s?.stop());
+    const suite = await storeSuite(dialect, { seed: loadFixture });
+    const { skip } = suite;
 
     it("should save a filter and report its size, reward histogram and how much is judged", {
       skip,
     }, async () => {
-      const created = await s.api<Body>("/api/datasets", {
+      const created = await suite.s.api<Body>("/api/datasets", {
         body: {
           name: "capitals",
           description: "Questions about capitals",
@@ -30,7 +24,7 @@ for (const dialect of DIALECTS) {
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.deepEqual(created.body.filter, { q: "Capital", model: "gpt-4o-mini", annotated: "true" });
-      const d = await s.api<Body>("/api/datasets/capitals");
+      const d = await suite.s.api<Body>("/api/datasets/capitals");
       assert.equal(d.status, 200);
       // Calls 4 (reward 1), 5 (reward 0, corrected) and 15 (reward 1) ask for a capital.
       assert.equal(d.body.size, 3);
@@ -56,9 +50,9 @@ for (const dialect of DIALECTS) {
         "judge-or-user": { where: "source = judge" },
       };
       for (const [name, filter] of Object.entries(filters)) {
-        const r = await s.api<Body>("/api/datasets", { body: { name, filter } });
+        const r = await suite.s.api<Body>("/api/datasets", { body: { name, filter } });
         assert.equal(r.status, 201, `${name}: ${JSON.stringify(r.body)}`);
-        sizes[name] = (await s.api<Body>(`/api/datasets/${name}`)).body.size;
+        sizes[name] = (await suite.s.api<Body>(`/api/datasets/${name}`)).body.size;
       }
       assert.deepEqual(sizes, {
         "human-rated": 3, // calls 2, 3, 5
@@ -68,52 +62,52 @@ for (const dialect of DIALECTS) {
         helpful: 1, // 2
         "judge-or-user": 1, // 12
       });
-      const list = await s.api<Body>("/api/datasets");
+      const list = await suite.s.api<Body>("/api/datasets");
       assert.ok((list.body.data as Body[]).some((d) => d.name === "helpful"));
     });
 
     it("should refuse a taken name, a bad name, a bad filter and an unknown dataset", { skip }, async () => {
-      assert.equal((await s.api<Body>("/api/datasets", { body: { name: "dupe" } })).status, 201);
-      const taken = await s.api<Body>("/api/datasets", { body: { name: "dupe" } });
+      assert.equal((await suite.s.api<Body>("/api/datasets", { body: { name: "dupe" } })).status, 201);
+      const taken = await suite.s.api<Body>("/api/datasets", { body: { name: "dupe" } });
       assert.equal(taken.status, 409);
       assert.equal(taken.body.error.field, "name");
-      const badName = await s.api<Body>("/api/datasets", { body: { name: "a/b" } });
+      const badName = await suite.s.api<Body>("/api/datasets", { body: { name: "a/b" } });
       assert.equal(badName.status, 400);
-      const badFilter = await s.api<Body>("/api/datasets", {
+      const badFilter = await suite.s.api<Body>("/api/datasets", {
         body: { name: "x", filter: { where: "reward >" } },
       });
       assert.equal(badFilter.status, 400);
       assert.equal(badFilter.body.error.field, "where");
-      const typo = await s.api<Body>("/api/datasets", { body: { name: "x", filter: { modle: "a" } } });
+      const typo = await suite.s.api<Body>("/api/datasets", { body: { name: "x", filter: { modle: "a" } } });
       assert.equal(typo.status, 400);
       assert.match(typo.body.error.message, /modle/);
-      assert.equal((await s.api<Body>("/api/datasets/nope")).status, 404);
-      assert.equal((await s.api<Body>("/api/datasets/nope", { method: "DELETE" })).status, 404);
+      assert.equal((await suite.s.api<Body>("/api/datasets/nope")).status, 404);
+      assert.equal((await suite.s.api<Body>("/api/datasets/nope", { method: "DELETE" })).status, 404);
     });
 
     it("should rename, refilter and delete a dataset, keeping its snapshots", { skip }, async () => {
       assert.equal(
-        (await s.api("/api/datasets", { body: { name: "tmp", filter: { sessionId: "s-a" } } })).status,
+        (await suite.s.api("/api/datasets", { body: { name: "tmp", filter: { sessionId: "s-a" } } })).status,
         201,
       );
-      const renamed = await s.api<Body>("/api/datasets/tmp", {
+      const renamed = await suite.s.api<Body>("/api/datasets/tmp", {
         method: "PUT",
         body: { name: "weather", filter: { sessionId: "s-a", where: "has annotation" } },
       });
       assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
-      assert.equal((await s.api("/api/datasets/tmp")).status, 404);
-      const d = await s.api<Body>("/api/datasets/weather");
+      assert.equal((await suite.s.api("/api/datasets/tmp")).status, 404);
+      const d = await suite.s.api<Body>("/api/datasets/weather");
       assert.equal(d.body.size, 2);
-      const conflict = await s.api<Body>("/api/datasets/weather", {
+      const conflict = await suite.s.api<Body>("/api/datasets/weather", {
         method: "PUT",
         body: { name: "capitals" },
       });
       assert.equal(conflict.status, 409);
 
-      const exported = await fetch(`${s.url}/api/export?format=openai-sft&dataset=weather`);
+      const exported = await fetch(`${suite.s.url}/api/export?format=openai-sft&dataset=weather`);
       const rows = (await exported.text()).trim().split("\n");
       assert.equal(rows.length, 2);
-      const snaps = await s.api<Body>("/api/datasets/weather/snapshots");
+      const snaps = await suite.s.api<Body>("/api/datasets/weather/snapshots");
       assert.equal(snaps.body.data.length, 1);
       const snap = snaps.body.data[0];
       assert.equal(snap.purpose, "export");
@@ -123,39 +117,41 @@ for (const dialect of DIALECTS) {
       assert.equal(snap.complete, true);
       assert.deepEqual(snap.params.datasetFilter, { sessionId: "s-a", where: "has annotation" });
 
-      assert.equal((await s.api("/api/datasets/weather", { method: "DELETE" })).status, 204);
-      assert.equal((await s.api("/api/datasets/weather")).status, 404);
-      const kept = await s.api<Body>(`/api/snapshots/${snap.id}`);
+      assert.equal((await suite.s.api("/api/datasets/weather", { method: "DELETE" })).status, 204);
+      assert.equal((await suite.s.api("/api/datasets/weather")).status, 404);
+      const kept = await suite.s.api<Body>(`/api/snapshots/${snap.id}`);
       assert.equal(kept.status, 200);
       assert.deepEqual(kept.body.callIds, ["call_01", "call_02"]);
       assert.equal(kept.body.datasetName, "weather");
     });
 
     it("should snapshot a dataset for an evaluation and page its call ids", { skip }, async () => {
-      const { snapshotId, callIds } = await snapshotDataset(s.ctx, "capitals");
+      const { snapshotId, callIds } = await snapshotDataset(suite.s.ctx, "capitals");
       assert.deepEqual(callIds, ["call_04", "call_05", "call_15"]);
-      const page1 = await s.api<Body>(`/api/snapshots/${snapshotId}?limit=2`);
+      const page1 = await suite.s.api<Body>(`/api/snapshots/${snapshotId}?limit=2`);
       assert.deepEqual(page1.body.callIds, ["call_04", "call_05"]);
       assert.equal(page1.body.purpose, "evaluation");
       assert.equal(page1.body.callCount, 3);
       assert.equal(page1.body.rowCount, null);
-      const page2 = await s.api<Body>(`/api/snapshots/${snapshotId}?limit=2&cursor=${page1.body.nextCursor}`);
+      const page2 = await suite.s.api<Body>(
+        `/api/snapshots/${snapshotId}?limit=2&cursor=${page1.body.nextCursor}`,
+      );
       assert.deepEqual(page2.body.callIds, ["call_15"]);
       assert.equal(page2.body.nextCursor, null);
-      await assert.rejects(snapshotDataset(s.ctx, "missing"), /no dataset named "missing"/);
+      await assert.rejects(snapshotDataset(suite.s.ctx, "missing"), /no dataset named "missing"/);
     });
 
     it("should narrow a dataset's export with the query's own filters and record the split part", {
       skip,
     }, async () => {
       const r = await fetch(
-        `${s.url}/api/export?format=trl-kto&dataset=capitals&minReward=1&split=0.5&part=validation`,
+        `${suite.s.url}/api/export?format=trl-kto&dataset=capitals&minReward=1&split=0.5&part=validation`,
       );
       assert.equal(r.status, 200);
       assert.match(r.headers.get("content-disposition") ?? "", /capitals-trl-kto\.validation\.jsonl/);
       // The snapshot is complete once the body has been read to its end.
       const rows = (await r.text()).split("\n").filter(Boolean);
-      const snaps = await s.api<Body>("/api/datasets/capitals/snapshots");
+      const snaps = await suite.s.api<Body>("/api/datasets/capitals/snapshots");
       const latest = snaps.body.data[0];
       assert.equal(latest.format, "trl-kto");
       assert.equal(latest.params.part, "validation");

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
-import { DIALECTS, postgresAvailable, startTestServer, type TestServer } from "../testing/index.ts";
+import { describe, it } from "node:test";
+import { DIALECTS, storeSuite, type TestServer } from "../testing/index.ts";
 import { formats } from "./formats.ts";
 import { loadFixture } from "./golden-fixture.ts";
 import { exportRows } from "./pipeline.ts";
@@ -42,18 +42,12 @@ const lines = (body: string) =>
 
 for (const dialect of DIALECTS) {
   describe(`exports golden files (${dialect})`, async () => {
-    const skip = dialect === "postgres" && !(await postgresAvailable());
-    let s: TestServer;
-    before(async () => {
-      if (skip) return;
-      s = await startTestServer(dialect);
-      await loadFixture(s);
-    });
-    after(async () => s?.stop());
+    const suite = await storeSuite(dialect, { seed: loadFixture });
+    const { skip } = suite;
 
     for (const format of formats) {
       it(`should stream ${format} exactly as its golden file`, { skip }, async () => {
-        const r = await text(s, `format=${format}`);
+        const r = await text(suite.s, `format=${format}`);
         assert.equal(r.status, 200, r.body);
         assert.equal(r.type, "application/x-ndjson; charset=utf-8");
         assert.ok(r.body.endsWith("\n"), "every line ends with a newline");
@@ -65,7 +59,7 @@ for (const dialect of DIALECTS) {
       skip,
     }, async () => {
       for (const format of formats) {
-        const run = exportRows(s.ctx.store, {
+        const run = exportRows(suite.s.ctx.store, {
           format,
           selection: { filters: [], conditions: [] },
           linkDepth: 10,
@@ -84,7 +78,7 @@ for (const dialect of DIALECTS) {
     }, async () => {
       let out = "";
       for (const format of formats) {
-        const r = await s.api<Record<string, unknown>>(`/api/export?format=${format}&report=1`);
+        const r = await suite.s.api<Record<string, unknown>>(`/api/export?format=${format}&report=1`);
         assert.equal(r.status, 200);
         out += `${JSON.stringify(r.body)}\n`;
       }
@@ -93,8 +87,8 @@ for (const dialect of DIALECTS) {
 
     it("should write OpenAI provenance only to the manifest, line for line", { skip }, async () => {
       for (const format of ["openai-sft", "openai-dpo"]) {
-        const rows = lines((await text(s, `format=${format}`)).body);
-        const manifest = await text(s, `format=${format}&manifest=1`);
+        const rows = lines((await text(suite.s, `format=${format}`)).body);
+        const manifest = await text(suite.s, `format=${format}&manifest=1`);
         golden(`${format}.manifest.jsonl`, manifest.body);
         const entries = lines(manifest.body);
         assert.equal(entries.length, rows.length);
@@ -107,8 +101,8 @@ for (const dialect of DIALECTS) {
     });
 
     it("should split by session so that no session sits on both sides", { skip }, async () => {
-      const train = await text(s, "format=trl-sft&split=0.5");
-      const validation = await text(s, "format=trl-sft&split=0.5&part=validation");
+      const train = await text(suite.s, "format=trl-sft&split=0.5");
+      const validation = await text(suite.s, "format=trl-sft&split=0.5&part=validation");
       golden("trl-sft.split-0.5.train.jsonl", train.body);
       golden("trl-sft.split-0.5.validation.jsonl", validation.body);
       const sessions = (body: string) =>
@@ -117,27 +111,27 @@ for (const dialect of DIALECTS) {
       const v = sessions(validation.body);
       assert.ok(t.size > 0 && v.size > 0, "both sides have rows");
       for (const x of t) assert.ok(!v.has(x), `session ${x} is on both sides`);
-      const all = lines((await text(s, "format=trl-sft")).body).length;
+      const all = lines((await text(suite.s, "format=trl-sft")).body).length;
       assert.equal(lines(train.body).length + lines(validation.body).length, all);
     });
 
     it("should narrow by where, reward bounds and the calls filters", { skip }, async () => {
       const byWhere = lines(
-        (await text(s, `format=openai-sft&where=${encodeURIComponent("reward >= 1 by human")}`)).body,
+        (await text(suite.s, `format=openai-sft&where=${encodeURIComponent("reward >= 1 by human")}`)).body,
       );
       assert.deepEqual(
         byWhere.map((r) => (r.messages as Array<{ content: unknown }>).at(-1)?.content),
         ["It is 18°C and sunny in Paris."],
       );
-      const corrected = await s.api<{ written: { total: number }; bySource: Record<string, number> }>(
+      const corrected = await suite.s.api<{ written: { total: number }; bySource: Record<string, number> }>(
         "/api/export?format=openai-sft&hasCorrection=true&report=1",
       );
       assert.deepEqual(corrected.body.bySource, { correction: 2 });
-      const session = await s.api<{ scanned: { calls: number } }>(
+      const session = await suite.s.api<{ scanned: { calls: number } }>(
         "/api/export?format=trl-kto&sessionId=s-b&report=1",
       );
       assert.equal(session.body.scanned.calls, 2);
-      const bounded = await s.api<{ scanned: { calls: number } }>(
+      const bounded = await suite.s.api<{ scanned: { calls: number } }>(
         "/api/export?format=rewards&name=helpful&minReward=3&maxReward=5&report=1",
       );
       assert.equal(bounded.body.scanned.calls, 1);
@@ -153,17 +147,17 @@ for (const dialect of DIALECTS) {
         ["format=trl-sft&groupBy=tenant", "groupBy"],
       ];
       for (const [query, field] of cases) {
-        const r = await s.api<{ error: { field: string } }>(`/api/export?${query}`);
+        const r = await suite.s.api<{ error: { field: string } }>(`/api/export?${query}`);
         assert.equal(r.status, 400, query);
         assert.equal(r.body.error.field, field, query);
       }
-      const typo = await s.api<{ error: { message: string; field: string } }>(
+      const typo = await suite.s.api<{ error: { message: string; field: string } }>(
         "/api/export?format=trl-sft&formt=x",
       );
       assert.equal(typo.status, 400);
       assert.match(typo.body.error.message, /unknown parameter formt \(known: .*format/);
       assert.equal(typo.body.error.field, "formt");
-      const missing = await s.api("/api/export?format=trl-sft&dataset=nope");
+      const missing = await suite.s.api("/api/export?format=trl-sft&dataset=nope");
       assert.equal(missing.status, 404);
     });
   });

@@ -12,6 +12,7 @@
  * chat templates expect (TRL "Tool Calling" dataset docs).
  */
 import { finishReasonOf, firstMessage } from "intersebd/chat";
+import type { AnnotationView } from "../graph/index.ts";
 import type { DropReason } from "./reasons.ts";
 
 /** OpenAI formats keep provider JSON strings; TRL formats follow Hugging Face chat-template conventions. */
@@ -46,18 +47,11 @@ export interface ExportCall {
 }
 
 /** A resolved annotation of a call (PRODUCT.md "Annotation"). */
-export interface ExportAnnotation {
-  id: string;
+export interface ExportAnnotation
+  extends Omit<AnnotationView, "annotationKey" | "notificationId" | "createdAt" | "correction"> {
   key: string;
-  name: string;
-  numericReward: number | null;
-  content: unknown;
-  data: unknown;
-  comment: string | null;
   /** A string or an assistant message object. */
   correction: unknown;
-  source: string;
-  annotatorId: string | null;
   createdAt: number;
 }
 

@@ -5,9 +5,9 @@
  */
 import type { Expression, ExpressionBuilder, SqlBool } from "kysely";
 import { type CallFilter, callConditions } from "../calls/index.ts";
-import { callIdsOfTag } from "../graph/index.ts";
+import { annotationView, callIdsOfTag } from "../graph/index.ts";
 import type { AnnotationRow, ComparisonRow, Database, Store } from "../store/index.ts";
-import { readJson, readJsonObject } from "../store/json.ts";
+import { readJsonObject } from "../store/json.ts";
 import type { ExportAnnotation, ExportCall, ExportItem } from "./model.ts";
 import type { Condition } from "./where.ts";
 
@@ -150,17 +150,11 @@ function toExportCall(r: CallPick): ExportCall {
 }
 
 export function toExportAnnotation(r: AnnotationRow): ExportAnnotation {
+  const { annotationKey, notificationId: _, ...view } = annotationView(r);
   return {
-    id: r.id,
-    key: r.key,
-    name: r.name,
+    ...view,
+    key: annotationKey,
     numericReward: r.numericReward === null ? null : Number(r.numericReward),
-    content: readJson(r.content),
-    data: readJson(r.data),
-    comment: r.comment,
-    correction: readJson(r.correction),
-    source: r.source,
-    annotatorId: r.annotatorId,
     createdAt: Number(r.createdAt),
   };
 }

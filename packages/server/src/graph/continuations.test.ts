@@ -5,16 +5,9 @@
  * `POST /api/calls`, which the proxy never saw), or continued by an SDK that sends no session.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import OpenAI from "openai";
-import {
-  DIALECTS,
-  type FakeUpstream,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
-  type TestServer,
-} from "../testing/index.ts";
+import { DIALECTS, fakeUpstreamSuite, storedCall, type TestServer } from "../testing/index.ts";
 
 interface Detail {
   id: string;
@@ -25,34 +18,14 @@ interface Detail {
 }
 
 for (const dialect of DIALECTS) {
-  describe(`Responses continuations (${dialect})`, () => {
-    let fake: FakeUpstream;
-    let s: TestServer | undefined;
-    before(async () => {
-      fake = await startFakeUpstream();
-      if (dialect === "postgres" && !(await postgresAvailable())) return;
-      s = await startTestServer(dialect, {
-        upstream: fake.url,
-        env: { INTERSEBD_CAPTURE: "full" },
-        inProcess: true,
-      });
-    });
-    after(async () => {
-      await s?.stop();
-      await fake.close();
-    });
+  describe(`Responses continuations (${dialect})`, async () => {
+    const suite = await fakeUpstreamSuite(dialect, { inProcess: true, env: { INTERSEBD_CAPTURE: "full" } });
+    const { server } = suite;
 
     const viaProxy = (server: TestServer, headers: Record<string, string> = {}) =>
       new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "sk-test", maxRetries: 0, defaultHeaders: headers });
     // What a service reaches when intersebd is not in the way (an SDK wrapper then ingests the call itself).
-    const direct = () => new OpenAI({ baseURL: fake.url, apiKey: "sk-test", maxRetries: 0 });
-
-    async function detail(server: TestServer, tag: string): Promise<Detail> {
-      await server.ctx.recorder.flush();
-      const r = await server.api<Detail>(`/api/calls/${encodeURIComponent(tag)}`);
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      return r.body;
-    }
+    const direct = () => new OpenAI({ baseURL: suite.fake.url, apiKey: "sk-test", maxRetries: 0 });
 
     /** The links that end at `tag`: [upstream, downstream, metadata]. */
     async function linksInto(server: TestServer, tag: string) {
@@ -71,7 +44,8 @@ for (const dialect of DIALECTS) {
     }
 
     it("links each turn to the one it continues, so a reward on the last turn reaches the first", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const openai = viaProxy(s);
       const first = await openai.responses.create({ model: "gpt-4.1", input: "one" });
       const second = await openai.responses.create({
@@ -81,7 +55,11 @@ for (const dialect of DIALECTS) {
       });
       const alone = await openai.responses.create({ model: "gpt-4.1", input: "alone" });
       assert.deepEqual(
-        (await detail(s, first.id)).links.map((l) => [l.upstreamTag, l.downstreamTag, l.metadata]),
+        (await storedCall<Detail>(s, first.id)).links.map((l) => [
+          l.upstreamTag,
+          l.downstreamTag,
+          l.metadata,
+        ]),
         [[first.id, second.id, { via: "previous_response_id" }]],
         "the first turn's call links to the second",
       );
@@ -90,17 +68,18 @@ for (const dialect of DIALECTS) {
 
       const a = await s.api("/api/annotations", { body: { annotationKey: second.id, numericReward: 0.25 } });
       assert.equal(a.status, 201, JSON.stringify(a.body));
-      const firstCall = await detail(s, first.id);
+      const firstCall = await storedCall<Detail>(s, first.id);
       assert.deepEqual(
         firstCall.annotations.map((x) => [x.annotationKey, x.numericReward, x.depth]),
         [[second.id, 0.25, 1]],
         "the reward on the second turn resolves to the first",
       );
-      assert.deepEqual((await detail(s, alone.id)).annotations, []);
+      assert.deepEqual((await storedCall<Detail>(s, alone.id)).annotations, []);
     });
 
     it("puts a chain the proxy's memory missed in the previous call's session, keeping one the client names", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       // A conversation stored before a restart: its turn is in the store, not in the proxy's memory.
       const request = { model: "gpt-4.1", input: "before the restart" };
       const earlier = await direct().responses.create(request);
@@ -118,8 +97,8 @@ for (const dialect of DIALECTS) {
         input: "last",
         previous_response_id: next.id,
       });
-      assert.equal((await detail(s, next.id)).sessionId, "conv-before-restart");
-      assert.equal((await detail(s, last.id)).sessionId, "conv-before-restart");
+      assert.equal((await storedCall<Detail>(s, next.id)).sessionId, "conv-before-restart");
+      assert.equal((await storedCall<Detail>(s, last.id)).sessionId, "conv-before-restart");
       const sessions = await s.api<{ data: Array<{ id: string }> }>(
         "/api/calls?sessionId=conv-before-restart&limit=10",
       );
@@ -130,7 +109,7 @@ for (const dialect of DIALECTS) {
         input: "mine",
         previous_response_id: last.id,
       });
-      const namedCall = await detail(s, named.id);
+      const namedCall = await storedCall<Detail>(s, named.id);
       assert.equal(namedCall.sessionId, "my-session", "a session the client names is kept");
       assert.deepEqual(
         await linksInto(s, named.id),
@@ -143,21 +122,22 @@ for (const dialect of DIALECTS) {
       const sdkRequest = { model: "gpt-4.1", input: "from the sdk", previous_response_id: last.id };
       const sdk = await direct().responses.create(sdkRequest);
       await ingest(s, sdkRequest, sdk);
-      const sdkCall = await detail(s, sdk.id);
+      const sdkCall = await storedCall<Detail>(s, sdk.id);
       assert.equal(sdkCall.protocol, "responses");
       assert.equal(sdkCall.sessionId, "conv-before-restart");
       assert.deepEqual(await linksInto(s, sdk.id), [[last.id, sdk.id, { via: "previous_response_id" }]]);
     });
 
     it("stores a continuation of a response it never saw, unlinked to any call and in no other session", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const unseen = await direct().responses.create({ model: "gpt-4.1", input: "never captured" });
       const next = await viaProxy(s).responses.create({
         model: "gpt-4.1",
         input: "continues it",
         previous_response_id: unseen.id,
       });
-      const call = await detail(s, next.id);
+      const call = await storedCall<Detail>(s, next.id);
       assert.equal(call.sessionId, unseen.id, "the proxy's fallback: the previous response's id");
       assert.deepEqual(
         await linksInto(s, next.id),

@@ -4,7 +4,7 @@
  */
 import { type CallView, callListRowsByIds, findCall, tagsOf, toCallView } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
-import type { Store } from "../store/index.ts";
+import type { CallRow, Store } from "../store/index.ts";
 import { walk } from "./resolve.ts";
 import {
   annotationView,
@@ -68,6 +68,18 @@ export async function callIdsOfTag(
   return [...found.values()].sort((a, b) => a.depth - b.depth);
 }
 
+async function newestCallTagged(store: Store, tag: string): Promise<CallRow | undefined> {
+  const hit = await store.db
+    .selectFrom("callKeys")
+    .innerJoin("calls", "calls.id", "callKeys.callId")
+    .select("calls.id")
+    .where("callKeys.tag", "=", tag)
+    .orderBy("calls.startedAt", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  return hit ? findCall(store, hit.id) : undefined;
+}
+
 async function linksFrom(
   store: Store,
   tags: string[],
@@ -104,10 +116,13 @@ export interface CallDetail extends CallView {
   comparisons: ComparisonView[];
 }
 
-/** One call with everything that resolves to it: `GET /api/calls/{callId or completionId}`. */
-export async function callDetail(ctx: AppContext, idOrCompletionId: string): Promise<CallDetail | undefined> {
+/**
+ * One call with everything that resolves to it: `GET /api/calls/{callId, completionId or a tag of the call}`. A tag
+ * several calls carry (an OpenTelemetry trace id, an experiment's) names the newest of them.
+ */
+export async function callDetail(ctx: AppContext, idOrTag: string): Promise<CallDetail | undefined> {
   const { store, config } = ctx;
-  const row = await findCall(store, idOrCompletionId);
+  const row = (await findCall(store, idOrTag)) ?? (await newestCallTagged(store, idOrTag));
   if (!row) return undefined;
   const own = tagsOf(row);
   const paths = await walk(store.db, own, "down", config.linkDepth);

@@ -6,8 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { seededRandom } from "../evals/index.ts";
+import { chatCallBody } from "../testing/calls.ts";
 import {
   DIALECTS,
+  postCreated,
   postgresAvailable,
   serverForSuite,
   startTestServer,
@@ -56,43 +59,20 @@ interface ListOut {
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-function callBody(id: string, completionId: string, tags: string[] = []) {
-  return {
-    id,
-    tags,
-    request: { model: "gpt-4o-mini", messages: [{ role: "user", content: `question for ${id}` }] },
-    response: {
-      id: completionId,
-      object: "chat.completion",
-      created: 1_700_000_000,
-      model: "gpt-4o-mini",
-      choices: [
-        { index: 0, message: { role: "assistant", content: `answer of ${id}` }, finish_reason: "stop" },
-      ],
-      usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
-    },
-  };
-}
-
-async function post(s: TestServer, path: string, body: unknown): Promise<unknown> {
-  const r = await s.api(path, { body });
-  assert.ok(
-    r.status === 201,
-    `POST ${path} ${JSON.stringify(body).slice(0, 300)} → ${r.status} ${JSON.stringify(r.body)}`,
-  );
-  return r.body;
-}
-
 const ingest = (s: TestServer, id: string, completionId: string, tags: string[] = []) =>
-  post(s, "/api/calls", callBody(id, completionId, tags));
+  postCreated(s, "/api/calls", chatCallBody(id, { completionId, tags }));
 const link = (
   s: TestServer,
   upstreamTag: string,
   downstreamTag: string,
   metadata?: Record<string, unknown>,
 ) =>
-  post(s, "/api/links", metadata ? { upstreamTag, downstreamTag, metadata } : { upstreamTag, downstreamTag });
-const annotate = (s: TestServer, body: Record<string, unknown>) => post(s, "/api/annotations", body);
+  postCreated(
+    s,
+    "/api/links",
+    metadata ? { upstreamTag, downstreamTag, metadata } : { upstreamTag, downstreamTag },
+  );
+const annotate = (s: TestServer, body: Record<string, unknown>) => postCreated(s, "/api/annotations", body);
 
 async function getCall(s: TestServer, id: string): Promise<CallOut> {
   const r = await s.api<CallOut>(`/api/calls/${encodeURIComponent(id)}`);
@@ -376,7 +356,7 @@ for (const dialect of DIALECTS) {
       await annotate(s, { id: "mirror-ann", annotationKey: "mirror-q4" });
       assert.deepEqual((await getCall(s, "sides-call")).annotations, []);
       assert.deepEqual((await getCall(s, "mirror-call")).annotations, []);
-      await post(s, "/api/links", [
+      await postCreated(s, "/api/links", [
         { upstreamTag: "sides-u", downstreamTag: "sides-d" },
         { upstreamTag: "mirror-cmpl", downstreamTag: "mirror-d" },
       ]);
@@ -415,7 +395,7 @@ for (const dialect of DIALECTS) {
       })) as AnnotationOut;
       assert.equal(third.numericReward, 1, "a retry returns the stored annotation, not the retried body");
       // Once more inside a batch, twice.
-      const batch = (await post(s, "/api/annotations", [
+      const batch = (await postCreated(s, "/api/annotations", [
         { id: "idem-ann", annotationKey: "idem-cmpl", numericReward: 1 },
         { id: "idem-ann", annotationKey: "idem-cmpl", numericReward: 1 },
       ])) as { data: AnnotationOut[] };
@@ -434,9 +414,9 @@ for (const dialect of DIALECTS) {
     it("keeps the first of several calls sent with one id, and lets none of the later ones' tags lead to it", async (t) => {
       const s = server(t);
       if (!s) return;
-      await post(s, "/api/calls", [
-        callBody("dupid-call", "dupid-cmpl1", ["dupid-t1"]),
-        callBody("dupid-call", "dupid-cmpl2", ["dupid-t2"]),
+      await postCreated(s, "/api/calls", [
+        chatCallBody("dupid-call", { completionId: "dupid-cmpl1", tags: ["dupid-t1"] }),
+        chatCallBody("dupid-call", { completionId: "dupid-cmpl2", tags: ["dupid-t2"] }),
       ]);
       await ingest(s, "dupid-call", "dupid-cmpl3", ["dupid-t3"]);
       for (const key of ["dupid-t1", "dupid-cmpl2", "dupid-t2", "dupid-cmpl3", "dupid-t3"])
@@ -595,18 +575,6 @@ for (const dialect of DIALECTS) {
 // ---------------------------------------------------------------------------------------------------------------
 // Randomized property test: materialized resolution equals a breadth-first reference
 
-/** mulberry32: a small seeded PRNG, so every failure names a seed that reproduces it. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Graph {
   seed: number;
   calls: Array<{ id: string; completionId: string; tags: string[] }>;
@@ -618,7 +586,8 @@ interface Graph {
 }
 
 function randomGraph(seed: number): Graph {
-  const rnd = mulberry32(seed);
+  // A seeded PRNG, so every failure names a seed that reproduces it.
+  const rnd = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
   const p = `rg${seed}`;
@@ -700,7 +669,7 @@ for (const dialect of DIALECTS) {
       const one = (i: number) => {
         if (step.kind === "call") {
           const c = g.calls[i] as Graph["calls"][number];
-          return callBody(c.id, c.completionId, c.tags);
+          return chatCallBody(c.id, { completionId: c.completionId, tags: c.tags });
         }
         if (step.kind === "link") {
           const [upstreamTag, downstreamTag] = g.links[i] as [string, string];
@@ -710,7 +679,11 @@ for (const dialect of DIALECTS) {
         return { id: a.id, annotationKey: a.key, numericReward: a.reward };
       };
       const path = { call: "/api/calls", link: "/api/links", annotation: "/api/annotations" }[step.kind];
-      await post(s, path, step.items.length === 1 ? one(step.items[0] as number) : step.items.map(one));
+      await postCreated(
+        s,
+        path,
+        step.items.length === 1 ? one(step.items[0] as number) : step.items.map(one),
+      );
     }
 
     async function check(s: TestServer, g: Graph, maxDepth: number) {

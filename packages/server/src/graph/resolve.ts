@@ -18,6 +18,7 @@
  * This is complete only if writers do not overlap: see `lockGraphWrites`.
  */
 import { type Kysely, sql } from "kysely";
+import { experimentTagConditions, experimentTags } from "../calls/index.ts";
 import type { Database, DialectName } from "../store/index.ts";
 
 type Db = Kysely<Database>;
@@ -39,17 +40,22 @@ export async function lockGraphWrites(db: Db, dialect: DialectName): Promise<voi
 
 /**
  * The calls that the tags of walk `w` name, as rows of `columns` (columns of `w`) followed by the call id.
- * A tag names a call by its id, by its completion id, or as one of its `call_tags`. This is the `call_keys`
- * view spelled out: joined to a walk, the view would be materialized whole, where each branch here is an
- * index search per tag.
+ * A tag names a call by its id, by its completion id, as one of its `call_tags`, or as its experiment's or
+ * variant's tag (calls/experiment-tags.ts). This is the `call_keys` view spelled out: joined to a walk, the view
+ * would be materialized whole, where each branch here is an index search per tag.
  */
-function callsNamedBy(w: string, columns: string) {
+export function callsNamedBy(w: string, columns: string) {
+  const [experiment, variant] = experimentTagConditions("c", `${w}.tag`);
   return sql.raw(`
     select ${columns}, c.id from ${w} cross join calls c where c.id = ${w}.tag
     union all
     select ${columns}, c.id from ${w} cross join calls c where c.completion_id = ${w}.tag
     union all
-    select ${columns}, ct.call_id from ${w} cross join call_tags ct where ct.tag = ${w}.tag`);
+    select ${columns}, ct.call_id from ${w} cross join call_tags ct where ct.tag = ${w}.tag
+    union all
+    select ${columns}, c.id from ${w} cross join calls c where ${experiment}
+    union all
+    select ${columns}, c.id from ${w} cross join calls c where ${variant}`);
 }
 
 /** Materializes the pairs for annotations just inserted. */
@@ -114,20 +120,40 @@ export async function materializeForLinks(
   }
 }
 
-/** Materializes the pairs for calls just inserted (their tags may already have links and annotations). */
-export async function materializeForCalls(db: Db, callIds: string[], maxDepth: number): Promise<void> {
+/**
+ * Materializes the pairs for calls just inserted (their tags may already have links and annotations). The walk
+ * goes from each distinct tag once, not once per call: a tag many calls of the batch share (an experiment's, a
+ * feature's) costs its lookups once. Most walks reach no annotation, and then nothing is joined back.
+ */
+export async function materializeForCalls(
+  db: Db,
+  callIds: string[],
+  maxDepth: number,
+  withExperimentTags = true,
+): Promise<void> {
   if (callIds.length === 0) return;
+  const ids = sql.join(callIds);
+  // `call_keys` without its experiment arms (migration 0021) when those tags lead nowhere.
+  const seeds = withExperimentTags
+    ? sql`select call_id, tag from call_keys where call_id in (${ids})`
+    : sql`select id, id from calls where id in (${ids})
+      union all select id, completion_id from calls where id in (${ids}) and completion_id is not null
+      union all select call_id, tag from call_tags where call_id in (${ids})`;
   await sql`
-    with recursive down(call_id, tag, depth) as (
-      select call_id, tag, 0 from call_keys where call_id in (${sql.join(callIds)})
+    with recursive seeds(call_id, tag) as (${seeds}),
+    down(seed, tag, depth) as (
+      select distinct tag, tag, 0 from seeds
       union
-      select down.call_id, l.downstream_tag, down.depth + 1
+      select down.seed, l.downstream_tag, down.depth + 1
       from links l join down on l.upstream_tag = down.tag
       where down.depth < ${maxDepth}
+    ),
+    reached(seed, annotation_id) as (
+      select distinct down.seed, an.id from down cross join annotations an where an.key = down.tag
     )
     insert into call_annotations (call_id, annotation_id)
-    select distinct down.call_id, an.id from down cross join annotations an
-    where an.key = down.tag
+    select distinct seeds.call_id, reached.annotation_id from reached cross join seeds
+    where seeds.tag = reached.seed
     on conflict do nothing`.execute(db);
 }
 
@@ -138,11 +164,33 @@ export async function materializeForCalls(db: Db, callIds: string[], maxDepth: n
 export function resolutionOnInsert(
   dialect: DialectName,
   maxDepth: number,
-): { begin(trx: Db): Promise<void>; afterInsert(trx: Db, callIds: string[]): Promise<void> } {
+): {
+  begin(trx: Db): Promise<void>;
+  afterInsert(trx: Db, callIds: string[], rows: ExperimentColumns[]): Promise<void>;
+} {
   return {
     begin: (trx) => lockGraphWrites(trx, dialect),
-    afterInsert: (trx, callIds) => materializeForCalls(trx, callIds, maxDepth),
+    afterInsert: async (trx, callIds, rows) =>
+      materializeForCalls(trx, callIds, maxDepth, await experimentTagsLead(trx, rows)),
   };
+}
+
+type ExperimentColumns = { experiment?: string | null; variant?: string | null };
+
+/**
+ * Whether an experiment tag of the batch (every routed call has two, most batches share them) can lead anywhere:
+ * a link leaves it or an annotation names it. Mostly none does, and the batch's walk then leaves the experiment
+ * tags out: one lookup of a few tags per batch, where walking them cost index searches per call and tag.
+ */
+async function experimentTagsLead(db: Db, rows: ExperimentColumns[]): Promise<boolean> {
+  const tags = new Set<string>();
+  for (const r of rows) for (const t of experimentTags(r.experiment, r.variant)) tags.add(t);
+  if (tags.size === 0) return false;
+  const list = sql.join([...tags]);
+  const { rows: used } = await sql`
+    select 1 from links where upstream_tag in (${list})
+    union all select 1 from annotations where key in (${list})`.execute(db);
+  return used.length > 0;
 }
 
 export interface WalkStep {

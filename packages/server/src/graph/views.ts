@@ -35,14 +35,7 @@ export interface LinkView {
   createdAt: string;
 }
 
-export interface ComparisonView {
-  id: string;
-  a: string;
-  b: string;
-  choice: string;
-  reason: string | null;
-  annotatorId: string | null;
-  source: string;
+export interface ComparisonView extends Omit<ComparisonRow, "createdAt" | "criterion"> {
   createdAt: string;
 }
 

@@ -93,8 +93,16 @@ function operation(r: AnyRoute) {
   };
 }
 
-/** The document for `routes` mounted under `prefix`. */
-export function openApiDocument(version: string, routes: AnyRoute[], prefix = "/api") {
+/**
+ * The document for `routes` mounted under `prefix`, and `outside`: paths served beside it, not from a route table
+ * (`POST /v1/traces`), each with its operations as OpenAPI writes them.
+ */
+export function openApiDocument(
+  version: string,
+  routes: AnyRoute[],
+  prefix = "/api",
+  outside: Record<string, Record<string, unknown>> = {},
+) {
   const paths: Record<string, Record<string, ReturnType<typeof operation>>> = {};
   for (const r of routes) {
     const p = prefix + openApiPath(r.path);
@@ -103,7 +111,8 @@ export function openApiDocument(version: string, routes: AnyRoute[], prefix = "/
   return {
     openapi: "3.1.0",
     info: { title: "intersebd", version, description: "Log, link, annotate and reward LLM calls." },
-    paths,
+    // The outside paths are OpenAPI operations written by hand; typed as the generated ones for readers.
+    paths: { ...outside, ...paths } as typeof paths,
     components: { schemas: { Error: errorSchema } },
   };
 }

@@ -7,16 +7,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import type { RouteScope, Scope } from "../http/index.ts";
-import {
-  DIALECTS,
-  type FakeUpstream,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
-  type TestServer,
-} from "../testing/index.ts";
+import { DIALECTS, fakeUpstreamSuite, serverForSuite } from "../testing/index.ts";
 import { allows, type Principal } from "./ring.ts";
 
 const ADMIN = "env-admin-key-0123456789";
@@ -60,24 +53,17 @@ const principal = (scopes: Scope[]): Principal => ({
 const chat = { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] };
 
 for (const dialect of DIALECTS) {
-  describe(`scoped API keys (${dialect})`, () => {
-    let s: TestServer | undefined;
-    let fake: FakeUpstream;
-    let skipped = false;
+  describe(`scoped API keys (${dialect})`, async () => {
+    const suite = await fakeUpstreamSuite(dialect, {
+      inProcess: true,
+      env: (fake) => ({ INTERSEBD_API_KEY: ADMIN, INTERSEBD_UPSTREAMS: `other=${fake}` }),
+    });
+    const { server } = suite;
     const keys: Partial<Record<Scope, Created>> = {};
     before(async () => {
-      if (dialect === "postgres" && !(await postgresAvailable())) {
-        skipped = true;
-        return;
-      }
-      fake = await startFakeUpstream();
-      s = await startTestServer(dialect, {
-        upstream: fake.url,
-        inProcess: true,
-        env: { INTERSEBD_API_KEY: ADMIN, INTERSEBD_UPSTREAMS: `other=${fake.url}` },
-      });
+      if (suite.skip) return;
       for (const scope of SCOPES) {
-        const r: Answer<Created> = await s.api<Created>("/api/keys", {
+        const r: Answer<Created> = await suite.s.api<Created>("/api/keys", {
           body: { name: `${scope} key`, scopes: [scope] },
           headers: { "x-intersebd-key": ADMIN },
         });
@@ -85,14 +71,6 @@ for (const dialect of DIALECTS) {
         keys[scope] = r.body;
       }
     });
-    after(async () => {
-      await s?.stop();
-      await fake?.close();
-    });
-    const server = (t: { skip(m: string): void }): TestServer | undefined => {
-      if (skipped) t.skip("PostgreSQL unreachable: this test did NOT run on postgres");
-      return s;
-    };
     const secretOf = (scope: Scope) => keys[scope]?.secret ?? assert.fail(`no ${scope} key`);
 
     it("answers every mounted route for each scope as the route declares: allowed, or 403 naming the scope", async (t) => {
@@ -280,22 +258,11 @@ for (const dialect of DIALECTS) {
   });
 
   describe(`keys without INTERSEBD_API_KEY (${dialect})`, () => {
-    let s: TestServer | undefined;
-    let skipped = false;
-    before(async () => {
-      if (dialect === "postgres" && !(await postgresAvailable())) {
-        skipped = true;
-        return;
-      }
-      s = await startTestServer(dialect, { inProcess: true });
-    });
-    after(async () => {
-      await s?.stop();
-    });
+    const server = serverForSuite(dialect, {}, { inProcess: true });
 
     it("is open until the first key exists, then requires one, even once every key is revoked", async (t) => {
-      if (skipped) return t.skip("PostgreSQL unreachable: this test did NOT run on postgres");
-      assert.ok(s);
+      const s = server(t);
+      if (!s) return;
       assert.equal((await s.api("/api/calls")).status, 200);
       const r = await s.api<Created>("/api/keys", { body: { name: "first", scopes: ["admin"] } });
       assert.equal(r.status, 201);

@@ -5,16 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import OpenAI from "openai";
-import {
-  DIALECTS,
-  type FakeUpstream,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
-  type TestServer,
-} from "../testing/index.ts";
+import { DIALECTS, fakeUpstreamSuite, type TestServer } from "../testing/index.ts";
 
 const RULES = "key:3rpm, key:100tpm, user:2rpm, upstream:named=2rpm, upstream:fast=1rps";
 
@@ -40,43 +33,21 @@ async function chat(
 }
 
 for (const dialect of DIALECTS) {
-  describe(`rate limits in process (${dialect})`, () => {
-    let fake: FakeUpstream;
-    let s: TestServer | undefined;
-    let skipped = false;
-    before(async () => {
-      if (dialect === "postgres" && !(await postgresAvailable())) {
-        skipped = true;
-        return;
-      }
-      fake = await startFakeUpstream();
-      s = await startTestServer(dialect, {
-        upstream: fake.url,
-        env: {
-          INTERSEBD_RATE_LIMITS: RULES,
-          INTERSEBD_UPSTREAMS: `named=${fake.url},fast=${fake.url}`,
-        },
-      });
+  describe(`rate limits in process (${dialect})`, async () => {
+    const suite = await fakeUpstreamSuite(dialect, {
+      env: (fake) => ({ INTERSEBD_RATE_LIMITS: RULES, INTERSEBD_UPSTREAMS: `named=${fake},fast=${fake}` }),
     });
-    after(async () => {
-      await s?.stop();
-      await fake?.close();
-    });
-    const server = (t: { skip(m: string): void }): TestServer | undefined => {
-      if (skipped)
-        t.skip("PostgreSQL unreachable (see the message above): this test did NOT run on postgres");
-      return s;
-    };
+    const { server } = suite;
 
     it("refuses a key's 4th request in a minute with OpenAI's 429, and never forwards it", async (t) => {
       const srv = server(t);
       if (!srv) return;
       const key = randomUUID();
       for (let i = 0; i < 3; i++) assert.equal((await chat(srv, { key })).status, 200, `request ${i + 1}`);
-      const seen = fake.requests.length;
+      const seen = suite.fake.requests.length;
       const refused = await chat(srv, { key });
       assert.equal(refused.status, 429);
-      assert.equal(fake.requests.length, seen, "a refused request never reaches the upstream");
+      assert.equal(suite.fake.requests.length, seen, "a refused request never reaches the upstream");
       assert.deepEqual(
         { type: refused.body.error?.type, code: refused.body.error?.code, param: refused.body.error?.param },
         { type: "requests", code: "rate_limit_exceeded", param: null },

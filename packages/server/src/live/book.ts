@@ -5,7 +5,7 @@
  */
 import { type CheckDef, normalizeChecks } from "../evals/checks.ts";
 import { HttpError } from "../http/index.ts";
-import type { Store } from "../store/index.ts";
+import type { Database, Store } from "../store/index.ts";
 import { newId } from "../util/ids.ts";
 import type {
   Counters,
@@ -63,14 +63,7 @@ export function defsOf(
   return defs.map((d) => d.def);
 }
 
-type Row = {
-  id: string;
-  name: string;
-  enabled: number;
-  definition: string;
-  createdAt: number;
-  updatedAt: number;
-};
+type Row = Database["liveEvaluators"];
 
 function fromRow(r: Row): Evaluator {
   const d = JSON.parse(r.definition) as Definition;

@@ -6,35 +6,15 @@
  * the socket (the proxy and the conversation runner are the server's).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
+  createEvaluator,
   DIALECTS,
+  evaluatorSettled,
   eventually,
-  type FakeUpstream,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
+  fakeUpstreamSuite,
   type TestServer,
 } from "../testing/index.ts";
-import type { EvaluatorView } from "./schemas.ts";
-
-async function create(s: TestServer, body: Record<string, unknown>): Promise<EvaluatorView> {
-  const r = await s.api<EvaluatorView>("/api/evaluators", { body });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body;
-}
-
-/** Waits until no job of the evaluator is queued or running, and answers its counters. */
-async function settled(s: TestServer, id: string, expectAtLeast: number) {
-  return eventually(
-    async () => {
-      const c = (await s.api<EvaluatorView>(`/api/evaluators/${id}`)).body.counters;
-      return c.queued === 0 && c.running === 0 && c.done + c.failed + c.skippedByCap >= expectAtLeast && c;
-    },
-    20_000,
-    "the evaluator's jobs to finish",
-  );
-}
 
 /** A chat call through the proxy with the given tags; answers the id it was stored under. */
 async function proxied(s: TestServer, tags: string, text: string): Promise<string> {
@@ -76,29 +56,19 @@ function sessionCalls(sessionId: string) {
 
 for (const dialect of DIALECTS) {
   describe(`live evaluators and the calls evaluations make (${dialect})`, async () => {
-    const skip = dialect === "postgres" && !(await postgresAvailable());
-    let fake: FakeUpstream;
-    let s: TestServer;
-    before(async () => {
-      if (skip) return;
-      fake = await startFakeUpstream({ keepRequests: false });
-      s = await startTestServer(dialect, { upstream: fake.url });
-    });
-    after(async () => {
-      await s?.stop();
-      await fake?.close();
-    });
+    const suite = await fakeUpstreamSuite(dialect, { fake: { keepRequests: false } });
+    const { server } = suite;
 
     /** The calls holding a tag that starts with `prefix`, and how many of them have a job of `evaluatorId`. */
     async function jobsFor(prefix: string, evaluatorId: string) {
-      const calls = await s.ctx.store.db
+      const calls = await suite.s.ctx.store.db
         .selectFrom("callTags")
         .select("callId")
         .where("tag", "like", `${prefix}%`)
         .execute();
       const ids = [...new Set(calls.map((c) => c.callId))];
       const jobs = ids.length
-        ? await s.ctx.store.db
+        ? await suite.s.ctx.store.db
             .selectFrom("liveJobs")
             .select("callId")
             .where("evaluatorId", "=", evaluatorId)
@@ -109,8 +79,9 @@ for (const dialect of DIALECTS) {
     }
 
     it("never enqueues judges' calls nor a conversation evaluation's regenerations and judge calls", async (t) => {
-      if (skip) return t.skip("PostgreSQL unreachable");
-      const all = await create(s, { name: "everything", filter: {}, checks: ["regex:."] });
+      const s = server(t);
+      if (!s) return;
+      const all = await createEvaluator(s, { name: "everything", filter: {}, checks: ["regex:."] });
 
       // An ordinary call is taken: the rule matches everything else.
       const plain = await proxied(s, "", "hello");
@@ -143,7 +114,7 @@ for (const dialect of DIALECTS) {
           (await jobsFor(`conversation-eval:${created.body.id}`, all.id)).calls >= 2 &&
           (await s.ctx.store.db.selectFrom("calls").select("id").where("id", "=", plain).executeTakeFirst()),
       );
-      await settled(s, all.id, 4);
+      await evaluatorSettled(s, all.id, 4);
 
       const jobs = await s.ctx.store.db
         .selectFrom("liveJobs")
@@ -165,9 +136,10 @@ for (const dialect of DIALECTS) {
     });
 
     it("counts a floor judge's calls toward the daily cost cap", async (t) => {
-      if (skip) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       // gpt-4o is priced; the fake upstream answers it with an echo (no verdict), which costs all the same.
-      const floored = await create(s, {
+      const floored = await createEvaluator(s, {
         name: "floor-capped",
         filter: { tags: ["floor-capped"] },
         checks: [{ type: "floor", name: "floor", model: "gpt-4o" }],
@@ -175,7 +147,7 @@ for (const dialect of DIALECTS) {
         dailyCostUsd: 0.0004,
       });
       for (let i = 0; i < 12; i++) await proxied(s, "floor-capped", `question ${i}`);
-      const c = await settled(s, floored.id, 12);
+      const c = await evaluatorSettled(s, floored.id, 12);
       assert.equal(c.done + c.skippedByCap + c.failed, 12, JSON.stringify(c));
       assert.ok(c.done >= 1, JSON.stringify(c));
       assert.ok(c.skippedByCap >= 1, `the cap stopped the rest: ${JSON.stringify(c)}`);

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
+  createEvaluator,
   DIALECTS,
+  evaluatorSettled,
   eventually,
-  type FakeUpstream,
+  fakeUpstreamSuite,
   freshDatabase,
   postgresAvailable,
   startFakeUpstream,
@@ -55,29 +57,10 @@ async function ingest(s: TestServer, calls: unknown[]): Promise<void> {
   }
 }
 
-async function create(s: TestServer, body: Record<string, unknown>): Promise<EvaluatorView> {
-  const r = await s.api<EvaluatorView>("/api/evaluators", { body });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body;
-}
-
 async function view(s: TestServer, id: string): Promise<EvaluatorView> {
   const r = await s.api<EvaluatorView>(`/api/evaluators/${id}`);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body;
-}
-
-/** Waits until no job of the evaluator is queued or running, and answers its counters. */
-async function settled(s: TestServer, id: string, expectAtLeast: number, timeoutMs = 20_000) {
-  return eventually(
-    async () => {
-      const c = (await view(s, id)).counters;
-      const finished = c.done + c.failed + c.skippedByCap;
-      return c.queued === 0 && c.running === 0 && finished >= expectAtLeast && c;
-    },
-    timeoutMs,
-    "the evaluator's jobs to finish",
-  );
 }
 
 const ids = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
@@ -129,21 +112,12 @@ describe("filter and sampling (pure)", () => {
 
 for (const dialect of DIALECTS) {
   describe(`live evaluators (${dialect})`, async () => {
-    const skip = dialect === "postgres" && !(await postgresAvailable());
-    let fake: FakeUpstream;
-    let s: TestServer;
-    before(async () => {
-      if (skip) return;
-      fake = await startFakeUpstream({ keepRequests: false });
-      s = await startTestServer(dialect, { upstream: fake.url, inProcess: true });
-    });
-    after(async () => {
-      await s?.stop();
-      await fake?.close();
-    });
+    const suite = await fakeUpstreamSuite(dialect, { inProcess: true, fake: { keepRequests: false } });
+    const { server } = suite;
 
     it("refuses bad input with a 400 naming the field", async (t) => {
-      if (skip) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const cases: Array<[Record<string, unknown>, string]> = [
         [{ name: "x", sample: 2, checks: ["json-schema"] }, "sample"],
         [
@@ -170,14 +144,14 @@ for (const dialect of DIALECTS) {
         [{ checks: ["json-schema"] }, "name"],
       ];
       for (const [body, field] of cases) {
-        const r = await s.api<ErrorBody>("/api/evaluators", { body });
+        const r: { status: number; body: ErrorBody } = await s.api<ErrorBody>("/api/evaluators", { body });
         assert.equal(r.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);
         assert.ok(
           r.body.error.field?.startsWith(field),
           `${JSON.stringify(body)}: field ${r.body.error.field}, want ${field}`,
         );
       }
-      const ok = await create(s, { name: "valid", checks: ["json-schema"], enabled: false });
+      const ok = await createEvaluator(s, { name: "valid", checks: ["json-schema"], enabled: false });
       const dup = await s.api<ErrorBody>("/api/evaluators", {
         body: { name: "valid", checks: ["json-schema"] },
       });
@@ -189,8 +163,9 @@ for (const dialect of DIALECTS) {
     });
 
     it("evaluates new matching calls, sampled within the rate, once each, with results as annotations", async (t) => {
-      if (skip) return t.skip("PostgreSQL unreachable");
-      const e = await create(s, {
+      const s = server(t);
+      if (!s) return;
+      const e = await createEvaluator(s, {
         name: "answers-say-answer",
         filter: { tags: ["sampled"] },
         sample: 0.25,
@@ -204,7 +179,7 @@ for (const dialect of DIALECTS) {
       const expected = calls.filter((c) => sampled(e.id, 0.25, c));
       // Binomial(2000, 0.25): sd 19.4; ±4 sd.
       assert.ok(Math.abs(expected.length - 500) < 78, `${expected.length} sampled`);
-      const c = await settled(s, e.id, expected.length, 60_000);
+      const c = await evaluatorSettled(s, e.id, expected.length, 60_000);
       assert.equal(c.done, expected.length);
       assert.equal(c.failed, 0);
       const one = expected[0] as string;
@@ -228,8 +203,9 @@ for (const dialect of DIALECTS) {
     });
 
     it("backfills a time range once, and a paused evaluator enqueues nothing new", async (t) => {
-      if (skip) return t.skip("PostgreSQL unreachable");
-      const e = await create(s, {
+      const s = server(t);
+      if (!s) return;
+      const e = await createEvaluator(s, {
         name: "backfilled",
         filter: { tags: ["old"] },
         checks: ["regex:answer"],
@@ -252,7 +228,7 @@ for (const dialect of DIALECTS) {
       assert.equal(again.body.enqueued, 0, "a call is never enqueued twice");
       assert.equal((await view(s, e.id)).counters.queued, 30, "paused: the jobs wait");
       await s.api(`/api/evaluators/${e.id}`, { body: { enabled: true } });
-      const c = await settled(s, e.id, 30);
+      const c = await evaluatorSettled(s, e.id, 30);
       assert.equal(c.done, 30);
       const outside = await s.api<{ annotations: unknown[] }>(`/api/calls/bf-out-${dialect}-0`);
       assert.equal(outside.body.annotations.length, 0);
@@ -260,9 +236,10 @@ for (const dialect of DIALECTS) {
     });
 
     it("a judge scores calls through the proxy; the daily cost cap stops the rest as skipped", async (t) => {
-      if (skip) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       // gpt-4o is priced: the fake upstream answers it (with no verdict), so each job costs its judge call.
-      const priced = await create(s, {
+      const priced = await createEvaluator(s, {
         name: "capped",
         filter: { tags: ["capped"] },
         judge: { model: "gpt-4o", mode: "absolute", name: "quality" },
@@ -273,7 +250,7 @@ for (const dialect of DIALECTS) {
         s,
         ids(12, `cap-${dialect}`).map((id) => call(id, { tags: ["capped"] })),
       );
-      const c = await settled(s, priced.id, 12);
+      const c = await evaluatorSettled(s, priced.id, 12);
       assert.ok(c.done >= 1, JSON.stringify(c));
       assert.ok(c.skippedByCap >= 1, JSON.stringify(c));
       assert.equal(c.done + c.skippedByCap + c.failed, 12);
@@ -283,19 +260,21 @@ for (const dialect of DIALECTS) {
       assert.ok(c.costTodayUsd < 0.0004 + perJob + 1e-12, `${c.costTodayUsd} spent`);
       await s.api(`/api/evaluators/${priced.id}`, { body: { enabled: false } });
 
-      const judged = await create(s, {
+      const judged = await createEvaluator(s, {
         name: "judged",
         filter: { tags: ["judged"] },
         judge: { model: "fake-judge", mode: "absolute", name: "quality" },
       });
       await ingest(s, [call(`jdg-${dialect}`, { tags: ["judged"], text: "answer [[SCORE:4]]" })]);
-      await settled(s, judged.id, 1);
+      await evaluatorSettled(s, judged.id, 1);
       const d = await s.api<{ annotations: Array<{ name: string; numericReward: number; source: string }> }>(
         `/api/calls/jdg-${dialect}`,
       );
       const q = d.body.annotations.find((a) => a.name === "quality");
       assert.equal(q?.source, "judge");
       assert.equal(q?.numericReward, 0.75, "score 4 on [1, 5]");
+      // The judge call went through the proxy's write-behind queue: stored once the recorder has flushed it.
+      await s.ctx.recorder.flush();
       const judgeCalls = await s.api<{ data: unknown[] }>(
         `/api/calls?tag=${encodeURIComponent(`live-judge:${judged.id}`)}`,
       );
@@ -304,12 +283,13 @@ for (const dialect of DIALECTS) {
     });
 
     it("resumes a killed worker's job once its lease expires", async (t) => {
-      if (skip) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const slow = await startFakeUpstream({ keepRequests: false, delayMs: 400 });
       const r = await startTestServer(dialect, { upstream: slow.url, inProcess: true });
       try {
         await r.liveWorker.stop();
-        const e = await create(r, {
+        const e = await createEvaluator(r, {
           name: "resumed",
           judge: { model: "fake-judge", mode: "absolute", name: "quality" },
         });
@@ -327,7 +307,7 @@ for (const dialect of DIALECTS) {
         const b = new LiveWorker(r.ctx, { leaseMs: 600, pollMs: 20 });
         b.start();
         try {
-          const c = await settled(r, e.id, 1, 10_000);
+          const c = await evaluatorSettled(r, e.id, 1, 10_000);
           assert.equal(c.done, 1);
           const job = await r.ctx.store.db.selectFrom("liveJobs").selectAll().executeTakeFirstOrThrow();
           assert.equal(job.attempts, 2, "claimed again after the lease expired");
@@ -361,7 +341,7 @@ describe("two instances on one PostgreSQL database", async () => {
     });
     let b: TestServer | undefined;
     try {
-      const e = await create(a, {
+      const e = await createEvaluator(a, {
         name: "shared",
         filter: { tags: ["both"] },
         sample: 0.5,
@@ -386,7 +366,7 @@ describe("two instances on one PostgreSQL database", async () => {
         (b as TestServer).api(`/api/evaluators/${e.id}/backfill`, { body: range }),
       ]);
       const expected = ids(200, "dup").filter((id) => sampled(e.id, 0.5, id)).length;
-      const c = await settled(a, e.id, expected, 30_000);
+      const c = await evaluatorSettled(a, e.id, expected, 30_000);
       assert.equal(c.done, expected);
       const jobs = await a.ctx.store.db.selectFrom("liveJobs").select(["attempts"]).execute();
       assert.equal(jobs.length, expected);

@@ -1,11 +1,9 @@
 /**
  * The live evaluators' worker: claims jobs from the store and runs each one's checks and judge on its call, with
  * each rule's concurrency (per instance) and daily cost cap. One runs in every server process; any number share
- * the jobs, claimed as evaluation items are (evals/worker.ts): on PostgreSQL the rows are locked with
- * `FOR UPDATE SKIP LOCKED` and updated by key, on SQLite one UPDATE with its subquery is atomic (one writer).
+ * the jobs, which are leased as evaluation items are (store/leases.ts): only the lease holder finishes a job, and
+ * a worker that dies leaves its leases to expire, and the jobs are claimed again.
  *
- * - A claim sets a lease and `locked_until`; a heartbeat extends it while the job runs. Only the lease holder
- *   finishes a job. A worker that dies leaves its leases to expire, and the jobs are claimed again.
  * - Judge and floor-judge calls go through this server's proxy (logged, priced, tagged `live-judge:<id>`); what they
  *   cost is added to the job, and the day's sum stops the rule's jobs once it reaches `dailyCostUsd` (jobs in
  *   flight finish: the cap is exceeded by at most what they spend).
@@ -15,7 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import { firstMessage, usageOf } from "intersebd/chat";
-import type { Kysely } from "kysely";
+import type { ExpressionBuilder } from "kysely";
 import { callById, costUsd } from "../calls/index.ts";
 import type { AppContext } from "../context.ts";
 import { answerText, type CheckDef, type CheckSubject } from "../evals/checks.ts";
@@ -25,37 +23,30 @@ import { type AskJudge, renderConversation, runJudge } from "../evals/judge.ts";
 import { errorMessage, postThroughProxy, stillFailing } from "../evals/proxy-client.ts";
 import { type ItemSubject, runChecks } from "../evals/run-checks.ts";
 import { type AnnotationInput, insertAnnotations } from "../graph/index.ts";
-import { type CallRow, type Database, OutageLog, storeUnavailableReason } from "../store/index.ts";
+import { type CallRow, type Database, storeUnavailableReason } from "../store/index.ts";
 import { readJsonObject } from "../store/json.ts";
-import { newId } from "../util/ids.ts";
+import { type Claimed, LeasedWorker, type LeasedWorkerOptions, LeaseQueue } from "../store/leases.ts";
 import { costsToday, defsOf, listEvaluators } from "./book.ts";
 import type { Evaluator } from "./schemas.ts";
 
 export type LiveDeps = Pick<AppContext, "store" | "config" | "baseUrl" | "log">;
 
-export interface LiveWorkerOptions {
-  /** How long a claimed job stays locked without a heartbeat, ms (default 30 s). */
-  leaseMs?: number;
-  /** Idle polling interval, ms (default 1 s); new jobs are found at the next poll. */
-  pollMs?: number;
+export interface LiveWorkerOptions extends LeasedWorkerOptions {
   /** Claims per job before it fails (default 3). */
   maxAttempts?: number;
   /** The first retry waits this long, each next one twice as long (default 1 s). */
   retryBaseMs?: number;
 }
 
-interface Claimed {
-  evaluatorId: string;
-  callId: string;
-  attempts: number;
-  lease: string;
-}
-
-interface Task {
-  job: Claimed;
-  abort: AbortController;
-  done: Promise<void>;
-}
+const jobsQueue = (deps: LiveDeps) =>
+  new LeaseQueue(deps.store, {
+    table: "liveJobs",
+    waiting: "queued",
+    key: ["evaluatorId", "callId"],
+    orderBy: ["enqueuedAt"],
+  });
+type Job = Claimed<"liveJobs", "evaluatorId" | "callId">;
+type Spent = { usd: number; priced: boolean };
 
 const digest = (...parts: string[]) =>
   createHash("sha256").update(parts.join("\n")).digest("hex").slice(0, 32);
@@ -64,94 +55,24 @@ const digest = (...parts: string[]) =>
 const asciiJson = (v: unknown) =>
   JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
-export class LiveWorker {
-  readonly id = newId("lwk");
+export class LiveWorker extends LeasedWorker {
   readonly #deps: LiveDeps;
-  readonly #leaseMs: number;
-  readonly #pollMs: number;
+  readonly #jobs: ReturnType<typeof jobsQueue>;
   readonly #maxAttempts: number;
   readonly #retryBaseMs: number;
-  readonly #tasks = new Map<string, Task>();
-  readonly #outage: OutageLog;
   /** A rule's checks parsed once per version (its updatedAt). */
   readonly #defs = new Map<string, { at: number; defs: CheckDef[] }>();
-  #timer: NodeJS.Timeout | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
-  #ticking = false;
-  #stopped = true;
-  #killed = false;
-  #seq = 0;
 
   constructor(deps: LiveDeps, opts: LiveWorkerOptions = {}) {
+    super("live evaluators worker", "lwk", deps.log, opts);
     this.#deps = deps;
-    this.#leaseMs = opts.leaseMs ?? 30_000;
-    this.#pollMs = opts.pollMs ?? 1000;
+    this.#jobs = jobsQueue(deps);
     this.#maxAttempts = opts.maxAttempts ?? 3;
     this.#retryBaseMs = opts.retryBaseMs ?? 1000;
-    this.#outage = new OutageLog("live evaluators worker", deps.log);
   }
 
-  get inFlight(): number {
-    return this.#tasks.size;
-  }
-
-  start(): void {
-    if (!this.#stopped) return;
-    this.#stopped = false;
-    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(50, this.#leaseMs / 3));
-    this.#heartbeat.unref();
-    this.#schedule();
-  }
-
-  /** Looks for work now. */
-  poke(): void {
-    if (this.#stopped) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#tick(), 0);
-    this.#timer.unref();
-  }
-
-  /** Stops claiming, abandons the jobs in flight and hands them back to the store. */
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    clearInterval(this.#heartbeat);
-    for (const t of this.#tasks.values()) t.abort.abort();
-    await Promise.allSettled([...this.#tasks.values()].map((t) => t.done));
-  }
-
-  /**
-   * What a process killed mid-job leaves behind (tests): it stops at once, and writes nothing more, so its jobs
-   * stay leased until their lease expires.
-   */
-  async kill(): Promise<void> {
-    this.#killed = true;
-    await this.stop();
-  }
-
-  #schedule(): void {
-    if (this.#stopped) return;
-    clearTimeout(this.#timer);
-    const delay = this.#outage.down ? Math.min(30_000, this.#pollMs * 5) : this.#pollMs;
-    this.#timer = setTimeout(() => void this.#tick(), delay);
-    this.#timer.unref();
-  }
-
-  async #tick(): Promise<void> {
-    if (this.#stopped || this.#ticking) return;
-    this.#ticking = true;
-    try {
-      await this.#claimAll();
-      this.#outage.succeeded();
-    } catch (err) {
-      const reason = storeUnavailableReason(err);
-      if (reason) this.#outage.failed(reason);
-      else this.#deps.log.warn(`live evaluators: worker poll failed: ${(err as Error).message}`);
-    } finally {
-      this.#ticking = false;
-      this.#schedule();
-    }
+  protected heartbeat(leases: string[]): Promise<void> {
+    return this.#jobs.extend(leases, this.leaseMs);
   }
 
   #defsOf(e: Evaluator): CheckDef[] | undefined {
@@ -168,7 +89,7 @@ export class LiveWorker {
     }
   }
 
-  async #claimAll(): Promise<void> {
+  protected async claimAll(): Promise<void> {
     const rules = (await listEvaluators(this.#deps.store)).filter((e) => e.enabled);
     const capped = rules.filter((e) => e.dailyCostUsd !== undefined);
     const spent = await costsToday(
@@ -176,17 +97,20 @@ export class LiveWorker {
       capped.map((e) => e.id),
     );
     for (const e of rules) {
-      if (this.#stopped) return;
+      if (this.stopped) return;
       const defs = this.#defsOf(e);
       if (!defs) continue;
       if (e.dailyCostUsd !== undefined && (spent.get(e.id) ?? 0) >= e.dailyCostUsd) {
         await this.#skipForToday(e.id);
         continue;
       }
-      const inFlight = [...this.#tasks.values()].filter((t) => t.job.evaluatorId === e.id).length;
-      const free = e.concurrency - inFlight;
+      const free = e.concurrency - this.inFlightOf(e.id);
       if (free <= 0) continue;
-      for (const job of await this.#claim(e.id, free)) this.#startTask(e, defs, job);
+      const claimed = await this.#jobs.claim(free, this.nextLease(), this.leaseMs, { evaluatorId: e.id });
+      for (const job of claimed)
+        this.runTask(`${job.evaluatorId}:${job.callId}`, e.id, job.lease, (signal) =>
+          this.#runJob(e, defs, job, signal),
+        );
     }
   }
 
@@ -205,77 +129,8 @@ export class LiveWorker {
       .execute();
   }
 
-  async #claim(evaluatorId: string, n: number): Promise<Claimed[]> {
-    const { store } = this.#deps;
-    const now = Date.now();
-    const lease = `${this.id}.${++this.#seq}`;
-    const candidates = (db: Kysely<Database>) =>
-      db
-        .selectFrom("liveJobs")
-        .select("liveJobs.callId")
-        .where("liveJobs.evaluatorId", "=", evaluatorId)
-        .where((eb) =>
-          eb.or([
-            eb.and([
-              eb("liveJobs.status", "=", "queued"),
-              eb.or([eb("liveJobs.lockedUntil", "is", null), eb("liveJobs.lockedUntil", "<=", now)]),
-            ]),
-            eb.and([eb("liveJobs.status", "=", "running"), eb("liveJobs.lockedUntil", "<=", now)]),
-          ]),
-        )
-        .orderBy("liveJobs.enqueuedAt")
-        .limit(n);
-    const claim = (db: Kysely<Database>, callIds: string[] | undefined) =>
-      db
-        .updateTable("liveJobs")
-        .set((eb) => ({
-          status: "running",
-          lease,
-          lockedUntil: now + this.#leaseMs,
-          attempts: eb("attempts", "+", 1),
-        }))
-        .where("evaluatorId", "=", evaluatorId)
-        .where((eb) =>
-          eb.or([
-            eb.and([
-              eb("status", "=", "queued"),
-              eb.or([eb("lockedUntil", "is", null), eb("lockedUntil", "<=", now)]),
-            ]),
-            eb.and([eb("status", "=", "running"), eb("lockedUntil", "<=", now)]),
-          ]),
-        )
-        .$call((q) => (callIds ? q.where("callId", "in", callIds) : q.where("callId", "in", candidates(db))))
-        .returning(["evaluatorId", "callId", "attempts", "lease"])
-        .execute();
-    // As evals/worker.ts: on PostgreSQL lock first, then update by key (an inline `IN (SELECT … SKIP LOCKED)`
-    // may be re-run per row and claim more than n).
-    const rows = store.dialect.supportsSkipLocked
-      ? await store.db.transaction().execute(async (trx) => {
-          const locked = await candidates(trx).forUpdate().skipLocked().execute();
-          return locked.length
-            ? claim(
-                trx,
-                locked.map((r) => r.callId),
-              )
-            : [];
-        })
-      : await claim(store.db, undefined);
-    return rows.map((r) => ({ ...r, lease: r.lease as string }));
-  }
-
-  #startTask(e: Evaluator, defs: CheckDef[], job: Claimed): void {
-    const abort = new AbortController();
-    const key = `${job.evaluatorId}:${job.callId}`;
-    const task: Task = { job, abort, done: Promise.resolve() };
-    this.#tasks.set(key, task);
-    task.done = this.#runTask(e, defs, job, abort.signal).finally(() => {
-      this.#tasks.delete(key);
-      this.poke();
-    });
-  }
-
-  async #runTask(e: Evaluator, defs: CheckDef[], job: Claimed, signal: AbortSignal): Promise<void> {
-    const log = this.#deps.log;
+  async #runJob(e: Evaluator, defs: CheckDef[], job: Job, signal: AbortSignal): Promise<void> {
+    const log = this.log;
     const spent = { usd: 0, priced: false };
     try {
       if (job.attempts > this.#maxAttempts) {
@@ -283,13 +138,13 @@ export class LiveWorker {
         return;
       }
       const call = await callById(this.#deps.store, job.callId);
-      if (this.#killed) return;
+      if (this.killed) return;
       if (!call) {
         await this.#finish(job, "failed", spent, "the call is not in the store");
         return;
       }
       const annotations = await this.#evaluate(e, defs, call, signal, spent);
-      if (this.#killed) return;
+      if (this.killed) return;
       if (signal.aborted) {
         await this.#release(job, 0, false, spent);
         return;
@@ -299,7 +154,7 @@ export class LiveWorker {
       if (!(await this.#finish(job, "done", spent, null)))
         log.warn(`live evaluator ${e.name}: ${job.callId} finished after its lease passed to another worker`);
     } catch (err) {
-      if (this.#killed) return;
+      if (this.killed) return;
       try {
         if (signal.aborted) await this.#release(job, 0, false, spent);
         else if (storeUnavailableReason(err)) await this.#release(job, 2000, false, spent);
@@ -323,7 +178,7 @@ export class LiveWorker {
     defs: CheckDef[],
     call: CallRow,
     signal: AbortSignal,
-    spent: { usd: number; priced: boolean },
+    spent: Spent,
   ): Promise<AnnotationInput[]> {
     const request = readJsonObject(call.request) ?? {};
     const response = readJsonObject(call.response) ?? {};
@@ -428,7 +283,7 @@ export class LiveWorker {
    * Judge calls through this server's proxy. A judge the proxy cannot reach, or that keeps failing (429, 5xx),
    * throws to retry the job; any other refusal is that judge's error (no verdict), not worth another attempt.
    */
-  #ask(e: Evaluator, callId: string, signal: AbortSignal, spent: { usd: number; priced: boolean }): AskJudge {
+  #ask(e: Evaluator, callId: string, signal: AbortSignal, spent: Spent): AskJudge {
     return async (def, messages) => {
       const posted = await postThroughProxy(
         this.#deps,
@@ -453,68 +308,24 @@ export class LiveWorker {
   }
 
   /** Ends the job, if this worker still holds its lease; adds what its judge calls cost. */
-  async #finish(
-    job: Claimed,
-    status: "done" | "failed",
-    spent: { usd: number; priced: boolean },
-    error: string | null,
-  ): Promise<boolean> {
-    const r = await this.#deps.store.db
-      .updateTable("liveJobs")
-      .set((eb) => ({
-        status,
-        error,
-        lease: null,
-        lockedUntil: null,
-        finishedAt: Date.now(),
-        ...(spent.priced ? { costUsd: eb(eb.fn.coalesce("costUsd", eb.val(0)), "+", spent.usd) } : {}),
-      }))
-      .where("evaluatorId", "=", job.evaluatorId)
-      .where("callId", "=", job.callId)
-      .where("lease", "=", job.lease)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+  #finish(job: Job, status: "done" | "failed", spent: Spent, error: string | null): Promise<boolean> {
+    return this.#jobs.settle(job, (eb) => ({
+      status,
+      error,
+      finishedAt: Date.now(),
+      ...costAdded(eb, spent),
+    }));
   }
 
   /** Hands a job back, claimable after `delayMs`; `counted: false` gives back the attempt too. */
-  async #release(
-    job: Claimed,
-    delayMs: number,
-    counted: boolean,
-    spent: { usd: number; priced: boolean },
-  ): Promise<void> {
-    await this.#deps.store.db
-      .updateTable("liveJobs")
-      .set((eb) => ({
-        status: "queued",
-        lease: null,
-        lockedUntil: Date.now() + delayMs,
-        ...(counted ? {} : { attempts: eb("attempts", "-", 1) }),
-        ...(spent.priced ? { costUsd: eb(eb.fn.coalesce("costUsd", eb.val(0)), "+", spent.usd) } : {}),
-      }))
-      .where("evaluatorId", "=", job.evaluatorId)
-      .where("callId", "=", job.callId)
-      .where("lease", "=", job.lease)
-      .execute();
-  }
-
-  async #beat(): Promise<void> {
-    if (this.#killed) return;
-    const leases = [...new Set([...this.#tasks.values()].map((t) => t.job.lease))];
-    if (leases.length === 0) return;
-    try {
-      await this.#deps.store.db
-        .updateTable("liveJobs")
-        .set({ lockedUntil: Date.now() + this.#leaseMs })
-        .where("lease", "in", leases)
-        .where("status", "=", "running")
-        .execute();
-    } catch (err) {
-      if (!storeUnavailableReason(err))
-        this.#deps.log.warn(`live evaluators: heartbeat failed: ${(err as Error).message}`);
-    }
+  async #release(job: Job, delayMs: number, counted: boolean, spent: Spent): Promise<void> {
+    await this.#jobs.release(job, delayMs, counted, (eb) => costAdded(eb, spent));
   }
 }
+
+/** What the job's judge calls cost, added to its `costUsd`, when any of them was priced. */
+const costAdded = (eb: ExpressionBuilder<Database, "liveJobs">, spent: Spent) =>
+  spent.priced ? { costUsd: eb(eb.fn.coalesce("costUsd", eb.val(0)), "+", spent.usd) } : {};
 
 /**
  * Adds what a judge's or floor check's call cost to the job's spending, when its price is known; answers the
@@ -523,7 +334,7 @@ export class LiveWorker {
 function priced<P extends { body: Record<string, unknown> | null }>(
   posted: P,
   declaredModel: string | undefined,
-  spent: { usd: number; priced: boolean },
+  spent: Spent,
 ): P {
   if (!posted.body) return posted;
   const usage = usageOf(posted.body);

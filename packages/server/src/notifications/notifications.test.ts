@@ -10,6 +10,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
+import { chatCallBody } from "../testing/calls.ts";
 import {
   DIALECTS,
   freshDatabase,
@@ -90,20 +91,6 @@ const tokenOf = (url: string) => {
   return url.slice(i + 3);
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function callBody(id: string, completionId: string, extra: Record<string, unknown> = {}) {
-  return {
-    id,
-    request: { model: "gpt-4o-mini", messages: [{ role: "user", content: `question ${id}` }] },
-    response: {
-      id: completionId,
-      object: "chat.completion",
-      model: "gpt-4o-mini",
-      choices: [{ index: 0, message: { role: "assistant", content: `answer ${id}` }, finish_reason: "stop" }],
-    },
-    ...extra,
-  };
-}
 
 /** `s.api` with the API key. */
 function keyed(s: TestServer) {
@@ -195,7 +182,9 @@ for (const dialect of DIALECTS) {
       assert.equal(got.body.url, n.url, "the same link every time");
 
       // Once the call is stored, the page shows it.
-      const ingest = await keyed(s)("/api/calls", { body: callBody("call_open_1", "chatcmpl-open-1") });
+      const ingest = await keyed(s)("/api/calls", {
+        body: chatCallBody("call_open_1", { completionId: "chatcmpl-open-1" }),
+      });
       assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
       const withCall = await s.api<TaskOut>(`/api/a/${tokenOf(n.url)}`);
       assert.deepEqual(withCall.body.conversation, {
@@ -209,7 +198,9 @@ for (const dialect of DIALECTS) {
     it("a notification on a downstream tag opens the call it links back to", async (t) => {
       const s = server(t);
       if (!s) return;
-      await keyed(s)("/api/calls", { body: callBody("call_down_1", "chatcmpl-down-1") });
+      await keyed(s)("/api/calls", {
+        body: chatCallBody("call_down_1", { completionId: "chatcmpl-down-1" }),
+      });
       const link = await keyed(s)("/api/links", {
         body: { upstreamTag: "chatcmpl-down-1", downstreamTag: "reply-down-1" },
       });
@@ -223,7 +214,7 @@ for (const dialect of DIALECTS) {
     it("answers become human annotations by the recipient on the call, and the item is done", async (t) => {
       const s = server(t);
       if (!s) return;
-      await keyed(s)("/api/calls", { body: callBody("call_ans_1", "chatcmpl-ans-1") });
+      await keyed(s)("/api/calls", { body: chatCallBody("call_ans_1", { completionId: "chatcmpl-ans-1" }) });
       const n = await notifyOne(s, { completionId: "chatcmpl-ans-1", sendNotificationTo: "bruno" });
       const token = tokenOf(n.url);
       const r = await s.api<AnswerOut>(`/api/a/${token}/answers`, {
@@ -297,7 +288,7 @@ for (const dialect of DIALECTS) {
       const s = server(t);
       if (!s) return;
       await keyed(s)("/api/calls", {
-        body: callBody("call_scope_1", "chatcmpl-scope-1", {
+        body: chatCallBody("call_scope_1", {
           // Texts that do not repeat the call's ids, so that any id in the answer is a leak.
           request: { model: "gpt-4o-mini", messages: [{ role: "user", content: "What is 2+2?" }] },
           response: {
@@ -657,7 +648,9 @@ for (const dialect of DIALECTS) {
     it("lists an inbox newest first with cursor paging, counts and previews", async (t) => {
       const s = server(t);
       if (!s) return;
-      await keyed(s)("/api/calls", { body: callBody("call_inbox_0", "chatcmpl-inbox-0") });
+      await keyed(s)("/api/calls", {
+        body: chatCallBody("call_inbox_0", { completionId: "chatcmpl-inbox-0" }),
+      });
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) {
         ids.push(

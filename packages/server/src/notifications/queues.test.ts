@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { chatCallBody } from "../testing/calls.ts";
 import { DIALECTS, serverForSuite, type TestServer } from "../testing/harness.ts";
 import { answerAs } from "../testing/review-queues.ts";
 import { cohenKappa, krippendorffAlpha, type Rating } from "./agreement.ts";
@@ -58,20 +59,8 @@ const RUBRIC = {
   ],
 };
 
-function call(id: string, model: string, i: number) {
-  return {
-    id,
-    startedAt: T0 + i,
-    endedAt: T0 + i + 100,
-    request: { model, messages: [{ role: "user", content: `question ${id}` }] },
-    response: {
-      id: `cmpl-${id}`,
-      object: "chat.completion",
-      model,
-      choices: [{ index: 0, message: { role: "assistant", content: `answer ${id}` }, finish_reason: "stop" }],
-    },
-  };
-}
+const call = (id: string, model: string, i: number) =>
+  chatCallBody(id, { model, startedAt: T0 + i, endedAt: T0 + i + 100 });
 
 async function inbox(s: TestServer, reviewer: string) {
   const r = await s.api<InboxOut>(`/api/notifications?recipient=${encodeURIComponent(reviewer)}&limit=200`);

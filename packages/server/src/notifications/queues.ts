@@ -16,7 +16,7 @@ import { callConditions, callFilterSchema, callListRowsByIds, findCall } from ".
 import { hash32, seededRandom } from "../evals/index.ts";
 import { datasetCallIds } from "../exports/index.ts";
 import { HttpError } from "../http/error.ts";
-import type { Store } from "../store/index.ts";
+import type { Database, Store } from "../store/index.ts";
 import { readJson, readJsonObject, readStringArray } from "../store/json.ts";
 import { text } from "../util/bounds.ts";
 import { newId } from "../util/ids.ts";
@@ -31,6 +31,7 @@ import {
 } from "./agreement.ts";
 import { type NotificationsDeps, notify, statusOf } from "./inbox.ts";
 import { DEFAULT_RUBRIC, getRubric, type RubricField, requireRubric } from "./rubrics.ts";
+import { expiresInSecondsSchema } from "./schemas.ts";
 
 /** At most this many items in one queue, and this many notifications (items × perItem). */
 export const MAX_QUEUE_ITEMS = 5000;
@@ -92,12 +93,7 @@ export const createReviewQueueSchema = z
       .optional()
       .describe("agreement level per field, where the field's type would choose otherwise"),
     message: text(10_000).optional(),
-    expiresInSeconds: z
-      .number()
-      .int()
-      .positive()
-      .max(366 * 24 * 3600)
-      .optional(),
+    expiresInSeconds: expiresInSecondsSchema.optional(),
   })
   .strict()
   .superRefine((q, ctx) => {
@@ -276,17 +272,7 @@ export interface ReviewQueueView extends ReviewQueueSummary {
   disagreements: DisagreementItem[];
 }
 
-type QueueRow = {
-  id: string;
-  name: string;
-  source: string;
-  reviewers: string;
-  perItem: number;
-  rubric: string;
-  levels: string | null;
-  itemCount: number;
-  createdAt: number;
-};
+type QueueRow = Database["reviewQueues"];
 
 /**
  * Creates a queue: resolves its items, deals them, stores the queue and one notification per reviewer per item.

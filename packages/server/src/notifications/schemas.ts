@@ -6,6 +6,13 @@ import { z } from "zod";
 import { tag } from "../graph/index.ts";
 import { jsonObject, text } from "../util/bounds.ts";
 
+/** How long a judge link stays valid, at most a year (a queue's invitations and a notification's alike). */
+export const expiresInSecondsSchema = z
+  .number()
+  .int()
+  .positive()
+  .max(366 * 24 * 3600);
+
 export const notificationSchema = z
   .object({
     id: text(200, { min: 1 }).optional(),
@@ -14,12 +21,7 @@ export const notificationSchema = z
     message: text(10_000).nullable().optional(),
     rubric: text(200, { min: 1 }).nullable().optional(),
     metadata: jsonObject().optional(),
-    expiresInSeconds: z
-      .number()
-      .int()
-      .positive()
-      .max(366 * 24 * 3600)
-      .optional(),
+    expiresInSeconds: expiresInSecondsSchema.optional(),
   })
   .strict();
 export type NotificationInput = z.infer<typeof notificationSchema>;

@@ -5,5 +5,5 @@
  * The door: what other folders use, by name.
  */
 export { type Attributes, type AttrValue, decodeExport, type OtlpSpan } from "./decode.ts";
-export { mountTraces, OTLP_TRACES_PATH } from "./routes.ts";
+export { mountTraces, OTLP_TRACES_PATH, otlpTracesOperation } from "./routes.ts";
 export { isLlmSpan, type SpanCall, spanToCall } from "./spans.ts";

@@ -17,6 +17,7 @@ import {
   type SpanExporter,
   TracerProvider,
 } from "@opentelemetry/sdk-trace";
+import { toolCallChoices } from "../testing/calls.ts";
 import { DIALECTS, eventually, serverForSuite, type TestServer } from "../testing/harness.ts";
 
 const KEY = "otlp-test-admin-key";
@@ -153,19 +154,7 @@ for (const dialect of DIALECTS) {
         { role: "user", content: "What do I owe?" },
       ]);
       assert.equal(call.request?.temperature, 0.2);
-      assert.deepEqual(call.response?.choices, [
-        {
-          index: 0,
-          message: {
-            role: "assistant",
-            content: null,
-            tool_calls: [
-              { id: "call_1", type: "function", function: { name: "balance", arguments: '{"account":"A"}' } },
-            ],
-          },
-          finish_reason: "tool_calls",
-        },
-      ]);
+      assert.deepEqual(call.response?.choices, toolCallChoices("call_1", "balance", '{"account":"A"}'));
       assert.equal(call.originalRequest?.spanId, spanId);
       assert.equal(call.originalRequest?.name, "chat gpt-4o-mini");
       assert.equal(

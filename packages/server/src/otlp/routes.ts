@@ -23,6 +23,61 @@ import { spanToCall } from "./spans.ts";
 
 export const OTLP_TRACES_PATH = "/v1/traces";
 
+const otlpError = (description: string) => ({
+  description: `${description}; a google.rpc.Status (\`{ code, message }\`) in the request's encoding`,
+});
+
+/**
+ * `POST /v1/traces` as the OpenAPI document states it. Not a route table's route (its bodies are protobuf or
+ * OTLP's JSON, answered in kind, and exporters append this fixed path outside `/api`), so written here, beside the
+ * handler, once.
+ */
+export const otlpTracesOperation = {
+  post: {
+    summary: "OTLP/HTTP trace export: each LLM span becomes a call; other spans are ignored and counted",
+    description:
+      "OpenTelemetry's ExportTraceServiceRequest (opentelemetry-proto), as application/x-protobuf or application/json, " +
+      "gzip allowed (content-encoding). Spans that follow the GenAI semantic conventions, OpenLLMetry, OpenInference " +
+      "or the AI SDK's telemetry are stored as calls with protocol `otlp`, their trace and span ids as tags.",
+    "x-intersebd-scope": "ingest",
+    requestBody: {
+      required: true,
+      content: {
+        "application/x-protobuf": { schema: { type: "string", format: "binary" } },
+        "application/json": {
+          schema: { type: "object", description: "ExportTraceServiceRequest in proto3 JSON" },
+        },
+      },
+    },
+    responses: {
+      "200": {
+        description:
+          "ExportTraceServiceResponse in the request's encoding; `partialSuccess.rejectedSpans` counts the spans that were not LLM calls",
+        content: {
+          "application/x-protobuf": { schema: { type: "string", format: "binary" } },
+          "application/json": {
+            schema: {
+              type: "object",
+              properties: {
+                partialSuccess: {
+                  type: "object",
+                  properties: { rejectedSpans: { type: "string" }, errorMessage: { type: "string" } },
+                },
+              },
+            },
+          },
+        },
+      },
+      "400": otlpError("not a valid export"),
+      "401": otlpError("keys are on and no valid key was sent"),
+      "403": otlpError("the key lacks the ingest scope"),
+      "413": otlpError("the body, or the body once inflated, is too large"),
+      "415": otlpError("neither application/x-protobuf nor application/json"),
+      "503": otlpError("the store is unreachable; the exporter retries"),
+    },
+  },
+};
+
 /** Mounts `POST /v1/traces` on the server's root app, checking keys against `keys`. */
 export function mountTraces(root: Hono, ctx: AppContext, keys: KeyRing): void {
   root.post(OTLP_TRACES_PATH, (c) => handleTraces(c, ctx, keys));

@@ -1,6 +1,7 @@
 /** Which spans are model calls, and the chat shape read from the attribute sets not covered by otlp.test.ts. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { toolCallChoices } from "../testing/calls.ts";
 import type { OtlpSpan } from "./decode.ts";
 import { isLlmSpan, spanToCall } from "./spans.ts";
 
@@ -82,19 +83,7 @@ describe("OTLP spans", () => {
       { role: "system", content: "You plan trips." },
       { role: "user", content: "Weather in Oslo?" },
     ]);
-    assert.deepEqual(call.response?.choices, [
-      {
-        index: 0,
-        message: {
-          role: "assistant",
-          content: null,
-          tool_calls: [
-            { id: "tc1", type: "function", function: { name: "weather", arguments: '{"city":"Oslo"}' } },
-          ],
-        },
-        finish_reason: "tool_calls",
-      },
-    ]);
+    assert.deepEqual(call.response?.choices, toolCallChoices("tc1", "weather", '{"city":"Oslo"}'));
     assert.deepEqual(call.response?.usage, { prompt_tokens: 20, completion_tokens: 5, total_tokens: 25 });
     assert.equal(call.ttftMs, 120);
     assert.equal(call.userId, "u-1");

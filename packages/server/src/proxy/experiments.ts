@@ -35,6 +35,8 @@ export interface Decision {
   route: ProxyRoute;
   /** The bytes to send: the request's own, or the variant's body. */
   body: Buffer;
+  /** `body` as the JSON object it was parsed to (or serialised from), when it is one: the record's, not parsed again. */
+  request?: Record<string, unknown>;
   routed?: Routed;
 }
 
@@ -54,20 +56,24 @@ export function decide(
 ): Decision {
   if (!context.experiment && !context.shadowOf && !live.matching && !body.includes(ALIAS_BYTES))
     return { route, body };
+  let request: Record<string, unknown> | undefined;
   try {
-    const routed = routeChat(
-      { body: jsonObject(body), context, upstream: route.upstream.name, callId },
-      live,
-    );
-    if (!routed) return { route, body };
+    // A request that names its experiment and the variant its service applied needs its body only to resolve an
+    // `exp:` alias: without one it is not parsed here (nor anything else the router would read of it).
+    const needsBody =
+      !(context.experiment && context.variant && !context.shadowOf) || body.includes(ALIAS_BYTES);
+    request = needsBody ? jsonObject(body) : undefined;
+    const routed = routeChat({ body: request, context, upstream: route.upstream.name, callId }, live);
+    if (!routed) return { route, body, request };
     let next = route;
     const upstream = routed.upstream ? upstreams.get(routed.upstream) : undefined;
     if (upstream) next = { ...route, upstream, upstreamPath: upstream.baseUrl.pathname + route.rest };
-    return { route: next, body: routed.body ? Buffer.from(JSON.stringify(routed.body)) : body, routed };
+    if (!routed.body) return { route: next, body, request, routed };
+    return { route: next, body: Buffer.from(JSON.stringify(routed.body)), request: routed.body, routed };
   } catch (err) {
     if (err instanceof HttpError && err.status < 500) throw err;
     onBug(err);
-    return { route, body };
+    return { route, body, request };
   }
 }
 

@@ -14,9 +14,10 @@ import { createMetrics } from "../metrics/index.ts";
 import {
   DIALECTS,
   type FakeUpstream,
-  postgresAvailable,
+  fakeUpstreamSuite,
   startFakeUpstream,
   startTestServer,
+  storedCall,
   type TestServer,
 } from "../testing/index.ts";
 import { createProxy } from "./index.ts";
@@ -257,30 +258,12 @@ describe("a call whose record cannot be built", () => {
 
 for (const dialect of DIALECTS) {
   describe(`capture hardening on ${dialect}`, async () => {
-    const skip = dialect === "postgres" && !(await postgresAvailable()) ? "PostgreSQL unreachable" : false;
-    let fake: FakeUpstream;
-    let server: TestServer;
-    before(async () => {
-      if (skip) return;
-      fake = await startFakeUpstream({ keepRequests: false });
-      server = await startTestServer(dialect, { upstream: fake.url });
-    });
-    after(async () => {
-      if (skip) return;
-      await server.stop();
-      await fake.close();
-    });
-
-    async function storedCall(id: string): Promise<Body> {
-      await server.ctx.recorder.flush();
-      const r = await server.api<Body>(`/api/calls/${id}`);
-      assert.equal(r.status, 200, `GET /api/calls/${id}: ${JSON.stringify(r.body).slice(0, 300)}`);
-      return r.body;
-    }
+    const suite = await fakeUpstreamSuite(dialect, { fake: { keepRequests: false } });
+    const { skip } = suite;
 
     /** Sends `body` (as is) through the proxy, with `metadata` as x-intersebd-metadata; returns the call's id. */
     async function proxied(body: string, metadata?: string): Promise<string> {
-      const r = await fetch(`${server.url}/v1/chat/completions`, {
+      const r = await fetch(`${suite.s.url}/v1/chat/completions`, {
         method: "POST",
         headers: {
           "content-type": "application/json",
@@ -304,19 +287,19 @@ for (const dialect of DIALECTS) {
         );
       }
       for (const id of ids) {
-        const call = await storedCall(id);
+        const call = await storedCall<Body>(suite.s, id);
         assert.equal(typeof call.request._raw, "string", "kept as its text");
         assert.ok(call.request._raw.startsWith('{"model":"m"'));
         assert.match(JSON.stringify(call.response), /echo: deep/, "the answer is kept whole");
       }
-      const list = await server.api<{ data: Body[] }>("/api/calls?limit=100");
+      const list = await suite.s.api<{ data: Body[] }>("/api/calls?limit=100");
       assert.equal(list.status, 200);
       for (const id of ids)
         assert.ok(
           list.body.data.some((c) => c.id === id),
           `${id} listed`,
         );
-      const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+      const metrics = await fetch(`${suite.s.url}/metrics`).then((r) => r.text());
       assert.doesNotMatch(metrics, /intersebd_rejected_records_total\{/, "nothing set aside");
     });
 
@@ -332,17 +315,17 @@ for (const dialect of DIALECTS) {
         }),
         JSON.stringify({ promptVersion: "a\u0000b", "k\u0000": 1 }),
       );
-      const call = await storedCall(id);
+      const call = await storedCall<Body>(suite.s, id);
       assert.equal(call.request.messages[0].content, "nul \ufffd here");
       assert.equal(call.requestedModel, "m\ufffd");
       assert.equal(call.userId, "u\ufffd");
       assert.deepEqual(call.metadata, { feature: "f\ufffd", promptVersion: "a\ufffdb", "k\ufffd": 1 });
       assert.match(call.response.choices[0].message.content, /nul \ufffd here/);
 
-      const list = await server.api<{ data: Body[] }>("/api/calls?limit=100");
+      const list = await suite.s.api<{ data: Body[] }>("/api/calls?limit=100");
       assert.equal(list.status, 200);
       assert.ok(list.body.data.some((c) => c.id === id));
-      const series = await server.api<{ buckets: Body[] }>(
+      const series = await suite.s.api<{ buckets: Body[] }>(
         "/api/metrics/timeseries?metric=volume&groupBy=promptVersion",
       );
       assert.equal(series.status, 200, JSON.stringify(series.body));
@@ -357,26 +340,26 @@ for (const dialect of DIALECTS) {
         '{"model":"m","messages":[{"role":"user","content":"half \\ud800 pair, whole \\ud83d\\ude00"}]}',
         '{"promptVersion":"v\\udfff"}',
       );
-      const call = await storedCall(id);
+      const call = await storedCall<Body>(suite.s, id);
       assert.equal(call.request.messages[0].content, "half \ufffd pair, whole \u{1f600}");
       assert.deepEqual(call.metadata, { promptVersion: "v\ufffd" });
-      const annotated = await server.api("/api/annotations", {
+      const annotated = await suite.s.api("/api/annotations", {
         body: { annotationKey: id, numericReward: 1 },
       });
       assert.equal(annotated.status, 201, JSON.stringify(annotated.body));
       for (const metric of ["volume", "reward"]) {
-        const series = await server.api<{ buckets: Body[] }>(
+        const series = await suite.s.api<{ buckets: Body[] }>(
           `/api/metrics/timeseries?metric=${metric}&groupBy=promptVersion`,
         );
         assert.equal(series.status, 200, `${metric}: ${JSON.stringify(series.body)}`);
       }
-      assert.equal((await server.api("/api/calls?limit=100")).status, 200);
+      assert.equal((await suite.s.api("/api/calls?limit=100")).status, 200);
     });
 
     it("refuses x-intersebd-metadata nested deeper than readers can walk, with a 400 naming the header", {
       skip,
     }, async () => {
-      const r = await server.api<Body>("/v1/chat/completions", {
+      const r = await suite.s.api<Body>("/v1/chat/completions", {
         body: { model: "m", messages: [] },
         headers: { "x-intersebd-metadata": `{"a":${"[".repeat(2000)}${"]".repeat(2000)}}` },
       });
@@ -402,14 +385,14 @@ for (const dialect of DIALECTS) {
         userId: null,
         tags: [],
       };
-      server.ctx.recorder.setAside(
+      suite.s.ctx.recorder.setAside(
         call.id,
         "unbuildable",
         new RangeError("too deep"),
         unbuiltRow(call, "full"),
       );
-      await server.ctx.recorder.flush();
-      const dir = server.config.dataDir;
+      await suite.s.ctx.recorder.flush();
+      const dir = suite.s.config.dataDir;
       const files = fs.readdirSync(dir).filter((f) => /^rejected-\d{4}-\d{2}-\d{2}\.jsonl$/.test(f));
       assert.equal(files.length, 1);
       const lines = fs
@@ -421,7 +404,7 @@ for (const dialect of DIALECTS) {
       assert.equal(line?.reason, "unbuildable");
       assert.equal(line?.error, "RangeError: too deep");
       assert.equal(line?.row.requestText, '{"model":"m"}');
-      const metrics = await fetch(`${server.url}/metrics`).then((m) => m.text());
+      const metrics = await fetch(`${suite.s.url}/metrics`).then((m) => m.text());
       assert.match(metrics, /intersebd_rejected_records_total\{reason="unbuildable"\} 1/);
     });
   });

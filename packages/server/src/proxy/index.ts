@@ -286,7 +286,7 @@ function sendAdmitted(
   }, opts.upstreamTimeoutMs);
 
   if (decision) {
-    watch?.requestChunk(decision.body);
+    watch?.requestChunk(decision.body, decision.request);
     upstreamReq.end(decision.body);
   } else {
     let received = 0;

@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
@@ -16,9 +15,12 @@ import { MESSAGES_STREAMS_DIR } from "../fake-upstream/messages.ts";
 import {
   DIALECTS,
   type FakeUpstream,
+  filesUnder,
+  journaledBeforeTerminal,
   postgresAvailable,
   startFakeUpstream,
   startTestServer,
+  storedCall,
   type TestServer,
 } from "../testing/index.ts";
 
@@ -105,14 +107,6 @@ for (const dialect of DIALECTS) {
     const client = (server: TestServer, headers: Record<string, string> = {}) =>
       new Anthropic({ baseURL: `${server.url}/anthropic`, apiKey: CLIENT_KEY, defaultHeaders: headers });
 
-    async function stored(server: TestServer, id: string | null): Promise<StoredCall> {
-      assert.ok(id, "the proxy answers x-intersebd-call-id");
-      await server.ctx.recorder.flush();
-      const r = await server.api<StoredCall>(`/api/calls/${id}`);
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      return r.body;
-    }
-
     for (const name of FIXTURES) {
       it(`stores ${name} as finalMessage() builds it, and forwards the bytes as they came`, async (t) => {
         if (!s) return t.skip("PostgreSQL unreachable");
@@ -123,7 +117,7 @@ for (const dialect of DIALECTS) {
         });
         const { response } = await stream.withResponse();
         const final = await stream.finalMessage();
-        const call = await stored(s, response.headers.get("x-intersebd-call-id"));
+        const call = await storedCall<StoredCall>(s, response.headers.get("x-intersebd-call-id"));
         assert.equal(call.outcome, "ok", call.error ?? "");
         assert.equal(call.protocol, "messages");
         assert.deepEqual(call.originalResponse, wire(final));
@@ -142,26 +136,12 @@ for (const dialect of DIALECTS) {
 
     it("has the call in the journal before the client reads message_stop", async (t) => {
       if (!s) return t.skip("PostgreSQL unreachable");
-      const dataDir = s.config.dataDir;
-      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-        const req = http.request(`${s?.url}/anthropic/v1/messages`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "x-fake-fixture": "text",
-            "x-fake-chunk-delay-ms": "2",
-          },
-        });
-        req.on("response", resolve).on("error", reject);
-        req.end(JSON.stringify({ model: MODEL, max_tokens: 8, stream: true, messages: [] }));
-      });
-      const id = String(res.headers["x-intersebd-call-id"]);
-      let seenAtStop: boolean | undefined;
-      res.setEncoding("utf8");
-      for await (const chunk of res) {
-        if (seenAtStop === undefined && String(chunk).includes("event: message_stop"))
-          seenAtStop = filesUnder(dataDir).some((f) => fs.readFileSync(f, "latin1").includes(id));
-      }
+      const seenAtStop = await journaledBeforeTerminal(
+        s,
+        "/anthropic/v1/messages",
+        { model: MODEL, max_tokens: 8, stream: true, messages: [] },
+        "message_stop",
+      );
       assert.equal(seenAtStop, true, "the record was journaled before the terminal event reached the client");
     });
 
@@ -174,7 +154,7 @@ for (const dialect of DIALECTS) {
       });
       const { response } = await stream.withResponse();
       await assert.rejects(stream.finalMessage(), /Overloaded/);
-      const call = await stored(s, response.headers.get("x-intersebd-call-id"));
+      const call = await storedCall<StoredCall>(s, response.headers.get("x-intersebd-call-id"));
       assert.equal(call.outcome, "upstream_error");
       assert.match(call.error ?? "", /overloaded_error/);
       const content = call.originalResponse?.content as Array<{ text?: string }>;
@@ -188,7 +168,7 @@ for (const dialect of DIALECTS) {
         .create({ model: MODEL, max_tokens: 64, messages: [{ role: "user", content: "hello there" }] })
         .withResponse();
       assert.equal(plain.data.content[0]?.type === "text" && plain.data.content[0].text, "echo: hello there");
-      const call = await stored(s, plain.response.headers.get("x-intersebd-call-id"));
+      const call = await storedCall<StoredCall>(s, plain.response.headers.get("x-intersebd-call-id"));
       assert.equal(call.protocol, "messages");
       assert.deepEqual(call.originalResponse ?? call.response, JSON.parse(JSON.stringify(plain.data)));
       const byTag = await s.api<{ data: Array<{ id: string }> }>(
@@ -211,7 +191,7 @@ for (const dialect of DIALECTS) {
         city: "Paris",
         unit: "c",
       });
-      const streamed = await stored(s, response.headers.get("x-intersebd-call-id"));
+      const streamed = await storedCall<StoredCall>(s, response.headers.get("x-intersebd-call-id"));
       assert.deepEqual(streamed.originalResponse ?? streamed.response, wire(final));
     });
 
@@ -261,12 +241,4 @@ for (const dialect of DIALECTS) {
       for (const key of [CLIENT_KEY, UPSTREAM_KEY]) assert.ok(!everything.includes(key), `${key} was kept`);
     });
   });
-}
-
-function filesUnder(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile())
-    .map((e) => path.join(e.parentPath, e.name));
 }

@@ -7,17 +7,15 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import http from "node:http";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import OpenAI from "openai";
 import { RESPONSES_STREAMS_DIR } from "../fake-upstream/responses.ts";
 import {
   DIALECTS,
-  type FakeUpstream,
-  postgresAvailable,
-  startFakeUpstream,
-  startTestServer,
+  fakeUpstreamSuite,
+  journaledBeforeTerminal,
+  storedCall,
   type TestServer,
 } from "../testing/index.ts";
 
@@ -46,47 +44,24 @@ function wire(response: object): Json {
 
 const FIXTURES = ["text", "function-call", "parallel-function-calls", "reasoning", "refusal", "incomplete"];
 
-function filesUnder(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => path.join(e.parentPath, e.name));
-}
-
 for (const dialect of DIALECTS) {
-  describe(`OpenAI Responses through the proxy (${dialect})`, () => {
-    let fake: FakeUpstream;
-    let s: TestServer | undefined;
-    before(async () => {
-      fake = await startFakeUpstream();
-      if (dialect === "postgres" && !(await postgresAvailable())) return;
-      s = await startTestServer(dialect, { upstream: fake.url, env: { INTERSEBD_CAPTURE: "full" } });
-    });
-    after(async () => {
-      await s?.stop();
-      await fake.close();
-    });
+  describe(`OpenAI Responses through the proxy (${dialect})`, async () => {
+    const suite = await fakeUpstreamSuite(dialect, { env: { INTERSEBD_CAPTURE: "full" } });
+    const { server } = suite;
 
     const client = (server: TestServer, headers: Record<string, string> = {}) =>
       new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "sk-test", maxRetries: 0, defaultHeaders: headers });
 
-    async function stored(server: TestServer, id: string | null): Promise<StoredCall> {
-      assert.ok(id, "the proxy answers x-intersebd-call-id");
-      await server.ctx.recorder.flush();
-      const r = await server.api<StoredCall>(`/api/calls/${id}`);
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      return r.body;
-    }
-
     for (const name of FIXTURES) {
       it(`stores ${name} as finalResponse() builds it, and forwards the bytes as they came`, async (t) => {
-        if (!s) return t.skip("PostgreSQL unreachable");
+        const s = server(t);
+        if (!s) return;
         const stream = client(s, { "x-fake-fixture": name }).responses.stream({
           model: "gpt-4.1",
           input: "hi",
         });
         const final = await stream.finalResponse();
-        const call = await stored(s, await idByTag(s, final.id));
+        const call = await storedCall<StoredCall>(s, await idByTag(s, final.id));
         assert.equal(call.outcome, "ok", call.error ?? "");
         assert.equal(call.protocol, "responses");
         assert.deepEqual(call.originalResponse, wire(final));
@@ -98,7 +73,9 @@ for (const dialect of DIALECTS) {
         const body = JSON.stringify({ model: "gpt-4.1", input: "hi", stream: true });
         const headers = { "content-type": "application/json", "x-fake-fixture": name };
         const via = await (await fetch(`${s.url}/v1/responses`, { method: "POST", headers, body })).text();
-        const direct = await (await fetch(`${fake.url}/responses`, { method: "POST", headers, body })).text();
+        const direct = await (
+          await fetch(`${suite.fake.url}/responses`, { method: "POST", headers, body })
+        ).text();
         assert.equal(via, direct);
         assert.equal(via, fs.readFileSync(path.join(RESPONSES_STREAMS_DIR, `${name}.sse`), "utf8"));
       });
@@ -124,25 +101,27 @@ for (const dialect of DIALECTS) {
     }
 
     it("records an error mid-stream and a failed response as upstream errors, keeping the partial response", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const midstream = client(s, { "x-fake-fixture": "error-midstream" }).responses.stream({
         model: "gpt-4.1",
         input: "hi",
       });
       // The client rejects with the error event itself.
       await assert.rejects(midstream.finalResponse(), (e) => /server had an error/.test(JSON.stringify(e)));
-      const call = await stored(s, await post(s, "error-midstream"));
+      const call = await storedCall<StoredCall>(s, await post(s, "error-midstream"));
       assert.equal(call.outcome, "upstream_error");
       assert.match(call.error ?? "", /server_error/);
       assert.equal(call.originalResponse?.output_text, "The first part");
 
-      const failedCall = await stored(s, await post(s, "failed"));
+      const failedCall = await storedCall<StoredCall>(s, await post(s, "failed"));
       assert.equal(failedCall.outcome, "upstream_error");
       assert.match(failedCall.error ?? "", /model failed/);
     });
 
     it("reads a previous_response_id chain as one session, unless the client names its session", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const openai = client(s);
       const first = await openai.responses.create({ model: "gpt-4.1", input: "first" });
       assert.equal(first.output_text, "echo: first");
@@ -159,7 +138,7 @@ for (const dialect of DIALECTS) {
       });
       const thirdFinal = await third.finalResponse();
       for (const id of [first.id, second.id, thirdFinal.id]) {
-        const call = await stored(s, await idByTag(s, id));
+        const call: StoredCall = await storedCall(s, await idByTag(s, id));
         assert.equal(call.protocol, "responses");
         assert.equal(call.sessionId, first.id, `${id} is in the chain's session`);
       }
@@ -168,18 +147,20 @@ for (const dialect of DIALECTS) {
         input: "fourth",
         previous_response_id: thirdFinal.id,
       });
-      assert.equal((await stored(s, await idByTag(s, named.id))).sessionId, "my-session");
+      assert.equal((await storedCall<StoredCall>(s, await idByTag(s, named.id))).sessionId, "my-session");
     });
 
     it("prices a Responses call by its model, as chat", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const r = await client(s).responses.create({ model: "gpt-4.1", input: "priced" });
-      const call = await stored(s, await idByTag(s, r.id));
+      const call = await storedCall<StoredCall>(s, await idByTag(s, r.id));
       assert.ok((call.costUsd ?? 0) > 0, "priced by model as chat is");
     });
 
     it("passes GET /v1/responses/{id} and background responses through, recorded once", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
+      const s = server(t);
+      if (!s) return;
       const openai = client(s);
       const bg = await openai.responses.create({ model: "gpt-4.1", input: "later", background: true });
       assert.equal(bg.status, "queued");
@@ -192,27 +173,14 @@ for (const dialect of DIALECTS) {
     });
 
     it("has the call in the journal before the client reads response.completed", async (t) => {
-      if (!s) return t.skip("PostgreSQL unreachable");
-      const dataDir = s.config.dataDir;
-      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-        const req = http.request(`${s?.url}/v1/responses`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "x-fake-fixture": "text",
-            "x-fake-chunk-delay-ms": "2",
-          },
-        });
-        req.on("response", resolve).on("error", reject);
-        req.end(JSON.stringify({ model: "gpt-4.1", input: "x", stream: true }));
-      });
-      const id = String(res.headers["x-intersebd-call-id"]);
-      let seenAtEnd: boolean | undefined;
-      res.setEncoding("utf8");
-      for await (const chunk of res) {
-        if (seenAtEnd === undefined && String(chunk).includes("event: response.completed"))
-          seenAtEnd = filesUnder(dataDir).some((f) => fs.readFileSync(f, "latin1").includes(id));
-      }
+      const s = server(t);
+      if (!s) return;
+      const seenAtEnd = await journaledBeforeTerminal(
+        s,
+        "/v1/responses",
+        { model: "gpt-4.1", input: "x", stream: true },
+        "response.completed",
+      );
       assert.equal(seenAtEnd, true, "the record was journaled before the terminal event reached the client");
     });
   });

@@ -61,6 +61,7 @@ export class CallWatcher {
   readonly #sink: CallSink;
   #routed: Routed | undefined;
   #shadow: ShadowHandoff | undefined;
+  #parsedRequest: Record<string, unknown> | undefined;
 
   constructor(
     id: string,
@@ -84,8 +85,10 @@ export class CallWatcher {
     this.#shadow = shadow;
   }
 
-  requestChunk(chunk: Buffer): void {
+  /** `parsed`: the whole body, already parsed (experiments read it to route it), so that it is not parsed twice. */
+  requestChunk(chunk: Buffer, parsed?: Record<string, unknown>): void {
     this.#requestChunks.push(chunk);
+    this.#parsedRequest = parsed;
   }
 
   responseStart(ures: IncomingMessage): void {
@@ -209,7 +212,9 @@ export class CallWatcher {
 
   #build(outcome: Outcome, status: number | null, error: string | null): CapturedCall {
     const requestText = Buffer.concat(this.#requestChunks).toString("utf8");
-    const request = parseJsonObject(requestText);
+    const parsed = this.#parsedRequest;
+    const request =
+      parsed && jsonDepth(parsed, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH ? parsed : parseJsonObject(requestText);
     let response: Record<string, unknown> | null;
     let responseText: string | undefined;
     if (this.#reader) {

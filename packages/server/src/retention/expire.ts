@@ -16,13 +16,15 @@ import {
   sql,
   type Transaction,
 } from "kysely";
+import { experimentTagSql, experimentTags } from "../calls/index.ts";
 import type { RetentionConfig } from "../config/index.ts";
 import type { Database, Store } from "../store/index.ts";
 
-/** What one run did, row counts by kind. */
-export interface RetentionCounts {
-  bodiesExpired: number;
-  callsDeleted: number;
+/**
+ * The rows that hang off calls and go with them, whoever removes the calls: retention here, erasure
+ * (erasure/erase.ts) on request. Counted by kind.
+ */
+export interface DependentRowCounts {
   callTags: number;
   callAnnotations: number;
   annotations: number;
@@ -30,17 +32,23 @@ export interface RetentionCounts {
   comparisons: number;
   notifications: number;
   webhookJobs: number;
-  snapshotRows: number;
   liveJobs: number;
+  /** Rows taken out of dataset snapshots. */
+  snapshotRows: number;
+}
+
+/** What one run did, row counts by kind. */
+export interface RetentionCounts extends DependentRowCounts {
+  bodiesExpired: number;
+  callsDeleted: number;
   reviewItems: number;
   /** Transactions committed (one per batch). */
   batches: number;
 }
 
-export function emptyCounts(): RetentionCounts {
+/** Nothing removed yet, for retention and erasure alike. */
+export function noDependentRows(): DependentRowCounts {
   return {
-    bodiesExpired: 0,
-    callsDeleted: 0,
     callTags: 0,
     callAnnotations: 0,
     annotations: 0,
@@ -48,11 +56,13 @@ export function emptyCounts(): RetentionCounts {
     comparisons: 0,
     notifications: 0,
     webhookJobs: 0,
-    snapshotRows: 0,
     liveJobs: 0,
-    reviewItems: 0,
-    batches: 0,
+    snapshotRows: 0,
   };
+}
+
+export function emptyCounts(): RetentionCounts {
+  return { ...noDependentRows(), bodiesExpired: 0, callsDeleted: 0, reviewItems: 0, batches: 0 };
 }
 
 export interface RunOptions {
@@ -86,6 +96,12 @@ function isKept(eb: ExpressionBuilder<Database, "calls">) {
         .innerJoin("comparisons", side, "callTags.tag")
         .select(sql`1`.as("x"))
         .whereRef("callTags.callId", "=", "calls.id"),
+    ),
+    // A comparison naming the call's experiment or variant tag (calls/experiment-tags.ts: not `call_tags` rows).
+    ...experimentTagSql("calls").map((tag) =>
+      eb.exists(
+        eb.selectFrom("comparisons").select(sql`1`.as("x")).where(sql.ref(side), "=", sql.raw<string>(tag)),
+      ),
     ),
   ];
   return eb.or([
@@ -199,7 +215,7 @@ async function liveKeys(trx: Kysely<Database>, keys: string[]): Promise<Set<stri
  */
 async function deleteCalls(
   trx: Kysely<Database>,
-  rows: Array<{ id: string; completionId: string | null }>,
+  rows: Array<{ id: string; completionId: string | null; experiment: string | null; variant: string | null }>,
   counts: RetentionCounts,
 ): Promise<void> {
   const ids = rows.map((r) => r.id);
@@ -208,6 +224,7 @@ async function deleteCalls(
   for (const r of rows) {
     keys.add(r.id);
     if (r.completionId) keys.add(r.completionId);
+    for (const t of experimentTags(r.experiment, r.variant)) keys.add(t);
   }
   for (const part of chunks(ids)) {
     for (const t of await trx.selectFrom("callTags").select("tag").where("callId", "in", part).execute()) {
@@ -319,7 +336,7 @@ async function deleteCallsBatch(
     if (!(await takeTurn(trx, store))) return -1;
     const rows = await trx
       .selectFrom("calls")
-      .select(["calls.id", "calls.completionId"])
+      .select(["calls.id", "calls.completionId", "calls.experiment", "calls.variant"])
       .where(due(cutoff, keptCutoff))
       .orderBy("calls.startedAt")
       .limit(batch)

@@ -39,3 +39,58 @@ export function chatCompletionBody(text: string, stream: boolean): string {
     ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
   });
 }
+
+/** What `chatCallBody` takes: the texts a test reads, and any other top-level field of the ingested call. */
+export type ChatCallFields = {
+  /** The completion id the response carries (what links and annotations name); `cmpl-<id>` by default. */
+  completionId?: string;
+  question?: string;
+  answer?: string;
+  model?: string;
+} & Record<string, unknown>;
+
+/**
+ * The body of `POST /api/calls` for one answered chat completion, as an SDK sends it: `question <id>` answered
+ * `answer <id>` with usage, the response's id `cmpl-<id>`. Other fields (tags, userId, sessionId, startedAt...)
+ * go on the call as given, so that a test names only what it looks at.
+ */
+export function chatCallBody(id: string, fields: ChatCallFields = {}) {
+  const { completionId, question, answer, model = "gpt-4o-mini", ...rest } = fields;
+  return {
+    id,
+    request: { model, messages: [{ role: "user", content: question ?? `question ${id}` }] },
+    response: {
+      id: completionId ?? `cmpl-${id}`,
+      object: "chat.completion",
+      created: 1_700_000_000,
+      model,
+      choices: [
+        {
+          index: 0,
+          message: { role: "assistant", content: answer ?? `answer ${id}` },
+          finish_reason: "stop",
+        },
+      ],
+      usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
+    },
+    ...rest,
+  };
+}
+
+/**
+ * The `choices` of a chat completion whose one answer calls tool `name` with `args` (JSON text): what the server
+ * stores for a tool call, whichever protocol or span format it came in.
+ */
+export function toolCallChoices(id: string, name: string, args: string) {
+  return [
+    {
+      index: 0,
+      message: {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id, type: "function", function: { name, arguments: args } }],
+      },
+      finish_reason: "tool_calls",
+    },
+  ];
+}

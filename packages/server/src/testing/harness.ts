@@ -162,8 +162,11 @@ export async function startTestServer(
   };
 }
 
-/** The proxy's paths, `/v1/...` and `/<name>/v1/...` (not `/api/v1`): its behaviour is the socket. */
-const PROXY_PATH = /^\/(?:(?!api\/)[^/]+\/)?v1(?:\/|$)/;
+/**
+ * The proxy's paths, `/v1/...` and `/<name>/v1/...` (not `/api/v1`, nor OTLP's `/v1/traces`, which the app
+ * serves, as `proxy/route.ts` leaves it): its behaviour is the socket.
+ */
+const PROXY_PATH = /^\/(?!v1\/traces$)(?:(?!api\/)[^/]+\/)?v1(?:\/|$)/;
 
 /**
  * The Request a socket would hand the app, for `server.fetch`: the Host and Content-Length the client sends. It
@@ -192,6 +195,20 @@ function inProcessRequest(
   }
   if (!headers.has("host")) headers.set("host", u.host);
   return new Request(url, { method: init.method, headers, body: init.body });
+}
+
+/**
+ * `POST path` through `s.api`, asserting the 201 (a failure names the path, what was sent and the answer);
+ * returns the answer's body.
+ */
+export async function postCreated<T = unknown>(s: TestServer, path: string, body: unknown): Promise<T> {
+  const r = await s.api<T>(path, { body });
+  assert.equal(
+    r.status,
+    201,
+    `POST ${path} ${JSON.stringify(body).slice(0, 300)} → ${r.status} ${JSON.stringify(r.body)}`,
+  );
+  return r.body;
 }
 
 /** Waits until `check` returns a truthy value (polling), or fails after `timeoutMs`. */
@@ -271,8 +288,28 @@ export function startupLine(child: {
   });
 }
 
+/** The CLI's source (`cli/main.ts`): what a test spawns with this process's node to run the CLI unbuilt. */
+export const CLI_MAIN = path.resolve(import.meta.dirname, "../cli/main.ts");
+
 /** The server's bin, the file `npx intersebd` runs. */
 export const SERVER_BIN = path.resolve(import.meta.dirname, "../../bin/intersebd.js");
+
+/**
+ * Spawns `intersebd serve` from `entry` (`SERVER_BIN` as deployed, or `CLI_MAIN`, the source) with this process's
+ * node, on port 0 over `fresh`'s database and data dir; the environment is this process's with `env` over it.
+ * The caller reads its output and waits for its startup line (`startupLine`, or the JSON log's).
+ */
+export function spawnServe(
+  entry: string,
+  fresh: { db: string; dataDir: string },
+  env: Record<string, string>,
+): ChildProcessWithoutNullStreams {
+  return spawn(
+    process.execPath,
+    [entry, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir],
+    { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] },
+  );
+}
 
 /**
  * Starts `intersebd serve <args>` through its bin, as deployed, and waits for its startup line. The environment is

@@ -11,7 +11,10 @@ export {
   startFakeUpstream,
 } from "../fake-upstream/index.ts";
 export * from "./calls.ts";
+export * from "./evals.ts";
 export * from "./harness.ts";
+export * from "./live.ts";
 export * from "./ports.ts";
+export * from "./proxy.ts";
 export * from "./store.ts";
 export * from "./upstream-suite.ts";

@@ -4,7 +4,7 @@
  * or clear user id sent through it appears in its output.
  */
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import {
@@ -14,6 +14,7 @@ import {
   freshDatabase,
   postgresAvailable,
   SERVER_BIN,
+  spawnServe,
   startFakeUpstream,
 } from "../testing/index.ts";
 
@@ -55,22 +56,14 @@ describe("INTERSEBD_LOG_FORMAT=json through `intersebd serve`", () => {
         sessionId: `session-${randomUUID()}`,
       };
       const out = { text: "" };
-      const child = spawn(
-        process.execPath,
-        [SERVER_BIN, "serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir],
-        {
-          env: {
-            ...process.env,
-            INTERSEBD_UPSTREAM: fake.url,
-            INTERSEBD_UPSTREAM_KEY: secrets.upstreamKey,
-            INTERSEBD_API_KEY: secrets.apiKey,
-            INTERSEBD_LOG_FORMAT: "json",
-            INTERSEBD_LOG_LEVEL: "debug",
-            INTERSEBD_FLUSH_MS: "5",
-          },
-          stdio: ["pipe", "pipe", "pipe"],
-        },
-      );
+      const child = spawnServe(SERVER_BIN, fresh, {
+        INTERSEBD_UPSTREAM: fake.url,
+        INTERSEBD_UPSTREAM_KEY: secrets.upstreamKey,
+        INTERSEBD_API_KEY: secrets.apiKey,
+        INTERSEBD_LOG_FORMAT: "json",
+        INTERSEBD_LOG_LEVEL: "debug",
+        INTERSEBD_FLUSH_MS: "5",
+      });
       child.stdout.on("data", (d: Buffer) => {
         out.text += d.toString();
       });

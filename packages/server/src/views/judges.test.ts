@@ -6,30 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DIALECTS, serverForSuite, type TestServer } from "../testing/harness.ts";
+import { chatCallBody } from "../testing/calls.ts";
+import { DIALECTS, postCreated, serverForSuite, type TestServer } from "../testing/harness.ts";
 import type { CalibrationPage, JudgeSummary } from "./judges.ts";
 
 const T0 = Date.parse("2025-04-01T10:00:00Z");
 
-function call(id: string, i: number) {
-  return {
-    id,
-    startedAt: T0 + i,
-    endedAt: T0 + i + 100,
-    request: { model: "gpt-4o-mini", messages: [{ role: "user", content: `question ${id}` }] },
-    response: {
-      id: `cmpl-${id}`,
-      object: "chat.completion",
-      model: "gpt-4o-mini",
-      choices: [{ index: 0, message: { role: "assistant", content: `answer ${id}` }, finish_reason: "stop" }],
-    },
-  };
-}
-
-async function post(s: TestServer, path: string, body: unknown) {
-  const r = await s.api(path, { body });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-}
+const call = (id: string, i: number) => chatCallBody(id, { startedAt: T0 + i, endedAt: T0 + i + 100 });
 
 async function judges(s: TestServer): Promise<JudgeSummary[]> {
   const r = await s.api<{ data: JudgeSummary[] }>("/api/judges");
@@ -62,14 +45,14 @@ for (const dialect of DIALECTS) {
           plan.push({ id, judge, human });
         }
       ids.push("jc_unlabelled");
-      await post(
+      await postCreated(
         s,
         "/api/calls",
         ids.map((id, i) => call(id, i)),
       );
       const first = plan[0] as { id: string };
       // An older verdict the judge later changed: only the newest counts.
-      await post(s, "/api/annotations", {
+      await postCreated(s, "/api/annotations", {
         id: "jdg_old",
         annotationKey: first.id,
         name: "helpful",
@@ -77,7 +60,7 @@ for (const dialect of DIALECTS) {
         source: "judge",
         annotatorId: "gpt-old",
       });
-      await post(s, "/api/annotations", [
+      await postCreated(s, "/api/annotations", [
         ...plan.map((p) => ({
           id: `jdg_${p.id}`,
           // Some by completion id: they resolve to the same call.
@@ -110,7 +93,7 @@ for (const dialect of DIALECTS) {
         { annotationKey: first.id, name: "other", numericReward: 0, source: "human" },
       ]);
       // Two people on one pass/pass call, averaging 0.65: still pass.
-      await post(s, "/api/annotations", {
+      await postCreated(s, "/api/annotations", {
         annotationKey: first.id,
         name: "helpful",
         numericReward: 0.3,
@@ -181,8 +164,8 @@ for (const dialect of DIALECTS) {
     it("says a judge with few labelled items is not yet calibrated, and one without any has no kappa", async (t) => {
       const s = server(t);
       if (!s) return;
-      await post(s, "/api/calls", [call("few_0", 0), call("few_1", 1), call("few_2", 2)]);
-      await post(s, "/api/annotations", [
+      await postCreated(s, "/api/calls", [call("few_0", 0), call("few_1", 1), call("few_2", 2)]);
+      await postCreated(s, "/api/annotations", [
         ...["few_0", "few_1", "few_2"].map((k, i) => ({
           annotationKey: k,
           name: "check:tone",
@@ -214,12 +197,12 @@ for (const dialect of DIALECTS) {
       const s = server(t);
       if (!s) return;
       const tags = ["pw_a1", "pw_b1", "pw_a2", "pw_b2", "pw_a3", "pw_b3", "pw_a4", "pw_b4"];
-      await post(
+      await postCreated(
         s,
         "/api/calls",
         tags.map((id, i) => call(id, i)),
       );
-      await post(s, "/api/comparisons", [
+      await postCreated(s, "/api/comparisons", [
         // 1: both say a. 2: the person saw the pair reversed and chose b, which is the judge's a.
         { a: "pw_a1", b: "pw_b1", choice: "a", source: "judge", annotatorId: "pref", reason: "a is kinder" },
         { a: "pw_a1", b: "pw_b1", choice: "a", source: "human", annotatorId: "ana" },
@@ -318,8 +301,8 @@ for (const dialect of DIALECTS) {
       if (!s) return;
       const none = await s.api<{ error: { message: string } }>("/api/judges/nobody/calibration");
       assert.equal(none.status, 404);
-      await post(s, "/api/calls", [call("cur_0", 0)]);
-      await post(s, "/api/annotations", {
+      await postCreated(s, "/api/calls", [call("cur_0", 0)]);
+      await postCreated(s, "/api/annotations", {
         annotationKey: "cur_0",
         name: "cursory",
         numericReward: 1,

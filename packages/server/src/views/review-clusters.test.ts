@@ -5,30 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DIALECTS, serverForSuite, type TestServer } from "../testing/harness.ts";
+import { type ChatCallFields, chatCallBody } from "../testing/calls.ts";
+import { DIALECTS, postCreated, serverForSuite } from "../testing/harness.ts";
 import { rewardBand } from "./review-clusters.ts";
 
 const T0 = Date.parse("2025-03-01T10:00:00Z");
 
-function call(id: string, startedAt: number, opts: Record<string, unknown> = {}) {
-  const {
-    durationMs = 100,
-    model = "gpt-4o-mini",
-    ...rest
-  } = opts as { durationMs?: number; model?: string };
-  return {
-    id,
-    startedAt,
-    endedAt: startedAt + durationMs,
-    request: { model, messages: [{ role: "user", content: `question ${id}` }] },
-    response: {
-      id: `cmpl-${id}`,
-      object: "chat.completion",
-      model,
-      choices: [{ index: 0, message: { role: "assistant", content: `answer ${id}` }, finish_reason: "stop" }],
-    },
-    ...rest,
-  };
+function call(id: string, startedAt: number, opts: { durationMs?: number } & ChatCallFields = {}) {
+  const { durationMs = 100, ...fields } = opts;
+  return chatCallBody(id, { startedAt, endedAt: startedAt + durationMs, ...fields });
 }
 
 const failed = (id: string, startedAt: number, model: string) =>
@@ -41,11 +26,6 @@ interface Cluster {
   newestAt: string;
   kinds: string[];
   items: Array<{ call: { id: string; request?: unknown }; reasons: string[]; kinds: string[] }>;
-}
-
-async function post(s: TestServer, path: string, body: unknown) {
-  const r = await s.api(path, { body });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
 }
 
 describe("reward bands", () => {
@@ -70,7 +50,7 @@ for (const dialect of DIALECTS) {
     it("groups candidates by safe metadata and orders repeated clusters by size and recency before single calls", async (t) => {
       const s = server(t);
       if (!s) return;
-      await post(s, "/api/calls", [
+      await postCreated(s, "/api/calls", [
         // Ten ordinary calls of 100 ms make the p90 100 ms; none is evidence of anything. Ingested: upstream `sdk`.
         ...Array.from({ length: 10 }, (_, i) => call(`ok_${i}`, T0 + i)),
         call("slow_1", T0 + 50, { durationMs: 9000 }),
@@ -85,7 +65,7 @@ for (const dialect of DIALECTS) {
         call("title_a_1", T0 + 302, { experiment: "titles", variant: "a" }),
         call("flagged_1", T0 + 400),
       ]);
-      await post(s, "/api/annotations", [
+      await postCreated(s, "/api/annotations", [
         { annotationKey: "cmpl-title_b_1", name: "check:format", numericReward: 0, source: "code" },
         { annotationKey: "cmpl-title_b_2", name: "check:format", numericReward: 0, source: "code" },
         // The same failed check on another variant is another cluster: the variant is part of the key.

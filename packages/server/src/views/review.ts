@@ -59,20 +59,29 @@ async function errors(store: Store, since: number, limit: number): Promise<Candi
 
 async function rewards(store: Store, since: number, limit: number): Promise<Candidate[]> {
   const agg = await lowRewardCalls(store, { since, limit, below: 0.5 });
-  if (agg.length === 0) return [];
-  const byId = await callListRowsByIds(
+  return withCalls(
     store,
-    agg.map((a) => a.id),
-  );
-  return agg.flatMap((a) => {
-    const row = byId.get(a.id);
-    if (!row) return [];
-    const { lo, hi, n } = a;
-    const reason =
+    agg,
+    (a) => a.id,
+    ({ lo, hi, n }) =>
       hi >= 0.5
         ? `disagreeing rewards: from ${lo} to ${hi} over ${n} annotations`
-        : `low reward: ${n === 1 ? lo : `at most ${hi} over ${n} annotations`}`;
-    return [{ row, reason }];
+        : `low reward: ${n === 1 ? lo : `at most ${hi} over ${n} annotations`}`,
+  );
+}
+
+/** Each finding with its call's list row and the reason it is worth a look; findings whose call is gone drop out. */
+async function withCalls<F>(
+  store: Store,
+  found: F[],
+  callIdOf: (f: F) => string,
+  reasonOf: (f: F) => string,
+): Promise<Candidate[]> {
+  if (found.length === 0) return [];
+  const byId = await callListRowsByIds(store, found.map(callIdOf));
+  return found.flatMap((f) => {
+    const row = byId.get(callIdOf(f));
+    return row ? [{ row, reason: reasonOf(f) }] : [];
   });
 }
 
@@ -103,16 +112,12 @@ async function slow(store: Store, since: number, limit: number): Promise<Candida
  * already, so not limited to unjudged calls: they wait for someone to settle them.
  */
 async function disagreements(store: Store, limit: number): Promise<Candidate[]> {
-  const found = await disagreeingCalls(store, limit);
-  if (found.length === 0) return [];
-  const byId = await callListRowsByIds(
+  return withCalls(
     store,
-    found.map((f) => f.callId),
+    await disagreeingCalls(store, limit),
+    (f) => f.callId,
+    (f) => f.reason,
   );
-  return found.flatMap((f) => {
-    const row = byId.get(f.callId);
-    return row ? [{ row, reason: f.reason }] : [];
-  });
 }
 
 async function randomSample(
@@ -138,7 +143,12 @@ async function randomSample(
 }
 
 /** Each evidence source's candidates (every source but the random sample), up to `limit` each. */
-async function evidence(store: Store, since: number, limit: number) {
+/** What each evidence source picks, by kind, in the order the queue deals them. */
+async function evidence(
+  store: Store,
+  since: number,
+  limit: number,
+): Promise<Array<[ReviewKind, Candidate[]]>> {
   const [e, r, s, sl, d] = await Promise.all([
     errors(store, since, limit),
     rewards(store, since, limit),
@@ -146,7 +156,13 @@ async function evidence(store: Store, since: number, limit: number) {
     slow(store, since, limit),
     disagreements(store, limit),
   ]);
-  return { e, r, s, sl, d };
+  return [
+    ["error", e],
+    ["reward", r],
+    ["schema", s],
+    ["slow", sl],
+    ["disagreement", d],
+  ];
 }
 
 /** A candidate call with every reason it was picked for. */
@@ -162,16 +178,8 @@ export interface Candidates {
  */
 export async function reviewCandidates(store: Store, perSource: number): Promise<Candidates[]> {
   const since = await startOfRecentCalls(store, REVIEW_WINDOW);
-  const { e, r, s, sl, d } = await evidence(store, since, perSource);
   const out = new Map<string, Candidates>();
-  const lists: Array<[ReviewKind, Candidate[]]> = [
-    ["error", e],
-    ["reward", r],
-    ["schema", s],
-    ["slow", sl],
-    ["disagreement", d],
-  ];
-  for (const [kind, list] of lists) {
+  for (const [kind, list] of await evidence(store, since, perSource)) {
     for (const p of list) {
       const c = out.get(p.row.id) ?? { row: p.row, reasons: [], kinds: [] };
       c.reasons.push(p.reason);
@@ -185,16 +193,11 @@ export async function reviewCandidates(store: Store, perSource: number): Promise
 /** Proposes up to `limit` calls to judge, each with why. */
 export async function reviewQueue(store: Store, limit: number): Promise<ReviewItem[]> {
   const since = await startOfRecentCalls(store, REVIEW_WINDOW);
-  const { e, r, s, sl, d } = await evidence(store, since, limit);
-  const picked = new Set([...e, ...r, ...s, ...sl, ...d].map((p) => p.row.id));
-  const random = await randomSample(store, since, limit, picked);
+  const found = await evidence(store, since, limit);
+  const picked = new Set(found.flatMap(([, list]) => list.map((p) => p.row.id)));
   const lists: Array<[ReviewKind, Candidate[]]> = [
-    ["error", e],
-    ["reward", r],
-    ["schema", s],
-    ["slow", sl],
-    ["disagreement", d],
-    ["random", random],
+    ...found,
+    ["random", await randomSample(store, since, limit, picked)],
   ];
   const items = new Map<string, { row: CallListRow; reasons: string[]; kinds: ReviewKind[] }>();
   // Every reason a listed call has, even those found in a list after the queue filled up.

@@ -5,7 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { DIALECTS, serverForSuite, startTestServer, type TestServer } from "../testing/harness.ts";
+import { type ChatCallFields, chatCallBody } from "../testing/calls.ts";
+import {
+  DIALECTS,
+  postCreated,
+  serverForSuite,
+  startTestServer,
+  type TestServer,
+} from "../testing/harness.ts";
 import { schemaFailure } from "./review.ts";
 import type { SessionSummary } from "./sessions.ts";
 
@@ -26,37 +33,15 @@ interface SessionsOut {
 
 const T0 = Date.parse("2025-03-01T10:00:00Z");
 
-function call(id: string, opts: Record<string, unknown> = {}, content: string = `answer ${id}`) {
-  const {
-    durationMs = 100,
-    startedAt = T0,
-    model = "gpt-4o-mini",
-    request = {},
-    ...rest
-  } = opts as {
-    durationMs?: number;
-    startedAt?: number;
-    model?: string;
-    request?: Record<string, unknown>;
-  };
-  return {
-    id,
-    startedAt,
-    endedAt: startedAt + durationMs,
-    request: { model, messages: [{ role: "user", content: `question ${id}` }], ...request },
-    response: {
-      id: `cmpl-${id}`,
-      object: "chat.completion",
-      model,
-      choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-    },
-    ...rest,
-  };
-}
-
-async function ingest(s: TestServer, body: unknown) {
-  const r = await s.api("/api/calls", { body });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
+/** A call answered `content`; `request` adds to the request (a response_format, say). */
+function call(
+  id: string,
+  opts: { durationMs?: number; startedAt?: number; request?: Record<string, unknown> } & ChatCallFields = {},
+  content = `answer ${id}`,
+) {
+  const { durationMs = 100, startedAt = T0, request = {}, ...fields } = opts;
+  const body = chatCallBody(id, { startedAt, endedAt: startedAt + durationMs, answer: content, ...fields });
+  return { ...body, request: { ...body.request, ...request } };
 }
 
 const jsonSchemaRequest = {
@@ -95,7 +80,7 @@ for (const dialect of DIALECTS) {
         call("split_1", { startedAt: T0 + 27 }),
         call("high_1", { startedAt: T0 + 28 }),
       ];
-      await ingest(s, calls);
+      await postCreated(s, "/api/calls", calls);
       const ann = await s.api("/api/annotations", {
         body: [
           { annotationKey: "cmpl-low_1", numericReward: 0, source: "code" },
@@ -155,7 +140,7 @@ for (const dialect of DIALECTS) {
     it("groups calls by session, most recent first, with paging; one session reads oldest first", async (t) => {
       const s = server(t);
       if (!s) return;
-      await ingest(s, [
+      await postCreated(s, "/api/calls", [
         call("s1_b", { sessionId: "s1", userId: "u1", startedAt: T0 + 2000, model: "gpt-4o" }),
         call("s1_a", { sessionId: "s1", userId: "u1", startedAt: T0 + 1000 }),
         call("s1_c", { sessionId: "s1", userId: "u2", startedAt: T0 + 3000 }),

@@ -1,4 +1,5 @@
 import { fromLocalInput, toLocalInput } from "../format.ts";
+import { ANY_YES_NO, bindTo, InputField, SelectField } from "./Fields.tsx";
 
 /** The calls list's filters: URL query parameters, named as `GET /api/calls` (and a dataset's filter) names them. */
 export const FILTER_KEYS = [
@@ -49,104 +50,59 @@ export function FilterFields({
   applyNow?(k: FilterKey, v: string): void;
   models: string[];
 }) {
+  const bind = bindTo(draft, set);
+  // Selects apply at once where the form applies on change.
+  const bindNow = bindTo(draft, applyNow);
   const text = (k: FilterKey, label: string, placeholder?: string, list?: string) => (
-    <label className="field">
-      <span>{label}</span>
-      <input
-        name={k}
-        value={draft[k] ?? ""}
-        placeholder={placeholder}
-        list={list}
-        onChange={(e) => set(k, e.target.value)}
-      />
-    </label>
+    <InputField label={label} {...bind(k)} placeholder={placeholder} list={list} />
+  );
+  // The reward bounds: numbers, in a narrow field.
+  const reward = (k: "minReward" | "maxReward", label: string) => (
+    <InputField label={label} className="narrow" {...bind(k)} type="number" step="any" />
+  );
+  // The time bounds: the browser's local date and time, kept as ISO.
+  const time = (k: "from" | "to", label: string) => (
+    <InputField
+      label={label}
+      name={k}
+      type="datetime-local"
+      value={toLocalInput(draft[k] ?? null)}
+      onValue={(v) => set(k, fromLocalInput(v))}
+    />
   );
   return (
     <>
-      <label className="field grow">
-        <span>Search</span>
-        <input
-          name="q"
-          type="search"
-          value={draft.q ?? ""}
-          placeholder="text in the request or response"
-          onChange={(e) => set("q", e.target.value)}
-        />
-      </label>
+      <InputField
+        label="Search"
+        className="grow"
+        {...bind("q")}
+        type="search"
+        placeholder="text in the request or response"
+      />
       {text("model", "Model", "any", "models-seen")}
       <datalist id="models-seen">
         {models.map((m) => (
           <option key={m} value={m} />
         ))}
       </datalist>
-      <label className="field">
-        <span>Outcome</span>
-        <select
-          name="outcome"
-          value={draft.outcome ?? ""}
-          onChange={(e) => applyNow("outcome", e.target.value)}
-        >
-          <option value="">any</option>
-          {OUTCOMES.map((o) => (
-            <option key={o} value={o}>
-              {o.replace(/_/g, " ")}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label className="field">
-        <span>Annotated</span>
-        <select
-          name="annotated"
-          value={draft.annotated ?? ""}
-          onChange={(e) => applyNow("annotated", e.target.value)}
-        >
-          <option value="">any</option>
-          <option value="true">yes</option>
-          <option value="false">no</option>
-        </select>
-      </label>
+      <SelectField label="Outcome" {...bindNow("outcome")}>
+        <option value="">any</option>
+        {OUTCOMES.map((o) => (
+          <option key={o} value={o}>
+            {o.replace(/_/g, " ")}
+          </option>
+        ))}
+      </SelectField>
+      <SelectField label="Annotated" {...bindNow("annotated")}>
+        {ANY_YES_NO}
+      </SelectField>
       {text("sessionId", "Session")}
       {text("userId", "User")}
       {text("tag", "Tag")}
-      <label className="field narrow">
-        <span>Reward ≥</span>
-        <input
-          name="minReward"
-          type="number"
-          step="any"
-          value={draft.minReward ?? ""}
-          onChange={(e) => set("minReward", e.target.value)}
-        />
-      </label>
-      <label className="field narrow">
-        <span>Reward ≤</span>
-        <input
-          name="maxReward"
-          type="number"
-          step="any"
-          value={draft.maxReward ?? ""}
-          onChange={(e) => set("maxReward", e.target.value)}
-        />
-      </label>
-      <label className="field">
-        <span>From</span>
-        <input
-          name="from"
-          type="datetime-local"
-          value={toLocalInput(draft.from ?? null)}
-          onChange={(e) => set("from", fromLocalInput(e.target.value))}
-        />
-      </label>
-      <label className="field">
-        <span>To</span>
-        <input
-          name="to"
-          type="datetime-local"
-          value={toLocalInput(draft.to ?? null)}
-          onChange={(e) => set("to", fromLocalInput(e.target.value))}
-        />
-      </label>
+      {reward("minReward", "Reward ≥")}
+      {reward("maxReward", "Reward ≤")}
+      {time("from", "From")}
+      {time("to", "To")}
     </>
   );
 }

@@ -112,58 +112,101 @@ const categoryScale = (n: number): uPlot.Scale => ({
   range: () => [-0.5, n - 0.5],
 });
 
+/** The y axis of numbers in `format`, labelled `label`, with room for its widest tick label. */
+const valueAxis = (t: Theme, label: string, format: (v: number) => string, extra: Partial<uPlot.Axis> = {}) =>
+  axis(t, { label, values: (_u, s) => s.map(format), size: axisSize, ...extra });
+
+/** A series' value in the legend: `format`ted, a dash where there is none. */
+const legendValue = (format: (v: number) => string) => (_u: uPlot, v: number | null) =>
+  v === null ? "—" : format(v);
+
+/** A bar series in `color`, filled at `alpha` (two hex digits), `size` as uPlot's bars take it. */
+function barSeries(
+  label: string,
+  color: string,
+  alpha: string,
+  size: [number, number],
+  extra: Partial<uPlot.Series> & { align?: -1 | 1 } = {},
+): uPlot.Series {
+  const { align, ...rest } = extra;
+  return {
+    label,
+    stroke: color,
+    fill: `${color}${alpha}`,
+    width: 1,
+    paths: bars(align === undefined ? { size } : { size, align }),
+    points: { show: false },
+    ...rest,
+  };
+}
+
+/**
+ * A chart over categories (one slot each, x labelled by `labels`): no hover points, the y scale and axis as
+ * given, `values` the series' values per category (`series[0]` is the x series).
+ */
+function categoryChart(
+  t: Theme,
+  labels: string[],
+  o: {
+    height: number;
+    legend?: uPlot.Legend;
+    y: uPlot.Scale;
+    yAxis: uPlot.Axis;
+    series: uPlot.Series[];
+    plugins?: uPlot.Plugin[];
+  },
+  ...values: Array<Array<number | null>>
+): ReturnType<Build> {
+  return {
+    opts: {
+      height: o.height,
+      legend: o.legend ?? { show: false },
+      cursor: { points: { show: false } },
+      scales: { x: categoryScale(labels.length), y: o.y },
+      axes: [categoryAxis(t, labels), o.yAxis],
+      series: o.series,
+      ...(o.plugins ? { plugins: o.plugins } : {}),
+    },
+    data: [labels.map((_, i) => i), ...values] as uPlot.AlignedData,
+  };
+}
+
+/** The element a chart is drawn in (by `build`, see `usePlot`), described for screen readers by `label`. */
+function ChartBox({ build, testId, label }: { build: Build; testId: string; label: string }) {
+  const box = usePlot(build);
+  return <div className="chart-box" ref={box} data-testid={testId} role="img" aria-label={label} />;
+}
+
 /**
  * Reward distribution: how many calls fall in each reward bucket (`bucket` is the bucket's lower edge).
  *
  * @example <HistogramChart buckets={[{ bucket: 0, count: 3 }, { bucket: 1, count: 5 }]} />
  */
 export function HistogramChart({ buckets }: { buckets: Array<{ bucket: number; count: number }> }) {
-  const box = usePlot(
-    useCallback<Build>(
-      (_w, t) => {
+  const build = useCallback<Build>(
+    (_w, t) =>
+      categoryChart(
+        t,
         // Each bucket is labelled by its lower edge: it holds the calls from there up to the next one.
-        const labels = buckets.map((b) => short(b.bucket));
-        return {
-          opts: {
-            height: 200,
-            legend: { show: false },
-            cursor: { points: { show: false } },
-            scales: {
-              x: categoryScale(buckets.length),
-              y: { range: (_u, _lo, hi) => [0, Math.max(1, hi * 1.1)] },
-            },
-            axes: [
-              categoryAxis(t, labels),
-              axis(t, {
-                label: "calls",
-                values: (_u, s) => s.map((v) => (Number.isInteger(v) ? String(v) : "")),
-              }),
-            ],
-            series: [
-              {},
-              {
-                label: "calls",
-                stroke: t.accent,
-                fill: `${t.accent}aa`,
-                width: 1,
-                paths: bars({ size: [0.8, 80] }),
-                points: { show: false },
-              },
-            ],
-          },
-          data: [buckets.map((_, i) => i), buckets.map((b) => b.count)],
-        };
-      },
-      [buckets],
-    ),
+        buckets.map((b) => short(b.bucket)),
+        {
+          height: 200,
+          y: { range: (_u, _lo, hi) => [0, Math.max(1, hi * 1.1)] },
+          yAxis: axis(t, {
+            label: "calls",
+            values: (_u, s) => s.map((v) => (Number.isInteger(v) ? String(v) : "")),
+          }),
+          series: [{}, barSeries("calls", t.accent, "aa", [0.8, 80])],
+        },
+        buckets.map((b) => b.count),
+      ),
+    [buckets],
   );
   return (
-    <div
-      className="chart-box"
-      ref={box}
-      data-testid="histogram-chart"
-      role="img"
-      aria-label={`reward histogram: ${buckets.map((b) => `${b.bucket}: ${b.count}`).join(", ")}`}
+    <ChartBox
+      build={build}
+      testId="histogram-chart"
+      label={`reward histogram: ${buckets.map((b) => `${b.bucket}: ${b.count}`).join(", ")}`}
     />
   );
 }
@@ -214,32 +257,16 @@ export function RateChart({
   testId?: string;
   label?: string;
 }) {
-  const box = usePlot(
-    useCallback<Build>(
-      (_w, t) => ({
-        opts: {
+  const build = useCallback<Build>(
+    (_w, t) =>
+      categoryChart(
+        t,
+        rows.map((r) => r.label),
+        {
           height: 220,
-          legend: { show: false },
-          cursor: { points: { show: false } },
-          scales: { x: categoryScale(rows.length), y: { range: [0, 1] } },
-          axes: [
-            categoryAxis(
-              t,
-              rows.map((r) => r.label),
-            ),
-            axis(t, { label, values: (_u, s) => s.map(pct) }),
-          ],
-          series: [
-            {},
-            {
-              label,
-              stroke: t.accent,
-              fill: `${t.accent}99`,
-              width: 1,
-              paths: bars({ size: [0.6, 90] }),
-              points: { show: false },
-            },
-          ],
+          y: { range: [0, 1] },
+          yAxis: axis(t, { label, values: (_u, s) => s.map(pct) }),
+          series: [{}, barSeries(label, t.accent, "99", [0.6, 90])],
           plugins: [
             whiskers(
               rows.map((r) => r.ci),
@@ -247,18 +274,15 @@ export function RateChart({
             ),
           ],
         },
-        data: [rows.map((_, i) => i), rows.map((r) => r.rate)],
-      }),
-      [rows, label],
-    ),
+        rows.map((r) => r.rate),
+      ),
+    [rows, label],
   );
   return (
-    <div
-      className="chart-box"
-      ref={box}
-      data-testid={testId}
-      role="img"
-      aria-label={`${label}: ${rows.map((r) => `${r.label} ${r.rate === null ? "n/a" : pct(r.rate)}`).join(", ")}`}
+    <ChartBox
+      build={build}
+      testId={testId}
+      label={`${label}: ${rows.map((r) => `${r.label} ${r.rate === null ? "n/a" : pct(r.rate)}`).join(", ")}`}
     />
   );
 }
@@ -281,50 +305,36 @@ export function PairBars({
   format?: (v: number) => string;
   testId?: string;
 }) {
-  const box = usePlot(
-    useCallback<Build>(
-      (_w, t) => ({
-        opts: {
+  const build = useCallback<Build>(
+    (_w, t) =>
+      categoryChart(
+        t,
+        categories,
+        {
           height: 220,
           legend: { live: false },
-          cursor: { points: { show: false } },
-          scales: {
-            x: categoryScale(categories.length),
-            y: { range: (_u, _lo, hi) => [0, hi > 0 ? hi * 1.1 : 1] },
-          },
-          axes: [
-            categoryAxis(t, categories),
-            axis(t, { label: unit, values: (_u, s) => s.map(format), size: axisSize }),
-          ],
+          y: { range: (_u, _lo, hi) => [0, hi > 0 ? hi * 1.1 : 1] },
+          yAxis: valueAxis(t, unit, format),
           series: [
             { label: "", value: (_u, v) => (v === null ? "" : (categories[v] ?? "")) },
-            ...series.map((s, j) => {
-              const color = (j === 0 ? t.muted : t.accent) as string;
-              return {
-                label: s.label,
-                stroke: color,
-                fill: `${color}bb`,
-                width: 1,
-                value: (_u: uPlot, v: number | null) => (v === null ? "—" : `${format(v)} ${unit}`),
+            ...series.map((s, j) =>
+              barSeries(s.label, j === 0 ? t.muted : t.accent, "bb", [0.35, 60], {
+                value: legendValue((v) => `${format(v)} ${unit}`),
                 // The first bar ends at the category's tick, the second starts there: side by side.
-                paths: bars({ size: [0.35, 60], align: j === 0 ? -1 : 1 }),
-                points: { show: false },
-              } satisfies uPlot.Series;
-            }),
+                align: j === 0 ? -1 : 1,
+              }),
+            ),
           ],
         },
-        data: [categories.map((_, i) => i), ...series.map((s) => s.values)] as uPlot.AlignedData,
-      }),
-      [categories, series, unit, format],
-    ),
+        ...series.map((s) => s.values),
+      ),
+    [categories, series, unit, format],
   );
   return (
-    <div
-      className="chart-box"
-      ref={box}
-      data-testid={testId}
-      role="img"
-      aria-label={`${unit}: ${series.map((s) => `${s.label} ${s.values.map((v) => (v === null ? "—" : format(v))).join(" / ")}`).join("; ")}`}
+    <ChartBox
+      build={build}
+      testId={testId}
+      label={`${unit}: ${series.map((s) => `${s.label} ${s.values.map((v) => (v === null ? "—" : format(v))).join(" / ")}`).join("; ")}`}
     />
   );
 }
@@ -363,50 +373,44 @@ export function TimeChart({
   /** Vertical lines at these times (events such as a configuration change), each with a short label. */
   markers?: TimeMarker[];
 }) {
-  const box = usePlot(
-    useCallback<Build>(
-      (_w, t) => ({
-        opts: {
-          height,
-          scales: {
-            x: { time: true },
-            y: { range: yRange ?? ((_u, lo, hi) => [Math.min(0, lo), hi > lo ? hi * 1.05 : hi + 1]) },
-          },
-          axes: [
-            axis(t),
-            axis(t, {
-              label: unit,
-              values: (_u, s) => s.map(format),
-              size: axisSize,
-              ...(integer
-                ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 1e5, 1e6] }
-                : {}),
-            }),
-          ],
-          series: [
-            {},
-            ...series.map((s, j) => {
-              const color = t.palette[(s.color ?? j) % t.palette.length] as string;
-              return {
-                label: s.label,
-                stroke: color,
-                width: 2,
-                spanGaps: false,
-                value: (_u: uPlot, v: number | null) => (v === null ? "—" : format(v)),
-                points: { show: points, size: 5, fill: color },
-              } satisfies uPlot.Series;
-            }),
-          ],
-          plugins: markers?.length ? [vmarkers(markers)] : [],
+  const build = useCallback<Build>(
+    (_w, t) => ({
+      opts: {
+        height,
+        scales: {
+          x: { time: true },
+          y: { range: yRange ?? ((_u, lo, hi) => [Math.min(0, lo), hi > lo ? hi * 1.05 : hi + 1]) },
         },
-        data: [xs, ...series.map((s) => s.values)] as uPlot.AlignedData,
-      }),
-      [xs, series, unit, height, format, integer, points, yRange, markers],
-    ),
+        axes: [
+          axis(t),
+          valueAxis(
+            t,
+            unit,
+            format,
+            integer ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 1e5, 1e6] } : {},
+          ),
+        ],
+        series: [
+          {},
+          ...series.map((s, j) => {
+            const color = t.palette[(s.color ?? j) % t.palette.length] as string;
+            return {
+              label: s.label,
+              stroke: color,
+              width: 2,
+              spanGaps: false,
+              value: legendValue(format),
+              points: { show: points, size: 5, fill: color },
+            } satisfies uPlot.Series;
+          }),
+        ],
+        plugins: markers?.length ? [vmarkers(markers)] : [],
+      },
+      data: [xs, ...series.map((s) => s.values)] as uPlot.AlignedData,
+    }),
+    [xs, series, unit, height, format, integer, points, yRange, markers],
   );
-  return (
-    <div className="chart-box" ref={box} data-testid={testId} role="img" aria-label={`${unit} over time`} />
-  );
+  return <ChartBox build={build} testId={testId} label={`${unit} over time`} />;
 }
 
 /**
@@ -426,55 +430,43 @@ export function IntervalChart({
   testId?: string;
   reference?: number | null;
 }) {
-  const box = usePlot(
-    useCallback<Build>(
-      (_w, t) => {
-        const known = rows.flatMap((r) =>
-          [r.estimate, r.low, r.high].filter((v): v is number => typeof v === "number"),
-        );
-        const lo = Math.min(0, ...known);
-        const hi = Math.max(1, ...known);
-        const pad = (hi - lo) * 0.05;
-        // No whisker where the interval is not known yet.
-        const ranges: Interval[] = rows.map((r) =>
-          r.low === null || r.high === null ? null : [r.low, r.high],
-        );
-        const plugins: uPlot.Plugin[] = [whiskers(ranges, t.text)];
-        if (typeof reference === "number") plugins.push(hline(reference, t.muted));
-        return {
-          opts: {
-            height: 220,
-            legend: { show: false },
-            cursor: { points: { show: false } },
-            scales: { x: categoryScale(rows.length), y: { range: [lo - pad, hi + pad] } },
-            axes: [
-              categoryAxis(
-                t,
-                rows.map((r) => r.label),
-              ),
-              axis(t, { label: unit, values: (_u, s) => s.map(short), size: axisSize }),
-            ],
-            series: [
-              {},
-              { label: unit, stroke: t.accent, width: 0, points: { show: true, size: 10, fill: t.accent } },
-            ],
-            plugins,
-          },
-          data: [rows.map((_, i) => i), rows.map((r) => r.estimate)],
-        };
-      },
-      [rows, unit, reference],
-    ),
+  const build = useCallback<Build>(
+    (_w, t) => {
+      const known = rows.flatMap((r) =>
+        [r.estimate, r.low, r.high].filter((v): v is number => typeof v === "number"),
+      );
+      const lo = Math.min(0, ...known);
+      const hi = Math.max(1, ...known);
+      const pad = (hi - lo) * 0.05;
+      // No whisker where the interval is not known yet.
+      const ranges: Interval[] = rows.map((r) =>
+        r.low === null || r.high === null ? null : [r.low, r.high],
+      );
+      const plugins: uPlot.Plugin[] = [whiskers(ranges, t.text)];
+      if (typeof reference === "number") plugins.push(hline(reference, t.muted));
+      return categoryChart(
+        t,
+        rows.map((r) => r.label),
+        {
+          height: 220,
+          y: { range: [lo - pad, hi + pad] },
+          yAxis: valueAxis(t, unit, short),
+          series: [
+            {},
+            { label: unit, stroke: t.accent, width: 0, points: { show: true, size: 10, fill: t.accent } },
+          ],
+          plugins,
+        },
+        rows.map((r) => r.estimate),
+      );
+    },
+    [rows, unit, reference],
   );
   return (
-    <div
-      className="chart-box"
-      ref={box}
-      data-testid={testId}
-      role="img"
-      aria-label={`${unit}: ${rows
-        .map((r) => `${r.label} ${r.estimate === null ? "n/a" : short(r.estimate)}`)
-        .join(", ")}`}
+    <ChartBox
+      build={build}
+      testId={testId}
+      label={`${unit}: ${rows.map((r) => `${r.label} ${r.estimate === null ? "n/a" : short(r.estimate)}`).join(", ")}`}
     />
   );
 }
@@ -565,58 +557,51 @@ export function SequenceChart({
   testId?: string;
   height?: number;
 }) {
-  const box = usePlot(
-    useCallback<Build>(
-      (_w, t) => {
-        const all = series.flatMap((s) => [...s.low, ...s.high, ...s.estimate]);
-        const known = all.filter((v): v is number => typeof v === "number");
-        const lo = Math.min(0, ...known);
-        const hi = Math.max(0, ...known);
-        const pad = Math.max(0.05, (hi - lo) * 0.08);
-        const colors = series.map((_, j) => t.palette[(j + 1) % t.palette.length] as string);
-        // One x (a single day so far) would leave uPlot without a span: show a day on each side.
-        const [first = 0, last = 0] = [xs[0], xs[xs.length - 1]];
-        const x: uPlot.Scale =
-          xs.length > 1 ? { time: true } : { time: true, range: () => [first - 86_400, last + 86_400] };
-        return {
-          opts: {
-            height,
-            legend: { live: false },
-            scales: { x, y: { range: [lo - pad, hi + pad] } },
-            axes: [
-              axis(t),
-              axis(t, { label: `difference in ${unit}`, values: (_u, s) => s.map(short), size: axisSize }),
-            ],
-            series: [
-              {},
-              ...series.map(
-                (s, j) =>
-                  ({
-                    label: `${s.label} − control`,
-                    stroke: colors[j],
-                    width: 2,
-                    spanGaps: true,
-                    value: (_u: uPlot, v: number | null) => (v === null ? "—" : short(v)),
-                    points: { show: true, size: 6, fill: colors[j] },
-                  }) satisfies uPlot.Series,
-              ),
-            ],
-            // The bands are drawn, not series, so the legend names the lines only.
-            plugins: [bandsPlugin(xs, series, colors), hline(0, t.muted)],
-          },
-          data: [xs, ...series.map((s) => s.estimate)] as uPlot.AlignedData,
-        };
-      },
-      [xs, series, unit, height],
-    ),
+  const build = useCallback<Build>(
+    (_w, t) => {
+      const all = series.flatMap((s) => [...s.low, ...s.high, ...s.estimate]);
+      const known = all.filter((v): v is number => typeof v === "number");
+      const lo = Math.min(0, ...known);
+      const hi = Math.max(0, ...known);
+      const pad = Math.max(0.05, (hi - lo) * 0.08);
+      const colors = series.map((_, j) => t.palette[(j + 1) % t.palette.length] as string);
+      // One x (a single day so far) would leave uPlot without a span: show a day on each side.
+      const [first = 0, last = 0] = [xs[0], xs[xs.length - 1]];
+      const x: uPlot.Scale =
+        xs.length > 1 ? { time: true } : { time: true, range: () => [first - 86_400, last + 86_400] };
+      return {
+        opts: {
+          height,
+          legend: { live: false },
+          scales: { x, y: { range: [lo - pad, hi + pad] } },
+          axes: [axis(t), valueAxis(t, `difference in ${unit}`, short)],
+          series: [
+            {},
+            ...series.map(
+              (s, j) =>
+                ({
+                  label: `${s.label} − control`,
+                  stroke: colors[j],
+                  width: 2,
+                  spanGaps: true,
+                  value: legendValue(short),
+                  points: { show: true, size: 6, fill: colors[j] },
+                }) satisfies uPlot.Series,
+            ),
+          ],
+          // The bands are drawn, not series, so the legend names the lines only.
+          plugins: [bandsPlugin(xs, series, colors), hline(0, t.muted)],
+        },
+        data: [xs, ...series.map((s) => s.estimate)] as uPlot.AlignedData,
+      };
+    },
+    [xs, series, unit, height],
   );
   return (
-    <div
-      className="chart-box"
-      ref={box}
-      data-testid={testId}
-      role="img"
-      aria-label={`difference to control in ${unit} over time, with its confidence-sequence band`}
+    <ChartBox
+      build={build}
+      testId={testId}
+      label={`difference to control in ${unit} over time, with its confidence-sequence band`}
     />
   );
 }

@@ -1,6 +1,7 @@
 import { type ReactNode, useState } from "react";
 import type { ApiError } from "../api.ts";
 import { fmtReward, pretty } from "../format.ts";
+import type { CursorPages, Loaded } from "../hooks.ts";
 
 /** The server's error message, shown where the content would have been. */
 export function ErrorBox({ error, title }: { error: ApiError | Error | string; title?: string }) {
@@ -26,22 +27,95 @@ export function Loading({ what = "Loading" }: { what?: string }) {
 }
 
 /**
+ * A page's title row: the `h1`, the `explanation` under it when given (a muted line), and the `actions` on the
+ * right (buttons, links, a count).
+ */
+export function PageHead({
+  title,
+  explanation,
+  actions,
+  titleTestId,
+}: {
+  title: ReactNode;
+  explanation?: ReactNode;
+  actions?: ReactNode;
+  titleTestId?: string;
+}) {
+  const h1 = <h1 data-testid={titleTestId}>{title}</h1>;
+  return (
+    <header className="page-head">
+      {explanation === undefined ? (
+        h1
+      ) : (
+        <div>
+          {h1}
+          <p className="muted small">{explanation}</p>
+        </div>
+      )}
+      {actions}
+    </header>
+  );
+}
+
+/** A column heading of `DataTable`: its label, or the label with the heading's class ("num": right-aligned). */
+export type Column = string | { label: string; className: string };
+
+/** A numeric column: right-aligned like its cells. */
+export const numColumn = (label: string): Column => ({ label, className: "num" });
+
+/** A scrollable table with one row of headings; `children` are its body rows. */
+export function DataTable({
+  testId,
+  columns,
+  className,
+  children,
+}: {
+  testId: string;
+  columns: Column[];
+  className?: string;
+  children: ReactNode;
+}) {
+  return (
+    <div className="table-wrap">
+      <table className={className} data-testid={testId}>
+        <thead>
+          <tr>
+            {columns.map((c, i) =>
+              typeof c === "string" ? (
+                // Headings may repeat (or be empty), and never move: the index is their identity.
+                // biome-ignore lint/suspicious/noArrayIndexKey: see above
+                <th key={i}>{c || null}</th>
+              ) : (
+                // biome-ignore lint/suspicious/noArrayIndexKey: as above
+                <th key={i} className={c.className}>
+                  {c.label}
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+/** What `useApi` answers, as far as a list page's states need it. */
+type ListLoad = Pick<Loaded<unknown>, "data" | "error" | "loading">;
+
+/**
  * A list page's states around its table: the error, loading until the first answer, the `empty` explanation
  * once the list has answered nothing, else `children`.
  */
 export function ListStates({
-  error,
-  loading,
-  data,
+  list: { error, loading, data },
   count,
   loadingWhat,
   emptyTestId,
   empty,
   children,
 }: {
-  error: ApiError | undefined;
-  loading: boolean;
-  data: unknown;
+  list: ListLoad;
   count: number;
   loadingWhat: string;
   emptyTestId: string;
@@ -58,6 +132,38 @@ export function ListStates({
         </div>
       ) : null}
       {count > 0 ? children : null}
+    </>
+  );
+}
+
+/**
+ * The states of a list read a page at a time (`useCursorPages`): the error, the `empty` explanation once the
+ * first page is empty, the rows (`children`), loading (first page or more), and "Load more" while there is more.
+ */
+export function PagedStates<T>({
+  pages: { rows, error, loading, more },
+  loadingWhat,
+  empty,
+  children,
+}: {
+  pages: CursorPages<T>;
+  loadingWhat: string;
+  empty: ReactNode;
+  children: ReactNode;
+}) {
+  return (
+    <>
+      {error ? <ErrorBox error={error} /> : null}
+      {!loading && !error && rows.length === 0 ? <div className="empty">{empty}</div> : null}
+      {rows.length > 0 ? children : null}
+      {loading ? <Loading what={loadingWhat} /> : null}
+      {more ? (
+        <div className="list-foot">
+          <button type="button" onClick={more}>
+            Load more
+          </button>
+        </div>
+      ) : null}
     </>
   );
 }
@@ -175,6 +281,24 @@ export function Section({
       </header>
       {children}
     </section>
+  );
+}
+
+/** One fact of a `<dl className="facts">`: its label, and its value (`className`: the value's classes). */
+export function Fact({
+  label,
+  className,
+  children,
+}: {
+  label: ReactNode;
+  className?: string;
+  children: ReactNode;
+}) {
+  return (
+    <div className="fact">
+      <dt>{label}</dt>
+      <dd className={className}>{children}</dd>
+    </div>
   );
 }
 

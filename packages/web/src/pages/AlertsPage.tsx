@@ -1,4 +1,4 @@
-import { ListStates } from "../components/ui.tsx";
+import { DataTable, ListStates, PageHead } from "../components/ui.tsx";
 import { fmtDateTime, fmtInt, fmtPct } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { AlertList, AlertView } from "../types.ts";
@@ -20,28 +20,24 @@ const CONDITION: Record<string, string> = {
 
 /** `/alerts`: the alert rules' episodes, open first, then resolved, newest first. */
 export default function AlertsPage() {
-  const { data, error, loading } = useApi<AlertList>("/api/alerts?limit=200");
+  const list = useApi<AlertList>("/api/alerts?limit=200");
+  const { data } = list;
   const rows = data?.alerts ?? [];
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Alerts</h1>
-          <p className="muted small">
-            An alert opens when a rule's condition holds over its window (a check failing too often, a floor
-            flag, a reward dropping against the week before, errors) and resolves when it stops holding.
-          </p>
-        </div>
-        {data ? (
-          <span className="muted" data-testid="alerts-open">
-            {data.open} open
-          </span>
-        ) : null}
-      </header>
+      <PageHead
+        title="Alerts"
+        explanation="An alert opens when a rule's condition holds over its window (a check failing too often, a floor flag, a reward dropping against the week before, errors) and resolves when it stops holding."
+        actions={
+          data ? (
+            <span className="muted" data-testid="alerts-open">
+              {data.open} open
+            </span>
+          ) : null
+        }
+      />
       <ListStates
-        error={error}
-        loading={loading}
-        data={data}
+        list={list}
         count={rows.length}
         loadingWhat="Loading alerts"
         emptyTestId="alerts-empty"
@@ -60,42 +56,38 @@ export default function AlertsPage() {
           </>
         }
       >
-        <div className="table-wrap">
-          <table data-testid="alerts-table">
-            <thead>
-              <tr>
-                <th>Status</th>
-                <th>Rule</th>
-                <th>Condition</th>
-                <th>Value</th>
-                <th>Threshold</th>
-                <th>Window</th>
-                <th>Calls</th>
-                <th>Started</th>
-                <th>Resolved</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((a) => (
-                <tr key={a.id} data-alert={a.id} data-status={a.status}>
-                  <td>
-                    <span className={a.status === "open" ? "badge bad" : "badge"}>{a.status}</span>
-                  </td>
-                  <td className="nowrap">{a.rule}</td>
-                  <td>{CONDITION[a.condition] ?? a.condition}</td>
-                  <td className="num" title={`latest: ${fmtValue(a, a.lastValue)}`}>
-                    {fmtValue(a, a.value)}
-                  </td>
-                  <td className="num">{fmtValue(a, a.threshold)}</td>
-                  <td>{a.window}</td>
-                  <td className="num">{fmtInt(a.calls)}</td>
-                  <td className="nowrap">{fmtDateTime(a.startedAt)}</td>
-                  <td className="nowrap">{a.resolvedAt ? fmtDateTime(a.resolvedAt) : "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          testId="alerts-table"
+          columns={[
+            "Status",
+            "Rule",
+            "Condition",
+            "Value",
+            "Threshold",
+            "Window",
+            "Calls",
+            "Started",
+            "Resolved",
+          ]}
+        >
+          {rows.map((a) => (
+            <tr key={a.id} data-alert={a.id} data-status={a.status}>
+              <td>
+                <span className={a.status === "open" ? "badge bad" : "badge"}>{a.status}</span>
+              </td>
+              <td className="nowrap">{a.rule}</td>
+              <td>{CONDITION[a.condition] ?? a.condition}</td>
+              <td className="num" title={`latest: ${fmtValue(a, a.lastValue)}`}>
+                {fmtValue(a, a.value)}
+              </td>
+              <td className="num">{fmtValue(a, a.threshold)}</td>
+              <td>{a.window}</td>
+              <td className="num">{fmtInt(a.calls)}</td>
+              <td className="nowrap">{fmtDateTime(a.startedAt)}</td>
+              <td className="nowrap">{a.resolvedAt ? fmtDateTime(a.resolvedAt) : "—"}</td>
+            </tr>
+          ))}
+        </DataTable>
       </ListStates>
     </div>
   );

@@ -1,23 +1,14 @@
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
 import { Conversation } from "../components/Conversation.tsx";
 import { AnnotationList, ComparisonList, TagTree } from "../components/Graph.tsx";
 import { AgreementBadge, useJudgeAgreement } from "../components/JudgeBits.tsx";
 import { OriginalBodies, ProtocolBadge } from "../components/ProtocolBits.tsx";
-import { CopyButton, ErrorBox, JsonBlock, Loading, OutcomeBadge, Section } from "../components/ui.tsx";
+import { CopyButton, ErrorBox, Fact, JsonBlock, Loading, OutcomeBadge, Section } from "../components/ui.tsx";
 import { compact, fmtCost, fmtDateTime, fmtInt, fmtMs, modelOf, tagOf } from "../format.ts";
 import { RECIPIENT_KEY, useApi, useStoredString } from "../hooks.ts";
 import type { CallDetail, NotificationView, Rubric } from "../types.ts";
-
-function Fact({ label, children }: { label: string; children: React.ReactNode }) {
-  return (
-    <div className="fact">
-      <dt>{label}</dt>
-      <dd>{children}</dd>
-    </div>
-  );
-}
 
 function Facts({ call }: { call: CallDetail }) {
   const u = call.usage;
@@ -126,7 +117,7 @@ function AskToJudge({ call, onCreated }: { call: CallDetail; onCreated(n: Notifi
           setCreated(n);
           onCreated(n);
         } catch (err) {
-          setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+          setError(asApiError(err));
         } finally {
           setBusy(false);
         }
@@ -225,7 +216,7 @@ function Notifications({ call }: { call: CallDetail }) {
                     const r = await api.post<NotificationView>(`/api/notifications/${seg(n.id)}/revoke`, {});
                     setRevoked((m) => ({ ...m, [n.id]: r }));
                   } catch (err) {
-                    setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+                    setError(asApiError(err));
                   }
                 }}
               >

@@ -1,6 +1,6 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { ApiError, api, getApiKey, seg } from "../api.ts";
+import { type ApiError, api, asApiError, getApiKey, seg } from "../api.ts";
 import {
   FilterFields,
   type FilterKey,
@@ -9,7 +9,7 @@ import {
   queryOf,
 } from "../components/CallFilters.tsx";
 import { ProtocolBadge } from "../components/ProtocolBits.tsx";
-import { AnnotationBadge, CopyButton, ErrorBox, Loading, OutcomeBadge } from "../components/ui.tsx";
+import { AnnotationBadge, CopyButton, ErrorBox, Loading, OutcomeBadge, PageHead } from "../components/ui.tsx";
 import { fmtCost, fmtInt, fmtMs, fmtTime, modelOf, previewOut } from "../format.ts";
 import type { CallView, Page } from "../types.ts";
 
@@ -189,7 +189,7 @@ export default function CallsPage() {
         if (ctl.signal.aborted) return;
         setRows([]);
         setNext(null);
-        setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+        setError(asApiError(err));
         setLoading(false);
       },
     );
@@ -227,7 +227,7 @@ export default function CallsPage() {
         setNext(page.nextCursor);
       },
       (err: unknown) => {
-        setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+        setError(asApiError(err));
         setLoadingMore(false);
         inflight.current = null;
       },
@@ -251,27 +251,29 @@ export default function CallsPage() {
 
   return (
     <div className="page wide">
-      <header className="page-head">
-        <h1>Calls</h1>
-        <div className="row">
-          {hasFilters || rows.length > 0 ? (
-            <Link
-              className="button"
-              to={`/datasets?create=1${qs ? `&${qs}` : ""}`}
-              data-testid="save-dataset"
-              title="A dataset is a saved filter: export it for fine-tuning, or evaluate a model on it"
-            >
-              {hasFilters ? "Save filter as dataset" : "Save as dataset"}
-            </Link>
-          ) : null}
-          <button type="button" onClick={() => setChart((c) => !c)} aria-pressed={chart}>
-            {chart ? "Hide chart" : "Latency chart"}
-          </button>
-          <button type="button" onClick={() => setNonce((n) => n + 1)}>
-            Refresh
-          </button>
-        </div>
-      </header>
+      <PageHead
+        title="Calls"
+        actions={
+          <div className="row">
+            {hasFilters || rows.length > 0 ? (
+              <Link
+                className="button"
+                to={`/datasets?create=1${qs ? `&${qs}` : ""}`}
+                data-testid="save-dataset"
+                title="A dataset is a saved filter: export it for fine-tuning, or evaluate a model on it"
+              >
+                {hasFilters ? "Save filter as dataset" : "Save as dataset"}
+              </Link>
+            ) : null}
+            <button type="button" onClick={() => setChart((c) => !c)} aria-pressed={chart}>
+              {chart ? "Hide chart" : "Latency chart"}
+            </button>
+            <button type="button" onClick={() => setNonce((n) => n + 1)}>
+              Refresh
+            </button>
+          </div>
+        }
+      />
       {/* A new user with no calls sees how to start, not a form of filters. */}
       {hasFilters || rows.length > 0 || loading ? (
         <FilterForm filters={filters} onApply={apply} models={models} />

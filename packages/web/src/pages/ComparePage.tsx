@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
+import { ApiError, api, asApiError, seg } from "../api.ts";
 import { Conversation } from "../components/Conversation.tsx";
-import { ErrorBox, Kbd, Loading, OutcomeBadge } from "../components/ui.tsx";
+import { InputField, TextAreaField } from "../components/Fields.tsx";
+import { ErrorBox, Kbd, Loading, OutcomeBadge, PageHead } from "../components/ui.tsx";
 import { fmtCost, fmtInt, fmtMs, fmtTime, modelOf, previewOut, tagOf } from "../format.ts";
 import { isTyping, RECIPIENT_KEY, useKeys, useStoredString } from "../hooks.ts";
 import type { CallDetail, CallView, ComparisonView, Page } from "../types.ts";
@@ -30,7 +31,7 @@ function useCallOf(tag: string | null) {
     let live = true;
     callOfTag(tag).then(
       (c) => live && setCall(c),
-      (err: unknown) => live && setError(err instanceof ApiError ? err : new ApiError(0, String(err))),
+      (err: unknown) => live && setError(asApiError(err)),
     );
     return () => {
       live = false;
@@ -308,22 +309,24 @@ export default function ComparePage() {
 
   return (
     <div className="page wide">
-      <header className="page-head">
-        <h1>Compare</h1>
-        {a && b ? (
-          <button
-            type="button"
-            onClick={() => {
-              const p = new URLSearchParams(params);
-              p.set("a", b);
-              p.set("b", a);
-              setParams(p);
-            }}
-          >
-            Swap A and B
-          </button>
-        ) : null}
-      </header>
+      <PageHead
+        title="Compare"
+        actions={
+          a && b ? (
+            <button
+              type="button"
+              onClick={() => {
+                const p = new URLSearchParams(params);
+                p.set("a", b);
+                p.set("b", a);
+                setParams(p);
+              }}
+            >
+              Swap A and B
+            </button>
+          ) : null
+        }
+      />
       <div className="compare">
         <Side
           side="a"
@@ -384,19 +387,21 @@ export default function ComparePage() {
                 </button>
               ))}
             </div>
-            <label className="field block">
-              <span>Reason (optional)</span>
-              <textarea name="reason" rows={2} value={reason} onChange={(e) => setReason(e.target.value)} />
-            </label>
-            <label className="field">
-              <span>Your id</span>
-              <input
-                name="annotatorId"
-                value={me}
-                placeholder="e.g. ana"
-                onChange={(e) => setMe(e.target.value)}
-              />
-            </label>
+            <TextAreaField
+              label="Reason (optional)"
+              className="block"
+              name="reason"
+              rows={2}
+              value={reason}
+              onValue={setReason}
+            />
+            <InputField
+              label="Your id"
+              name="annotatorId"
+              value={me}
+              placeholder="e.g. ana"
+              onValue={setMe}
+            />
             {error ? <ErrorBox error={error} /> : null}
             <div className="row">
               <button type="submit" className="primary" disabled={!choice || saving}>

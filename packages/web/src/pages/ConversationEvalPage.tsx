@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
+import { ErrorBox, Loading, PageHead } from "../components/ui.tsx";
 import type { ConversationEvalItem, ConversationEvalReport } from "../types.ts";
 
 type Report = ConversationEvalReport;
@@ -29,7 +29,7 @@ export default function ConversationEvalPage() {
           setItems(i.data);
           if (r.status === "running") setTimeout(load, 2000);
         },
-        (err: unknown) => live && setError(err instanceof ApiError ? err : new ApiError(0, String(err))),
+        (err: unknown) => live && setError(asApiError(err)),
       );
     void load();
     return () => {
@@ -41,13 +41,15 @@ export default function ConversationEvalPage() {
   const criteria = report.definition.criteria.map((c) => c.name);
   return (
     <div className="page wide" data-testid="conversation-eval">
-      <header className="page-head">
-        <h1>Conversation evaluation {report.id}</h1>
-        <span className="muted">
-          {report.status} · {report.progress.done}/{report.progress.total} items
-          {report.progress.failed ? ` · ${report.progress.failed} failed` : ""}
-        </span>
-      </header>
+      <PageHead
+        title={<>Conversation evaluation {report.id}</>}
+        actions={
+          <span className="muted">
+            {report.status} · {report.progress.done}/{report.progress.total} items
+            {report.progress.failed ? ` · ${report.progress.failed} failed` : ""}
+          </span>
+        }
+      />
       <p className="card muted small" data-testid="caveat">
         {report.caveat}
       </p>

@@ -1,7 +1,7 @@
 import { dropReasons } from "@intersebd/server/drop-reasons";
 import { type MouseEvent, useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { ApiError, api, downloadWithKey, exportUrl, getApiKey, seg } from "../api.ts";
+import { type ApiError, api, asApiError, downloadWithKey, exportUrl, getApiKey, seg } from "../api.ts";
 import { FILTER_KEYS, FilterSummary } from "../components/CallFilters.tsx";
 import { HistogramChart } from "../components/LazyCharts.tsx";
 import { ErrorBox, Loading, Section } from "../components/ui.tsx";
@@ -109,7 +109,7 @@ function Exports({ name, onExported }: { name: string; onExported(): void }) {
     try {
       setReport(await api.get<ExportReport>(exportUrl(name, format, { report: 1, split: splitValue })));
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+      setError(asApiError(err));
     } finally {
       setBusy(null);
     }
@@ -119,9 +119,7 @@ function Exports({ name, onExported }: { name: string; onExported(): void }) {
   const download = (href: string) => (e: MouseEvent) => {
     if (getApiKey()) {
       e.preventDefault();
-      downloadWithKey(href).then(onExported, (err: unknown) =>
-        setError(err instanceof ApiError ? err : new ApiError(0, String(err))),
-      );
+      downloadWithKey(href).then(onExported, (err: unknown) => setError(asApiError(err)));
     } else {
       // The export records a snapshot as it streams: show it once the file has had time to be written.
       setTimeout(onExported, 1500);
@@ -287,7 +285,7 @@ export default function DatasetPage() {
       await api.del(`/api/datasets/${seg(name)}`);
       navigate("/datasets");
     } catch (err) {
-      setDeleteError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+      setDeleteError(asApiError(err));
     }
   };
 

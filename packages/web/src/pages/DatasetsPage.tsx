@@ -1,6 +1,6 @@
 import { useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
 import {
   FilterFields,
   type FilterKey,
@@ -8,7 +8,8 @@ import {
   type Filters,
   filtersOf,
 } from "../components/CallFilters.tsx";
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { ANY_YES_NO, bindTo, InputField, SelectField } from "../components/Fields.tsx";
+import { ErrorBox, Loading, PageHead } from "../components/ui.tsx";
 import { fmtDateTime, fmtInt } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { DatasetDetail, DatasetView } from "../types.ts";
@@ -33,6 +34,7 @@ function CreateForm({ initial, onCancel }: { initial: Filters; onCancel(): void 
   const [error, setError] = useState<ApiError>();
   const set = (k: FilterKey, v: string) => setDraft((d) => ({ ...d, [k]: v }));
   const setX = (k: keyof Extra, v: string) => setExtra((x) => ({ ...x, [k]: v }));
+  const bindX = bindTo(extra, setX);
   const nameProblem =
     name && !NAME_RULE.test(name)
       ? "letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -51,7 +53,7 @@ function CreateForm({ initial, onCancel }: { initial: Filters; onCancel(): void 
       });
       navigate(`/datasets/${seg(created.name)}`);
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+      setError(asApiError(err));
       setSaving(false);
     }
   };
@@ -69,28 +71,25 @@ function CreateForm({ initial, onCancel }: { initial: Filters; onCancel(): void 
         <h2>New dataset</h2>
       </header>
       <div className="form-grid">
-        <label className="field">
-          <span>Name</span>
-          <input
-            name="name"
-            value={name}
-            required
-            maxLength={100}
-            placeholder="e.g. support-thumbs-up"
-            onChange={(e) => setName(e.target.value)}
-            aria-invalid={nameProblem ? true : undefined}
-          />
-          {nameProblem ? <span className="error-text small">{nameProblem}</span> : null}
-        </label>
-        <label className="field grow">
-          <span>Description</span>
-          <input
-            name="description"
-            value={description}
-            placeholder="what these calls are for (optional)"
-            onChange={(e) => setDescription(e.target.value)}
-          />
-        </label>
+        <InputField
+          label="Name"
+          name="name"
+          value={name}
+          required
+          maxLength={100}
+          placeholder="e.g. support-thumbs-up"
+          onValue={setName}
+          aria-invalid={nameProblem ? true : undefined}
+          after={nameProblem ? <span className="error-text small">{nameProblem}</span> : null}
+        />
+        <InputField
+          label="Description"
+          className="grow"
+          name="description"
+          value={description}
+          placeholder="what these calls are for (optional)"
+          onValue={setDescription}
+        />
       </div>
       <h3>Calls</h3>
       <div className="filters inline">
@@ -98,48 +97,19 @@ function CreateForm({ initial, onCancel }: { initial: Filters; onCancel(): void 
       </div>
       <h3>Annotations</h3>
       <div className="filters inline">
-        <label className="field grow">
-          <span>Conditions</span>
-          <input
-            name="where"
-            value={extra.where}
-            placeholder="e.g. reward >= 1 and has correction"
-            onChange={(e) => setX("where", e.target.value)}
-          />
-        </label>
-        <label className="field">
-          <span>Reward name</span>
-          <input
-            name="rewardName"
-            value={extra.name}
-            placeholder="reward"
-            onChange={(e) => setX("name", e.target.value)}
-          />
-        </label>
-        <label className="field">
-          <span>Has a correction</span>
-          <select
-            name="hasCorrection"
-            value={extra.hasCorrection}
-            onChange={(e) => setX("hasCorrection", e.target.value)}
-          >
-            <option value="">any</option>
-            <option value="true">yes</option>
-            <option value="false">no</option>
-          </select>
-        </label>
-        <label className="field">
-          <span>Has a pairwise choice</span>
-          <select
-            name="hasComparison"
-            value={extra.hasComparison}
-            onChange={(e) => setX("hasComparison", e.target.value)}
-          >
-            <option value="">any</option>
-            <option value="true">yes</option>
-            <option value="false">no</option>
-          </select>
-        </label>
+        <InputField
+          label="Conditions"
+          {...bindX("where")}
+          className="grow"
+          placeholder="e.g. reward >= 1 and has correction"
+        />
+        <InputField label="Reward name" {...bindX("name", "rewardName")} placeholder="reward" />
+        <SelectField label="Has a correction" {...bindX("hasCorrection")}>
+          {ANY_YES_NO}
+        </SelectField>
+        <SelectField label="Has a pairwise choice" {...bindX("hasComparison")}>
+          {ANY_YES_NO}
+        </SelectField>
       </div>
       <p className="muted small">
         Conditions are joined by <code>and</code>: <code>reward &gt;= 1</code>,{" "}
@@ -184,20 +154,17 @@ export default function DatasetsPage() {
 
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Datasets</h1>
-          <p className="muted small">
-            Saved filters over your calls and their annotations, to export for fine-tuning or to evaluate a
-            model on.
-          </p>
-        </div>
-        {creating ? null : (
-          <button type="button" className="primary" onClick={() => openForm(true)}>
-            New dataset
-          </button>
-        )}
-      </header>
+      <PageHead
+        title="Datasets"
+        explanation="Saved filters over your calls and their annotations, to export for fine-tuning or to evaluate a model on."
+        actions={
+          creating ? null : (
+            <button type="button" className="primary" onClick={() => openForm(true)}>
+              New dataset
+            </button>
+          )
+        }
+      />
       {creating ? (
         <CreateForm key={params.toString()} initial={initial} onCancel={() => openForm(false)} />
       ) : null}

@@ -1,10 +1,10 @@
 import { useEffect, useMemo, useState } from "react";
 import { Link, useLocation, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
 import { describeCheck, EstimateView, StatusBadge } from "../components/EvalBits.tsx";
 import { CALIBRATED_MIN } from "../components/JudgeBits.tsx";
 import { PairBars, RateChart } from "../components/LazyCharts.tsx";
-import { ErrorBox, Loading, Section } from "../components/ui.tsx";
+import { ErrorBox, Fact, Loading, Section } from "../components/ui.tsx";
 import { compact, fmtCi, fmtCost, fmtDateTime, fmtMs, fmtNum, fmtPct, fmtRateCi } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type {
@@ -381,74 +381,43 @@ function Facts({ run }: { run: RunView }) {
   return (
     <Section title="Run">
       <dl className="facts" data-testid="run-facts">
-        <div className="fact">
-          <dt>Dataset</dt>
-          <dd>
-            {run.dataset ? <Link to={`/datasets/${seg(run.dataset)}`}>{run.dataset}</Link> : "given calls"}
-          </dd>
-        </div>
-        <div className="fact">
-          <dt>Candidate model</dt>
-          <dd>{c.model ?? <span className="muted">the logged model</span>}</dd>
-        </div>
-        <div className="fact">
-          <dt>Upstream</dt>
-          <dd>{c.upstream ?? "default"}</dd>
-        </div>
+        <Fact label="Dataset">
+          {run.dataset ? <Link to={`/datasets/${seg(run.dataset)}`}>{run.dataset}</Link> : "given calls"}
+        </Fact>
+        <Fact label="Candidate model">{c.model ?? <span className="muted">the logged model</span>}</Fact>
+        <Fact label="Upstream">{c.upstream ?? "default"}</Fact>
         {c.systemPrompt !== undefined ? (
-          <div className="fact">
-            <dt>System prompt</dt>
-            <dd className="clamp">{c.systemPrompt}</dd>
-          </div>
+          <Fact label="System prompt" className="clamp">
+            {c.systemPrompt}
+          </Fact>
         ) : null}
         {c.params && Object.keys(c.params).length ? (
-          <div className="fact">
-            <dt>Parameters</dt>
-            <dd>
-              <code>{compact(c.params)}</code>
-            </dd>
-          </div>
+          <Fact label="Parameters">
+            <code>{compact(c.params)}</code>
+          </Fact>
         ) : null}
-        <div className="fact">
-          <dt>Checks</dt>
-          <dd>
-            {run.checks.length ? (
-              run.checks.map((k) => (
-                <div key={k.name}>
-                  <strong>{k.name}</strong> <span className="muted small">{describeCheck(k)}</span>
-                </div>
-              ))
-            ) : (
-              <span className="muted">none</span>
-            )}
-          </dd>
-        </div>
-        <div className="fact">
-          <dt>Cost</dt>
-          <dd>
-            {fmtCost(run.costUsd)} <span className="muted small">(estimated {fmtCost(run.estimateUsd)})</span>
-          </dd>
-        </div>
-        <div className="fact">
-          <dt>Started</dt>
-          <dd>{fmtDateTime(run.startedAt ?? run.createdAt)}</dd>
-        </div>
-        <div className="fact">
-          <dt>Finished</dt>
-          <dd>{fmtDateTime(run.finishedAt)}</dd>
-        </div>
-        <div className="fact">
-          <dt>Seed, concurrency</dt>
-          <dd>
-            {run.seed}, {run.concurrency}
-          </dd>
-        </div>
-        <div className="fact">
-          <dt>Replayed calls</dt>
-          <dd>
-            <Link to={`/?tag=${seg(`eval:${run.id}`)}`}>tagged eval:{run.id}</Link>
-          </dd>
-        </div>
+        <Fact label="Checks">
+          {run.checks.length ? (
+            run.checks.map((k) => (
+              <div key={k.name}>
+                <strong>{k.name}</strong> <span className="muted small">{describeCheck(k)}</span>
+              </div>
+            ))
+          ) : (
+            <span className="muted">none</span>
+          )}
+        </Fact>
+        <Fact label="Cost">
+          {fmtCost(run.costUsd)} <span className="muted small">(estimated {fmtCost(run.estimateUsd)})</span>
+        </Fact>
+        <Fact label="Started">{fmtDateTime(run.startedAt ?? run.createdAt)}</Fact>
+        <Fact label="Finished">{fmtDateTime(run.finishedAt)}</Fact>
+        <Fact label="Seed, concurrency">
+          {run.seed}, {run.concurrency}
+        </Fact>
+        <Fact label="Replayed calls">
+          <Link to={`/?tag=${seg(`eval:${run.id}`)}`}>tagged eval:{run.id}</Link>
+        </Fact>
       </dl>
     </Section>
   );
@@ -478,7 +447,7 @@ export default function EvalPage() {
       if (data) setData({ ...data, run: r.run });
       reload();
     } catch (err) {
-      setActionError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+      setActionError(asApiError(err));
     } finally {
       setActing(false);
     }

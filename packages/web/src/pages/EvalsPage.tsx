@@ -1,8 +1,9 @@
 import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
 import { describeCheck, EstimateView, StatusBadge } from "../components/EvalBits.tsx";
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { bindTo, InputField, SelectField, TextAreaField } from "../components/Fields.tsx";
+import { ErrorBox, Loading, PageHead } from "../components/ui.tsx";
 import { fmtCost, fmtDateTime } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { CheckDef, DatasetView, Estimate, RunView, Settings } from "../types.ts";
@@ -90,6 +91,7 @@ function StartForm({ datasets, initialDataset }: { datasets: DatasetView[]; init
     setEstimate(undefined);
     setDraft((d) => ({ ...d, [k]: v }));
   };
+  const bind = bindTo(draft, set);
 
   const send = async (dryRun: boolean) => {
     setError(undefined);
@@ -106,7 +108,7 @@ function StartForm({ datasets, initialDataset }: { datasets: DatasetView[]; init
       setEstimate(r.estimate);
       if (!dryRun && r.id) navigate(`/evals/${seg(r.id)}`, { state: { estimate: r.estimate } });
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+      setError(asApiError(err));
     } finally {
       setBusy(null);
     }
@@ -131,88 +133,47 @@ function StartForm({ datasets, initialDataset }: { datasets: DatasetView[]; init
         tagged with the run.
       </p>
       <div className="form-grid">
-        <label className="field">
-          <span>Dataset</span>
-          <select
-            name="dataset"
-            value={draft.dataset}
-            onChange={(e) => set("dataset", e.target.value)}
-            required
-          >
-            {datasets.map((d) => (
-              <option key={d.id} value={d.name}>
-                {d.name}
+        <SelectField label="Dataset" {...bind("dataset")} required>
+          {datasets.map((d) => (
+            <option key={d.id} value={d.name}>
+              {d.name}
+            </option>
+          ))}
+        </SelectField>
+        <InputField label="Candidate model" {...bind("model")} placeholder="the logged model" />
+        <SelectField label="Upstream" {...bind("upstream")}>
+          <option value="">default</option>
+          {upstreams
+            .filter((u) => u.name !== "default")
+            .map((u) => (
+              <option key={u.name} value={u.name}>
+                {u.name}
               </option>
             ))}
-          </select>
-        </label>
-        <label className="field">
-          <span>Candidate model</span>
-          <input
-            name="model"
-            value={draft.model}
-            placeholder="the logged model"
-            onChange={(e) => set("model", e.target.value)}
-          />
-        </label>
-        <label className="field">
-          <span>Upstream</span>
-          <select name="upstream" value={draft.upstream} onChange={(e) => set("upstream", e.target.value)}>
-            <option value="">default</option>
-            {upstreams
-              .filter((u) => u.name !== "default")
-              .map((u) => (
-                <option key={u.name} value={u.name}>
-                  {u.name}
-                </option>
-              ))}
-          </select>
-        </label>
-        <label className="field">
-          <span>Concurrency</span>
-          <input
-            name="concurrency"
-            type="number"
-            min="1"
-            max="64"
-            value={draft.concurrency}
-            onChange={(e) => set("concurrency", e.target.value)}
-          />
-        </label>
-        <label className="field">
-          <span>Refuse above (USD)</span>
-          <input
-            name="maxCost"
-            type="number"
-            min="0"
-            step="any"
-            placeholder="no limit"
-            value={draft.maxCost}
-            onChange={(e) => set("maxCost", e.target.value)}
-          />
-        </label>
+        </SelectField>
+        <InputField label="Concurrency" {...bind("concurrency")} type="number" min="1" max="64" />
+        <InputField
+          label="Refuse above (USD)"
+          {...bind("maxCost")}
+          type="number"
+          min="0"
+          step="any"
+          placeholder="no limit"
+        />
       </div>
       <div className="form-grid two">
-        <label className="field">
-          <span>System prompt (replaces the logged one; empty keeps it)</span>
-          <textarea
-            name="systemPrompt"
-            rows={3}
-            value={draft.systemPrompt}
-            onChange={(e) => set("systemPrompt", e.target.value)}
-          />
-        </label>
-        <label className="field">
-          <span>Parameters (JSON; null removes one)</span>
-          <textarea
-            name="params"
-            rows={3}
-            className="mono"
-            placeholder='{"temperature": 0, "max_tokens": 400}'
-            value={draft.params}
-            onChange={(e) => set("params", e.target.value)}
-          />
-        </label>
+        <TextAreaField
+          label="System prompt (replaces the logged one; empty keeps it)"
+          {...bind("systemPrompt")}
+          rows={3}
+        />
+        <TextAreaField
+          label="Parameters (JSON; null removes one)"
+          {...bind("params")}
+          rows={3}
+          textClass="mono"
+          placeholder='{"temperature": 0, "max_tokens": 400}'
+        />
       </div>
       <h3>Checks</h3>
       {checks.error ? <ErrorBox error={checks.error} /> : null}
@@ -244,53 +205,35 @@ function StartForm({ datasets, initialDataset }: { datasets: DatasetView[]; init
           below.
         </p>
       ) : null}
-      <label className="field">
-        <span>More checks, one per line</span>
-        <textarea
-          name="shorthands"
-          rows={2}
-          className="mono"
-          placeholder={"json-schema\nregex:^\\{\nlatencyMs <= 2000\ncontains"}
-          value={draft.shorthands}
-          onChange={(e) => set("shorthands", e.target.value)}
-        />
-      </label>
+      <TextAreaField
+        label="More checks, one per line"
+        {...bind("shorthands")}
+        rows={2}
+        textClass="mono"
+        placeholder={"json-schema\nregex:^\\{\nlatencyMs <= 2000\ncontains"}
+      />
       <h3>Judge</h3>
       <div className="form-grid">
-        <label className="field">
-          <span>Mode</span>
-          <select
-            name="judgeMode"
-            value={draft.judgeMode}
-            onChange={(e) => set("judgeMode", e.target.value as Draft["judgeMode"])}
-          >
-            <option value="">no judge</option>
-            <option value="pairwise">pairwise (candidate vs logged answer)</option>
-            <option value="absolute">absolute (a score for each answer)</option>
-          </select>
-        </label>
+        <SelectField
+          label="Mode"
+          name="judgeMode"
+          value={draft.judgeMode}
+          onValue={(v) => set("judgeMode", v as Draft["judgeMode"])}
+        >
+          <option value="">no judge</option>
+          <option value="pairwise">pairwise (candidate vs logged answer)</option>
+          <option value="absolute">absolute (a score for each answer)</option>
+        </SelectField>
         {draft.judgeMode ? (
-          <label className="field">
-            <span>Judge model</span>
-            <input
-              name="judgeModel"
-              value={draft.judgeModel}
-              placeholder="e.g. gpt-4.1"
-              onChange={(e) => set("judgeModel", e.target.value)}
-            />
-          </label>
+          <InputField label="Judge model" {...bind("judgeModel")} placeholder="e.g. gpt-4.1" />
         ) : null}
       </div>
       {draft.judgeMode ? (
-        <label className="field">
-          <span>Rubric (what the judge should look for; optional)</span>
-          <textarea
-            name="judgeRubric"
-            rows={2}
-            value={draft.judgeRubric}
-            onChange={(e) => set("judgeRubric", e.target.value)}
-          />
-        </label>
+        <TextAreaField
+          label="Rubric (what the judge should look for; optional)"
+          {...bind("judgeRubric")}
+          rows={2}
+        />
       ) : null}
       {estimate ? <EstimateView estimate={estimate} /> : null}
       {error ? <ErrorBox error={error} title="Not started" /> : null}
@@ -352,19 +295,17 @@ export default function EvalsPage() {
 
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Evaluations</h1>
-          <p className="muted small">
-            A dataset replayed against a candidate model, prompt or parameters, scored and compared.
-          </p>
-        </div>
-        {showForm || ds.length === 0 ? null : (
-          <button type="button" className="primary" onClick={() => setOpen(true)}>
-            New evaluation
-          </button>
-        )}
-      </header>
+      <PageHead
+        title="Evaluations"
+        explanation="A dataset replayed against a candidate model, prompt or parameters, scored and compared."
+        actions={
+          showForm || ds.length === 0 ? null : (
+            <button type="button" className="primary" onClick={() => setOpen(true)}>
+              New evaluation
+            </button>
+          )
+        }
+      />
       {datasets.error ? <ErrorBox error={datasets.error} /> : null}
       {runs.error ? <ErrorBox error={runs.error} /> : null}
       {datasets.data && ds.length === 0 ? (

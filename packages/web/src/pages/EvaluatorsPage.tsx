@@ -1,7 +1,16 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
-import { ErrorBox, JsonBlock, ListStates, Loading, Section } from "../components/ui.tsx";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
+import {
+  DataTable,
+  ErrorBox,
+  Fact,
+  JsonBlock,
+  ListStates,
+  Loading,
+  PageHead,
+  Section,
+} from "../components/ui.tsx";
 import { fmtCost, fmtDateTime, fmtInt, fmtPct } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { Evaluator, EvaluatorList } from "../types.ts";
@@ -59,7 +68,7 @@ function PauseButton({ e, onChanged }: { e: Evaluator; onChanged(e: Evaluator): 
     try {
       onChanged(await api.post<Evaluator>(`/api/evaluators/${seg(e.id)}`, { enabled: !e.enabled }));
     } catch (err) {
-      setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+      setError(asApiError(err));
     } finally {
       setBusy(false);
     }
@@ -86,6 +95,16 @@ const Status = ({ e }: { e: Evaluator }) => (
   </span>
 );
 
+/** A rule's job counters: the table's column headings, the detail page's longer labels, in this order. */
+const COUNTERS = [
+  { key: "queued", column: "Queued", label: "Queued" },
+  { key: "running", column: "Running", label: "Running" },
+  { key: "done", column: "Done", label: "Done" },
+  { key: "failed", column: "Failed", label: "Failed" },
+  { key: "skippedByCap", column: "Skipped by cap", label: "Skipped by the cost cap" },
+  { key: "costTodayUsd", column: "Cost today", label: "Cost today (UTC)" },
+] as const;
+
 /** `/evaluators`: the live evaluators with their jobs' counters; `/evaluators/:id`: one rule. */
 export default function EvaluatorsPage() {
   const { id } = useParams();
@@ -93,25 +112,19 @@ export default function EvaluatorsPage() {
 }
 
 function EvaluatorsTable() {
-  const { data, error, loading, setData } = useApi<EvaluatorList>("/api/evaluators");
+  const list = useApi<EvaluatorList>("/api/evaluators");
+  const { data, setData } = list;
   const rows = data?.evaluators ?? [];
   const replace = (e: Evaluator) =>
     data && setData({ evaluators: data.evaluators.map((x) => (x.id === e.id ? e : x)) });
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Live evaluators</h1>
-          <p className="muted small">
-            Each rule runs its checks and judge on a sample of the new calls its filter matches, in the
-            background; the results are annotations on the calls.
-          </p>
-        </div>
-      </header>
+      <PageHead
+        title="Live evaluators"
+        explanation="Each rule runs its checks and judge on a sample of the new calls its filter matches, in the background; the results are annotations on the calls."
+      />
       <ListStates
-        error={error}
-        loading={loading}
-        data={data}
+        list={list}
         count={rows.length}
         loadingWhat="Loading evaluators"
         emptyTestId="evaluators-empty"
@@ -131,69 +144,45 @@ function EvaluatorsTable() {
           </>
         }
       >
-        <div className="table-wrap">
-          <table data-testid="evaluators-table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Status</th>
-                <th>Filter</th>
-                <th>Sample</th>
-                <th>Runs</th>
-                <th>Queued</th>
-                <th>Running</th>
-                <th>Done</th>
-                <th>Failed</th>
-                <th>Skipped by cap</th>
-                <th>Cost today</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((e) => (
-                <tr key={e.id} data-evaluator={e.name}>
-                  <td className="nowrap">
-                    <Link to={`/evaluators/${seg(e.id)}`}>{e.name}</Link>
-                  </td>
-                  <td>
-                    <Status e={e} />
-                  </td>
-                  <td>
-                    <Filter e={e} />
-                  </td>
-                  <td className="num">{fmtPct(e.sample)}</td>
-                  <td>
-                    <Runs e={e} />
-                  </td>
-                  <td className="num" data-counter="queued">
-                    {fmtInt(e.counters.queued)}
-                  </td>
-                  <td className="num" data-counter="running">
-                    {fmtInt(e.counters.running)}
-                  </td>
-                  <td className="num" data-counter="done">
-                    {fmtInt(e.counters.done)}
-                  </td>
-                  <td className="num" data-counter="failed">
-                    {fmtInt(e.counters.failed)}
-                  </td>
-                  <td className="num" data-counter="skippedByCap">
-                    {fmtInt(e.counters.skippedByCap)}
-                  </td>
-                  <td className="num" data-counter="costTodayUsd">
-                    {fmtCost(e.counters.costTodayUsd)}
-                    {e.dailyCostUsd !== undefined ? (
-                      <span className="muted"> / {fmtCost(e.dailyCostUsd)}</span>
-                    ) : null}
-                  </td>
-                  <td>
-                    <PauseButton e={e} onChanged={replace} />
-                  </td>
-                </tr>
+        <DataTable
+          testId="evaluators-table"
+          columns={["Name", "Status", "Filter", "Sample", "Runs", ...COUNTERS.map((c) => c.column), ""]}
+        >
+          {rows.map((e) => (
+            <tr key={e.id} data-evaluator={e.name}>
+              <td className="nowrap">
+                <Link to={`/evaluators/${seg(e.id)}`}>{e.name}</Link>
+              </td>
+              <td>
+                <Status e={e} />
+              </td>
+              <td>
+                <Filter e={e} />
+              </td>
+              <td className="num">{fmtPct(e.sample)}</td>
+              <td>
+                <Runs e={e} />
+              </td>
+              {COUNTERS.map((c) => (
+                <td key={c.key} className="num" data-counter={c.key}>
+                  {c.key === "costTodayUsd" ? (
+                    <>
+                      {fmtCost(e.counters.costTodayUsd)}
+                      {e.dailyCostUsd !== undefined ? (
+                        <span className="muted"> / {fmtCost(e.dailyCostUsd)}</span>
+                      ) : null}
+                    </>
+                  ) : (
+                    fmtInt(e.counters[c.key])
+                  )}
+                </td>
               ))}
-            </tbody>
-          </table>
-        </div>
+              <td>
+                <PauseButton e={e} onChanged={replace} />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       </ListStates>
     </div>
   );
@@ -210,61 +199,41 @@ function EvaluatorDetail({ id }: { id: string }) {
       {loading && !e ? <Loading what="Loading the evaluator" /> : null}
       {e ? (
         <>
-          <header className="page-head">
-            <div>
-              <h1 data-testid="evaluator-name">{e.name}</h1>
-              <p className="muted small">
+          <PageHead
+            title={e.name}
+            titleTestId="evaluator-name"
+            explanation={
+              <>
                 <Status e={e} /> created {fmtDateTime(new Date(e.createdAt).toISOString())}, changed{" "}
                 {fmtDateTime(new Date(e.updatedAt).toISOString())}
-              </p>
-            </div>
-            <PauseButton e={e} onChanged={setData} />
-          </header>
+              </>
+            }
+            actions={<PauseButton e={e} onChanged={setData} />}
+          />
           <Section title="Jobs">
             <dl className="facts" data-testid="evaluator-counters">
-              {(
-                [
-                  ["queued", "Queued", fmtInt(e.counters.queued)],
-                  ["running", "Running", fmtInt(e.counters.running)],
-                  ["done", "Done", fmtInt(e.counters.done)],
-                  ["failed", "Failed", fmtInt(e.counters.failed)],
-                  ["skippedByCap", "Skipped by the cost cap", fmtInt(e.counters.skippedByCap)],
-                  [
-                    "costTodayUsd",
-                    "Cost today (UTC)",
-                    `${fmtCost(e.counters.costTodayUsd)}${e.dailyCostUsd !== undefined ? ` of ${fmtCost(e.dailyCostUsd)}` : ""}`,
-                  ],
-                ] as const
-              ).map(([key, label, value]) => (
+              {COUNTERS.map(({ key, label }) => (
                 <div key={key} className="fact" data-counter={key}>
                   <dt>{label}</dt>
-                  <dd className="num">{value}</dd>
+                  <dd className="num">
+                    {key === "costTodayUsd"
+                      ? `${fmtCost(e.counters.costTodayUsd)}${e.dailyCostUsd !== undefined ? ` of ${fmtCost(e.dailyCostUsd)}` : ""}`
+                      : fmtInt(e.counters[key])}
+                  </dd>
                 </div>
               ))}
             </dl>
           </Section>
           <Section title="Rule">
             <dl className="facts">
-              <div className="fact">
-                <dt>Filter</dt>
-                <dd>
-                  <Filter e={e} />
-                </dd>
-              </div>
-              <div className="fact">
-                <dt>Sample</dt>
-                <dd>{fmtPct(e.sample)} of matching calls</dd>
-              </div>
-              <div className="fact">
-                <dt>Runs</dt>
-                <dd>
-                  <Runs e={e} />
-                </dd>
-              </div>
-              <div className="fact">
-                <dt>Concurrency</dt>
-                <dd>{e.concurrency} per instance</dd>
-              </div>
+              <Fact label="Filter">
+                <Filter e={e} />
+              </Fact>
+              <Fact label="Sample">{fmtPct(e.sample)} of matching calls</Fact>
+              <Fact label="Runs">
+                <Runs e={e} />
+              </Fact>
+              <Fact label="Concurrency">{e.concurrency} per instance</Fact>
             </dl>
             <JsonBlock
               value={{

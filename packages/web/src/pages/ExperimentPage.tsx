@@ -1,6 +1,6 @@
 import { type FormEvent, useMemo, useState } from "react";
 import { Link, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
 import {
   ExperimentStatusBadge,
   IntervalText,
@@ -10,7 +10,7 @@ import {
   VerdictBadge,
 } from "../components/ExperimentBits.tsx";
 import { IntervalChart, SequenceChart } from "../components/LazyCharts.tsx";
-import { ErrorBox, Loading, Section } from "../components/ui.tsx";
+import { ErrorBox, Fact, Loading, Section } from "../components/ui.tsx";
 import { compact, fmtCost, fmtDateTime, fmtInt, fmtMs, fmtPct } from "../format.ts";
 import { useApi, useStoredString } from "../hooks.ts";
 import type {
@@ -25,8 +25,6 @@ import type {
 const ACTOR_KEY = "intersebd.actor";
 
 const when = (ms: number) => fmtDateTime(new Date(ms).toISOString());
-
-const asError = (err: unknown) => (err instanceof ApiError ? err : new ApiError(0, String(err)));
 
 /** The verdict, the sample-ratio warning, the plots and the per-variant tables. */
 function ReportView({ report }: { report: ExperimentReport }) {
@@ -339,23 +337,17 @@ function Definition({ x }: { x: Experiment }) {
         </table>
       </div>
       <dl className="facts">
-        <div className="fact">
-          <dt>Unit of assignment</dt>
-          <dd>
-            {x.unit} <span className="muted small">(salt {x.salt})</span>
-          </dd>
-        </div>
-        <div className="fact">
-          <dt>Applies to</dt>
-          <dd>
-            <code>model: "exp:{x.name}"</code>, the header <code>x-intersebd-experiment: {x.name}</code>
-            {x.match ? (
-              <>
-                , and requests matching <code>{compact(x.match)}</code>
-              </>
-            ) : null}
-          </dd>
-        </div>
+        <Fact label="Unit of assignment">
+          {x.unit} <span className="muted small">(salt {x.salt})</span>
+        </Fact>
+        <Fact label="Applies to">
+          <code>model: "exp:{x.name}"</code>, the header <code>x-intersebd-experiment: {x.name}</code>
+          {x.match ? (
+            <>
+              , and requests matching <code>{compact(x.match)}</code>
+            </>
+          ) : null}
+        </Fact>
         <div className="fact">
           <dt>Shadow</dt>
           <dd data-testid="shadow-settings">
@@ -381,12 +373,9 @@ function Definition({ x }: { x: Experiment }) {
             )}
           </dd>
         </div>
-        <div className="fact">
-          <dt>Created</dt>
-          <dd>
-            {when(x.createdAt)} by {x.createdBy}
-          </dd>
-        </div>
+        <Fact label="Created">
+          {when(x.createdAt)} by {x.createdBy}
+        </Fact>
       </dl>
     </Section>
   );
@@ -447,7 +436,7 @@ function Actions({ x, onChanged }: { x: Experiment; onChanged: (x: Experiment) =
       onChanged(await api.post<Experiment>(path, body));
       setComment("");
     } catch (err) {
-      setError(asError(err));
+      setError(asApiError(err));
     } finally {
       setBusy(null);
     }

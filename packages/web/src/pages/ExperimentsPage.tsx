@@ -1,30 +1,23 @@
 import { Link } from "react-router";
 import { seg } from "../api.ts";
 import { ExperimentStatusBadge, sharesOf } from "../components/ExperimentBits.tsx";
-import { ListStates } from "../components/ui.tsx";
+import { DataTable, ListStates, PageHead } from "../components/ui.tsx";
 import { fmtDateTime, fmtPct } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { ExperimentList } from "../types.ts";
 
 /** `/experiments`: every experiment, newest first, with its split and status. */
 export default function ExperimentsPage() {
-  const { data, error, loading } = useApi<ExperimentList>("/api/experiments");
-  const rows = data?.experiments ?? [];
+  const list = useApi<ExperimentList>("/api/experiments");
+  const rows = list.data?.experiments ?? [];
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Experiments</h1>
-          <p className="muted small">
-            A/B splits and shadow runs: variants of a model, prompt or parameters, judged while they run,
-            promoted with a person's approval.
-          </p>
-        </div>
-      </header>
+      <PageHead
+        title="Experiments"
+        explanation="A/B splits and shadow runs: variants of a model, prompt or parameters, judged while they run, promoted with a person's approval."
+      />
       <ListStates
-        error={error}
-        loading={loading}
-        data={data}
+        list={list}
         count={rows.length}
         loadingWhat="Loading experiments"
         emptyTestId="experiments-empty"
@@ -43,49 +36,38 @@ export default function ExperimentsPage() {
           </>
         }
       >
-        <div className="table-wrap">
-          <table data-testid="experiments-table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Status</th>
-                <th>Variants</th>
-                <th>Unit</th>
-                <th>Updated</th>
-                <th>Created by</th>
+        <DataTable
+          testId="experiments-table"
+          columns={["Name", "Status", "Variants", "Unit", "Updated", "Created by"]}
+        >
+          {rows.map((x) => {
+            const shares = sharesOf(x);
+            return (
+              <tr key={x.name} data-experiment={x.name}>
+                <td className="nowrap">
+                  <Link to={`/experiments/${seg(x.name)}`}>{x.name}</Link>
+                  {x.description ? <div className="muted small">{x.description}</div> : null}
+                </td>
+                <td>
+                  <ExperimentStatusBadge status={x.status} />
+                  {x.promoted ? <div className="small muted">to {x.promoted.variant}</div> : null}
+                </td>
+                <td data-testid="variants-cell">
+                  {x.variants.map((v) => (
+                    <span key={v.name} className="variant-chip" data-variant={v.name}>
+                      {v.name}
+                      {v.name === x.control ? <span className="muted"> (control)</span> : null}{" "}
+                      <strong>{fmtPct(shares[v.name] ?? 0)}</strong>
+                    </span>
+                  ))}
+                </td>
+                <td>{x.unit}</td>
+                <td className="nowrap">{fmtDateTime(new Date(x.updatedAt).toISOString())}</td>
+                <td>{x.createdBy}</td>
               </tr>
-            </thead>
-            <tbody>
-              {rows.map((x) => {
-                const shares = sharesOf(x);
-                return (
-                  <tr key={x.name} data-experiment={x.name}>
-                    <td className="nowrap">
-                      <Link to={`/experiments/${seg(x.name)}`}>{x.name}</Link>
-                      {x.description ? <div className="muted small">{x.description}</div> : null}
-                    </td>
-                    <td>
-                      <ExperimentStatusBadge status={x.status} />
-                      {x.promoted ? <div className="small muted">to {x.promoted.variant}</div> : null}
-                    </td>
-                    <td data-testid="variants-cell">
-                      {x.variants.map((v) => (
-                        <span key={v.name} className="variant-chip" data-variant={v.name}>
-                          {v.name}
-                          {v.name === x.control ? <span className="muted"> (control)</span> : null}{" "}
-                          <strong>{fmtPct(shares[v.name] ?? 0)}</strong>
-                        </span>
-                      ))}
-                    </td>
-                    <td>{x.unit}</td>
-                    <td className="nowrap">{fmtDateTime(new Date(x.updatedAt).toISOString())}</td>
-                    <td>{x.createdBy}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </DataTable>
       </ListStates>
     </div>
   );

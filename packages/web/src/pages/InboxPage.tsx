@@ -1,8 +1,9 @@
 import { useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { queueState } from "../annotate-queue.ts";
-import { ApiError, api, seg } from "../api.ts";
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
+import { InputField } from "../components/Fields.tsx";
+import { ErrorBox, Loading, PageHead } from "../components/ui.tsx";
 import { fmtDateTime, previewOut } from "../format.ts";
 import { RECIPIENT_KEY, useStoredString } from "../hooks.ts";
 import type { Inbox, NotificationView } from "../types.ts";
@@ -29,15 +30,13 @@ function RecipientForm({ recipient, onChange }: { recipient: string; onChange(v:
         onChange(draft.trim());
       }}
     >
-      <label className="field">
-        <span>Inbox of</span>
-        <input
-          name="recipient"
-          value={draft}
-          placeholder="your id, e.g. ana"
-          onChange={(e) => setDraft(e.target.value)}
-        />
-      </label>
+      <InputField
+        label="Inbox of"
+        name="recipient"
+        value={draft}
+        placeholder="your id, e.g. ana"
+        onValue={setDraft}
+      />
       <button type="submit">Open</button>
     </form>
   );
@@ -67,7 +66,7 @@ export default function InboxPage() {
         setLoading(false);
       },
       (err: unknown) => {
-        setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+        setError(asApiError(err));
         setLoading(false);
       },
     );
@@ -92,16 +91,18 @@ export default function InboxPage() {
 
   return (
     <div className="page">
-      <header className="page-head">
-        <h1>Inbox{recipient ? ` of ${recipient}` : ""}</h1>
-        <RecipientForm
-          recipient={recipient}
-          onChange={(v) => {
-            setStored(v);
-            go({ recipient: v });
-          }}
-        />
-      </header>
+      <PageHead
+        title={<>Inbox{recipient ? ` of ${recipient}` : ""}</>}
+        actions={
+          <RecipientForm
+            recipient={recipient}
+            onChange={(v) => {
+              setStored(v);
+              go({ recipient: v });
+            }}
+          />
+        }
+      />
       {!recipient ? (
         <div className="empty">
           <h2>Whose inbox?</h2>

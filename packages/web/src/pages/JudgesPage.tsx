@@ -2,7 +2,7 @@ import type { JudgeSummary } from "@intersebd/server/api-types";
 import { Link } from "react-router";
 import { seg } from "../api.ts";
 import { CALIBRATED_MIN } from "../components/JudgeBits.tsx";
-import { ListStates } from "../components/ui.tsx";
+import { DataTable, ListStates, numColumn, PageHead } from "../components/ui.tsx";
 import { fmtCi, fmtNum, fmtPct, fmtRateCi } from "../format.ts";
 import { useApi } from "../hooks.ts";
 
@@ -64,25 +64,23 @@ export function AgreementLine({ judge }: { judge: JudgeSummary }) {
 
 /** `/judges`: every judge seen, with its agreement with people. */
 export default function JudgesPage() {
-  const { data, error, loading } = useApi<{ data: JudgeSummary[] }>("/api/judges");
-  const rows = data?.data ?? [];
+  const list = useApi<{ data: JudgeSummary[] }>("/api/judges");
+  const rows = list.data?.data ?? [];
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Judges</h1>
-          <p className="muted small">
+      <PageHead
+        title="Judges"
+        explanation={
+          <>
             How often each judge agrees with people on the same items, before its numbers are trusted. A judge
             is what wrote verdicts with source <code>judge</code>; people's labels are annotations of the same
             name on the same call (or choices on the same pair) with source <code>human</code> or{" "}
             <code>user</code>.
-          </p>
-        </div>
-      </header>
+          </>
+        }
+      />
       <ListStates
-        error={error}
-        loading={loading}
-        data={data}
+        list={list}
         count={rows.length}
         loadingWhat="Loading judges"
         emptyTestId="judges-empty"
@@ -96,51 +94,42 @@ export default function JudgesPage() {
           </>
         }
       >
-        <div className="table-wrap">
-          <table data-testid="judges-table">
-            <thead>
-              <tr>
-                <th>Judge</th>
-                <th>Mode</th>
-                <th className="num">Verdicts</th>
-                <th className="num">Labelled by people</th>
-                <th className="num">κ</th>
-                <th className="num">95% CI</th>
-                <th className="num">Agreement</th>
-                <th className="num">Disagreements</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((j) => (
-                <tr key={`${j.name}\n${j.mode}\n${j.criterion ?? ""}`} data-judge={j.name}>
-                  <td className="nowrap">
-                    <Link to={judgePath(j)}>{j.name}</Link>
-                    {j.criterion ? <span className="muted"> · {j.criterion}</span> : null}
-                    {j.models.length ? <div className="muted small">{j.models.join(", ")}</div> : null}
-                  </td>
-                  <td>{j.mode}</td>
-                  <td className="num">{j.verdicts}</td>
-                  <td className="num">
-                    {j.labelled}
-                    {j.calibrated ? null : (
-                      <div className="small muted" title={`not yet calibrated: n < ${CALIBRATED_MIN}`}>
-                        not yet calibrated
-                      </div>
-                    )}
-                  </td>
-                  <td className="num">
-                    <strong>{fmtNum(j.agreement.kappa)}</strong>
-                  </td>
-                  <td className="num muted">{fmtCi(j.agreement.kappaCi)}</td>
-                  <td className="num">{fmtPct(j.agreement.rate)}</td>
-                  <td className="num">
-                    {j.disagreements ? <Link to={judgePath(j)}>{j.disagreements}: calibrate</Link> : 0}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          testId="judges-table"
+          columns={[
+            "Judge",
+            "Mode",
+            ...["Verdicts", "Labelled by people", "κ", "95% CI", "Agreement", "Disagreements"].map(numColumn),
+          ]}
+        >
+          {rows.map((j) => (
+            <tr key={`${j.name}\n${j.mode}\n${j.criterion ?? ""}`} data-judge={j.name}>
+              <td className="nowrap">
+                <Link to={judgePath(j)}>{j.name}</Link>
+                {j.criterion ? <span className="muted"> · {j.criterion}</span> : null}
+                {j.models.length ? <div className="muted small">{j.models.join(", ")}</div> : null}
+              </td>
+              <td>{j.mode}</td>
+              <td className="num">{j.verdicts}</td>
+              <td className="num">
+                {j.labelled}
+                {j.calibrated ? null : (
+                  <div className="small muted" title={`not yet calibrated: n < ${CALIBRATED_MIN}`}>
+                    not yet calibrated
+                  </div>
+                )}
+              </td>
+              <td className="num">
+                <strong>{fmtNum(j.agreement.kappa)}</strong>
+              </td>
+              <td className="num muted">{fmtCi(j.agreement.kappaCi)}</td>
+              <td className="num">{fmtPct(j.agreement.rate)}</td>
+              <td className="num">
+                {j.disagreements ? <Link to={judgePath(j)}>{j.disagreements}: calibrate</Link> : 0}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       </ListStates>
     </div>
   );

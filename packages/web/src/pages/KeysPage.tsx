@@ -5,7 +5,8 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import { type ApiError, api, seg } from "../api.ts";
-import { CopyButton, ErrorBox, Loading, Section } from "../components/ui.tsx";
+import { TextInput } from "../components/Fields.tsx";
+import { CopyButton, ErrorBox, Fact, Loading, PageHead, Section } from "../components/ui.tsx";
 import { useApi } from "../hooks.ts";
 
 const SCOPES = ["ingest", "read", "annotate", "admin"] as const;
@@ -79,43 +80,30 @@ function CreateKey({ onCreated }: { onCreated: () => void }) {
         }}
       >
         <dl className="facts">
-          <div className="fact">
-            <dt>Name</dt>
-            <dd>
-              <input
-                value={name}
-                placeholder="e.g. checkout-service"
-                onChange={(e) => setName(e.target.value)}
-              />
-            </dd>
-          </div>
-          <div className="fact">
-            <dt>Scopes</dt>
-            <dd>
-              {SCOPES.map((s) => (
-                <label key={s} title={SCOPE_HELP[s]} style={{ marginRight: "1em" }}>
-                  <input
-                    type="checkbox"
-                    checked={scopes.includes(s)}
-                    onChange={(e) =>
-                      setScopes(e.target.checked ? [...scopes, s] : scopes.filter((x) => x !== s))
-                    }
-                  />{" "}
-                  {s}
-                </label>
-              ))}
-            </dd>
-          </div>
-          <div className="fact">
-            <dt>Upstreams</dt>
-            <dd>
-              <input
-                value={upstreams}
-                placeholder="any (or names, comma-separated)"
-                onChange={(e) => setUpstreams(e.target.value)}
-              />
-            </dd>
-          </div>
+          <Fact label="Name">
+            <TextInput value={name} placeholder="e.g. checkout-service" onValue={setName} />
+          </Fact>
+          <Fact label="Scopes">
+            {SCOPES.map((s) => (
+              <label key={s} title={SCOPE_HELP[s]} style={{ marginRight: "1em" }}>
+                <input
+                  type="checkbox"
+                  checked={scopes.includes(s)}
+                  onChange={(e) =>
+                    setScopes(e.target.checked ? [...scopes, s] : scopes.filter((x) => x !== s))
+                  }
+                />{" "}
+                {s}
+              </label>
+            ))}
+          </Fact>
+          <Fact label="Upstreams">
+            <TextInput
+              value={upstreams}
+              placeholder="any (or names, comma-separated)"
+              onValue={setUpstreams}
+            />
+          </Fact>
         </dl>
         <button type="submit" disabled={busy || !name.trim() || scopes.length === 0}>
           Create key
@@ -140,12 +128,14 @@ export default function KeysPage() {
   };
   return (
     <div className="page">
-      <header className="page-head">
-        <h1>API keys</h1>
-        <Link to="/settings" className="muted small">
-          Settings
-        </Link>
-      </header>
+      <PageHead
+        title="API keys"
+        actions={
+          <Link to="/settings" className="muted small">
+            Settings
+          </Link>
+        }
+      />
       <CreateKey onCreated={reload} />
       <Section title="Keys">
         {error ? <ErrorBox error={error} /> : null}

@@ -3,7 +3,7 @@ import { Link, useSearchParams } from "react-router";
 import { withQuery } from "../api.ts";
 import type { TimeMarker } from "../components/Charts.tsx";
 import { TimeChart } from "../components/LazyCharts.tsx";
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { ErrorBox, Loading, PageHead } from "../components/ui.tsx";
 import { fmtCost, fmtDateTime, fmtInt, fmtMs, fmtNum, fmtPct } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { ConfigChange, ConfigChanges, MetricBucket, MetricName } from "../types.ts";
@@ -298,15 +298,10 @@ export default function MetricsPage() {
 
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Metrics over time</h1>
-          <p className="muted small">
-            Reward, check pass rate, cost, latency and volume over time, so a change that made things worse
-            shows at a glance. Times are UTC buckets.
-          </p>
-        </div>
-      </header>
+      <PageHead
+        title="Metrics over time"
+        explanation="Reward, check pass rate, cost, latency and volume over time, so a change that made things worse shows at a glance. Times are UTC buckets."
+      />
       <form className="filters" aria-label="metrics" onSubmit={(e) => e.preventDefault()}>
         <label className="field">
           <span>Range</span>

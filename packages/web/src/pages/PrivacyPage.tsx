@@ -6,7 +6,7 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import { type ApiError, api, seg, withQuery } from "../api.ts";
-import { ErrorBox, Loading, Section } from "../components/ui.tsx";
+import { ErrorBox, Loading, PageHead, Section } from "../components/ui.tsx";
 import { fmtDateTime, fmtInt } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { AuditEntry, AuditPage, ErasureCounts, ErasureResult } from "../types.ts";
@@ -268,12 +268,14 @@ export default function PrivacyPage() {
   const [nonce, setNonce] = useState(0);
   return (
     <div className="page">
-      <header className="page-head">
-        <h1>Privacy</h1>
-        <Link to="/settings" className="muted small">
-          Settings
-        </Link>
-      </header>
+      <PageHead
+        title="Privacy"
+        actions={
+          <Link to="/settings" className="muted small">
+            Settings
+          </Link>
+        }
+      />
       <Erase onErased={() => setNonce((n) => n + 1)} />
       {/* Remounted after each erasure: the list starts over at the newest entry. */}
       <AuditLog key={nonce} />

@@ -1,6 +1,6 @@
 import { Link } from "react-router";
 import { seg } from "../api.ts";
-import { ErrorBox, Loading, OutcomeBadge } from "../components/ui.tsx";
+import { ErrorBox, Loading, OutcomeBadge, PageHead } from "../components/ui.tsx";
 import { fmtCost, fmtMs, fmtTime, modelOf, previewOut } from "../format.ts";
 import { useApi } from "../hooks.ts";
 import type { ReviewCluster, ReviewItem } from "../types.ts";
@@ -47,19 +47,21 @@ export default function ReviewPage() {
   const repeated = (data?.clusters ?? []).filter((c) => c.count > 1);
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Review queue</h1>
-          <p className="muted small">
+      <PageHead
+        title="Review queue"
+        explanation={
+          <>
             Calls nobody has judged yet that are worth a look: upstream errors, slow calls, outputs that
             failed their JSON schema, low or disagreeing rewards, and a random sample; and calls whose
             reviewers disagree in a <Link to="/review-queues">review queue</Link>, until someone settles them.
-          </p>
-        </div>
-        <button type="button" onClick={reload}>
-          Refresh
-        </button>
-      </header>
+          </>
+        }
+        actions={
+          <button type="button" onClick={reload}>
+            Refresh
+          </button>
+        }
+      />
       {error ? <ErrorBox error={error} /> : null}
       {loading && !data ? <Loading what="Choosing calls to review" /> : null}
       {data && data.data.length === 0 ? (

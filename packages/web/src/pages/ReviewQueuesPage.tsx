@@ -1,7 +1,7 @@
 import type { ReviewQueueSummary, ReviewQueueView } from "@intersebd/server/api-types";
 import { Link, useParams } from "react-router";
 import { seg } from "../api.ts";
-import { ErrorBox, ListStates, Loading } from "../components/ui.tsx";
+import { DataTable, ErrorBox, ListStates, Loading, PageHead } from "../components/ui.tsx";
 import { fmtDateTime, fmtNum } from "../format.ts";
 import { useApi } from "../hooks.ts";
 
@@ -32,22 +32,16 @@ function EstimateCell({ e }: { e: Estimate | null }) {
 
 /** `/review-queues`: queues of items given to several reviewers each. */
 export function ReviewQueuesList() {
-  const { data, error, loading } = useApi<{ data: ReviewQueueSummary[] }>("/api/review-queues");
-  const rows = data?.data ?? [];
+  const list = useApi<{ data: ReviewQueueSummary[] }>("/api/review-queues");
+  const rows = list.data?.data ?? [];
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Review queues</h1>
-          <p className="muted small">
-            Items given to several people each, through their inboxes; their progress and how far they agree.
-          </p>
-        </div>
-      </header>
+      <PageHead
+        title="Review queues"
+        explanation="Items given to several people each, through their inboxes; their progress and how far they agree."
+      />
       <ListStates
-        error={error}
-        loading={loading}
-        data={data}
+        list={list}
         count={rows.length}
         loadingWhat="Loading queues"
         emptyTestId="review-queues-empty"
@@ -62,38 +56,27 @@ export function ReviewQueuesList() {
           </>
         }
       >
-        <div className="table-wrap">
-          <table data-testid="review-queues-table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Rubric</th>
-                <th>Reviewers</th>
-                <th>Items</th>
-                <th>Answered</th>
-                <th>Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((q) => (
-                <tr key={q.id} data-queue={q.id}>
-                  <td>
-                    <Link to={`/review-queues/${seg(q.id)}`}>{q.name}</Link>
-                  </td>
-                  <td>{q.rubric}</td>
-                  <td>
-                    {q.reviewers.join(", ")} <span className="muted small">({q.perItem} per item)</span>
-                  </td>
-                  <td>{q.itemCount}</td>
-                  <td>
-                    {q.done} / {q.assigned}
-                  </td>
-                  <td className="nowrap">{fmtDateTime(q.createdAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          testId="review-queues-table"
+          columns={["Name", "Rubric", "Reviewers", "Items", "Answered", "Created"]}
+        >
+          {rows.map((q) => (
+            <tr key={q.id} data-queue={q.id}>
+              <td>
+                <Link to={`/review-queues/${seg(q.id)}`}>{q.name}</Link>
+              </td>
+              <td>{q.rubric}</td>
+              <td>
+                {q.reviewers.join(", ")} <span className="muted small">({q.perItem} per item)</span>
+              </td>
+              <td>{q.itemCount}</td>
+              <td>
+                {q.done} / {q.assigned}
+              </td>
+              <td className="nowrap">{fmtDateTime(q.createdAt)}</td>
+            </tr>
+          ))}
+        </DataTable>
       </ListStates>
     </div>
   );
@@ -113,74 +96,52 @@ export default function ReviewQueuePage() {
       {loading && !q ? <Loading what="Loading the queue" /> : null}
       {q ? (
         <>
-          <header className="page-head">
-            <div>
-              <h1>{q.name}</h1>
-              <p className="muted small">
+          <PageHead
+            title={q.name}
+            explanation={
+              <>
                 {q.itemCount} items, {q.perItem} reviewers each, rubric {q.rubric}; {q.done} of {q.assigned}{" "}
                 answered.
-              </p>
-            </div>
-          </header>
+              </>
+            }
+          />
           <h2>Progress</h2>
-          <div className="table-wrap">
-            <table data-testid="queue-progress">
-              <thead>
-                <tr>
-                  <th>Reviewer</th>
-                  <th>Answered</th>
-                  <th>Open</th>
-                  <th>Expired or revoked</th>
-                </tr>
-              </thead>
-              <tbody>
-                {q.progress.map((p) => (
-                  <tr key={p.reviewer} data-reviewer={p.reviewer}>
-                    <td>{p.reviewer}</td>
-                    <td>
-                      {p.done} / {p.assigned}
-                    </td>
-                    <td>{p.open}</td>
-                    <td>{p.lapsed}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable testId="queue-progress" columns={["Reviewer", "Answered", "Open", "Expired or revoked"]}>
+            {q.progress.map((p) => (
+              <tr key={p.reviewer} data-reviewer={p.reviewer}>
+                <td>{p.reviewer}</td>
+                <td>
+                  {p.done} / {p.assigned}
+                </td>
+                <td>{p.open}</td>
+                <td>{p.lapsed}</td>
+              </tr>
+            ))}
+          </DataTable>
           <h2>Agreement</h2>
           <p className="muted small">
             Krippendorff's alpha over the items with two answers or more (1 is perfect agreement, 0 what
             chance gives); Cohen's kappa when the queue has two reviewers. In brackets, a 95% bootstrap
             interval over items.
           </p>
-          <div className="table-wrap">
-            <table data-testid="queue-agreement">
-              <thead>
-                <tr>
-                  <th>Field</th>
-                  <th>Level</th>
-                  <th>Alpha</th>
-                  <th>Kappa</th>
-                  <th>Items in disagreement</th>
-                </tr>
-              </thead>
-              <tbody>
-                {q.agreement.map((a) => (
-                  <tr key={a.field} data-field={a.field}>
-                    <td>{a.field}</td>
-                    <td>{a.level}</td>
-                    <td>
-                      <EstimateCell e={a.alpha} />
-                    </td>
-                    <td>
-                      <EstimateCell e={a.kappa} />
-                    </td>
-                    <td>{a.disagreements}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            testId="queue-agreement"
+            columns={["Field", "Level", "Alpha", "Kappa", "Items in disagreement"]}
+          >
+            {q.agreement.map((a) => (
+              <tr key={a.field} data-field={a.field}>
+                <td>{a.field}</td>
+                <td>{a.level}</td>
+                <td>
+                  <EstimateCell e={a.alpha} />
+                </td>
+                <td>
+                  <EstimateCell e={a.kappa} />
+                </td>
+                <td>{a.disagreements}</td>
+              </tr>
+            ))}
+          </DataTable>
           <h2>Disagreements</h2>
           {q.disagreements.length === 0 ? (
             <p className="muted">No item has answers that differ.</p>

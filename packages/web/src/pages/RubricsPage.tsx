@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
-import { ErrorBox, Loading } from "../components/ui.tsx";
+import { type ApiError, api, asApiError, seg } from "../api.ts";
+import { ErrorBox, Loading, PageHead } from "../components/ui.tsx";
 import { useApi } from "../hooks.ts";
 import type { Rubric, RubricDefinition, RubricField, RubricFieldType } from "../types.ts";
 
@@ -52,6 +52,19 @@ function fromDraft(d: DraftField): RubricField {
       .filter(Boolean);
   }
   return out;
+}
+
+/** One end of a scale field's range, a small number input. */
+function ScaleEnd({ end, value, onValue }: { end: "min" | "max"; value: number; onValue(v: number): void }) {
+  return (
+    <input
+      aria-label={end}
+      type="number"
+      className="tiny"
+      value={value}
+      onChange={(e) => onValue(Number(e.target.value))}
+    />
+  );
 }
 
 function Editor({
@@ -108,7 +121,7 @@ function Editor({
           setSaved(true);
           onSaved(r && typeof r === "object" && "fields" in r ? r : body);
         } catch (err) {
-          setError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+          setError(asApiError(err));
         } finally {
           setSaving(false);
         }
@@ -183,21 +196,9 @@ function Editor({
               <td>
                 {f.type === "scale" ? (
                   <div className="row tight">
-                    <input
-                      aria-label="min"
-                      type="number"
-                      className="tiny"
-                      value={f.min ?? 1}
-                      onChange={(e) => update(i, { min: Number(e.target.value) })}
-                    />
+                    <ScaleEnd end="min" value={f.min ?? 1} onValue={(min) => update(i, { min })} />
                     –
-                    <input
-                      aria-label="max"
-                      type="number"
-                      className="tiny"
-                      value={f.max ?? 5}
-                      onChange={(e) => update(i, { max: Number(e.target.value) })}
-                    />
+                    <ScaleEnd end="max" value={f.max ?? 5} onValue={(max) => update(i, { max })} />
                     <input
                       aria-label="labels"
                       placeholder="labels, min to max: bad, ok, great"
@@ -298,18 +299,20 @@ export default function RubricsPage() {
   const selected = isNew ? NEW_RUBRIC : list.find((r) => r.name === name);
   return (
     <div className="page wide">
-      <header className="page-head">
-        <div>
-          <h1>Rubrics</h1>
-          <p className="muted small">
+      <PageHead
+        title="Rubrics"
+        explanation={
+          <>
             Named feedback forms. A notification may name one:{" "}
             <code>{'intersebd.notify({ completionId, sendNotificationTo, rubric: "quality" })'}</code>.
-          </p>
-        </div>
-        <Link to="/rubrics/new" className="button">
-          New rubric
-        </Link>
-      </header>
+          </>
+        }
+        actions={
+          <Link to="/rubrics/new" className="button">
+            New rubric
+          </Link>
+        }
+      />
       {error ? <ErrorBox error={error} /> : null}
       {loading && !data ? <Loading what="Loading rubrics" /> : null}
       <div className="split">

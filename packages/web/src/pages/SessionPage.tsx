@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
-import { ApiError, api, seg } from "../api.ts";
+import { ApiError, api, asApiError, seg } from "../api.ts";
 import { Conversation } from "../components/Conversation.tsx";
 import { AnnotationBadge, ErrorBox, Loading, OutcomeBadge } from "../components/ui.tsx";
 import { fmtCost, fmtDateTime, fmtInt, fmtMs, modelOf } from "../format.ts";
@@ -64,7 +64,7 @@ export default function SessionPage() {
     setError(undefined);
     loadSession(id).then(
       (c) => live && setCalls(c),
-      (err: unknown) => live && setError(err instanceof ApiError ? err : new ApiError(0, String(err))),
+      (err: unknown) => live && setError(asApiError(err)),
     );
     return () => {
       live = false;

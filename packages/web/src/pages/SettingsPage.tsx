@@ -1,7 +1,8 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import { getApiKey, setApiKey } from "../api.ts";
-import { ErrorBox, Loading, Section } from "../components/ui.tsx";
+import { TextInput } from "../components/Fields.tsx";
+import { ErrorBox, Fact, Loading, PageHead, Section } from "../components/ui.tsx";
 import { RECIPIENT_KEY, useApi, useStoredString } from "../hooks.ts";
 import type { Settings } from "../types.ts";
 
@@ -32,30 +33,24 @@ function ThisBrowser() {
   return (
     <Section title="This browser">
       <dl className="facts">
-        <div className="fact">
-          <dt>Your id (inbox)</dt>
-          <dd>
-            <input value={recipient} placeholder="e.g. ana" onChange={(e) => setRecipient(e.target.value)} />
-          </dd>
-        </div>
-        <div className="fact">
-          <dt>API key</dt>
-          <dd>
-            {hasKey ? "saved in this browser " : "none saved "}
-            {hasKey ? (
-              <button
-                type="button"
-                className="small-button"
-                onClick={() => {
-                  setApiKey(null);
-                  setHasKey(false);
-                }}
-              >
-                Forget it
-              </button>
-            ) : null}
-          </dd>
-        </div>
+        <Fact label="Your id (inbox)">
+          <TextInput value={recipient} placeholder="e.g. ana" onValue={setRecipient} />
+        </Fact>
+        <Fact label="API key">
+          {hasKey ? "saved in this browser " : "none saved "}
+          {hasKey ? (
+            <button
+              type="button"
+              className="small-button"
+              onClick={() => {
+                setApiKey(null);
+                setHasKey(false);
+              }}
+            >
+              Forget it
+            </button>
+          ) : null}
+        </Fact>
       </dl>
     </Section>
   );
@@ -65,10 +60,10 @@ export default function SettingsPage() {
   const { data: s, error, loading } = useApi<Settings>("/api/settings");
   return (
     <div className="page">
-      <header className="page-head">
-        <h1>Settings</h1>
-        {s?.version ? <span className="muted small">intersebd {s.version}</span> : null}
-      </header>
+      <PageHead
+        title="Settings"
+        actions={s?.version ? <span className="muted small">intersebd {s.version}</span> : null}
+      />
       {error ? <ErrorBox error={error} /> : null}
       <p>
         <Link to="/settings/keys">API keys</Link>: create one for a service, list, revoke.
@@ -110,97 +105,65 @@ export default function SettingsPage() {
           </Section>
           <Section title="Server">
             <dl className="facts">
-              <div className="fact">
-                <dt>Capture mode</dt>
-                <dd>
-                  <strong>{s.capture}</strong>{" "}
-                  <span className="muted small">
-                    {s.capture === "full"
-                      ? "requests and answers stored as sent"
-                      : s.capture === "redacted"
-                        ? "personal data and secrets masked before storage"
-                        : "no message text stored"}
+              <Fact label="Capture mode">
+                <strong>{s.capture}</strong>{" "}
+                <span className="muted small">
+                  {s.capture === "full"
+                    ? "requests and answers stored as sent"
+                    : s.capture === "redacted"
+                      ? "personal data and secrets masked before storage"
+                      : "no message text stored"}
+                </span>
+              </Fact>
+              <Fact label="Access">{authLabel(s.auth)}</Fact>
+              <Fact label="Public URL">
+                {s.publicUrl ? (
+                  <code>{s.publicUrl}</code>
+                ) : (
+                  <span className="muted">
+                    not set (INTERSEBD_PUBLIC_URL); links use the address the server listens on
                   </span>
-                </dd>
-              </div>
-              <div className="fact">
-                <dt>Access</dt>
-                <dd>{authLabel(s.auth)}</dd>
-              </div>
-              <div className="fact">
-                <dt>Public URL</dt>
-                <dd>
-                  {s.publicUrl ? (
-                    <code>{s.publicUrl}</code>
-                  ) : (
-                    <span className="muted">
-                      not set (INTERSEBD_PUBLIC_URL); links use the address the server listens on
-                    </span>
-                  )}
-                </dd>
-              </div>
-              <div className="fact">
-                <dt>Annotation links valid for</dt>
-                <dd>{fmtTtl(s.tokenTtlSeconds)}</dd>
-              </div>
+                )}
+              </Fact>
+              <Fact label="Annotation links valid for">{fmtTtl(s.tokenTtlSeconds)}</Fact>
             </dl>
           </Section>
           {s.store ? (
             <Section title="Store">
               <dl className="facts" data-testid="store">
-                <div className="fact">
-                  <dt>Size</dt>
-                  <dd>
-                    <strong>{s.store.bytes === null ? "—" : fmtBytes(s.store.bytes)}</strong>{" "}
-                    <span className="muted small">
-                      {s.store.kind === "sqlite"
-                        ? "SQLite file and its WAL"
-                        : "PostgreSQL tables and indexes"}
-                    </span>
-                  </dd>
-                </div>
-                <div className="fact">
-                  <dt>Request and response text</dt>
-                  <dd>{fmtDays(s.store.retention.bodiesDays)}</dd>
-                </div>
-                <div className="fact">
-                  <dt>Calls</dt>
-                  <dd>{fmtDays(s.store.retention.callsDays)}</dd>
-                </div>
-                <div className="fact">
-                  <dt>Annotated calls and calls in a snapshot</dt>
-                  <dd>
-                    {s.store.retention.keptDays === null &&
-                    s.store.retention.bodiesDays === null &&
-                    s.store.retention.callsDays === null
-                      ? "kept for good"
-                      : s.store.retention.keptDays === null
-                        ? "kept while annotated or in a snapshot"
-                        : fmtDays(s.store.retention.keptDays)}
-                  </dd>
-                </div>
+                <Fact label="Size">
+                  <strong>{s.store.bytes === null ? "—" : fmtBytes(s.store.bytes)}</strong>{" "}
+                  <span className="muted small">
+                    {s.store.kind === "sqlite" ? "SQLite file and its WAL" : "PostgreSQL tables and indexes"}
+                  </span>
+                </Fact>
+                <Fact label="Request and response text">{fmtDays(s.store.retention.bodiesDays)}</Fact>
+                <Fact label="Calls">{fmtDays(s.store.retention.callsDays)}</Fact>
+                <Fact label="Annotated calls and calls in a snapshot">
+                  {s.store.retention.keptDays === null &&
+                  s.store.retention.bodiesDays === null &&
+                  s.store.retention.callsDays === null
+                    ? "kept for good"
+                    : s.store.retention.keptDays === null
+                      ? "kept while annotated or in a snapshot"
+                      : fmtDays(s.store.retention.keptDays)}
+                </Fact>
               </dl>
             </Section>
           ) : null}
           <Section title="Webhook">
             {s.webhook.configured ? (
               <dl className="facts" data-testid="webhook">
-                <div className="fact">
-                  <dt>Sends to</dt>
-                  <dd>
-                    <code>{s.webhook.url ?? "(hidden)"}</code>
-                  </dd>
-                </div>
-                <div className="fact">
-                  <dt>Signing</dt>
-                  <dd>
-                    {s.webhook.signing === true
-                      ? "Standard Webhooks signature (webhook-signature)"
-                      : s.webhook.signing === false
-                        ? "not signed: set INTERSEBD_WEBHOOK_SECRET"
-                        : String(s.webhook.signing ?? "—")}
-                  </dd>
-                </div>
+                <Fact label="Sends to">
+                  <code>{s.webhook.url ?? "(hidden)"}</code>
+                </Fact>
+                <Fact label="Signing">
+                  {s.webhook.signing === true
+                    ? "Standard Webhooks signature (webhook-signature)"
+                    : s.webhook.signing === false
+                      ? "not signed: set INTERSEBD_WEBHOOK_SECRET"
+                      : String(s.webhook.signing ?? "—")}
+                </Fact>
               </dl>
             ) : (
               <p className="muted" data-testid="webhook">

@@ -23,6 +23,7 @@ import * as m0017 from "./0017_erasure_audit.ts";
 import * as m0018 from "./0018_call_provenance.ts";
 import * as m0019 from "./0019_call_protocols.ts";
 import * as m0020 from "./0020_conversation_costs.ts";
+import * as m0021 from "./0021_experiment_tags.ts";
 
 export const migrations: Record<string, Migration> = {
   "0001_calls": m0001,
@@ -45,4 +46,5 @@ export const migrations: Record<string, Migration> = {
   "0018_call_provenance": m0018,
   "0019_call_protocols": m0019,
   "0020_conversation_costs": m0020,
+  "0021_experiment_tags": m0021,
 };
