@@ -10,7 +10,6 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -30,6 +29,7 @@ import { routeRequest } from "../packages/server/src/proxy/route.ts";
 import { startServer } from "../packages/server/src/server.ts";
 import { openStore } from "../packages/server/src/store/index.ts";
 import { createLogger } from "../packages/server/src/util/log.ts";
+import { cpuTicks, parseWrk, peakRssMb, type WrkResult, waitPort } from "./measure.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -63,57 +63,13 @@ function start(args: string[], env: Record<string, string> = {}): ChildProcess {
   return child;
 }
 
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, "127.0.0.1", () => r(!!s.end()));
-      s.on("error", () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-function cpuTicks(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return Number(f[11]) + Number(f[12]);
-}
-
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m?.[1] ?? 0) / 1024;
-}
-
-function toMs(v: string): number {
-  const m = /([\d.]+)(us|ms|s)/.exec(v);
-  if (!m) return Number.NaN;
-  const n = Number(m[1]);
-  return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : n * 1000;
-}
-
-interface WrkResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  requests: number;
-}
-
 function wrk(url: string, connections: number, script = "post.lua", seconds = DURATION): WrkResult {
   const out = execFileSync(
     "wrk",
     ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", path.join(ROOT, "bench", script), url],
     { encoding: "utf8" },
   );
-  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-  if (errors) throw new Error(`wrk saw ${errors[1]} error responses from ${url}`);
-  // Percentiles from the latency distribution's own lines: the thread stats above end in "+/- Stdev" percentages.
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
-    p50: toMs(/^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? ""),
-    p99: toMs(/^\s*99%\s+(\S+)/m.exec(out)?.[1] ?? ""),
-    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
-  };
+  return parseWrk(out, url);
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -963,6 +919,37 @@ try {
     firstByteVsChat("Messages", x.streamMessagesTtfbMs - d.streamMessagesTtfbMs),
     ["CPU per proxied request", `${fmt(x.cpuUsPerReq, 0)} µs`, "< 250 µs", (x.cpuUsPerReq ?? 1e9) < 250],
     ["peak RSS under load", `${fmt(x.peakRssMb, 0)} MB`, "< 150 MB", (x.peakRssMb ?? 1e9) < 150],
+    // Issue 20: the tail, CPU and memory as ratios to the bare proxy of the same run (one worker).
+    [
+      "p99 at c=1 vs bare reference",
+      `${fmt(x.p99C1 / b.p99C1)}× (${fmt(x.p99C1)} vs ${fmt(b.p99C1)} ms)`,
+      "≤ 2×",
+      x.p99C1 / b.p99C1 <= 2,
+    ],
+    [
+      "added p50 at c=1 vs bare reference",
+      `${fmt(x.p50C1 - b.p50C1, 3)} ms`,
+      "< 0.3 ms",
+      x.p50C1 - b.p50C1 < 0.3,
+    ],
+    [
+      "throughput c=50 vs bare reference (issue 20)",
+      `${fmt(x.rpsC50 / b.rpsC50)}×`,
+      "≥ 0.75×",
+      x.rpsC50 / b.rpsC50 >= 0.75,
+    ],
+    [
+      "CPU per request vs bare reference",
+      `${fmt((x.cpuUsPerReq ?? 0) / (b.cpuUsPerReq ?? 1))}×`,
+      "≤ 1.6×",
+      (x.cpuUsPerReq ?? 1e9) / (b.cpuUsPerReq ?? 1) <= 1.6,
+    ],
+    [
+      "peak RSS vs bare reference",
+      `${fmt((x.peakRssMb ?? 0) / (b.peakRssMb ?? 1))}×`,
+      "≤ 1.25×",
+      (x.peakRssMb ?? 1e9) / (b.peakRssMb ?? 1) <= 1.25,
+    ],
     [
       "answered journal, CPU per call (in the figures above)",
       `${fmt(journal.appendUs, 1)} µs`,

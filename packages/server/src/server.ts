@@ -10,16 +10,17 @@ import { createApi, type RouteMount } from "./api/index.ts";
 import {
   admitCall,
   CallRecorder,
-  chainHooks,
+  type Channel,
   pseudonymizeUnbuilt,
   toCallRow,
   unbuiltRow,
+  WriterRecorder,
 } from "./calls/index.ts";
 import { type Composed, compose } from "./compose.ts";
 import type { Config } from "./config/index.ts";
 import type { AppContext } from "./context.ts";
 import { startExperiments } from "./experiments/service.ts";
-import { continuationsOnInsert, ensureResolutionDepth, resolutionOnInsert } from "./graph/index.ts";
+import { ensureResolutionDepth } from "./graph/index.ts";
 import { HttpError } from "./http/index.ts";
 import * as keys from "./keys/index.ts";
 import { startLimits } from "./limits/index.ts";
@@ -31,6 +32,13 @@ import { openStore } from "./store/index.ts";
 import { createBrowserGuard } from "./util/browser-guard.ts";
 import { childLogger, createLogger, type Logger } from "./util/log.ts";
 import { webRoutes } from "./web/static.ts";
+import {
+  callInsertHook,
+  startWriterThread,
+  type ToWriterHost,
+  type WriterThread,
+  writerSettings,
+} from "./writer.ts";
 
 export interface RunningServer {
   /** Base URL, e.g. `http://127.0.0.1:8787`. */
@@ -55,6 +63,13 @@ export interface StartOptions {
   log?: Logger;
   /** Extra route groups (tests and plugins); the built-in domains are always mounted. */
   mounts?: RouteMount[];
+  /**
+   * The writer this server hands its calls to, elsewhere: a worker of `serve --workers N` on SQLite gets its
+   * primary's (cli/workers.ts). Unset: a writer thread on SQLite, the event loop itself on PostgreSQL.
+   * `inline`: this loop writes on SQLite too (tests that take the store away under the recorder, by closing
+   * `ctx.store`).
+   */
+  writer?: Channel<ToWriterHost> | "inline";
 }
 
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
@@ -65,25 +80,61 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Before the recorder, whose inserts enqueue the new calls' live evaluation jobs from its first batch.
   const liveRules = new LiveRules(store, childLogger(log, { component: "live" }));
   await liveRules.refresh();
-  const recorder = new CallRecorder(
-    store,
-    {
-      spoolDir: path.join(config.dataDir, "spool"),
-      rejectedDir: config.dataDir,
-      queueMax: config.queueMax,
-      flushMs: config.flushMs,
-      batchSize: config.batchSize,
-      insertHook: chainHooks(
-        resolutionOnInsert(store.dialect.name, config.linkDepth),
-        continuationsOnInsert(config.linkDepth),
-        liveRules.hook(),
-      ),
-      faultInject: config.faultInject,
-    },
-    metrics,
-    childLogger(log, { component: "recorder" }),
-  );
-  await recorder.start();
+  const recorderLog = childLogger(log, { component: "recorder" });
+  const spoolDir = path.join(config.dataDir, "spool");
+  // SQLite commits and checkpoints are synchronous: a writer thread does them, off the proxy's loop
+  // (calls/writer.ts). A `:memory:` database is this connection's alone, so it stays here. PostgreSQL writes
+  // from this loop: its driver is asynchronous, so a commit waits on a socket, never on the loop, and a second
+  // isolate would cost about 28 MB per process for CPU the proxy does not miss there.
+  let writerThread: WriterThread | undefined;
+  let writer = opts.writer === "inline" ? undefined : opts.writer;
+  const journalInstance = `${process.pid}-${Date.now()}`;
+  if (!opts.writer && config.db.kind === "sqlite" && config.db.file !== ":memory:") {
+    writerThread = await startWriterThread(writerSettings(config, journalInstance), log);
+    writer = writerThread.channel;
+  }
+  let recorder: CallRecorder | WriterRecorder;
+  if (writer) {
+    const channel = writer;
+    await store.leaveCheckpoints();
+    const remote = new WriterRecorder(
+      channel,
+      {
+        journalInstance,
+        spoolDir,
+        rejectedDir: config.dataDir,
+        queueMax: config.queueMax,
+        batchSize: config.batchSize,
+      },
+      metrics,
+      recorderLog,
+    );
+    // The writer runs the insert hook, whose live evaluators' rules are refreshed here (and after a change
+    // through this API, before it answers): each refresh goes to the writer, ahead of any later call.
+    liveRules.onRefresh((rules) => channel.post({ t: "rules", rules }));
+    writerThread?.onRestart(() => {
+      channel.post({ t: "rules", rules: liveRules.rules });
+      remote.resend();
+    });
+    recorder = remote;
+  } else {
+    const local = new CallRecorder(
+      store,
+      {
+        spoolDir,
+        rejectedDir: config.dataDir,
+        queueMax: config.queueMax,
+        flushMs: config.flushMs,
+        batchSize: config.batchSize,
+        insertHook: callInsertHook(store.dialect.name, config.linkDepth, liveRules),
+        faultInject: config.faultInject,
+      },
+      metrics,
+      recorderLog,
+    );
+    await local.start();
+    recorder = local;
+  }
   const closers: Array<() => Promise<void> | void> = [];
   const statistics = setInterval(() => {
     store
@@ -184,6 +235,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => resolve());
+  }).catch(async (err: unknown) => {
+    // The writer thread would keep a process that could not listen (the port is taken) from exiting.
+    await writerThread?.stop();
+    throw err;
   });
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
@@ -208,6 +263,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           server.closeIdleConnections();
         });
         await recorder.close();
+        await writerThread?.stop();
         await store.close();
       })();
       return closing;

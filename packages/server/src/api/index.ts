@@ -63,6 +63,8 @@ export function createApi(
   app.get("/healthz", (c) =>
     c.json({
       status: "ok",
+      // Which process answered: with `serve --workers N`, requests to one port go to N of them.
+      pid: process.pid,
       store: ctx.store.dialect.name,
       storeReachable: ctx.recorder.storeReachable,
       queueDepth: ctx.recorder.queueDepth,

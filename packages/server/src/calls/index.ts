@@ -45,3 +45,11 @@ export { CallRecorder, type Recorder } from "./recorder.ts";
 export { callViewSchema } from "./responses.ts";
 export { callRoutes as routes } from "./routes.ts";
 export { type CallFilter, callFilterSchema } from "./schemas.ts";
+export {
+  type Channel,
+  countsOut,
+  type FromWriter,
+  serveWriter,
+  type ToWriter,
+  WriterRecorder,
+} from "./writer.ts";

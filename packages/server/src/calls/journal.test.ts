@@ -134,7 +134,11 @@ describe("answered journal", () => {
   });
 
   it("has a call POSTed to /api/calls in the journal when it answers 202 (store unreachable)", async () => {
-    const server = await startTestServer("sqlite", { env: { INTERSEBD_FLUSH_MS: "600000" } });
+    // The outage is this thread's connection closing (below), so this thread writes the calls.
+    const server = await startTestServer("sqlite", {
+      env: { INTERSEBD_FLUSH_MS: "600000" },
+      writer: "inline",
+    });
     try {
       // The store goes away: the call can only be accepted into the recorder (202), not stored (201).
       await server.ctx.store.close();

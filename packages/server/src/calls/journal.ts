@@ -23,15 +23,22 @@ const SEGMENT = /^answered-(\d+)-(\d+)-(\d+)\.jsonl$/;
 export class Segment {
   readonly path: string;
   readonly openedAt: number;
+  readonly #journal: AnsweredJournal;
   fd: number | undefined;
   bytes = 0;
   appended = 0;
   released = 0;
 
-  constructor(file: string, fd: number) {
+  constructor(journal: AnsweredJournal, file: string, fd: number) {
+    this.#journal = journal;
     this.path = file;
     this.fd = fd;
     this.openedAt = Date.now();
+  }
+
+  /** One of its lines is no longer needed (the recorder's `Hold`, calls/recorder.ts). */
+  release(): void {
+    this.#journal.release(this);
   }
 
   get sealed(): boolean {
@@ -45,6 +52,11 @@ export class Segment {
 
 export interface JournalOptions {
   dir: string;
+  /**
+   * `<pid>-<start>` of the process whose segments these are: a writer thread (calls/writer.ts) names the main
+   * thread's, so that it never replays segments that are still being written. Default: this process, now.
+   */
+  instance?: string;
   /** A segment is sealed once it holds this many bytes… */
   maxSegmentBytes?: number;
   /** …or once it is this old and every line in it was released. */
@@ -69,7 +81,7 @@ export class AnsweredJournal {
     this.#maxBytes = opts.maxSegmentBytes ?? 8 * 1024 * 1024;
     this.#maxAgeMs = opts.maxSegmentAgeMs ?? 1000;
     this.#log = log;
-    this.#instance = `${process.pid}-${Date.now()}`;
+    this.#instance = opts.instance ?? `${process.pid}-${Date.now()}`;
     fs.mkdirSync(this.#dir, { recursive: true });
   }
 
@@ -82,6 +94,11 @@ export class AnsweredJournal {
     return m ? Number(m[1]) : undefined;
   }
 
+  /** `<pid>-<start>`, the prefix of this journal's segment names (see `JournalOptions.instance`). */
+  get instance(): string {
+    return this.#instance;
+  }
+
   isOwn(file: string): boolean {
     return file.startsWith(`answered-${this.#instance}-`);
   }
@@ -92,11 +109,16 @@ export class AnsweredJournal {
    * the row is then kept in memory only, as before there was a journal, and the failure is logged once.
    */
   append(row: object): Segment | undefined {
+    return this.appendLine(JSON.stringify(row));
+  }
+
+  /** `append` of a row already serialised as one JSON line (without its newline). */
+  appendLine(json: string): Segment | undefined {
     if (this.#closed) return undefined;
     let segment: Segment | undefined;
     try {
       segment = this.#writable();
-      const line = `${JSON.stringify(row)}\n`;
+      const line = `${json}\n`;
       const fd = segment.fd as number;
       // One write() of a regular file writes it all; a short write (a full disk) is finished here, or fails.
       const written = fs.writeSync(fd, line);
@@ -155,7 +177,7 @@ export class AnsweredJournal {
       if (current.drained) this.#remove(current);
     }
     const file = path.join(this.#dir, `answered-${this.#instance}-${this.#seq++}.jsonl`);
-    const segment = new Segment(file, fs.openSync(file, "a"));
+    const segment = new Segment(this, file, fs.openSync(file, "a"));
     this.#current = segment;
     return segment;
   }

@@ -122,6 +122,8 @@ describe("write-behind recorder", () => {
       upstream: fake.url,
       db: fresh.db,
       dataDir: fresh.dataDir,
+      // The outage is this thread's connection closing (below), so this thread writes the calls.
+      writer: "inline",
     });
     const spoolDir = path.join(fresh.dataDir, "spool");
     try {

@@ -21,7 +21,7 @@ import readline from "node:readline";
 import { isStoreUnavailable, type NewCallRow, type Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
 import { type InsertHook, insertCalls } from "./insert.ts";
-import { AnsweredJournal, type Segment } from "./journal.ts";
+import { AnsweredJournal } from "./journal.ts";
 import { RejectedCalls, type RejectedMetrics, type RejectReason } from "./rejected.ts";
 
 /** The counters the recorder keeps; prom-client's objects fit. */
@@ -69,12 +69,26 @@ export interface RecorderOptions {
   maxRetryMs?: number;
   /** Testing only: where to SIGKILL this process during a flush. */
   faultInject?: "crash-after-insert";
+  /**
+   * The answered journal's `<pid>-<start>` (journal.ts): a writer thread names its main thread's, whose segments
+   * it must never replay as a dead process's. Default: a journal of this thread's own.
+   */
+  journalInstance?: string;
 }
 
-/** A queued call and the journal segment holding its line (none when the journal could not be written). */
+/**
+ * Where a queued call is kept safe until it is stored: its answered journal segment (journal.ts), or, in a
+ * writer (writer.ts), the batch it came in, whose sender holds the journal. Released once the call is stored,
+ * spooled or set aside.
+ */
+export interface Hold {
+  release(): void;
+}
+
+/** A queued call and what holds it (none when the journal could not be written). */
 interface Queued {
   row: NewCallRow;
-  segment: Segment | undefined;
+  hold: Hold | undefined;
 }
 
 const jsonLines = (rows: NewCallRow[]): string => `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`;
@@ -107,6 +121,7 @@ export class CallRecorder implements Recorder {
   #spoolSeq = 0;
   #currentSpool: string | undefined;
   #closed = false;
+  #orphansWanted = false;
 
   constructor(store: Store, opts: RecorderOptions, metrics: RecorderMetrics, log: Logger) {
     this.#store = store;
@@ -114,7 +129,7 @@ export class CallRecorder implements Recorder {
     this.#metrics = metrics;
     this.#log = log;
     fs.mkdirSync(opts.spoolDir, { recursive: true });
-    this.#journal = new AnsweredJournal({ dir: opts.spoolDir }, log);
+    this.#journal = new AnsweredJournal({ dir: opts.spoolDir, instance: opts.journalInstance }, log);
     this.#rejected = new RejectedCalls(opts.rejectedDir, metrics, log);
   }
 
@@ -133,7 +148,15 @@ export class CallRecorder implements Recorder {
       this.#log.warn(`capture queue full (${this.#opts.queueMax}); dropped call ${row.id}`);
       return;
     }
-    this.#queue.push({ row, segment: this.#journal.append(row) });
+    this.take(row, this.#journal.append(row));
+  }
+
+  /**
+   * Queues a call that `hold` already keeps safe (a writer's batch, writer.ts), without journaling it again. The
+   * sender bounds what it hands over (`queueMax`), so nothing is dropped here.
+   */
+  take(row: NewCallRow, hold: Hold | undefined): void {
+    this.#queue.push({ row, hold });
     this.#metrics.queueDepth.set(this.#queue.length);
     if (this.#queue.length >= this.#opts.batchSize) this.#kick();
     else this.#schedule(this.#opts.flushMs);
@@ -146,6 +169,15 @@ export class CallRecorder implements Recorder {
   /** Replays what dead processes (or this one, earlier) left in the spool directory. */
   async start(): Promise<void> {
     await this.#replayOrphans();
+  }
+
+  /**
+   * Replays, in the worker loop, what dead processes left in the spool directory: a writer serving several
+   * processes calls it when one of them died (writer.ts), whose journal then holds calls it never sent.
+   */
+  adoptOrphans(): void {
+    this.#orphansWanted = true;
+    this.#kick();
   }
 
   setAside(id: string, reason: RejectReason, err: unknown, row: Record<string, unknown>): void {
@@ -191,6 +223,10 @@ export class CallRecorder implements Recorder {
 
   async #work(): Promise<void> {
     if (this.#storeDown && Date.now() >= this.#nextProbeAt) await this.#probeAndReplay();
+    else if (this.#orphansWanted && !this.#storeDown) {
+      this.#orphansWanted = false;
+      await this.#replayOrphans();
+    }
     while (this.#queue.length > 0) {
       // Under steady traffic the queue never empties, so the store is probed between batches as well: probing
       // only when the loop starts kept a recorder that saw one outage spooling for as long as traffic lasted.
@@ -205,11 +241,11 @@ export class CallRecorder implements Recorder {
       } else kept = await this.#spool(batch);
       if (kept) {
         // Stored, spooled or set aside: the journal lines can go.
-        for (const q of queued) this.#journal.release(q.segment);
+        for (const q of queued) q.hold?.release();
         continue;
       }
       // Neither the store nor a spool file has them: their journal lines stay, and the next start stores them.
-      const lost = queued.filter((q) => !q.segment).length;
+      const lost = queued.filter((q) => !q.hold).length;
       if (lost) this.#metrics.droppedRecords.inc(lost);
       this.#log.error(
         `${batch.length - lost} calls are kept in the answered journal only, stored at the next start` +

@@ -1,10 +1,12 @@
+import cluster from "node:cluster";
 import module from "node:module";
 import { Command, InvalidArgumentError } from "commander";
-import { ConfigError, type ConfigOverrides, loadConfig } from "../config/index.ts";
+import { type Config, ConfigError, type ConfigOverrides, loadConfig } from "../config/index.ts";
 import { startServer } from "../server.ts";
 import { installLastDefence } from "../util/last-defence.ts";
-import { createLogger } from "../util/log.ts";
+import { createLogger, type Logger } from "../util/log.ts";
 import { startWhenStoreAnswers } from "./wait-for-store.ts";
+import { type Listening, parseWorkers, primaryChannel, runPrimary } from "./workers.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -34,12 +36,18 @@ export function serveCommand(): Command {
       "--data-dir <dir>",
       "where the SQLite file and spool live (INTERSEBD_DATA_DIR, default ./.intersebd)",
     )
-    .action(async (flags: ConfigOverrides) => {
+    .option(
+      "--workers <n|auto>",
+      "server processes on one port: a number, or auto for one per core (INTERSEBD_WORKERS, default 1)",
+    )
+    .action(async ({ workers: workersFlag, ...flags }: ConfigOverrides & { workers?: string }) => {
       let config: ReturnType<typeof loadConfig>;
+      let workers: number;
       try {
         config = loadConfig(process.env, flags);
+        workers = parseWorkers(workersFlag ?? process.env.INTERSEBD_WORKERS ?? "1");
       } catch (err) {
-        if (err instanceof ConfigError) {
+        if (err instanceof ConfigError || err instanceof InvalidArgumentError) {
           process.stderr.write(`intersebd: ${err.message}\n`);
           process.exit(2);
         }
@@ -66,26 +74,48 @@ export function serveCommand(): Command {
         json
           ? log.info(line.trim().replace(/^intersebd: /, ""), { component: "serve" })
           : process.stdout.write(line);
+      const storeWait = {
+        waitSeconds: config.dbWaitSeconds,
+        write: (line: string) =>
+          json
+            ? log.warn(line.trim().replace(/^intersebd: /, ""), { component: "store" })
+            : process.stderr.write(line),
+      };
+      const inWorker = cluster.isWorker && process.env.INTERSEBD_WORKER === "1";
+      if (workers > 1 && !inWorker) {
+        let primary: Awaited<ReturnType<typeof runPrimary>>;
+        try {
+          primary = await startWhenStoreAnswers(
+            () =>
+              runPrimary(config, workers, log, (first, pids) =>
+                announce(config, log, first, `${workers} workers (pids ${pids.join(", ")})`),
+              ),
+            config.db,
+            storeWait,
+          );
+        } catch (err) {
+          cannotStart(config, log, err as NodeJS.ErrnoException);
+        }
+        let stopping = false;
+        onSignal = (signal) => {
+          if (stopping) return;
+          stopping = true;
+          say(`intersebd: ${signal}, draining ${workers} workers...\n`);
+          void primary.stop().then(() => process.exit(0));
+        };
+        return;
+      }
+      // A worker of `--workers N` on SQLite hands its calls to the primary's writer (cli/workers.ts).
+      const writer = inWorker && config.db.kind === "sqlite" ? primaryChannel() : undefined;
       let server: Awaited<ReturnType<typeof startServer>>;
       try {
-        server = await startWhenStoreAnswers(() => startServer(config, { log }), config.db, {
-          waitSeconds: config.dbWaitSeconds,
-          write: (line) =>
-            json
-              ? log.warn(line.trim().replace(/^intersebd: /, ""), { component: "store" })
-              : process.stderr.write(line),
-        });
+        server = await startWhenStoreAnswers(
+          () => startServer(config, { log, writer }),
+          config.db,
+          storeWait,
+        );
       } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        const hint =
-          e.code === "EADDRINUSE"
-            ? ` (port ${config.port} is taken: pass --port or set INTERSEBD_PORT)`
-            : e.code === "ECONNREFUSED"
-              ? " (is PostgreSQL running at DATABASE_URL?)"
-              : "";
-        if (json) log.error(`could not start: ${e.message}${hint}`, { component: "serve" });
-        else process.stderr.write(`intersebd: could not start: ${e.message}${hint}\n`);
-        process.exit(1);
+        cannotStart(config, log, err as NodeJS.ErrnoException);
       }
       // From here on an error nothing caught is logged and counted, and the server keeps serving (why: see
       // util/last-defence.ts).
@@ -94,33 +124,15 @@ export function serveCommand(): Command {
       // out-of-memory kill), and every start would then strip and compile the sources again, with the type
       // stripper resident (about 20 MB) for the life of the process. Everything the server loads is loaded now.
       module.flushCompileCache?.();
-      const upstreams = [...config.upstreams.values()]
-        .map(
-          (u) =>
-            `${u.name === "default" ? "/v1" : `/${u.name}/v1`} → ${u.baseUrl.href}${u.apiKey ? " (key set)" : ""}`,
-        )
-        .join(", ");
-      if (json)
-        log.info("listening", {
-          component: "serve",
-          url: server.url,
-          baseURL: `${server.url}/v1`,
-          upstreams: [...config.upstreams.keys()].join(","),
-          store: server.ctx.store.dialect.name,
-          capture: config.capture,
-          auth: Boolean(config.apiKey),
-        });
-      else
-        process.stdout.write(
-          [
-            `intersebd listening on ${server.url}`,
-            `  proxy:    ${upstreams}`,
-            `  store:    ${server.ctx.store.description}`,
-            `  capture:  ${config.capture}; auth: ${config.apiKey ? "API key required" : "off (loopback only)"}`,
-            `  point your client at: new OpenAI({ baseURL: "${server.url}/v1" })`,
-            "",
-          ].join("\n"),
-        );
+      const listening: Listening = {
+        t: "listening",
+        url: server.url,
+        store: server.ctx.store.description,
+        dialect: server.ctx.store.dialect.name,
+      };
+      // A worker's primary says it once, for all of them.
+      if (inWorker) process.send?.(listening);
+      else announce(config, log, listening);
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
@@ -130,5 +142,55 @@ export function serveCommand(): Command {
         process.exit(0);
       };
       onSignal = (signal) => void stop(signal);
+      // The primary is gone (killed), and with it the port's listening socket: this worker can serve nothing more.
+      // On PostgreSQL it drains its own queue; on SQLite the primary was its writer, so it exits at once (what it
+      // answered is in its journal, which the next start replays): waiting for a drain that cannot come would
+      // leave it running, orphaned.
+      if (inWorker) process.on("disconnect", () => (writer ? process.exit(1) : void stop("primary gone")));
     });
+}
+
+function cannotStart(config: Config, log: Logger, e: NodeJS.ErrnoException): never {
+  const hint =
+    e.code === "EADDRINUSE"
+      ? ` (port ${config.port} is taken: pass --port or set INTERSEBD_PORT)`
+      : e.code === "ECONNREFUSED"
+        ? " (is PostgreSQL running at DATABASE_URL?)"
+        : "";
+  if (config.logFormat === "json") log.error(`could not start: ${e.message}${hint}`, { component: "serve" });
+  else process.stderr.write(`intersebd: could not start: ${e.message}${hint}\n`);
+  process.exit(1);
+}
+
+/** The startup line: where it listens, which store, which upstreams (and, with --workers N, which processes). */
+function announce(config: Config, log: Logger, at: Listening, workers?: string): void {
+  const upstreams = [...config.upstreams.values()]
+    .map(
+      (u) =>
+        `${u.name === "default" ? "/v1" : `/${u.name}/v1`} → ${u.baseUrl.href}${u.apiKey ? " (key set)" : ""}`,
+    )
+    .join(", ");
+  if (config.logFormat === "json")
+    log.info("listening", {
+      component: "serve",
+      url: at.url,
+      baseURL: `${at.url}/v1`,
+      upstreams: [...config.upstreams.keys()].join(","),
+      store: at.dialect,
+      capture: config.capture,
+      auth: Boolean(config.apiKey),
+      ...(workers ? { workers } : {}),
+    });
+  else
+    process.stdout.write(
+      [
+        `intersebd listening on ${at.url}`,
+        `  proxy:    ${upstreams}`,
+        `  store:    ${at.store}`,
+        ...(workers ? [`  workers:  ${workers}`] : []),
+        `  capture:  ${config.capture}; auth: ${config.apiKey ? "API key required" : "off (loopback only)"}`,
+        `  point your client at: new OpenAI({ baseURL: "${at.url}/v1" })`,
+        "",
+      ].join("\n"),
+    );
 }

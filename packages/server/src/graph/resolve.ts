@@ -18,7 +18,9 @@
  * This is complete only if writers do not overlap: see `lockGraphWrites`.
  */
 import { type Kysely, sql } from "kysely";
-import { experimentTagConditions, experimentTags } from "../calls/index.ts";
+// From the file, not the calls door: the writer thread (writer.ts) runs this module's insert hook, and the door
+// would bring the calls' routes, the HTTP layer and zod into its memory.
+import { experimentTagConditions, experimentTags } from "../calls/experiment-tags.ts";
 import type { Database, DialectName } from "../store/index.ts";
 
 type Db = Kysely<Database>;

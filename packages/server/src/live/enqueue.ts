@@ -9,11 +9,10 @@
  */
 import { BUCKETS, bucketOf } from "intersebd/experiments";
 import type { Transaction } from "kysely";
-import { callConditions, type InsertHook } from "../calls/index.ts";
+import type { InsertHook } from "../calls/index.ts";
 import type { Database, NewCallRow, Store } from "../store/index.ts";
 import { readJsonObject, readStringArray } from "../store/json.ts";
 import type { Logger } from "../util/log.ts";
-import { listEvaluators } from "./book.ts";
 import type { Evaluator, Filter } from "./schemas.ts";
 
 /** What a filter reads of a call: the columns of a stored row or of one being inserted. */
@@ -114,6 +113,7 @@ function jobsFor(
 export class LiveRules {
   #rules: Evaluator[] = [];
   #timer: NodeJS.Timeout | undefined;
+  #listener: ((rules: readonly Evaluator[]) => void) | undefined;
   readonly #store: Store;
   readonly #log: Logger;
 
@@ -126,10 +126,29 @@ export class LiveRules {
     return this.#rules;
   }
 
+  /**
+   * Called with the rules after every refresh: the writer of calls (calls/writer.ts), which runs this hook in
+   * another thread or process, gets them from here (`replace`) rather than reading them itself.
+   */
+  onRefresh(listener: (rules: readonly Evaluator[]) => void): void {
+    this.#listener = listener;
+    listener(this.#rules);
+  }
+
+  /** Holds `rules` (enabled ones) as if read: a writer's copy of the rules another `LiveRules` refreshes. */
+  replace(rules: readonly Evaluator[]): void {
+    this.#rules = [...rules];
+  }
+
   /** Reads the enabled rules again; a failure keeps the ones held (the store may be away a moment). */
   async refresh(): Promise<void> {
     try {
+      // Loaded when first used, as `backfill`'s calls door: the writer thread (writer.ts) loads this module for the
+      // insert hook alone, and holds rules it is sent (`replace`); the book and the door would bring the checks'
+      // validators, zod and the HTTP layer into its memory.
+      const { listEvaluators } = await import("./book.ts");
       this.#rules = (await listEvaluators(this.#store)).filter((e) => e.enabled);
+      this.#listener?.(this.#rules);
     } catch (err) {
       this.#log.warn(`live evaluators: cannot read the rules, keeping ${this.#rules.length}: ${String(err)}`);
     }
@@ -178,6 +197,7 @@ export async function backfill(
   evaluator: Evaluator,
   range: { from: number; to: number },
 ): Promise<{ scanned: number; enqueued: number }> {
+  const { callConditions } = await import("../calls/index.ts");
   const f = evaluator.filter;
   let scanned = 0;
   let enqueued = 0;

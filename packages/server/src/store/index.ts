@@ -3,7 +3,19 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import {
+  CamelCasePlugin,
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+  sql,
+} from "kysely";
 import type { Config } from "../config/index.ts";
 import { type DialectHelpers, type DialectName, dialectHelpers } from "./dialect.ts";
 import { migrations } from "./migrations/index.ts";
@@ -34,7 +46,37 @@ export interface Store {
    * them) and its WAL file; PostgreSQL, our schema's tables with their indexes and TOAST.
    */
   sizeBytes(): Promise<number>;
+  /**
+   * SQLite: this connection no longer checkpoints the WAL after its commits; a writer's connection does
+   * (`checkpoint`), off the proxy's event loop (calls/writer.ts). PostgreSQL: nothing to do.
+   */
+  leaveCheckpoints(): Promise<void>;
+  /** SQLite: copies the WAL back into the database file where no reader needs it (PASSIVE). PostgreSQL: nothing. */
+  checkpoint(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Kysely's SQLite driver, whose transactions take the write lock as they begin (BEGIN IMMEDIATE). Since calls are
+ * written by a writer thread (or the primary of `serve --workers N`), more than one connection writes: a deferred
+ * transaction that read first and then wrote after another connection's commit fails with SQLITE_BUSY at once,
+ * which the busy timeout cannot wait out; one that waits for the lock from the start simply waits its turn.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
 }
 
 /** See the pool's `connect` listener in `openStore`. */
@@ -85,7 +127,7 @@ export async function openStore(dbConfig: Config["db"]): Promise<Store> {
     description = `SQLite ${dbConfig.file}`;
     if (dbConfig.file !== ":memory:") fs.mkdirSync(path.dirname(dbConfig.file), { recursive: true });
     db = new Kysely<Database>({
-      dialect: new SqliteDialect({ database: openSqlite(dbConfig.file) }),
+      dialect: new ImmediateSqliteDialect({ database: openSqlite(dbConfig.file) }),
       plugins: [new CamelCasePlugin()],
     });
   }
@@ -106,6 +148,9 @@ export async function openStore(dbConfig: Config["db"]): Promise<Store> {
     );
   const file = dbConfig.kind === "sqlite" ? dbConfig.file : undefined;
   const sizeBytes = () => storeSize(db, name, file);
+  const sqliteOnly = (query: ReturnType<typeof sql>) => async () => {
+    if (name === "sqlite") await query.execute(db);
+  };
   return {
     db,
     dialect: dialectHelpers(name),
@@ -113,6 +158,8 @@ export async function openStore(dbConfig: Config["db"]): Promise<Store> {
     optimize,
     ping,
     sizeBytes,
+    leaveCheckpoints: sqliteOnly(sql`pragma wal_autocheckpoint = 0`),
+    checkpoint: sqliteOnly(sql`pragma wal_checkpoint(PASSIVE)`),
     close: () => db.destroy(),
   };
 }

@@ -108,6 +108,8 @@ export async function startTestServer(
      * server still listens, for what a test sends to `url` itself.
      */
     inProcess?: boolean;
+    /** `inline`: calls are written on this thread (startServer's `writer`), for tests that close `ctx.store`. */
+    writer?: "inline";
   } = {},
 ): Promise<TestServer> {
   const fresh = opts.db ? undefined : await freshDatabase(dialect);
@@ -123,7 +125,11 @@ export async function startTestServer(
     },
     { db: opts.db ?? fresh?.db, dataDir: opts.dataDir ?? fresh?.dataDir },
   );
-  const server = await startServer(config, { log: createLogger(config.logLevel), mounts: opts.mounts });
+  const server = await startServer(config, {
+    log: createLogger(config.logLevel),
+    mounts: opts.mounts,
+    writer: opts.writer,
+  });
   return {
     ...server,
     config,

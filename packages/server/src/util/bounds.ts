@@ -13,15 +13,9 @@
  */
 import { z } from "zod";
 
-/** Earliest time accepted: the Unix epoch. Times are stored as non-negative ms. */
-export const MIN_TIME_MS = 0;
-/**
- * Latest time accepted: the end of year 9999. Every reader handles it: JS `Date` (valid to ±8.64e15 ms, and
- * `toISOString` keeps a four-digit year up to here), SQLite's date functions (years 0000 to 9999) and
- * PostgreSQL (`bigint` columns, `timestamp` to year 294276). `startedAt: 9e15` used to be stored and then
- * make every list that formats it throw `RangeError: Invalid time value`.
- */
-export const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+import { MAX_TIME_MS, MIN_TIME_MS } from "./time-range.ts";
+
+export { MAX_TIME_MS, MIN_TIME_MS };
 
 /**
  * Largest magnitude of a number field (rewards, thresholds, check bounds). Far above any reward or metric

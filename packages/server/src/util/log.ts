@@ -3,7 +3,14 @@
  * `INTERSEBD_LOG_FORMAT=json` (pino). Never pass it request headers, bodies or message text: credentials and
  * prompts must not reach logs; fields carry ids and names only.
  */
-import { pino } from "pino";
+import { createRequire } from "node:module";
+import type { pino as Pino } from "pino";
+
+/**
+ * pino, loaded the first time a JSON logger is made: text logs (the default) never need it, nor does the writer
+ * thread (writer.ts), whose lines its owner writes. (pino ships CommonJS, so `require` loads it synchronously.)
+ */
+const loadPino = (): typeof Pino => (createRequire(import.meta.url)("pino") as { pino: typeof Pino }).pino;
 
 export type LogLevel = "silent" | "error" | "warn" | "info" | "debug";
 export type LogFormat = "text" | "json";
@@ -98,6 +105,7 @@ function textLogger(level: LogLevel, write: (line: string) => void): Methods {
 const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029]/g;
 
 function jsonLogger(level: LogLevel, write: (line: string) => void): Methods {
+  const pino = loadPino();
   const p = pino(
     {
       level,

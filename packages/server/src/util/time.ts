@@ -4,7 +4,7 @@
  * number: formatting one with `new Date(ms).toISOString()` throws `RangeError: Invalid time value` and breaks
  * the whole list that contains it. Here such a time is clamped into the range the edge accepts instead.
  */
-import { MAX_TIME_MS, MIN_TIME_MS } from "./bounds.ts";
+import { MAX_TIME_MS, MIN_TIME_MS } from "./time-range.ts";
 
 /** `ms` as ISO 8601, clamped to 1970-01-01 .. 9999-12-31 (a non-number reads as the epoch). */
 export function isoTime(ms: number | string | bigint): string {

@@ -1,0 +1,80 @@
+/**
+ * What the benchmarks read of the processes they measure and of wrk's report (bench/run.ts, bench/scaling.ts).
+ */
+import fs from "node:fs";
+import net from "node:net";
+
+export async function waitPort(port: number, tries = 600): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, "127.0.0.1", () => r(!!s.end()));
+      s.on("error", () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+/** CPU time (user + system, every thread) the processes spent, in clock ticks; a process gone counts 0. */
+export function cpuTicks(...pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {}
+  }
+  return ticks;
+}
+
+export function peakRssMb(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return Number(m?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+function toMs(v: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(v);
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : n * 1000;
+}
+
+export interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+}
+
+/** wrk's `--latency` report; throws when it saw error responses (`target` names what was measured). */
+export function parseWrk(out: string, target: string): WrkResult {
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (errors) throw new Error(`wrk saw ${errors[1]} error responses from ${target}`);
+  // Percentiles from the latency distribution's own lines: the thread stats above end in "+/- Stdev" percentages.
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    p50: toMs(/^\s*50%\s+(\S+)/m.exec(out)?.[1] ?? ""),
+    p99: toMs(/^\s*99%\s+(\S+)/m.exec(out)?.[1] ?? ""),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
+  };
+}
+
+/** The process and its descendants (a cluster's primary and its workers), parents first. */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(fs.readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1]?.split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {}
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i] as number) ?? []));
+  return out;
+}

@@ -1,0 +1,160 @@
+/**
+ * The write-behind path off the event loop (issue 20, calls/writer.ts): on SQLite the proxy's thread journals and
+ * hands calls over, and a writer thread commits them, with the insert hook, on its own connection.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { sql } from "kysely";
+import OpenAI from "openai";
+import {
+  type FakeUpstream,
+  freshDatabase,
+  openStoreOn,
+  SERVER_BIN,
+  startFakeUpstream,
+  startTestServer,
+  startupLine,
+  type TestServer,
+} from "../testing/index.ts";
+
+/** Rows this thread's SQLite connection has inserted, updated or deleted since it opened (SQLite counts them). */
+async function changesOnThisThread(server: TestServer): Promise<number> {
+  const { rows } = await sql<{ n: number }>`select total_changes() as n`.execute(server.ctx.store.db);
+  return Number(rows[0]?.n);
+}
+
+async function callsStored(server: TestServer): Promise<number> {
+  const row = await server.ctx.store.db
+    .selectFrom("calls")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+async function proxyCalls(server: TestServer, count: number): Promise<void> {
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "sk-test" });
+  await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      client.chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: `call ${i}` }],
+        stream: i % 2 === 1,
+      }),
+    ),
+  );
+}
+
+describe("calls are written off the proxy's thread (SQLite)", () => {
+  let fake: FakeUpstream;
+  before(async () => {
+    fake = await startFakeUpstream({ keepRequests: false });
+  });
+  after(async () => fake.close());
+
+  it("commits no call insert on the proxy's connection: the writer thread stores them all", async () => {
+    const server = await startTestServer("sqlite", { upstream: fake.url });
+    try {
+      const before = await changesOnThisThread(server);
+      await proxyCalls(server, 40);
+      await server.ctx.recorder.flush();
+      assert.equal(await callsStored(server), 40, "every call is stored");
+      assert.equal(await changesOnThisThread(server), before, "none of them by this thread's connection");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("runs the insert hook in the writer: a live evaluator created through the API gets every later call", async () => {
+    const server = await startTestServer("sqlite", { upstream: fake.url });
+    try {
+      // Its rules reach the writer before the API answers, so the very next calls are enqueued.
+      const created = await server.api<{ id: string }>("/api/evaluators", {
+        body: { name: "every call", checks: ["json-schema"] },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      await proxyCalls(server, 12);
+      await server.ctx.recorder.flush();
+      const jobs = await server.ctx.store.db
+        .selectFrom("liveJobs")
+        .select("callId")
+        .where("evaluatorId", "=", created.body.id)
+        .execute();
+      assert.equal(jobs.length, 12, "one job per call, enqueued in the calls' insert transaction");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("counts what this thread's connection commits when it does write the calls (writer: inline)", async () => {
+    // The measure above can see call inserts: with the writer on this thread, the same calls change its count.
+    const server = await startTestServer("sqlite", { upstream: fake.url, writer: "inline" });
+    try {
+      const before = await changesOnThisThread(server);
+      await proxyCalls(server, 10);
+      await server.ctx.recorder.flush();
+      assert.equal(await callsStored(server), 10);
+      assert.ok((await changesOnThisThread(server)) >= before + 10, "this thread's connection inserted them");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("stores calls through the writer thread of the bin started as installed (its shebang's Node flags)", async () => {
+    const fresh = await freshDatabase("sqlite");
+    // The bin itself, not `node bin/...`: the shebang passes flags (--max-semi-space-size) that a worker thread
+    // refuses to inherit; the Node found first on PATH is this one.
+    const child = spawn(
+      SERVER_BIN,
+      ["serve", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir, "-u", fake.url],
+      {
+        env: {
+          ...process.env,
+          PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`,
+        },
+      },
+    );
+    try {
+      const { base } = await startupLine(child);
+      const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: "sk-test" });
+      await client.chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: "hi" }],
+      });
+      const exit = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      assert.equal(await exit, 0);
+      const store = await openStoreOn("sqlite", fresh.db);
+      try {
+        const rows = await store.db.selectFrom("calls").select("id").execute();
+        assert.equal(rows.length, 1, "the call is stored");
+      } finally {
+        await store.close();
+      }
+    } finally {
+      child.kill("SIGKILL");
+      await fresh.drop();
+    }
+  });
+
+  it("answers POST /api/calls 201 once the writer stored the calls, and counts them in /metrics", async () => {
+    const server = await startTestServer("sqlite", { upstream: fake.url });
+    try {
+      const stored = await server.api<{ stored: boolean }>("/api/calls", {
+        body: { id: "call_posted", request: { model: "m", messages: [] }, response: null },
+      });
+      assert.equal(stored.status, 201, JSON.stringify(stored.body));
+      const row = await server.ctx.store.db
+        .selectFrom("calls")
+        .select("id")
+        .where("id", "=", "call_posted")
+        .executeTakeFirst();
+      assert.equal(row?.id, "call_posted", "stored before the answer");
+      const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+      assert.match(metrics, /intersebd_stored_calls_total \d+/);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,141 @@
+/**
+ * `serve --workers N` (README, "Several cores"): N server processes on one port (node:cluster; the primary
+ * accepts connections and hands each to a worker in turn). The primary applies the migrations once, before it
+ * forks, and then serves no request itself.
+ *
+ * - PostgreSQL: every worker writes its own calls, as separate instances do (issue 14 item 5).
+ * - SQLite has one writer: the primary. A worker journals each call as a single server does (the answered
+ *   journal, calls/journal.ts, one file set per worker) and sends the line over its IPC channel; the primary's
+ *   writer (writer.ts) stores it and answers, and only then does the worker release the line. A worker that dies
+ *   loses nothing it answered: the primary replays the dead worker's journal (`adopt`) and forks another.
+ * - Background workers (evaluations, live evaluators, webhooks, alerts, retention) run in every worker: each
+ *   claims its jobs under a lease in the store, as several instances do.
+ * - SIGTERM or SIGINT to the primary drains every worker (each finishes its requests and hands over its calls),
+ *   then the primary's writer, then it exits.
+ */
+import cluster, { type Worker } from "node:cluster";
+import os from "node:os";
+import { InvalidArgumentError } from "commander";
+import type { Channel, FromWriter } from "../calls/index.ts";
+import type { Config } from "../config/index.ts";
+import { openStore } from "../store/index.ts";
+import type { Logger } from "../util/log.ts";
+import { openWriter, type ToWriterHost, type Writer, writerSettings } from "../writer.ts";
+
+/** `--workers` / INTERSEBD_WORKERS: a count, or `auto` for the cores this process may use. */
+export function parseWorkers(value: string): number {
+  if (value === "auto") return os.availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1024)
+    throw new InvalidArgumentError("expected a number of workers (1 or more) or auto");
+  return n;
+}
+
+/** What a worker tells the primary once it listens. */
+export interface Listening {
+  t: "listening";
+  url: string;
+  /** The store's description (startup line) and dialect. */
+  store: string;
+  dialect: string;
+}
+
+/** The worker's end of its channel to the primary's writer (SQLite), through the cluster's IPC. */
+export function primaryChannel(): Channel<ToWriterHost> {
+  return {
+    post: (msg) => {
+      if (process.connected) process.send?.(msg);
+    },
+    onMessage: (fn) => process.on("message", (msg: { t: string }) => fn(msg)),
+  };
+}
+
+/** The primary's end of one worker's channel. */
+function workerChannel(worker: Worker): Channel<FromWriter> {
+  return {
+    post: (msg) => {
+      if (worker.isConnected()) worker.send(msg);
+    },
+    onMessage: (fn) => worker.on("message", (msg: { t: string }) => fn(msg)),
+  };
+}
+
+/**
+ * Runs the primary: migrations (and on SQLite the writer), N workers kept at N, `onListening` once all of them
+ * listen, and a drain of all of them on SIGTERM/SIGINT (`stop`, resolved once everything is written).
+ */
+export async function runPrimary(
+  config: Config,
+  count: number,
+  log: Logger,
+  onListening: (first: Listening, pids: number[]) => void,
+): Promise<{ stop(): Promise<void> }> {
+  let writer: Writer | undefined;
+  const workers = new Set<Worker>();
+  if (config.db.kind === "sqlite") {
+    // The writer's counters go to one worker's /metrics (each worker answers /metrics for itself).
+    writer = await openWriter(writerSettings(config), log, (msg) => {
+      for (const w of workers) if (w.isConnected()) return void w.send(msg);
+    });
+  } else {
+    // Migrations once, here, before any worker opens the store.
+    await (await openStore(config.db)).close();
+  }
+  let stopping = false;
+  const listening = new Map<number, Listening>();
+  let announced = false;
+  const fork = () => {
+    const worker = cluster.fork({ INTERSEBD_WORKER: "1" });
+    workers.add(worker);
+    if (writer) writer.serve(workerChannel(worker));
+    worker.on("message", (msg: { t: string }) => {
+      if (msg.t !== "listening") return;
+      listening.set(worker.id, msg as Listening);
+      if (!announced && listening.size === count) {
+        announced = true;
+        onListening(
+          msg as Listening,
+          [...workers].map((w) => w.process.pid as number),
+        );
+      }
+    });
+    worker.on("exit", (code, signal) => {
+      const listened = listening.delete(worker.id);
+      workers.delete(worker);
+      if (stopping) return;
+      if (!listened) {
+        // It could not start (the port is taken, the store refuses): another would fail the same way, forever.
+        // It said why on stderr; the others are stopped and the primary exits, as a single server would.
+        log.error(`worker ${worker.process.pid} exited (${signal ?? code}) before it listened; stopping`, {
+          component: "serve",
+        });
+        void stop().then(() => process.exit(1));
+        return;
+      }
+      log.error(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`, {
+        component: "serve",
+      });
+      // Its journal holds what it answered and had not seen stored: the writer replays it now.
+      writer?.recorder.adoptOrphans();
+      fork();
+    });
+  };
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= drain());
+  const drain = async () => {
+    stopping = true;
+    // Each worker drains itself (serve's SIGTERM handler); the IPC channels stay open for its last calls.
+    await Promise.all(
+      [...workers].map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once("exit", () => resolve());
+            if (w.process.pid) process.kill(w.process.pid, "SIGTERM");
+          }),
+      ),
+    );
+    await writer?.close();
+  };
+  for (let i = 0; i < count; i++) fork();
+  return { stop };
+}

@@ -1,0 +1,233 @@
+/**
+ * The writer of calls as the composition runs it (calls/writer.ts has the why): its store connection, the
+ * `CallRecorder` with the insert hook, and the live evaluators' rules that hook reads. It runs in a worker thread
+ * of the server (`startWriterThread`, SQLite) or in the primary process of `serve --workers N` on SQLite
+ * (cli/workers.ts), which serves every worker's calls from one connection: SQLite has one writer.
+ */
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type MessagePort, Worker } from "node:worker_threads";
+// From the files, not the domains' doors: the thread loads only what writing calls needs (the doors pull in the
+// routes, the HTTP layer and the workers), which halves the thread's start and its memory.
+import { chainHooks, type InsertHook } from "./calls/insert.ts";
+import { CallRecorder } from "./calls/recorder.ts";
+import { type Channel, countsOut, type FromWriter, serveWriter, type ToWriter } from "./calls/writer.ts";
+import type { Config } from "./config/index.ts";
+import { continuationsOnInsert } from "./graph/continuations.ts";
+import { resolutionOnInsert } from "./graph/resolve.ts";
+import { LiveRules } from "./live/enqueue.ts";
+import type { Evaluator } from "./live/schemas.ts";
+import { type DialectName, openStore } from "./store/index.ts";
+import { childLogger, type LogFields, type Logger, type LogLevel } from "./util/log.ts";
+
+/** What every insert of calls runs in its transaction: the graph's resolution, continuations, live enqueue. */
+export function callInsertHook(dialect: DialectName, linkDepth: number, rules: LiveRules): InsertHook {
+  return chainHooks(resolutionOnInsert(dialect, linkDepth), continuationsOnInsert(linkDepth), rules.hook());
+}
+
+/** What a writer needs of the configuration: plain data, as it crosses to a thread or another process. */
+export interface WriterSettings {
+  db: Config["db"];
+  dataDir: string;
+  queueMax: number;
+  flushMs: number;
+  batchSize: number;
+  linkDepth: number;
+  faultInject?: Config["faultInject"];
+  /** The sender's answered journal (calls/writer.ts), never replayed by the writer; none for a primary. */
+  journalInstance?: string;
+}
+
+export function writerSettings(config: Config, journalInstance?: string): WriterSettings {
+  const { db, dataDir, queueMax, flushMs, batchSize, linkDepth, faultInject } = config;
+  return { db, dataDir, queueMax, flushMs, batchSize, linkDepth, faultInject, journalInstance };
+}
+
+/** Messages of the composition on the writer's channel, beside calls/writer.ts's. */
+export type ToWriterHost = ToWriter | { t: "rules"; rules: readonly Evaluator[] } | { t: "stop" };
+type FromWriterHost =
+  | FromWriter
+  | { t: "ready" }
+  | { t: "stopped" }
+  | { t: "log"; level: Exclude<LogLevel, "silent">; msg: string; fields?: LogFields };
+
+/** How often the writer checkpoints the WAL when its own commits have not (traffic through the API only). */
+const CHECKPOINT_MS = 1000;
+
+export interface Writer {
+  recorder: CallRecorder;
+  rules: LiveRules;
+  /** Serves one sender: its calls, and the rules its `LiveRules` refreshed. */
+  serve(channel: Channel<FromWriter>): void;
+  close(): Promise<void>;
+}
+
+/** Opens the writer's store connection and recorder; replays what dead processes left before it returns. */
+export async function openWriter(settings: WriterSettings, log: Logger, report: (msg: FromWriter) => void) {
+  const store = await openStore(settings.db);
+  const rules = new LiveRules(store, childLogger(log, { component: "live" }));
+  const counts = countsOut(report);
+  const recorder = new CallRecorder(
+    store,
+    {
+      spoolDir: path.join(settings.dataDir, "spool"),
+      rejectedDir: settings.dataDir,
+      queueMax: settings.queueMax,
+      flushMs: settings.flushMs,
+      batchSize: settings.batchSize,
+      insertHook: callInsertHook(store.dialect.name, settings.linkDepth, rules),
+      faultInject: settings.faultInject,
+      journalInstance: settings.journalInstance,
+    },
+    counts,
+    childLogger(log, { component: "recorder" }),
+  );
+  await recorder.start();
+  // The writer's commits checkpoint the WAL as they go (SQLite's autocheckpoint, on this connection); writes
+  // through the API, whose connection leaves checkpoints here (Store.leaveCheckpoints), are covered by this.
+  const checkpoints = setInterval(() => {
+    store
+      .checkpoint()
+      .catch((err: unknown) => log.warn(`checkpoint: ${String(err)}`, { component: "store" }));
+  }, CHECKPOINT_MS);
+  checkpoints.unref();
+  const writer: Writer = {
+    recorder,
+    rules,
+    serve: (channel) => {
+      serveWriter(channel, recorder, counts, log);
+      channel.onMessage((msg) => {
+        if (msg.t === "rules") rules.replace((msg as Extract<ToWriterHost, { t: "rules" }>).rules);
+      });
+    },
+    close: async () => {
+      clearInterval(checkpoints);
+      await recorder.close();
+      await store.checkpoint().catch(() => {});
+      await store.close();
+    },
+  };
+  return writer;
+}
+
+/** A logger whose lines go to the thread's owner, which writes them with its own logger. */
+function loggerTo(port: MessagePort): Logger {
+  const at = (level: Exclude<LogLevel, "silent">) => (msg: string, fields?: LogFields) =>
+    port.postMessage({ t: "log", level, msg, fields } satisfies FromWriterHost);
+  const log: Logger = {
+    error: at("error"),
+    warn: at("warn"),
+    info: at("info"),
+    debug: at("debug"),
+    child: (fields) => childLogger(log, fields),
+  };
+  return log;
+}
+
+/** The worker thread's body (writer-entry.ts starts it). */
+export async function runWriterThread(settings: WriterSettings, port: MessagePort): Promise<void> {
+  const log = loggerTo(port);
+  const channel: Channel<FromWriter> = {
+    post: (msg) => port.postMessage(msg),
+    onMessage: (fn) => port.on("message", fn),
+  };
+  const writer = await openWriter(settings, log, channel.post);
+  writer.serve(channel);
+  port.on("message", (msg: ToWriterHost) => {
+    if (msg.t !== "stop") return;
+    void writer.close().then(() => {
+      port.postMessage({ t: "stopped" } satisfies FromWriterHost);
+      port.close();
+    });
+  });
+  port.postMessage({ t: "ready" } satisfies FromWriterHost);
+}
+
+export interface WriterThread {
+  /** The proxy's side of the channel (WriterRecorder's). */
+  channel: Channel<ToWriterHost>;
+  /** Called after the thread died and a new one took over: the sender resends what was not done. */
+  onRestart(fn: () => void): void;
+  /** Drains and closes the writer, then ends the thread. */
+  stop(): Promise<void>;
+}
+
+/**
+ * What the thread runs: this module's `runWriterThread`, imported by a line of CommonJS given as the thread's code.
+ * An entry file of TypeScript would be stripped of its types before the compile cache is on in the thread, which
+ * loads the type stripper into the thread's memory for good (about 20 MB); the code below needs no stripping, and
+ * the compile cache then serves every module the thread imports, compiled.
+ */
+const THREAD_CODE = `
+const { parentPort, workerData } = require("node:worker_threads");
+require("node:module").enableCompileCache?.();
+import(${JSON.stringify(import.meta.url)}).then((m) => m.runWriterThread(workerData, parentPort));
+`;
+const SOURCE = import.meta.url.endsWith(".ts");
+const EXEC_ARGV = SOURCE ? ["--conditions=intersebd-source"] : [];
+
+/**
+ * Starts the writer thread and waits until it has replayed what dead processes left. A thread that dies (a bug,
+ * its heap limit) is replaced at once, and `onRestart` callbacks resend what it had not stored.
+ */
+export async function startWriterThread(settings: WriterSettings, log: Logger): Promise<WriterThread> {
+  const listeners: Array<(msg: { t: string }) => void> = [];
+  const restarts: Array<() => void> = [];
+  let stopping = false;
+  let worker: Worker;
+  const spawn = () =>
+    new Promise<void>((resolve, reject) => {
+      worker = new Worker(THREAD_CODE, {
+        eval: true,
+        workerData: settings,
+        execArgv: EXEC_ARGV,
+        // The writer holds a batch or two and the statement cache: its heap stays small, and a leak there must
+        // end the thread (which is replaced), not grow the process.
+        resourceLimits: { maxOldGenerationSizeMb: 192, maxYoungGenerationSizeMb: 8 },
+        stdout: false,
+        stderr: false,
+      });
+      worker.on("message", (msg: FromWriterHost) => {
+        if (msg.t === "ready") resolve();
+        else if (msg.t === "log") log[msg.level](msg.msg, msg.fields);
+        else for (const fn of listeners) fn(msg);
+      });
+      worker.on("error", (err) => {
+        log.error(`writer thread failed: ${err.stack ?? String(err)}`, { component: "recorder" });
+        reject(err);
+      });
+      worker.on("exit", (code) => {
+        if (stopping) return;
+        log.error(`writer thread exited (${code}); starting another`, { component: "recorder" });
+        // After a short pause: a thread that cannot start at all must not spin.
+        void sleep(200)
+          .then(spawn)
+          .then(
+            () => {
+              for (const fn of restarts) fn();
+            },
+            () => {},
+          );
+      });
+    });
+  await spawn();
+  return {
+    channel: {
+      post: (msg) => worker.postMessage(msg),
+      onMessage: (fn) => listeners.push(fn),
+    },
+    onRestart: (fn) => restarts.push(fn),
+    stop: async () => {
+      stopping = true;
+      const stopped = new Promise<void>((resolve) => {
+        listeners.push((msg) => {
+          if (msg.t === "stopped") resolve();
+        });
+        worker.once("exit", () => resolve());
+      });
+      worker.postMessage({ t: "stop" } satisfies ToWriterHost);
+      await stopped;
+      await worker.terminate();
+    },
+  };
+}

@@ -1,0 +1,212 @@
+/**
+ * `intersebd serve --workers 2` (issue 20; cli/workers.ts), started through its bin on SQLite and on PostgreSQL:
+ * two processes answer on one port; every call is stored exactly once; a SIGKILLed worker loses no call it
+ * answered (on SQLite the primary's writer replays its journal, on PostgreSQL the worker started in its place
+ * does); SIGTERM to the primary drains every worker's queue before it exits.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import http from "node:http";
+import net from "node:net";
+import { after, before, describe, it } from "node:test";
+import {
+  chatCompletionBody,
+  DIALECTS,
+  eventually,
+  type FakeUpstream,
+  freshDatabase,
+  openStoreOn,
+  postgresAvailable,
+  SERVER_BIN,
+  startFakeUpstream,
+  startServeBin,
+} from "../../packages/server/src/testing/index.ts";
+
+/** One request over a fresh connection, so that the primary hands each to a worker in turn. */
+function request(
+  base: string,
+  method: string,
+  path: string,
+  body?: string,
+): Promise<{ status: number; text: string; callId?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      new URL(path, base),
+      { method, agent: false, headers: { "content-type": "application/json", connection: "close" } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          text += d;
+        });
+        res.on("end", () => {
+          const id = res.headers["x-intersebd-call-id"];
+          resolve({ status: res.statusCode ?? 0, text, callId: typeof id === "string" ? id : undefined });
+        });
+        res.on("error", reject);
+      },
+    );
+    // A connection that node:cluster's primary was handing to the worker at the moment it was killed is never
+    // answered (nor closed): clients time out on it, as on any connection to a crashed server.
+    req.setTimeout(10_000, () => req.destroy(new Error("no answer within 10 s")));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A chat completion; its call id when the answer arrived whole (the client has it), else undefined. */
+async function answeredCall(base: string, text: string): Promise<string | undefined> {
+  try {
+    const r = await request(base, "POST", "/v1/chat/completions", chatCompletionBody(text, false));
+    const whole =
+      r.status === 200 && (JSON.parse(r.text) as { object?: string }).object === "chat.completion";
+    return whole ? r.callId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function healthPid(base: string): Promise<number> {
+  const r = await request(base, "GET", "/healthz");
+  return (JSON.parse(r.text) as { pid: number }).pid;
+}
+
+/** The pids that answer on the port, asked until two distinct ones answered (or `tries` ran out). */
+async function answeringPids(base: string, tries = 40): Promise<Set<number>> {
+  const pids = new Set<number>();
+  for (let i = 0; i < tries && pids.size < 2; i++) pids.add(await healthPid(base));
+  return pids;
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+}
+
+/** Stored call ids, each as many times as it is stored. */
+async function storedIds(dialect: "sqlite" | "postgres", db: string): Promise<string[]> {
+  const store = await openStoreOn(dialect, db);
+  try {
+    return (await store.db.selectFrom("calls").select("id").execute()).map((r) => r.id);
+  } finally {
+    await store.close();
+  }
+}
+
+describe("serve --workers 2", () => {
+  let fake: FakeUpstream;
+  before(async () => {
+    fake = await startFakeUpstream({ keepRequests: false });
+  });
+  after(async () => fake.close());
+
+  it("exits 1, without forking workers forever, when the workers cannot listen (the port is taken)", async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const fresh = await freshDatabase("sqlite");
+    try {
+      const port = String((taken.address() as net.AddressInfo).port);
+      const child = spawn(
+        process.execPath,
+        [SERVER_BIN, "serve", "--workers", "2", "--port", port, "--data-dir", fresh.dataDir, "-u", fake.url],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const { code } = await exited(child);
+      assert.equal(code, 1, stderr);
+      assert.match(stderr, /port \d+ is taken/);
+    } finally {
+      taken.close();
+      await fresh.drop();
+    }
+  });
+
+  for (const dialect of DIALECTS) {
+    it(`answers on one port from two pids, stores every call once, and drains on SIGTERM (${dialect})`, async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      const fresh = await freshDatabase(dialect);
+      try {
+        const { child, base } = await startServeBin(
+          ["--workers", "2", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir, "-u", fake.url],
+          // A minute between flushes: what is stored by the exit was stored by the drain SIGTERM starts.
+          { env: { INTERSEBD_LOG_LEVEL: "error", INTERSEBD_FLUSH_MS: "60000" } },
+        );
+        const exit = exited(child);
+        try {
+          const pids = await answeringPids(base);
+          assert.equal(pids.size, 2, "two processes answer on the port");
+          assert.ok(!pids.has(child.pid as number), "the primary answers no request itself");
+          const ids = await Promise.all(
+            Array.from({ length: 60 }, (_, i) => answeredCall(base, `drained ${i}`)),
+          );
+          assert.ok(ids.every(Boolean), "every call answered");
+          child.kill("SIGTERM");
+          assert.deepEqual(await exit, { code: 0, signal: null }, "the primary exits cleanly once drained");
+          const stored = await storedIds(dialect, fresh.db);
+          assert.deepEqual([...stored].sort(), [...(ids as string[])].sort(), "every call stored, once");
+        } finally {
+          child.kill("SIGKILL");
+        }
+      } finally {
+        await fresh.drop();
+      }
+    });
+
+    it(`loses no answered call when a worker is SIGKILLed under traffic (${dialect})`, async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      const fresh = await freshDatabase(dialect);
+      try {
+        const { child, base } = await startServeBin(
+          ["--workers", "2", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir, "-u", fake.url],
+          { env: { INTERSEBD_LOG_LEVEL: "error" } },
+        );
+        const exit = exited(child);
+        try {
+          const victim = [...(await answeringPids(base))][0] as number;
+          const CALLS = 300;
+          let next = 0;
+          let killed = false;
+          const answered: string[] = [];
+          let cut = 0;
+          const client = async () => {
+            while (next < CALLS) {
+              const i = next++;
+              if (i === CALLS / 3 && !killed) {
+                killed = true;
+                process.kill(victim, "SIGKILL");
+              }
+              const id = await answeredCall(base, `kill ${i} ${Math.random()}`);
+              if (id) answered.push(id);
+              else cut++;
+            }
+          };
+          await Promise.all(Array.from({ length: 20 }, client));
+          t.diagnostic(`${answered.length} answered, ${cut} cut by the kill`);
+          assert.ok(killed);
+          // The primary started another worker in its place: two answer again.
+          await eventually(
+            async () => {
+              const pids = await answeringPids(base);
+              return pids.size === 2 && !pids.has(victim);
+            },
+            60_000,
+            "a new worker in the killed one's place",
+          );
+          child.kill("SIGTERM");
+          assert.equal((await exit).code, 0);
+          const stored = await storedIds(dialect, fresh.db);
+          const once = new Set(stored);
+          assert.equal(once.size, stored.length, "no call stored twice");
+          const lost = answered.filter((id) => !once.has(id));
+          assert.deepEqual(lost, [], `${lost.length} of ${answered.length} answered calls lost`);
+        } finally {
+          child.kill("SIGKILL");
+        }
+      } finally {
+        await fresh.drop();
+      }
+    });
+  }
+});
