@@ -60,6 +60,11 @@ function start(args: string[], env: Record<string, string> = {}): ChildProcess {
     stdio: ["ignore", "ignore", "inherit"],
   });
   children.push(child);
+  // A process that dies before the bench stops it is a broken figure: say which, and how it ended.
+  child.on("exit", (code, signal) => {
+    if (signal !== "SIGTERM" && code !== 0) log(`${args.join(" ")}: exited (${signal ?? code})`);
+  });
+  child.on("error", (err) => log(`${args.join(" ")}: ${err.message}`));
   return child;
 }
 
@@ -322,7 +327,7 @@ async function experimentFigures() {
   const plain = serve(plainPort, "exp-plain");
   const routed = serve(routedPort, "exp-routed");
   serve(shadowPort, "exp-shadow");
-  await Promise.all([fakePort, slowPort, plainPort, routedPort, shadowPort].map(waitPort));
+  await Promise.all([fakePort, slowPort, plainPort, routedPort, shadowPort].map((port) => waitPort(port)));
 
   const match = { model: "gpt-4o-mini" };
   const systemPrompt = "Answer in one short line.";
