@@ -6,12 +6,14 @@
  * `processItem` is the sequence; its parts are tested alone: the proxy client (`proxy-client.ts`), the checks
  * (`run-checks.ts`, `checks.ts`) and the judges (`judge.ts`).
  */
+
 import { createHash } from "node:crypto";
 import { firstMessage, usageOf } from "intersebd/chat";
 import { callById, costUsd, okResponseOf } from "../calls/index.ts";
 import { type AnnotationInput, insertAnnotations } from "../graph/index.ts";
 import type { CallRow } from "../store/index.ts";
 import { readJsonObject } from "../store/json.ts";
+import type { Claimed } from "../store/leases.ts";
 import { clip } from "../util/clip.ts";
 import { answerText, type CheckDef, type CheckOutcome, type CustomCheck, type JudgeDef } from "./checks.ts";
 import { PermanentError } from "./errors.ts";
@@ -38,15 +40,11 @@ export interface LoadedRun {
   concurrency: number;
 }
 
-export interface ClaimedItem {
-  runId: string;
-  itemIndex: number;
-  baselineCallId: string;
-  attempts: number;
-  lease: string;
-  /** The candidate call an earlier attempt made (`eval_items.attempt_call_id`). */
-  attemptCallId: string | null;
-}
+/**
+ * An item as the worker claimed it (store/leases.ts): its key, lease and attempt, its baseline, and the candidate
+ * call an earlier attempt made (`eval_items.attempt_call_id`).
+ */
+export type ClaimedItem = Claimed<"evalItems", "runId" | "itemIndex" | "baselineCallId" | "attemptCallId">;
 
 interface Side {
   callId: string | null;

@@ -9,10 +9,10 @@
  * errors are retried with back-off up to `maxAttempts` claims, then the item fails; an error that retrying cannot
  * fix (the candidate rejects the request) fails it at once.
  */
-import { type Claimed, LeasedWorker, type LeasedWorkerOptions, LeaseQueue } from "../store/leases.ts";
+import { LeasedWorker, type LeasedWorkerOptions, LeaseQueue } from "../store/leases.ts";
 import type { CheckDef, CustomCheck } from "./checks.ts";
 import { PermanentError, TransientError } from "./errors.ts";
-import { type ItemOutcome, type LoadedRun, processItem } from "./item.ts";
+import { type ClaimedItem, type ItemOutcome, type LoadedRun, processItem } from "./item.ts";
 import { ACTIVE, type EvalDeps } from "./runs.ts";
 import type { Candidate } from "./schemas.ts";
 
@@ -30,7 +30,6 @@ const itemsQueue = (deps: EvalDeps) =>
     key: ["runId", "itemIndex"],
     returning: ["baselineCallId", "attemptCallId"],
   });
-type Item = Claimed<"evalItems", "runId" | "itemIndex" | "baselineCallId" | "attemptCallId">;
 
 export class EvalWorker extends LeasedWorker {
   readonly #deps: EvalDeps;
@@ -120,7 +119,7 @@ export class EvalWorker extends LeasedWorker {
     }
   }
 
-  async #runItem(run: LoadedRun, item: Item, signal: AbortSignal): Promise<void> {
+  async #runItem(run: LoadedRun, item: ClaimedItem, signal: AbortSignal): Promise<void> {
     const log = this.log;
     try {
       if (item.attempts > this.#maxAttempts) {
@@ -163,7 +162,7 @@ export class EvalWorker extends LeasedWorker {
   }
 
   /** Records the item's results, if this worker still holds its lease. */
-  async #complete(item: Item, outcome: ItemOutcome): Promise<boolean> {
+  async #complete(item: ClaimedItem, outcome: ItemOutcome): Promise<boolean> {
     const now = Date.now();
     return this.#deps.store.db.transaction().execute(async (trx) => {
       const settled = await this.#items.settle(
@@ -198,7 +197,7 @@ export class EvalWorker extends LeasedWorker {
     });
   }
 
-  async #fail(item: Item, error: string): Promise<void> {
+  async #fail(item: ClaimedItem, error: string): Promise<void> {
     await this.#items.settle(item, { status: "failed", error, finishedAt: Date.now() });
   }
 
