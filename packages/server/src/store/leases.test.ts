@@ -4,8 +4,17 @@
  * attempt, reclaims a job whose lease ended, and the worker loop keeps a running job's lease alive.
  */
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { describe, it } from "node:test";
-import { DIALECTS, eventually, postgresAvailable, withStore } from "../testing/index.ts";
+import { sql } from "kysely";
+import {
+  DIALECTS,
+  eventually,
+  freshDatabase,
+  openStoreOn,
+  postgresAvailable,
+  withStore,
+} from "../testing/index.ts";
 import type { Store } from "./index.ts";
 import { type Claimed, LeasedWorker, LeaseQueue } from "./leases.ts";
 
@@ -202,3 +211,38 @@ for (const dialect of DIALECTS) {
     );
   });
 }
+
+describe("leased jobs on SQLite, beside the writer thread", () => {
+  it("should poll an empty queue without taking the write lock, so that a writer's open transaction never stalls it", async () => {
+    // The writer thread holds SQLite's one write lock while it commits a batch of calls; a claim that took the
+    // lock to find nothing waited for it on the server's event loop (busy_timeout, sleeping), every poll.
+    const fresh = await freshDatabase("sqlite");
+    const store = await openStoreOn("sqlite", fresh.db);
+    const writer = new DatabaseSync(fresh.db);
+    try {
+      // Without any wait, so that a claim needing the lock fails at once rather than after the busy timeout.
+      await sql`pragma busy_timeout = 0`.execute(store.db);
+      writer.exec("begin immediate");
+      const q = queueOf(store);
+      assert.deepEqual(
+        await q.claim(5, "L1", 60_000),
+        [],
+        "an idle poll answers at once, while the lock is held",
+      );
+      writer.exec(
+        "insert into live_jobs (evaluator_id, call_id, status, origin, attempts, enqueued_at) values ('ev', 'c1', 'queued', 'live', 0, 1)",
+      );
+      writer.exec("commit");
+      const got = await q.claim(5, "L1", 60_000);
+      assert.deepEqual(
+        got.map((j) => j.callId),
+        ["c1"],
+        "a job there is claimed once the lock is free",
+      );
+    } finally {
+      writer.close();
+      await store.close();
+      await fresh.drop();
+    }
+  });
+});

@@ -158,7 +158,11 @@ export class LeaseQueue<T extends LeasedTable, K extends Column<T>, C extends Co
             eb.or(locked.map((row) => eb.and(key.map((k) => eb(eb.ref(k), "=", row[k] as Cell))))),
           );
         })
-      : await update(this.#db(), () => sql<SqlBool>`(${keyRow}) in (${candidates(this.#db())})`);
+      : // An UPDATE takes SQLite's write lock even when it matches nothing, and waits (sleeping, on this loop) while
+        // the writer thread commits a batch of calls: an idle poll looks first, with a read that takes no lock.
+        (await candidates(this.#db()).execute()).length === 0
+        ? []
+        : await update(this.#db(), () => sql<SqlBool>`(${keyRow}) in (${candidates(this.#db())})`);
     const claimed = rows as unknown as Array<Claimed<T, K | C>>;
     const rank = (c: Claimed<T, K | C>) => order.map((k) => c[k as keyof typeof c] as Cell);
     // RETURNING gives no order: claim order is the order the caller starts them in.
