@@ -4,10 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 import OpenAI from "openai";
+import type { NewCallRow } from "../store/index.ts";
 import {
   type FakeUpstream,
   freshDatabase,
@@ -18,6 +21,7 @@ import {
   startupLine,
   type TestServer,
 } from "../testing/index.ts";
+import { type Channel, type FromWriter, type ToWriter, WriterRecorder } from "./writer.ts";
 
 /** Rows this thread's SQLite connection has inserted, updated or deleted since it opened (SQLite counts them). */
 async function changesOnThisThread(server: TestServer): Promise<number> {
@@ -156,5 +160,90 @@ describe("calls are written off the proxy's thread (SQLite)", () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe("the proxy's side of the writer (WriterRecorder, over a channel)", () => {
+  const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+  const metrics = () => {
+    const count = () => ({
+      n: 0,
+      inc(by = 1) {
+        this.n += by;
+      },
+    });
+    return {
+      queueDepth: { set() {} },
+      storedCalls: count(),
+      spooledRecords: count(),
+      replayedRecords: count(),
+      droppedRecords: count(),
+      rejectedRecords: { inc() {} },
+    };
+  };
+  /** A channel whose far end is the test: what was posted, and a way to answer. */
+  const channel = () => {
+    const posted: ToWriter[] = [];
+    let receive: (msg: { t: string }) => void = () => {};
+    const end: Channel<ToWriter> = {
+      post: (msg) => posted.push(msg),
+      onMessage: (fn) => {
+        receive = fn;
+      },
+    };
+    return { end, posted, answer: (msg: FromWriter) => receive(msg) };
+  };
+  const journalLines = (dir: string) =>
+    fs
+      .readdirSync(dir)
+      .filter((f) => f.startsWith("answered-"))
+      .flatMap((f) => fs.readFileSync(path.join(dir, f), "utf8").split("\n").filter(Boolean));
+
+  it("sends a writer that replaced a dead one every batch not yet done, as first sent, and releases them on done", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-writer-"));
+    const { end, posted, answer } = channel();
+    const recorder = new WriterRecorder(
+      end,
+      { journalInstance: `${process.pid}-1`, spoolDir: dir, rejectedDir: dir, queueMax: 100, batchSize: 2 },
+      metrics(),
+      silent,
+    );
+    // Not ASCII, so that bytes and characters differ: what is sent again must be the same text.
+    const rows = ["a", "é", "日本", "🙂"].map(
+      (s, i) => ({ id: `call_${i}`, preview: s }) as unknown as NewCallRow,
+    );
+    for (const row of rows) recorder.record(row);
+    // Two batches of two (batchSize), both in the journal before anything is stored.
+    const batches = posted.filter((m): m is Extract<ToWriter, { t: "rows" }> => m.t === "rows");
+    assert.equal(batches.length, 2);
+    assert.deepEqual(
+      journalLines(dir).map((l) => JSON.parse(l).id),
+      rows.map((r) => r.id),
+    );
+    assert.equal(recorder.queueDepth, 4);
+    // The first batch is stored; the writer then dies with the second one in hand.
+    answer({ t: "done", seq: batches[0]?.seq as number });
+    assert.equal(recorder.queueDepth, 2);
+    posted.length = 0;
+    recorder.resend();
+    assert.deepEqual(
+      posted,
+      [batches[1]],
+      "only the batch not done, with its seq and its lines as first sent",
+    );
+    answer({ t: "done", seq: batches[1]?.seq as number });
+    assert.equal(recorder.queueDepth, 0);
+    // A second resend has nothing left to send.
+    posted.length = 0;
+    recorder.resend();
+    assert.equal(posted.length, 0);
+    // Closing flushes: the writer answers that everything sent before is stored; the journal is then deleted.
+    const closed = recorder.close();
+    const flush = posted.find((m) => m.t === "flush");
+    assert.ok(flush);
+    answer({ t: "reply", id: flush.id });
+    await closed;
+    assert.deepEqual(journalLines(dir), []);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
