@@ -199,22 +199,28 @@ describe("the proxy's side of the writer (WriterRecorder, over a channel)", () =
       .filter((f) => f.startsWith("answered-"))
       .flatMap((f) => fs.readFileSync(path.join(dir, f), "utf8").split("\n").filter(Boolean));
 
-  it("sends a writer that replaced a dead one every batch not yet done, as first sent, and releases them on done", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-writer-"));
-    const { end, posted, answer } = channel();
-    const recorder = new WriterRecorder(
+  const rowsPosted = (posted: ToWriter[]) =>
+    posted.filter((m): m is Extract<ToWriter, { t: "rows" }> => m.t === "rows");
+  const idsIn = (lines: string) => lines.split("\n").map((l) => (JSON.parse(l) as { id: string }).id);
+  // Not ASCII, so that bytes and characters differ: what is sent again must be the same text.
+  const rows = ["a", "é", "日本", "🙂"].map(
+    (s, i) => ({ id: `call_${i}`, preview: s }) as unknown as NewCallRow,
+  );
+  const recorderOn = (end: Channel<ToWriter>, dir: string) =>
+    new WriterRecorder(
       end,
       { journalInstance: `${process.pid}-1`, spoolDir: dir, rejectedDir: dir, queueMax: 100, batchSize: 2 },
       metrics(),
       silent,
     );
-    // Not ASCII, so that bytes and characters differ: what is sent again must be the same text.
-    const rows = ["a", "é", "日本", "🙂"].map(
-      (s, i) => ({ id: `call_${i}`, preview: s }) as unknown as NewCallRow,
-    );
+
+  it("sends a writer that replaced a dead one every call not yet stored, read back from the journal, and releases them on done", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-writer-"));
+    const { end, posted, answer } = channel();
+    const recorder = recorderOn(end, dir);
     for (const row of rows) recorder.record(row);
     // Two batches of two (batchSize), both in the journal before anything is stored.
-    const batches = posted.filter((m): m is Extract<ToWriter, { t: "rows" }> => m.t === "rows");
+    const batches = rowsPosted(posted);
     assert.equal(batches.length, 2);
     assert.deepEqual(
       journalLines(dir).map((l) => JSON.parse(l).id),
@@ -226,12 +232,24 @@ describe("the proxy's side of the writer (WriterRecorder, over a channel)", () =
     assert.equal(recorder.queueDepth, 2);
     posted.length = 0;
     recorder.resend();
-    assert.deepEqual(
-      posted,
-      [batches[1]],
-      "only the batch not done, with its seq and its lines as first sent",
+    const [again, ...more] = rowsPosted(posted);
+    assert.ok(again && more.length === 0, "one batch sent again");
+    assert.ok(!batches.some((b) => b.seq === again.seq), "under a new seq");
+    // The journal's segment holds both batches: the stored one goes again too, and is stored once (ON CONFLICT).
+    for (const line of again.lines.split("\n")) {
+      const sent = JSON.parse(line) as { id: string };
+      assert.deepEqual(
+        sent,
+        rows.find((r) => r.id === sent.id),
+        "each line as recorded",
+      );
+    }
+    assert.ok(
+      ["call_2", "call_3"].every((id) => idsIn(again.lines).includes(id)),
+      "every call not yet stored",
     );
-    answer({ t: "done", seq: batches[1]?.seq as number });
+    assert.equal(recorder.queueDepth, 2);
+    answer({ t: "done", seq: again.seq });
     assert.equal(recorder.queueDepth, 0);
     // A second resend has nothing left to send.
     posted.length = 0;
@@ -245,5 +263,19 @@ describe("the proxy's side of the writer (WriterRecorder, over a channel)", () =
     await closed;
     assert.deepEqual(journalLines(dir), []);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("keeps the calls the journal could not take, and sends them again from memory", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-writer-"));
+    const { end, posted } = channel();
+    const recorder = recorderOn(end, dir);
+    // The journal's directory is gone: no segment can be opened, as on a full or failed disk.
+    fs.rmSync(dir, { recursive: true, force: true });
+    for (const row of rows) recorder.record(row);
+    assert.equal(rowsPosted(posted).length, 2);
+    posted.length = 0;
+    recorder.resend();
+    const [again] = rowsPosted(posted);
+    assert.deepEqual(again && idsIn(again.lines), ["call_0", "call_1", "call_2", "call_3"]);
   });
 });
