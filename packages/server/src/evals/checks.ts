@@ -9,11 +9,12 @@
  * `tokens.total` and op `<=`, `<`, `>=`, `>`, `==`; or the name of a check declared in the checks file.
  */
 import fs from "node:fs";
-import { Ajv, type Options as AjvOptions, type ValidateFunction } from "ajv";
+import type { Ajv, Options as AjvOptions, ValidateFunction } from "ajv";
 import { z } from "zod";
 import { HttpError } from "../http/error.ts";
 import { boundedNumber, jsonObject, text } from "../util/bounds.ts";
 import { clip } from "../util/clip.ts";
+import { onFirstUse } from "../util/on-first-use.ts";
 import { compileUserPattern, type UserPattern } from "../util/user-pattern.ts";
 import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 
@@ -370,8 +371,16 @@ const re2Engine: NonNullable<NonNullable<AjvOptions["code"]>["regExp"]> = Object
   { code: "re2js" },
 );
 
+const ajvModule = onFirstUse<typeof import("ajv")>("ajv");
+let ajvInstance: Ajv | undefined;
 // Strict mode off: schemas come from real requests, which carry keywords (`strict`, `title`...) Ajv would flag.
-const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false, code: { regExp: re2Engine } });
+const ajv = () =>
+  (ajvInstance ??= new (ajvModule().Ajv)({
+    strict: false,
+    allErrors: false,
+    validateFormats: false,
+    code: { regExp: re2Engine },
+  }));
 const compiled = new Map<string, ValidateFunction>();
 
 /** Compiles a JSON Schema once per distinct schema (a run's items usually share one). */
@@ -379,7 +388,7 @@ export function compileSchema(schema: Record<string, unknown>): ValidateFunction
   const key = JSON.stringify(schema);
   let fn = compiled.get(key);
   if (!fn) {
-    fn = ajv.compile(schema);
+    fn = ajv().compile(schema);
     if (compiled.size >= 200) compiled.delete(compiled.keys().next().value as string);
     compiled.set(key, fn);
   }
@@ -505,7 +514,7 @@ export function runBuiltinCheck(def: CheckDef, s: CheckSubject): CheckOutcome {
         return { ...skipped(def, "the request's schema does not compile"), error: (err as Error).message };
       }
       if (validate(value)) return verdict(def, true);
-      return verdict(def, false, ajv.errorsText(validate.errors?.slice(0, 1), { dataVar: "answer" }));
+      return verdict(def, false, ajv().errorsText(validate.errors?.slice(0, 1), { dataVar: "answer" }));
     }
     case "regex": {
       if (s.answer === null) return verdict(def, false, "no answer content");

@@ -21,7 +21,10 @@
  * The observations are the assignment units' means (a user's, a session's, or a request's value), as
  * randomised: calls of one user are not independent of each other, users are.
  */
-import jstat from "jstat";
+import type jstatModule from "jstat";
+import { onFirstUse } from "../util/on-first-use.ts";
+
+const jstat = onFirstUse<typeof jstatModule>("jstat");
 
 /** The number of units at which the sequences are tightest (see the file's comment). */
 export const T_STAR = 1000;
@@ -283,6 +286,6 @@ export function chiSquareGoodnessOfFit(
     const expected = (total * (shares[i] ?? 0)) / shareSum;
     statistic += expected > 0 ? (o - expected) ** 2 / expected : o > 0 ? Number.POSITIVE_INFINITY : 0;
   });
-  const pValue = Number.isFinite(statistic) ? Math.max(0, 1 - jstat.jStat.chisquare.cdf(statistic, df)) : 0;
+  const pValue = Number.isFinite(statistic) ? Math.max(0, 1 - jstat().jStat.chisquare.cdf(statistic, df)) : 0;
   return { statistic, df, pValue };
 }

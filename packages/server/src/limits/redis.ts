@@ -7,9 +7,12 @@
  * through unlimited, and one warning is logged per outage, then one line when Redis answers again.
  */
 import { createHash } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Logger } from "../util/log.ts";
+import { onFirstUse } from "../util/on-first-use.ts";
 import { type Bucket, type BucketStore, costOf, type Verdict } from "./bucket.ts";
+
+const ioredis = onFirstUse<typeof import("ioredis")>("ioredis");
 
 // Refill as bucket.ts's `refilled`, on Redis's clock; levels go back as strings (a Lua number would be truncated
 // to an integer). Each ARGV triple is limit, window ms, cost; cost -1 charges ARGV[#] tokens without checking.
@@ -82,7 +85,7 @@ export class RedisBuckets implements BucketStore {
     this.#log = opts.log;
     const u = new URL(opts.url);
     this.#where = `${u.hostname}:${u.port || 6379}`;
-    this.#redis = new Redis(opts.url, {
+    this.#redis = new (ioredis().Redis)(opts.url, {
       // A command while disconnected fails at once (the request goes through) instead of waiting in a queue.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

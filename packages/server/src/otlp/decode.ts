@@ -5,10 +5,11 @@
  * asks (an `ExportTraceServiceResponse`, or a `google.rpc.Status`).
  */
 import { gunzipSync } from "node:zlib";
-import protobuf from "protobufjs";
+import type protobuf from "protobufjs";
 import { z } from "zod";
 import { HttpError } from "../http/index.ts";
 import { jsonDepth, MAX_JSON_DEPTH } from "../util/bounds.ts";
+import { onFirstUse } from "../util/on-first-use.ts";
 import { fieldPath, issueMessage } from "../util/zod-issues.ts";
 import { OTLP_TRACE_PROTOS } from "./proto.ts";
 
@@ -42,14 +43,16 @@ export type Encoding = "protobuf" | "json";
  */
 const STATUS_PROTO = `syntax = "proto3"; package google.rpc; message Status { int32 code = 1; string message = 2; }`;
 
+const protobufjs = onFirstUse<typeof protobuf>("protobufjs");
 let types: { request: protobuf.Type; response: protobuf.Type; status: protobuf.Type } | undefined;
 /** Parsed once, on the first protobuf export or answer: a server that never sees one never pays for it. */
 function protoTypes() {
   if (types) return types;
-  const root = new protobuf.Root();
+  const lib = protobufjs();
+  const root = new lib.Root();
   // Dependencies first: each file's imports are already in the root when it is parsed.
-  for (const source of Object.values(OTLP_TRACE_PROTOS)) protobuf.parse(source, root);
-  protobuf.parse(STATUS_PROTO, root);
+  for (const source of Object.values(OTLP_TRACE_PROTOS)) lib.parse(source, root);
+  lib.parse(STATUS_PROTO, root);
   root.resolveAll();
   types = {
     request: root.lookupType("opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest"),
