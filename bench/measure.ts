@@ -28,6 +28,32 @@ export function cpuTicks(...pids: number[]): number {
   return ticks;
 }
 
+/**
+ * CPU time per thread group of one process, in clock ticks: its event loop (`MainThread`), its worker threads
+ * (`WorkerThread`: intersebd's writer), and every other thread (V8's GC helpers, libuv's pool) together.
+ */
+export function cpuTicksByThread(pid: number): { loop: number; workers: number; other: number } {
+  const out = { loop: 0, workers: 0, other: 0 };
+  let tasks: string[] = [];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+      const ticks = Number(f[11]) + Number(f[12]);
+      if (name === "MainThread") out.loop += ticks;
+      else if (name === "WorkerThread") out.workers += ticks;
+      else out.other += ticks;
+    } catch {}
+  }
+  return out;
+}
+
 export function peakRssMb(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));

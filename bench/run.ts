@@ -29,7 +29,7 @@ import { routeRequest } from "../packages/server/src/proxy/route.ts";
 import { startServer } from "../packages/server/src/server.ts";
 import { openStore } from "../packages/server/src/store/index.ts";
 import { createLogger } from "../packages/server/src/util/log.ts";
-import { cpuTicks, parseWrk, peakRssMb, type WrkResult, waitPort } from "./measure.ts";
+import { cpuTicks, cpuTicksByThread, parseWrk, peakRssMb, type WrkResult, waitPort } from "./measure.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -159,7 +159,7 @@ async function streaming(
 const STREAM_NOISE_MS = 0.1;
 
 async function proxyFigures() {
-  const [fakePort, servePort, barePort] = [19_901, 19_902, 19_903];
+  const [fakePort, servePort, barePort, sampledPort] = [19_901, 19_902, 19_903, 19_904];
   start([CLI, "fake-upstream", "--port", String(fakePort)]);
   await waitPort(fakePort);
   // Measure the server as every start but the first after an install runs it: from Node's compile cache, without
@@ -192,7 +192,22 @@ async function proxyFigures() {
     String(barePort),
     `http://127.0.0.1:${fakePort}`,
   ]);
-  await Promise.all([waitPort(servePort), waitPort(barePort)]);
+  // The same server storing nothing (every call sampled out after its record is built): what forwarding and
+  // watching a call cost, apart from journaling and storing it.
+  const sampled = start(
+    [
+      CLI,
+      "serve",
+      "--port",
+      String(sampledPort),
+      "--data-dir",
+      path.join(TMP, "sampled"),
+      "-u",
+      `http://127.0.0.1:${fakePort}/v1`,
+    ],
+    { INTERSEBD_LOG_LEVEL: "warn", INTERSEBD_SAMPLE_RATE: "0" },
+  );
+  await Promise.all([waitPort(servePort), waitPort(barePort), waitPort(sampledPort)]);
   const targets = { direct: fakePort, bare: barePort, intersebd: servePort } as const;
   const pids = { direct: undefined, bare: bare.pid, intersebd: serve.pid } as const;
 
@@ -204,6 +219,11 @@ async function proxyFigures() {
   };
   for (const name of Object.keys(targets) as Name[])
     wrk(`http://127.0.0.1:${targets[name]}/v1/chat/completions`, 10); // warm-up
+  wrk(`http://127.0.0.1:${sampledPort}/v1/chat/completions`, 10);
+  /** µs per request at c=50 by thread group: intersebd storing every call, and storing none. */
+  const threads = { loop: [] as number[], writer: [] as number[], other: [] as number[] };
+  const nothingStored = { cpu: [] as number[], rps: [] as number[] };
+  const perRequest = (ticks: number, requests: number) => ((ticks / CLK_TCK) * 1e6) / requests;
   for (let run = 1; run <= RUNS; run++) {
     for (const name of Object.keys(targets) as Name[]) {
       const url = `http://127.0.0.1:${targets[name]}/v1/chat/completions`;
@@ -211,10 +231,22 @@ async function proxyFigures() {
       samples[name].c1.push(wrk(url, 1));
       const pid = pids[name];
       const before = pid ? cpuTicks(pid) : 0;
+      const byThread = pid ? cpuTicksByThread(pid) : undefined;
       const r50 = wrk(url, 50);
       samples[name].c50.push(r50);
-      if (pid) samples[name].cpu.push((((cpuTicks(pid) - before) / CLK_TCK) * 1e6) / r50.requests);
+      if (pid) samples[name].cpu.push(perRequest(cpuTicks(pid) - before, r50.requests));
+      if (pid && byThread && name === "intersebd") {
+        const after = cpuTicksByThread(pid);
+        threads.loop.push(perRequest(after.loop - byThread.loop, r50.requests));
+        threads.writer.push(perRequest(after.workers - byThread.workers, r50.requests));
+        threads.other.push(perRequest(after.other - byThread.other, r50.requests));
+      }
     }
+    log(`run ${run}/${RUNS}: intersebd, storing nothing`);
+    const before = cpuTicks(sampled.pid as number);
+    const r50 = wrk(`http://127.0.0.1:${sampledPort}/v1/chat/completions`, 50);
+    nothingStored.cpu.push(perRequest(cpuTicks(sampled.pid as number) - before, r50.requests));
+    nothingStored.rps.push(r50.rps);
   }
   const stream: Record<Name, { ttfb: number; total: number }> = {
     direct: await streaming(fakePort, 300),
@@ -246,7 +278,21 @@ async function proxyFigures() {
     streamMessagesTtfbMs: streamMessages[name].ttfb,
     streamMessagesTotalMs: streamMessages[name].total,
   });
-  const result = { direct: summary("direct"), bare: summary("bare"), intersebd: summary("intersebd") };
+  const result = {
+    direct: summary("direct"),
+    bare: summary("bare"),
+    intersebd: summary("intersebd"),
+    cpuByThread: {
+      loop: median(threads.loop),
+      writer: median(threads.writer),
+      other: median(threads.other),
+    },
+    nothingStored: {
+      cpuUsPerReq: median(nothingStored.cpu),
+      rpsC50: median(nothingStored.rps),
+      peakRssMb: peakRssMb(sampled.pid as number),
+    },
+  };
   for (const c of children) c.kill();
   return result;
 }
@@ -859,6 +905,21 @@ try {
   );
   lines.push(
     `| stream (Messages): first byte / total ms, c=1 | ${fmt(d.streamMessagesTtfbMs)} / ${fmt(d.streamMessagesTotalMs)} | ${fmt(b.streamMessagesTtfbMs)} / ${fmt(b.streamMessagesTotalMs)} | ${fmt(x.streamMessagesTtfbMs)} / ${fmt(x.streamMessagesTotalMs)} |`,
+  );
+  lines.push("");
+  // Where the difference to the bare proxy goes: the same server storing nothing, and the storing one by thread.
+  const t = proxy.cpuByThread;
+  const ns = proxy.nothingStored;
+  lines.push("| where intersebd's CPU goes, c=50 | CPU µs per request | req/s | peak RSS MB |");
+  lines.push("|---|---:|---:|---:|");
+  lines.push(
+    `| bare reference (whole process) | ${fmt(b.cpuUsPerReq, 0)} | ${fmt(b.rpsC50)} | ${fmt(b.peakRssMb, 0)} |`,
+  );
+  lines.push(
+    `| intersebd storing nothing (INTERSEBD_SAMPLE_RATE=0: forwards and reads each call, stores none) | ${fmt(ns.cpuUsPerReq, 0)} | ${fmt(ns.rpsC50)} | ${fmt(ns.peakRssMb, 0)} |`,
+  );
+  lines.push(
+    `| intersebd storing every call: event loop / writer thread / other threads (GC, libuv) | ${fmt(t.loop, 0)} / ${fmt(t.writer, 0)} / ${fmt(t.other, 0)} | ${fmt(x.rpsC50)} | ${fmt(x.peakRssMb, 0)} |`,
   );
   lines.push("");
   const er = experiments.routing;
