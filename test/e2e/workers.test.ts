@@ -142,6 +142,20 @@ describe("serve --workers 2", () => {
             Array.from({ length: 60 }, (_, i) => answeredCall(base, `drained ${i}`)),
           );
           assert.ok(ids.every(Boolean), "every call answered");
+          // A scrape reaches one worker or the other: each answers with both workers' counters, summed.
+          const proxied = (text: string) =>
+            [...text.matchAll(/^intersebd_proxied_requests_total\{[^}]*\} (\d+)/gm)].reduce(
+              (sum, m) => sum + Number(m[1]),
+              0,
+            );
+          const scrapes = await Promise.all(
+            Array.from({ length: 4 }, () => request(base, "GET", "/metrics")),
+          );
+          for (const scrape of scrapes) {
+            assert.equal(scrape.status, 200);
+            assert.doesNotMatch(scrape.text, /this worker's figures only/);
+            assert.equal(proxied(scrape.text), ids.length, "every worker's proxied calls, in every scrape");
+          }
           child.kill("SIGTERM");
           assert.deepEqual(await exit, { code: 0, signal: null }, "the primary exits cleanly once drained");
           const stored = await storedIds(dialect, fresh.db);

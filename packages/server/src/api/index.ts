@@ -98,7 +98,7 @@ export function createApi(
   app.get("/metrics", requireKey, async (c) => {
     requireScope(c, "read", "GET /metrics");
     c.header("content-type", ctx.metrics.registry.contentType);
-    return c.body(await ctx.metrics.registry.metrics());
+    return c.body(await ctx.metrics.exposition());
   });
 
   const api = new Hono();

@@ -2,6 +2,7 @@ import cluster from "node:cluster";
 import module from "node:module";
 import { Command, InvalidArgumentError } from "commander";
 import { type Config, ConfigError, type ConfigOverrides, loadConfig } from "../config/index.ts";
+import { clusterExposition } from "../metrics/index.ts";
 import { startServer } from "../server.ts";
 import { installLastDefence } from "../util/last-defence.ts";
 import { createLogger, type Logger } from "../util/log.ts";
@@ -120,6 +121,8 @@ export function serveCommand(): Command {
       // From here on an error nothing caught is logged and counted, and the server keeps serving (why: see
       // util/last-defence.ts).
       installLastDefence({ log: server.ctx.log, uncaughtErrors: server.ctx.metrics.uncaughtErrors });
+      // A scrape reaches one worker of `--workers N`: it answers with every worker's figures (metrics/cluster.ts).
+      if (inWorker) server.ctx.metrics.exposition = clusterExposition(server.ctx.metrics.registry);
       // Node writes its compile cache at a clean exit; a server is often stopped otherwise (SIGKILL, a crash, an
       // out-of-memory kill), and every start would then strip and compile the sources again, with the type
       // stripper resident (about 20 MB) for the life of the process. Everything the server loads is loaded now.

@@ -18,6 +18,7 @@ import os from "node:os";
 import { InvalidArgumentError } from "commander";
 import type { Channel, FromWriter } from "../calls/index.ts";
 import type { Config } from "../config/index.ts";
+import { serveClusterMetrics } from "../metrics/index.ts";
 import { openStore } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
 import { openWriter, type ToWriterHost, type Writer, writerSettings } from "../writer.ts";
@@ -81,6 +82,8 @@ export async function runPrimary(
     // Migrations once, here, before any worker opens the store.
     await (await openStore(config.db)).close();
   }
+  // A scrape of /metrics reaches one worker, which asks here for every worker's figures (metrics/cluster.ts).
+  const clusterMetrics = serveClusterMetrics();
   let stopping = false;
   const listening = new Map<number, Listening>();
   let announced = false;
@@ -89,6 +92,7 @@ export async function runPrimary(
     workers.add(worker);
     if (writer) writer.serve(workerChannel(worker));
     worker.on("message", (msg: { t: string }) => {
+      clusterMetrics(worker, msg);
       if (msg.t !== "listening") return;
       listening.set(worker.id, msg as Listening);
       if (!announced && listening.size === count) {

@@ -3,6 +3,8 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
+export { clusterExposition, type MetricsMessage, serveClusterMetrics } from "./cluster.ts";
+
 export function createMetrics() {
   const registry = new Registry();
   // Set once the store is open (retention/start.ts); read at each scrape.
@@ -10,6 +12,8 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: "intersebd_process_" });
   return {
     registry,
+    /** What `/metrics` answers: this registry's exposition, or with `serve --workers N` the cluster's (cluster.ts). */
+    exposition: () => registry.metrics(),
     proxiedRequests: new Counter({
       name: "intersebd_proxied_requests_total",
       help: "Requests forwarded to an upstream, by upstream, kind (chat or other) and response status",
