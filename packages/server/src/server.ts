@@ -96,7 +96,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   let recorder: CallRecorder | WriterRecorder;
   if (writer) {
     const channel = writer;
-    await store.leaveCheckpoints();
+    await store.yieldToWriter();
     const remote = new WriterRecorder(
       channel,
       {

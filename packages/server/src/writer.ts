@@ -85,7 +85,7 @@ export async function openWriter(settings: WriterSettings, log: Logger, report: 
   );
   await recorder.start();
   // The writer's commits checkpoint the WAL as they go (SQLite's autocheckpoint, on this connection); writes
-  // through the API, whose connection leaves checkpoints here (Store.leaveCheckpoints), are covered by this.
+  // through the API, whose connection leaves checkpoints here (Store.yieldToWriter), are covered by this.
   const checkpoints = setInterval(() => {
     store
       .checkpoint()

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 import OpenAI from "openai";
@@ -66,6 +67,35 @@ describe("calls are written off the proxy's thread (SQLite)", () => {
       assert.equal(await callsStored(server), 40, "every call is stored");
       assert.equal(await changesOnThisThread(server), before, "none of them by this thread's connection");
     } finally {
+      await server.stop();
+    }
+  });
+
+  it("waits for the writer's lock off the event loop: an API write while another connection holds it", async () => {
+    const server = await startTestServer("sqlite");
+    // Another connection (as the writer thread, committing a batch) holds SQLite's one write lock for 300 ms.
+    const holder = new DatabaseSync(server.config.db.kind === "sqlite" ? server.config.db.file : "");
+    try {
+      holder.exec("begin immediate");
+      let ticks = 0;
+      const ticking = setInterval(() => ticks++, 10);
+      const released = new Promise<void>((resolve) =>
+        setTimeout(() => {
+          holder.exec("commit");
+          resolve();
+        }, 300),
+      );
+      // SQLite's busy handler would sleep on the loop until the lock was free: no timer would fire, the lock
+      // would never be released here, and the write would fail after the busy timeout (5 s).
+      const r = await server.api("/api/links", {
+        body: [{ upstreamTag: "lock-u", downstreamTag: "lock-d" }],
+      });
+      clearInterval(ticking);
+      await released;
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.ok(ticks >= 5, `the event loop ran while the write waited (${ticks} ticks of 10 ms)`);
+    } finally {
+      holder.close();
       await server.stop();
     }
   });

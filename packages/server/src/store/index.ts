@@ -3,6 +3,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   CamelCasePlugin,
   CompiledQuery,
@@ -47,10 +48,13 @@ export interface Store {
    */
   sizeBytes(): Promise<number>;
   /**
-   * SQLite: this connection no longer checkpoints the WAL after its commits; a writer's connection does
-   * (`checkpoint`), off the proxy's event loop (calls/writer.ts). PostgreSQL: nothing to do.
+   * SQLite, on the proxy's connection once a writer thread (or a primary) writes the calls (calls/writer.ts): this
+   * connection no longer checkpoints the WAL after its commits, the writer's does (`checkpoint`); and a write of
+   * its own (a link, an annotation through the API) that finds the writer holding the lock waits for it off the
+   * event loop, instead of in SQLite's busy handler, which sleeps on the loop (1, 2, 5, 10 ms...) and so stalls
+   * every request in flight while the writer commits a batch. PostgreSQL: nothing to do.
    */
-  leaveCheckpoints(): Promise<void>;
+  yieldToWriter(): Promise<void>;
   /** SQLite: copies the WAL back into the database file where no reader needs it (PASSIVE). PostgreSQL: nothing. */
   checkpoint(): Promise<void>;
   close(): Promise<void>;
@@ -63,9 +67,61 @@ export interface Store {
  * which the busy timeout cannot wait out; one that waits for the lock from the start simply waits its turn.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
+  /** Set by `yieldToWriter`: SQLITE_BUSY is waited out here, asynchronously, not by SQLite's busy handler. */
+  busyOffLoop = false;
+  #inTransaction = false;
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    // The connection waits out another's lock when `busyOffLoop` (acquireConnection).
     await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+    this.#inTransaction = true;
   }
+
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    this.#inTransaction = false;
+    await super.commitTransaction(connection);
+  }
+
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    this.#inTransaction = false;
+    await super.rollbackTransaction(connection);
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await super.acquireConnection();
+    if (!this.busyOffLoop) return connection;
+    // A statement outside a transaction that found the lock taken did nothing: it is tried again. Inside one,
+    // `begin immediate` already holds the lock, so nothing there waits for it.
+    return {
+      executeQuery: (query) =>
+        this.#inTransaction
+          ? connection.executeQuery(query)
+          : this.#unlessBusy(() => connection.executeQuery(query)),
+      streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
+    };
+  }
+
+  async #unlessBusy<T>(run: () => Promise<T>): Promise<T> {
+    if (!this.busyOffLoop) return run();
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
+      try {
+        return await run();
+      } catch (err) {
+        if (!isBusy(err) || Date.now() >= deadline) throw err;
+      }
+      await sleep(pause);
+    }
+  }
+}
+
+/** How long a write waits for another connection's lock before it fails, as `busy_timeout` did (sqlite-driver.ts). */
+const BUSY_WAIT_MS = 5000;
+
+/** SQLITE_BUSY, extended codes included (the low byte is the primary code). */
+function isBusy(err: unknown): boolean {
+  const errcode = (err as { errcode?: unknown } | null)?.errcode;
+  return typeof errcode === "number" && (errcode & 0xff) === 5;
 }
 
 class ImmediateSqliteDialect extends SqliteDialect {
@@ -73,9 +129,11 @@ class ImmediateSqliteDialect extends SqliteDialect {
   constructor(config: SqliteDialectConfig) {
     super(config);
     this.#config = config;
+    this.driver = new ImmediateSqliteDriver(this.#config);
   }
+  readonly driver: ImmediateSqliteDriver;
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config);
+    return this.driver;
   }
 }
 
@@ -95,6 +153,7 @@ function redactUrl(url: string): string {
 /** Opens the store described by `config.db` and applies pending migrations. */
 export async function openStore(dbConfig: Config["db"]): Promise<Store> {
   let db: Kysely<Database>;
+  let sqliteDialect: ImmediateSqliteDialect | undefined;
   let name: DialectName;
   let description: string;
   if (dbConfig.kind === "postgres") {
@@ -126,8 +185,9 @@ export async function openStore(dbConfig: Config["db"]): Promise<Store> {
     name = "sqlite";
     description = `SQLite ${dbConfig.file}`;
     if (dbConfig.file !== ":memory:") fs.mkdirSync(path.dirname(dbConfig.file), { recursive: true });
+    sqliteDialect = new ImmediateSqliteDialect({ database: openSqlite(dbConfig.file) });
     db = new Kysely<Database>({
-      dialect: new ImmediateSqliteDialect({ database: openSqlite(dbConfig.file) }),
+      dialect: sqliteDialect,
       plugins: [new CamelCasePlugin()],
     });
   }
@@ -158,7 +218,12 @@ export async function openStore(dbConfig: Config["db"]): Promise<Store> {
     optimize,
     ping,
     sizeBytes,
-    leaveCheckpoints: sqliteOnly(sql`pragma wal_autocheckpoint = 0`),
+    yieldToWriter: async () => {
+      if (!sqliteDialect) return;
+      await sql`pragma wal_autocheckpoint = 0`.execute(db);
+      await sql`pragma busy_timeout = 0`.execute(db);
+      sqliteDialect.driver.busyOffLoop = true;
+    },
     checkpoint: sqliteOnly(sql`pragma wal_checkpoint(PASSIVE)`),
     close: () => db.destroy(),
   };
