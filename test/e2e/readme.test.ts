@@ -137,8 +137,11 @@ function killLeftovers(dir: string): string[] {
   for (const pid of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
     try {
       if (fs.readlinkSync(`/proc/${pid}/cwd`) !== dir) continue;
-      left.push(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim());
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
       process.kill(Number(pid), "SIGKILL");
+      // An empty command line is a process in the last moments of its exit (its memory already released): it
+      // stopped, as the block asked; the loop above saw its job end a moment before the kernel let it go.
+      if (cmdline) left.push(cmdline);
     } catch {
       // gone meanwhile, or not ours to read
     }
