@@ -42,8 +42,10 @@ export function openSqlite(file: string): SqliteDatabase & { raw: DatabaseSync }
   // a write system call per page, which profiles showed as a third of the write-behind batch.
   // auto_vacuum = INCREMENTAL lets retention hand freed pages back to the file system (`incremental_vacuum`); it
   // takes effect only on a new file and only when set before WAL is, and is a no-op on an existing one.
+  // The busy timeout comes first: another process or thread may be writing the file (a writer thread, a second
+  // instance), and the pragmas after it would otherwise fail at once with "database is locked".
   raw.exec(
-    "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;",
+    "PRAGMA busy_timeout = 5000; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
   );
   const cache = new Map<string, NodeSqliteStatement>();
   return {
