@@ -42,6 +42,12 @@ const PG_MESSAGES: Array<[RegExp, string]> = [
 /** SQLite result codes (the low byte of an extended code): SQLITE_BUSY and SQLITE_LOCKED. */
 const SQLITE_CODES: Record<number, string> = { 5: "database is locked", 6: "database is locked" };
 
+/** SQLITE_BUSY, extended codes included: another connection holds the lock, and trying again later may succeed. */
+export function isSqliteBusy(err: unknown): boolean {
+  const errcode = (err as ErrorLike | null)?.errcode;
+  return typeof errcode === "number" && (errcode & 0xff) === 5;
+}
+
 interface ErrorLike {
   code?: unknown;
   errcode?: unknown;

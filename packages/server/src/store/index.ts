@@ -19,6 +19,7 @@ import {
 } from "kysely";
 import type { Config } from "../config/index.ts";
 import { type DialectHelpers, type DialectName, dialectHelpers } from "./dialect.ts";
+import { isSqliteBusy } from "./errors.ts";
 import { migrations } from "./migrations/index.ts";
 import type { Database } from "./schema.ts";
 import { openSqlite } from "./sqlite-driver.ts";
@@ -102,13 +103,12 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
 
   async #unlessBusy<T>(run: () => Promise<T>): Promise<T> {
-    if (!this.busyOffLoop) return run();
     const deadline = Date.now() + BUSY_WAIT_MS;
     for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
       try {
         return await run();
       } catch (err) {
-        if (!isBusy(err) || Date.now() >= deadline) throw err;
+        if (!isSqliteBusy(err) || Date.now() >= deadline) throw err;
       }
       await sleep(pause);
     }
@@ -118,20 +118,12 @@ class ImmediateSqliteDriver extends SqliteDriver {
 /** How long a write waits for another connection's lock before it fails, as `busy_timeout` did (sqlite-driver.ts). */
 const BUSY_WAIT_MS = 5000;
 
-/** SQLITE_BUSY, extended codes included (the low byte is the primary code). */
-function isBusy(err: unknown): boolean {
-  const errcode = (err as { errcode?: unknown } | null)?.errcode;
-  return typeof errcode === "number" && (errcode & 0xff) === 5;
-}
-
 class ImmediateSqliteDialect extends SqliteDialect {
-  readonly #config: SqliteDialectConfig;
+  readonly driver: ImmediateSqliteDriver;
   constructor(config: SqliteDialectConfig) {
     super(config);
-    this.#config = config;
-    this.driver = new ImmediateSqliteDriver(this.#config);
+    this.driver = new ImmediateSqliteDriver(config);
   }
-  readonly driver: ImmediateSqliteDriver;
   override createDriver(): Driver {
     return this.driver;
   }
