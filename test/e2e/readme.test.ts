@@ -87,8 +87,8 @@ interface Run {
 
 /**
  * Runs `script` in bash with job control, in `cwd`, in the network namespace when there is one, then waits up to
- * 15 s for what it started to stop (the server drains its queue first). Whatever still runs in `cwd` after that is
- * killed and returned in `leftRunning`: a block must stop what it starts (a server orphaned by killing npx's pid
+ * 15 s for what it started to stop (the server drains its queue first), and as long again for every process in
+ * `cwd` to end. Whatever still runs there after that is killed and returned in `leftRunning`: a block must stop what it starts (a server orphaned by killing npx's pid
  * instead of its job keeps its port, and the next block clashes with it).
  */
 function runBash(script: string, cwd: string, netns: boolean): Run {
@@ -121,7 +121,7 @@ function runBash(script: string, cwd: string, netns: boolean): Run {
       status: r.status,
       stdout: read("stdout"),
       stderr: read("stderr"),
-      leftRunning: killLeftovers(cwd),
+      leftRunning: killLeftovers(cwd, 15_000),
     };
   } finally {
     fs.closeSync(stdout);
@@ -130,21 +130,39 @@ function runBash(script: string, cwd: string, netns: boolean): Run {
   }
 }
 
-/** Processes whose working directory is `dir`, killed (Linux's /proc; elsewhere none are found). */
-function killLeftovers(dir: string): string[] {
-  if (!fs.existsSync("/proc/self/cwd")) return [];
-  const left: string[] = [];
+/** The processes whose working directory is `dir`, by pid, with their command lines (Linux's /proc; elsewhere none). */
+function processesIn(dir: string): Map<number, string> {
+  const found = new Map<number, string>();
+  if (!fs.existsSync("/proc/self/cwd")) return found;
   for (const pid of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
     try {
       if (fs.readlinkSync(`/proc/${pid}/cwd`) !== dir) continue;
-      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
-      process.kill(Number(pid), "SIGKILL");
-      // An empty command line is a process in the last moments of its exit (its memory already released): it
-      // stopped, as the block asked; the loop above saw its job end a moment before the kernel let it go.
-      if (cmdline) left.push(cmdline);
+      found.set(Number(pid), fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim());
     } catch {
       // gone meanwhile, or not ours to read
     }
+  }
+  return found;
+}
+
+/**
+ * Waits up to `graceMs` for the processes in `dir` to end, then kills those still there and returns their command
+ * lines. The wait matters: a job's leader (npx) can exit on SIGTERM while the server under it still drains its
+ * queue, after its port has closed, so "no job, no port" in the block's own loop does not yet mean "stopped".
+ */
+function killLeftovers(dir: string, graceMs: number): string[] {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + graceMs;
+  while (processesIn(dir).size > 0 && Date.now() < deadline) Atomics.wait(pause, 0, 0, 100);
+  const left: string[] = [];
+  for (const [pid, cmdline] of processesIn(dir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      continue; // ended meanwhile
+    }
+    // An empty command line is a process in the last moments of its exit (its memory already released).
+    if (cmdline) left.push(cmdline);
   }
   return left;
 }
