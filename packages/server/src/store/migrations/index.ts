@@ -24,6 +24,7 @@ import * as m0018 from "./0018_call_provenance.ts";
 import * as m0019 from "./0019_call_protocols.ts";
 import * as m0020 from "./0020_conversation_costs.ts";
 import * as m0021 from "./0021_experiment_tags.ts";
+import * as m0022 from "./0022_sparse_call_indexes.ts";
 
 export const migrations: Record<string, Migration> = {
   "0001_calls": m0001,
@@ -47,4 +48,5 @@ export const migrations: Record<string, Migration> = {
   "0019_call_protocols": m0019,
   "0020_conversation_costs": m0020,
   "0021_experiment_tags": m0021,
+  "0022_sparse_call_indexes": m0022,
 };
