@@ -26,6 +26,7 @@ export { messagesRequestToChat, messagesResponseToChat, messagesToChat } from ".
 export {
   accumulateResponsesStream,
   ResponsesAssembler,
+  type ResponsesAssemblerOptions,
   ResponsesStreamReader,
 } from "./responses-stream.ts";
 export { responsesRequestToChat, responsesResponseToChat, responsesToChat } from "./responses-to-chat.ts";

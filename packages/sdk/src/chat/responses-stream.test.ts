@@ -9,7 +9,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { RESPONSES_STREAMS_DIR } from "@intersebd/server/testing";
 import OpenAI from "openai";
-import { accumulateResponsesStream, ResponsesStreamReader } from "./index.ts";
+import { accumulateResponsesStream, ResponsesAssembler, ResponsesStreamReader } from "./index.ts";
 
 type Json = Record<string, unknown>;
 
@@ -127,5 +127,33 @@ describe("ResponsesStreamReader against the official client's finalResponse()", 
       ["kept"],
     );
     assert.equal(accumulateResponsesStream(events.slice(1)), undefined, "nothing before response.created");
+  });
+
+  it("leaves the caller's events as they were, unless told they are its own (copyEvents: false)", () => {
+    const events = () => [
+      { type: "response.created", response: { id: "resp_1", object: "response", output: [] } },
+      {
+        type: "response.output_item.added",
+        output_index: 0,
+        item: { id: "msg_1", type: "message", role: "assistant", content: [] },
+      },
+      {
+        type: "response.content_part.added",
+        output_index: 0,
+        content_index: 0,
+        part: { type: "output_text", text: "", annotations: [] },
+      },
+      { type: "response.output_text.delta", output_index: 0, content_index: 0, delta: "Hello" },
+    ];
+    const given = events();
+    const copied = new ResponsesAssembler();
+    for (const e of given) copied.push(e);
+    assert.deepEqual(given, events(), "the default copies what it keeps");
+    const owned = new ResponsesAssembler({ copyEvents: false });
+    const handed = events();
+    for (const e of handed) owned.push(e);
+    assert.deepEqual(owned.result(), copied.result());
+    // What "its own" means: the assembler built the answer in the events' objects.
+    assert.equal((handed[2] as { part: { text: string } }).part.text, "Hello");
   });
 });

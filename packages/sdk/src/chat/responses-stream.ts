@@ -17,7 +17,19 @@ import { SseDecoder } from "./sse.ts";
 import type { ChatError, JsonObject } from "./types.ts";
 
 const isObject = (v: unknown): v is JsonObject => typeof v === "object" && v !== null && !Array.isArray(v);
-const clone = <T>(v: T): T => structuredClone(v);
+type Copy = <T>(v: T) => T;
+const clone: Copy = (v) => structuredClone(v);
+const asIs: Copy = (v) => v;
+
+export interface ResponsesAssemblerOptions {
+  /**
+   * Whether the assembler copies what it keeps of each event (default true). It builds the response by changing
+   * what it kept (a delta appends to a part's text), so without a copy the caller's events would change under
+   * it. A reader that parses its own events, which nobody else sees, passes false: the copies were most of the
+   * cost of reading a stream (intersebd's proxy reads every Responses stream before forwarding its last bytes).
+   */
+  copyEvents?: boolean;
+}
 
 /** Events whose `response` replaces the snapshot. */
 const LIFECYCLE = new Set([
@@ -59,9 +71,9 @@ function addOutputText(snapshot: JsonObject): void {
   snapshot.output_text = texts.join("");
 }
 
-function responseOf(event: JsonObject): JsonObject | undefined {
+function responseOf(event: JsonObject, copy: Copy): JsonObject | undefined {
   if (!isObject(event.response)) return undefined;
-  const snapshot = clone(event.response);
+  const snapshot = copy(event.response);
   if (!Array.isArray(snapshot.output)) snapshot.output = [];
   if (snapshot.output_text == null) addOutputText(snapshot);
   return snapshot;
@@ -79,12 +91,17 @@ function responseOf(event: JsonObject): JsonObject | undefined {
  */
 export class ResponsesAssembler {
   #snapshot: JsonObject | undefined;
+  readonly #copy: Copy;
   /** Events read (JSON objects); zero means the stream carried nothing readable. */
   events = 0;
   /** The terminal event's type (`response.completed` / `.failed` / `.incomplete`), once read. */
   terminal: string | undefined;
   /** The first `error` event (or `{"error": ...}` data), which the official client does not accumulate. */
   streamError: ChatError | undefined;
+
+  constructor(options: ResponsesAssemblerOptions = {}) {
+    this.#copy = options.copyEvents === false ? asIs : clone;
+  }
 
   push(event: unknown): void {
     if (!isObject(event)) return;
@@ -100,7 +117,7 @@ export class ResponsesAssembler {
       return;
     }
     if (LIFECYCLE.has(type)) {
-      const snapshot = responseOf(event);
+      const snapshot = responseOf(event, this.#copy);
       if (snapshot) this.#snapshot = snapshot;
       if (TERMINAL.has(type)) this.terminal ??= type;
       return;
@@ -117,12 +134,12 @@ export class ResponsesAssembler {
     switch (type) {
       case "response.output_item.added":
         if (!isObject(e.item)) return;
-        output.push(clone(e.item));
+        output.push(this.#copy(e.item));
         if (e.item.type === "message") addOutputText(snapshot);
         return;
       case "response.output_item.done":
         if (!items || !isObject(e.item)) return;
-        output[e.output_index as number] = clone(e.item);
+        output[e.output_index as number] = this.#copy(e.item);
         if (e.item.type === "message") addOutputText(snapshot);
         return;
       case "response.content_part.added":
@@ -137,9 +154,9 @@ export class ResponsesAssembler {
           list = Array.isArray(items.content) ? items.content : undefined;
         }
         if (!list) return;
-        if (added) list.push(clone(part));
+        if (added) list.push(this.#copy(part));
         else if (typeof e.content_index === "number" && list[e.content_index])
-          list[e.content_index] = clone(part);
+          list[e.content_index] = this.#copy(part);
         else return;
         if (items.type === "message" && part.type === "output_text") addOutputText(snapshot);
         return;
@@ -160,7 +177,7 @@ export class ResponsesAssembler {
       case "response.output_text.annotation.added": {
         const part = items?.type === "message" ? partOf(items, "content", e.content_index) : undefined;
         if (part?.type !== "output_text" || typeof e.annotation_index !== "number") return;
-        arrayOf(part, "annotations")[e.annotation_index] = clone(e.annotation);
+        arrayOf(part, "annotations")[e.annotation_index] = this.#copy(e.annotation);
         return;
       }
       case "response.refusal.delta":
@@ -180,12 +197,13 @@ export class ResponsesAssembler {
         return;
       }
       case "response.reasoning_summary_part.added":
-        if (items?.type === "reasoning" && isObject(e.part)) arrayOf(items, "summary").push(clone(e.part));
+        if (items?.type === "reasoning" && isObject(e.part))
+          arrayOf(items, "summary").push(this.#copy(e.part));
         return;
       case "response.reasoning_summary_part.done":
         if (items?.type !== "reasoning" || !isObject(e.part) || typeof e.summary_index !== "number") return;
         if (!partOf(items, "summary", e.summary_index)) return;
-        arrayOf(items, "summary")[e.summary_index] = clone(e.part);
+        arrayOf(items, "summary")[e.summary_index] = this.#copy(e.part);
         return;
       case "response.reasoning_summary_text.delta":
       case "response.reasoning_summary_text.done": {
@@ -235,7 +253,8 @@ function partOf(o: JsonObject, key: string, index: unknown): JsonObject | undefi
  * objects are skipped.
  */
 export class ResponsesStreamReader {
-  readonly assembler = new ResponsesAssembler();
+  /** Its events are parsed here and seen by nobody else: the assembler keeps them without copying. */
+  readonly assembler = new ResponsesAssembler({ copyEvents: false });
   readonly #sse = new SseDecoder((e) => {
     let value: unknown;
     try {
