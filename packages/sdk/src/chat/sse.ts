@@ -29,9 +29,13 @@ export class SseDecoder {
     }
     const buf = this.#rest + text;
     let pos = 0;
+    // The next LF and CR at or after `pos`, searched again only once passed: searching for a CR a stream never
+    // sends (most send LF only) from every line scanned the rest of the chunk each time, quadratic in its length.
+    let lf = -2;
+    let cr = -2;
     while (pos < buf.length) {
-      const lf = buf.indexOf("\n", pos);
-      const cr = buf.indexOf("\r", pos);
+      if (lf !== -1 && lf < pos) lf = buf.indexOf("\n", pos);
+      if (cr !== -1 && cr < pos) cr = buf.indexOf("\r", pos);
       if (lf === -1 && cr === -1) break;
       if (cr !== -1 && (lf === -1 || cr < lf)) {
         // A CR last in this read may be the first half of a CRLF: wait for the next read to tell.
