@@ -12,6 +12,9 @@ import { type Kysely, sql } from "kysely";
  * `completion_id` stays whole (most calls have one): the graph's walk from a batch of new calls selects
  * `where id in (...) and completion_id is not null`, for which SQLite preferred a partial index on completion_id,
  * every call that has one, to the primary key: each insert scanned the table.
+ *
+ * On PostgreSQL the migration holds the `calls` table's lock from the first `drop index` to its commit, while it
+ * builds the three indexes (seconds per million calls): another instance on the same database waits for it.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   // Atomic on SQLite too (Kysely runs SQLite migrations outside a transaction), as in 0008.
