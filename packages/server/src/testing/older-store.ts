@@ -24,3 +24,20 @@ export async function olderStore(dialect: Dialect, url: string, until: string): 
   }
   return db;
 }
+
+/**
+ * A `calls` row as an older version wrote it: the columns every version requires, then `fields` (added or
+ * replacing), for the migration tests' rows.
+ */
+export function olderCall(id: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id,
+    startedAt: 1,
+    upstream: "default",
+    path: "/chat/completions",
+    outcome: "ok",
+    capture: "full",
+    source: "proxy",
+    ...fields,
+  };
+}

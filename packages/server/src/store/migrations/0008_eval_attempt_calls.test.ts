@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Kysely } from "kysely";
 import { DIALECTS, freshDatabase, postgresAvailable } from "../../testing/harness.ts";
-import { olderStore } from "../../testing/older-store.ts";
+import { olderCall, olderStore } from "../../testing/older-store.ts";
 import { openStoreOn } from "../../testing/store.ts";
 
 const RUN = "evl_old";
@@ -20,18 +20,13 @@ for (const dialect of DIALECTS) {
       try {
         // biome-ignore lint/suspicious/noExplicitAny: rows written as an older version wrote them
         const old = (await olderStore(dialect, fresh.db, "0007_call_previews")) as Kysely<any>;
-        const call = (id: string, startedAt: number, metadata: object, extra: object = {}) => ({
-          id,
-          startedAt,
-          upstream: "default",
-          path: "/chat/completions",
-          outcome: "ok",
-          capture: "full",
-          source: "proxy",
-          response: '{"choices":[]}',
-          metadata: JSON.stringify(metadata),
-          ...extra,
-        });
+        const call = (id: string, startedAt: number, metadata: object, extra: object = {}) =>
+          olderCall(id, {
+            startedAt,
+            response: '{"choices":[]}',
+            metadata: JSON.stringify(metadata),
+            ...extra,
+          });
         const item = { evalRun: RUN };
         await old
           .insertInto("calls")

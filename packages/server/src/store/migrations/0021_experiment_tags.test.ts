@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Kysely } from "kysely";
 import { DIALECTS, freshDatabase, postgresAvailable } from "../../testing/harness.ts";
-import { olderStore } from "../../testing/older-store.ts";
+import { olderCall, olderStore } from "../../testing/older-store.ts";
 import { openStoreOn } from "../../testing/store.ts";
 
 for (const dialect of DIALECTS) {
@@ -17,17 +17,8 @@ for (const dialect of DIALECTS) {
       try {
         // biome-ignore lint/suspicious/noExplicitAny: rows written as an older version wrote them
         const old = (await olderStore(dialect, fresh.db, "0020_conversation_costs")) as Kysely<any>;
-        const call = (id: string, experiment: string | null, variant: string | null) => ({
-          id,
-          startedAt: 1,
-          upstream: "default",
-          path: "/chat/completions",
-          outcome: "ok",
-          capture: "full",
-          source: "proxy",
-          experiment,
-          variant,
-        });
+        const call = (id: string, experiment: string | null, variant: string | null) =>
+          olderCall(id, { experiment, variant });
         await old
           .insertInto("calls")
           .values([call("routed", "titles", "a"), call("plain", null, null)])

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type Kysely, type RawBuilder, sql } from "kysely";
 import { DIALECTS, freshDatabase, postgresAvailable } from "../../testing/harness.ts";
-import { olderStore } from "../../testing/older-store.ts";
+import { olderCall, olderStore } from "../../testing/older-store.ts";
 import { openStoreOn } from "../../testing/store.ts";
 
 /** The shapes of the server's queries on these columns (calls/reads.ts, calls/queries.ts, erasure/, experiments/). */
@@ -34,23 +34,8 @@ for (const dialect of DIALECTS) {
       try {
         // biome-ignore lint/suspicious/noExplicitAny: rows written as an older version wrote them
         const old = (await olderStore(dialect, fresh.db, "0021_experiment_tags")) as Kysely<any>;
-        const call = (
-          id: string,
-          sessionId: string | null,
-          userId: string | null,
-          shadowOf: string | null,
-        ) => ({
-          id,
-          startedAt: 1,
-          upstream: "default",
-          path: "/chat/completions",
-          outcome: "ok",
-          capture: "full",
-          source: "proxy",
-          sessionId,
-          userId,
-          shadowOf,
-        });
+        const call = (id: string, sessionId: string | null, userId: string | null, shadowOf: string | null) =>
+          olderCall(id, { sessionId, userId, shadowOf });
         await old
           .insertInto("calls")
           .values([
