@@ -69,6 +69,17 @@ function start(args: string[], env: Record<string, string> = {}): ChildProcess {
   return child;
 }
 
+/** `intersebd serve` on `port`, with its own data directory under TMP, on `upstreams` (one `-u` each), logging warnings. */
+function startServe(
+  port: number,
+  dir: string,
+  upstreams: string[],
+  env: Record<string, string> = {},
+): ChildProcess {
+  const args = [CLI, "serve", "--port", String(port), "--data-dir", path.join(TMP, dir)];
+  return start([...args, ...upstreams.flatMap((u) => ["-u", u])], { INTERSEBD_LOG_LEVEL: "warn", ...env });
+}
+
 function wrk(url: string, connections: number, script = "post.lua", seconds = DURATION): WrkResult {
   const out = execFileSync(
     "wrk",
@@ -171,23 +182,10 @@ async function proxyFigures() {
     warmup.once("exit", resolve);
     warmup.kill("SIGTERM");
   });
-  const serve = start(
-    [
-      CLI,
-      "serve",
-      "--port",
-      String(servePort),
-      "--data-dir",
-      path.join(TMP, "serve"),
-      "-u",
-      `http://127.0.0.1:${fakePort}/v1`,
-    ],
-    {
-      INTERSEBD_LOG_LEVEL: "warn",
-      // Anthropic Messages as users reach it: a named upstream.
-      INTERSEBD_UPSTREAMS: `anthropic=http://127.0.0.1:${fakePort}/v1`,
-    },
-  );
+  const serve = startServe(servePort, "serve", [`http://127.0.0.1:${fakePort}/v1`], {
+    // Anthropic Messages as users reach it: a named upstream.
+    INTERSEBD_UPSTREAMS: `anthropic=http://127.0.0.1:${fakePort}/v1`,
+  });
   const bare = start([
     path.join(ROOT, "bench/bare-proxy.ts"),
     String(barePort),
@@ -195,19 +193,9 @@ async function proxyFigures() {
   ]);
   // The same server storing nothing (every call sampled out after its record is built): what forwarding and
   // watching a call cost, apart from journaling and storing it.
-  const sampled = start(
-    [
-      CLI,
-      "serve",
-      "--port",
-      String(sampledPort),
-      "--data-dir",
-      path.join(TMP, "sampled"),
-      "-u",
-      `http://127.0.0.1:${fakePort}/v1`,
-    ],
-    { INTERSEBD_LOG_LEVEL: "warn", INTERSEBD_SAMPLE_RATE: "0" },
-  );
+  const sampled = startServe(sampledPort, "sampled", [`http://127.0.0.1:${fakePort}/v1`], {
+    INTERSEBD_SAMPLE_RATE: "0",
+  });
   await Promise.all([waitPort(servePort), waitPort(barePort), waitPort(sampledPort)]);
   const targets = { direct: fakePort, bare: barePort, intersebd: servePort } as const;
   const pids = { direct: undefined, bare: bare.pid, intersebd: serve.pid } as const;
@@ -356,21 +344,7 @@ async function experimentFigures() {
   start([CLI, "fake-upstream", "--port", String(fakePort)]);
   start([path.join(ROOT, "bench/slow-upstream.ts"), String(slowPort), String(SHADOW_DELAY_MS)]);
   const serve = (port: number, dir: string) =>
-    start(
-      [
-        CLI,
-        "serve",
-        "--port",
-        String(port),
-        "--data-dir",
-        path.join(TMP, dir),
-        "-u",
-        `http://127.0.0.1:${fakePort}/v1`,
-        "-u",
-        `slow=http://127.0.0.1:${slowPort}/v1`,
-      ],
-      { INTERSEBD_LOG_LEVEL: "warn" },
-    );
+    startServe(port, dir, [`http://127.0.0.1:${fakePort}/v1`, `slow=http://127.0.0.1:${slowPort}/v1`]);
   const plain = serve(plainPort, "exp-plain");
   const routed = serve(routedPort, "exp-routed");
   serve(shadowPort, "exp-shadow");
