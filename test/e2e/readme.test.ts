@@ -88,8 +88,9 @@ interface Run {
 /**
  * Runs `script` in bash with job control, in `cwd`, in the network namespace when there is one, then waits up to
  * 15 s for what it started to stop (the server drains its queue first), and as long again for every process in
- * `cwd` to end. Whatever still runs there after that is killed and returned in `leftRunning`: a block must stop what it starts (a server orphaned by killing npx's pid
- * instead of its job keeps its port, and the next block clashes with it).
+ * `cwd` to end. Whatever still runs there after that is killed and returned in `leftRunning`: a block must stop
+ * what it starts (a server orphaned by killing npx's pid instead of its job keeps its port, and the next block
+ * clashes with it).
  */
 function runBash(script: string, cwd: string, netns: boolean): Run {
   const wrapped = [
