@@ -116,6 +116,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       channel.post({ t: "rules", rules: liveRules.rules });
       remote.resend();
     });
+    writerThread?.watchBacklog(() => remote.oldestUnstoredMs);
     recorder = remote;
   } else {
     const local = new CallRecorder(

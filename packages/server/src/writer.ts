@@ -4,6 +4,7 @@
  * of the server (`startWriterThread`, SQLite) or in the primary process of `serve --workers N` on SQLite
  * (cli/workers.ts), which serves every worker's calls from one connection: SQLite has one writer.
  */
+import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import v8 from "node:v8";
@@ -20,6 +21,7 @@ import { LiveRules } from "./live/enqueue.ts";
 import type { Evaluator } from "./live/schemas.ts";
 import { type DialectName, openStore } from "./store/index.ts";
 import { childLogger, type LogFields, type Logger, type LogLevel } from "./util/log.ts";
+import { runWhenIdle, threadId } from "./util/thread-priority.ts";
 
 /** What every insert of calls runs in its transaction: the graph's resolution, continuations, live enqueue. */
 export function callInsertHook(dialect: DialectName, linkDepth: number, rules: LiveRules): InsertHook {
@@ -37,18 +39,22 @@ export interface WriterSettings {
   faultInject?: Config["faultInject"];
   /** The sender's answered journal (calls/writer.ts), never replayed by the writer; none for a primary. */
   journalInstance?: string;
+  /** The writer thread's CPU class (INTERSEBD_WRITER_PRIORITY); a primary's writer runs at its process's. */
+  priority: Config["writerPriority"];
 }
 
 export function writerSettings(config: Config, journalInstance?: string): WriterSettings {
   const { db, dataDir, queueMax, flushMs, batchSize, linkDepth, faultInject } = config;
-  return { db, dataDir, queueMax, flushMs, batchSize, linkDepth, faultInject, journalInstance };
+  const priority = config.writerPriority;
+  return { db, dataDir, queueMax, flushMs, batchSize, linkDepth, faultInject, journalInstance, priority };
 }
 
 /** Messages of the composition on the writer's channel, beside calls/writer.ts's. */
 export type ToWriterHost = ToWriter | { t: "rules"; rules: readonly Evaluator[] } | { t: "stop" };
 type FromWriterHost =
   | FromWriter
-  | { t: "ready" }
+  /** `notIdle`: why the thread runs at the ordinary CPU class although it was to be idle. */
+  | { t: "ready"; tid?: string; idle: boolean; notIdle?: string }
   | { t: "stopped" }
   | { t: "log"; level: Exclude<LogLevel, "silent">; msg: string; fields?: LogFields };
 
@@ -128,6 +134,10 @@ function loggerTo(port: MessagePort): Logger {
 /** The worker thread's body (writer-entry.ts starts it). */
 export async function runWriterThread(settings: WriterSettings, port: MessagePort): Promise<void> {
   const log = loggerTo(port);
+  // Threads inherit their creator's CPU class, and libuv makes its thread pool (the whole process's async file
+  // system, DNS, zlib and crypto work) on its first use, from whichever thread that is: it is made now, while this
+  // thread still runs at the ordinary class, or it would be idle too and the proxy's lookups would wait for it.
+  await fs.promises.stat(settings.dataDir).catch(() => {});
   const channel: Channel<FromWriter> = {
     post: (msg) => port.postMessage(msg),
     onMessage: (fn) => port.on("message", fn),
@@ -141,7 +151,16 @@ export async function runWriterThread(settings: WriterSettings, port: MessagePor
       port.close();
     });
   });
-  port.postMessage({ t: "ready" } satisfies FromWriterHost);
+  // The class last: the server waits for this thread's start (and its replay of what dead processes left), which
+  // an idle thread on a busy machine could make wait for as long as the machine stays busy.
+  const notIdle = settings.priority === "idle" ? runWhenIdle() : null;
+  const idle = settings.priority === "idle" && notIdle === null;
+  port.postMessage({
+    t: "ready",
+    tid: threadId(),
+    idle,
+    notIdle: notIdle ?? undefined,
+  } satisfies FromWriterHost);
 }
 
 export interface WriterThread {
@@ -149,6 +168,14 @@ export interface WriterThread {
   channel: Channel<ToWriterHost>;
   /** Called after the thread died and a new one took over: the sender resends what was not done. */
   onRestart(fn: () => void): void;
+  /** The current thread's kernel id (undefined without /proc), and whether it runs at SCHED_IDLE. */
+  readonly tid: string | undefined;
+  readonly idle: boolean;
+  /**
+   * Replaces an idle writer by one at normal priority once `backlogAgeMs()` (how long the oldest call sent to it
+   * has waited to be stored: WriterRecorder.oldestUnstoredMs) reaches `starvedAfterMs`.
+   */
+  watchBacklog(backlogAgeMs: () => number, starvedAfterMs?: number): void;
   /** Drains and closes the writer, then ends the thread. */
   stop(): Promise<void>;
 }
@@ -194,13 +221,27 @@ function withoutSemiSpaceFlag(start: () => Worker): Worker {
 }
 
 /**
+ * How long the oldest call handed to an idle writer may wait to be stored before the writer is replaced by one at
+ * normal priority. A batch is stored within tens of ms wherever a core is free now and then; an idle thread waits
+ * that long only while every core is busy with ordinary threads (other processes included), and would otherwise
+ * wait for as long as that lasts, its calls piling up to INTERSEBD_QUEUE_MAX.
+ */
+export const WRITER_STARVED_MS = 3000;
+
+/**
  * Starts the writer thread and waits until it has replayed what dead processes left. A thread that dies (a bug,
  * its heap limit) is replaced at once, and `onRestart` callbacks resend what it had not stored.
  */
 export async function startWriterThread(settings: WriterSettings, log: Logger): Promise<WriterThread> {
   const listeners: Array<(msg: { t: string }) => void> = [];
   const restarts: Array<() => void> = [];
+  const timers: NodeJS.Timeout[] = [];
   let stopping = false;
+  /** Set while an idle thread is being replaced by a normal one: its exit is expected. */
+  let replacing = false;
+  let current = settings;
+  let tid: string | undefined;
+  let idle = false;
   let worker: Worker;
   const spawn = () =>
     new Promise<void>((resolve, reject) => {
@@ -208,7 +249,7 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
         () =>
           new Worker(THREAD_CODE, {
             eval: true,
-            workerData: settings,
+            workerData: current,
             execArgv: EXEC_ARGV,
             // The writer holds a batch or two and the statement cache: its heap stays small, and a leak there must
             // end the thread (which is replaced), not grow the process.
@@ -218,8 +259,13 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
           }),
       );
       worker.on("message", (msg: FromWriterHost) => {
-        if (msg.t === "ready") resolve();
-        else if (msg.t === "log") log[msg.level](msg.msg, msg.fields);
+        if (msg.t === "ready") {
+          tid = msg.tid;
+          idle = msg.idle;
+          if (msg.notIdle)
+            log.info(`writer thread runs at normal CPU priority: ${msg.notIdle}`, { component: "recorder" });
+          resolve();
+        } else if (msg.t === "log") log[msg.level](msg.msg, msg.fields);
         else for (const fn of listeners) fn(msg);
       });
       worker.on("error", (err) => {
@@ -228,7 +274,8 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
       });
       worker.on("exit", (code) => {
         if (stopping) return;
-        log.error(`writer thread exited (${code}); starting another`, { component: "recorder" });
+        if (replacing) replacing = false;
+        else log.error(`writer thread exited (${code}); starting another`, { component: "recorder" });
         // After a short pause: a thread that cannot start at all must not spin.
         void sleep(200)
           .then(spawn)
@@ -247,8 +294,38 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
       onMessage: (fn) => listeners.push(fn),
     },
     onRestart: (fn) => restarts.push(fn),
+    get tid() {
+      return tid;
+    },
+    get idle() {
+      return idle;
+    },
+    watchBacklog: (backlogAgeMs, starvedAfterMs = WRITER_STARVED_MS) => {
+      const timer = setInterval(
+        () => {
+          const age = backlogAgeMs();
+          if (!idle || replacing || age < starvedAfterMs) return;
+          // An unprivileged thread cannot leave SCHED_IDLE: a new one, at the class of the thread that starts it,
+          // takes over. Terminating rolls back the old one's open transaction; every call not yet stored is sent
+          // to the new one (onRestart), read back from the journal.
+          clearInterval(timer);
+          replacing = true;
+          current = { ...current, priority: "normal" };
+          log.warn(
+            `the writer thread, at idle CPU priority, left calls unstored for ${(age / 1000).toFixed(1)} s ` +
+              "(every core busy with other work); a writer at normal priority takes over (INTERSEBD_WRITER_PRIORITY)",
+            { component: "recorder" },
+          );
+          void worker.terminate();
+        },
+        Math.min(1000, starvedAfterMs / 2),
+      );
+      timer.unref();
+      timers.push(timer);
+    },
     stop: async () => {
       stopping = true;
+      for (const timer of timers) clearInterval(timer);
       const stopped = new Promise<void>((resolve) => {
         listeners.push((msg) => {
           if (msg.t === "stopped") resolve();

@@ -308,4 +308,34 @@ describe("the proxy's side of the writer (WriterRecorder, over a channel)", () =
     const [again] = rowsPosted(posted);
     assert.deepEqual(again && idsIn(again.lines), ["call_0", "call_1", "call_2", "call_3"]);
   });
+
+  it("says how long the oldest call or request sent to the writer has waited for its answer (0 when none)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-writer-"));
+    const { end, posted, answer } = channel();
+    const recorder = recorderOn(end, dir);
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    assert.equal(recorder.oldestUnstoredMs, 0);
+    recorder.record(rows[0] as NewCallRow);
+    recorder.record(rows[1] as NewCallRow); // a batch of two: posted at once
+    await pause(60);
+    recorder.record(rows[2] as NewCallRow);
+    recorder.record(rows[3] as NewCallRow);
+    const [first, second] = rowsPosted(posted);
+    assert.ok(recorder.oldestUnstoredMs >= 55, `the first batch's age: ${recorder.oldestUnstoredMs}`);
+    answer({ t: "done", seq: first?.seq as number });
+    assert.ok(recorder.oldestUnstoredMs < 30, `now the second's: ${recorder.oldestUnstoredMs}`);
+    answer({ t: "done", seq: second?.seq as number });
+    assert.equal(recorder.oldestUnstoredMs, 0);
+    // A request (flush) waits as well; one sent again to a new writer starts over.
+    const flushing = recorder.flush();
+    await pause(60);
+    assert.ok(recorder.oldestUnstoredMs >= 55, `the flush's age: ${recorder.oldestUnstoredMs}`);
+    recorder.resend();
+    assert.ok(recorder.oldestUnstoredMs < 30, `after resend: ${recorder.oldestUnstoredMs}`);
+    const flush = posted.findLast((m) => m.t === "flush");
+    answer({ t: "reply", id: (flush as { id: number }).id });
+    await flushing;
+    assert.equal(recorder.oldestUnstoredMs, 0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

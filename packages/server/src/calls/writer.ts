@@ -58,6 +58,8 @@ export interface Channel<Out> {
 
 interface Inflight {
   count: number;
+  /** When it was posted (Date.now()): the age of the oldest tells a writer that falls behind (writer.ts). */
+  sentAt: number;
   /** The journal segments holding the batch's lines (undefined where the journal could not be written)… */
   holds: Array<Segment | undefined>;
   /** …and the lines the journal could not take (a full disk), kept here as the only copy. */
@@ -102,7 +104,10 @@ export class WriterRecorder implements Recorder {
   #sendScheduled = false;
   readonly #inflight = new Map<number, Inflight>();
   #inflightRows = 0;
-  readonly #requests = new Map<number, { msg: ToWriter; resolve(): void; reject(err: Error): void }>();
+  readonly #requests = new Map<
+    number,
+    { msg: ToWriter; sentAt: number; resolve(): void; reject(err: Error): void }
+  >();
   #seq = 0;
   #reachable = true;
   #closed = false;
@@ -128,6 +133,20 @@ export class WriterRecorder implements Recorder {
 
   get queueDepth(): number {
     return this.#pending.length + this.#inflightRows;
+  }
+
+  /**
+   * How long the oldest batch or request posted to the writer has waited for its answer, ms (0 when none waits).
+   * Maps keep insertion order, and both are keyed by an increasing sequence: the oldest of each comes first.
+   */
+  get oldestUnstoredMs(): number {
+    const batch = this.#inflight.values().next().value;
+    const request = this.#requests.values().next().value;
+    const oldest = Math.min(
+      batch?.sentAt ?? Number.POSITIVE_INFINITY,
+      request?.sentAt ?? Number.POSITIVE_INFINITY,
+    );
+    return oldest === Number.POSITIVE_INFINITY ? 0 : Date.now() - oldest;
   }
 
   record(row: NewCallRow): void {
@@ -197,10 +216,13 @@ export class WriterRecorder implements Recorder {
       }
       lines.push(...unjournaled);
       const seq = ++this.#seq;
-      this.#inflight.set(seq, { count: holds.length, holds, unjournaled });
+      this.#inflight.set(seq, { count: holds.length, sentAt: Date.now(), holds, unjournaled });
       this.#channel.post({ t: "rows", seq, lines: lines.join("\n") });
     }
-    for (const { msg } of this.#requests.values()) this.#channel.post(msg);
+    for (const request of this.#requests.values()) {
+      request.sentAt = Date.now();
+      this.#channel.post(request.msg);
+    }
   }
 
   #send(): void {
@@ -208,7 +230,12 @@ export class WriterRecorder implements Recorder {
     if (this.#pending.length === 0) return;
     const seq = ++this.#seq;
     const count = this.#pending.length;
-    this.#inflight.set(seq, { count, holds: this.#pendingHolds, unjournaled: this.#pendingUnjournaled });
+    this.#inflight.set(seq, {
+      count,
+      sentAt: Date.now(),
+      holds: this.#pendingHolds,
+      unjournaled: this.#pendingUnjournaled,
+    });
     this.#inflightRows += count;
     this.#channel.post({ t: "rows", seq, lines: this.#pending.join("\n") });
     this.#pending = [];
@@ -220,7 +247,7 @@ export class WriterRecorder implements Recorder {
     const id = ++this.#seq;
     const msg = build(id);
     return new Promise((resolve, reject) => {
-      this.#requests.set(id, { msg, resolve, reject });
+      this.#requests.set(id, { msg, sentAt: Date.now(), resolve, reject });
       this.#channel.post(msg);
     });
   }

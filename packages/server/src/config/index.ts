@@ -75,6 +75,12 @@ export const envSchema = z.object({
   INTERSEBD_FLUSH_MS: positiveInt.default(20),
   INTERSEBD_BATCH_SIZE: positiveInt.default(500),
   /**
+   * The CPU class of the SQLite writer thread: `idle` (Linux's SCHED_IDLE: it runs on cores nothing else wants,
+   * so its batches never make a request wait; util/thread-priority.ts) or `normal`. An idle writer whose oldest
+   * batch waits too long (every core busy with other work) is replaced by a normal one (writer.ts).
+   */
+  INTERSEBD_WRITER_PRIORITY: z.enum(["idle", "normal"]).default("idle"),
+  /**
    * How often the proxy reloads the experiments it routes by, ms (default 2 s): another instance's change is seen
    * within that; a change through this instance's API at once.
    */
@@ -181,6 +187,7 @@ export interface Config {
   rateLimits: RateLimitsConfig;
   queueMax: number;
   flushMs: number;
+  writerPriority: Env["INTERSEBD_WRITER_PRIORITY"];
   experimentsRefreshMs: number;
   keysRefreshMs: number;
   batchSize: number;
@@ -455,6 +462,7 @@ export function loadConfig(
     },
     queueMax: e.INTERSEBD_QUEUE_MAX,
     flushMs: e.INTERSEBD_FLUSH_MS,
+    writerPriority: e.INTERSEBD_WRITER_PRIORITY,
     experimentsRefreshMs: e.INTERSEBD_EXPERIMENTS_REFRESH_MS,
     keysRefreshMs: e.INTERSEBD_KEYS_REFRESH_MS,
     batchSize: e.INTERSEBD_BATCH_SIZE,
