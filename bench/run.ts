@@ -171,7 +171,7 @@ async function streaming(
 const STREAM_NOISE_MS = 0.1;
 
 async function proxyFigures() {
-  const [fakePort, servePort, barePort, sampledPort] = [19_901, 19_902, 19_903, 19_904];
+  const [fakePort, servePort, barePort, sampledPort, normalPort] = [19_901, 19_902, 19_903, 19_904, 19_905];
   start([CLI, "fake-upstream", "--port", String(fakePort)]);
   await waitPort(fakePort);
   // Measure the server as every start but the first after an install runs it: from Node's compile cache, without
@@ -196,7 +196,12 @@ async function proxyFigures() {
   const sampled = startServe(sampledPort, "sampled", [`http://127.0.0.1:${fakePort}/v1`], {
     INTERSEBD_SAMPLE_RATE: "0",
   });
-  await Promise.all([waitPort(servePort), waitPort(barePort), waitPort(sampledPort)]);
+  // The same server with its writer at the ordinary CPU class instead of SCHED_IDLE (README, "The writer runs when
+  // nothing else wants the core"): what the idle class does for the tail at c=1.
+  startServe(normalPort, "normal-writer", [`http://127.0.0.1:${fakePort}/v1`], {
+    INTERSEBD_WRITER_PRIORITY: "normal",
+  });
+  await Promise.all([waitPort(servePort), waitPort(barePort), waitPort(sampledPort), waitPort(normalPort)]);
   const targets = { direct: fakePort, bare: barePort, intersebd: servePort } as const;
   const pids = { direct: undefined, bare: bare.pid, intersebd: serve.pid } as const;
 
@@ -209,6 +214,8 @@ async function proxyFigures() {
   for (const name of Object.keys(targets) as Name[])
     wrk(`http://127.0.0.1:${targets[name]}/v1/chat/completions`, 10); // warm-up
   wrk(`http://127.0.0.1:${sampledPort}/v1/chat/completions`, 10);
+  wrk(`http://127.0.0.1:${normalPort}/v1/chat/completions`, 10);
+  const normalC1: WrkResult[] = [];
   /** µs per request at c=50 by thread group: intersebd storing every call, and storing none. */
   const threads = { loop: [] as number[], writer: [] as number[], other: [] as number[] };
   const nothingStored = { cpu: [] as number[], rps: [] as number[] };
@@ -231,6 +238,8 @@ async function proxyFigures() {
         threads.other.push(perRequest(after.other - byThread.other, r50.requests));
       }
     }
+    log(`run ${run}/${RUNS}: intersebd, writer at the ordinary CPU class`);
+    normalC1.push(wrk(`http://127.0.0.1:${normalPort}/v1/chat/completions`, 1));
     log(`run ${run}/${RUNS}: intersebd, storing nothing`);
     const before = cpuTicks(sampled.pid as number);
     const r50 = wrk(`http://127.0.0.1:${sampledPort}/v1/chat/completions`, 50);
@@ -275,6 +284,11 @@ async function proxyFigures() {
       loop: median(threads.loop),
       writer: median(threads.writer),
       other: median(threads.other),
+    },
+    normalWriter: {
+      rpsC1: median(normalC1.map((r) => r.rps)),
+      p50C1: median(normalC1.map((r) => r.p50)),
+      p99C1: median(normalC1.map((r) => r.p99)),
     },
     nothingStored: {
       cpuUsPerReq: median(nothingStored.cpu),
@@ -894,6 +908,10 @@ try {
   lines.push(`| req/s, c=1 | ${fmt(d.rpsC1)} | ${fmt(b.rpsC1)} | ${fmt(x.rpsC1)} |`);
   lines.push(
     `| p50 / p99 ms, c=1 | ${fmt(d.p50C1)} / ${fmt(d.p99C1)} | ${fmt(b.p50C1)} / ${fmt(b.p99C1)} | ${fmt(x.p50C1)} / ${fmt(x.p99C1)} |`,
+  );
+  const nw = proxy.normalWriter;
+  lines.push(
+    `| p50 / p99 ms, c=1, intersebd's writer at the ordinary CPU class (INTERSEBD_WRITER_PRIORITY=normal) | — | — | ${fmt(nw.p50C1)} / ${fmt(nw.p99C1)} |`,
   );
   lines.push(`| req/s, c=50 | ${fmt(d.rpsC50)} | ${fmt(b.rpsC50)} | ${fmt(x.rpsC50)} |`);
   lines.push(
