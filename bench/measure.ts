@@ -54,6 +54,22 @@ export function cpuTicksByThread(pid: number): { loop: number; workers: number; 
   return out;
 }
 
+/**
+ * Whether the process's writer thread (`WorkerThread`) runs in SCHED_IDLE now (README, "The writer runs when
+ * nothing else wants the core"); undefined when it has none.
+ */
+export function writerIdle(pid: number): boolean | undefined {
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== "WorkerThread") continue;
+      // Field 41, the policy; SCHED_IDLE is 5.
+      return stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[38] === "5";
+    }
+  } catch {}
+  return undefined;
+}
+
 export function peakRssMb(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -30,7 +30,15 @@ import { routeRequest } from "../packages/server/src/proxy/route.ts";
 import { startServer } from "../packages/server/src/server.ts";
 import { openStore } from "../packages/server/src/store/index.ts";
 import { createLogger } from "../packages/server/src/util/log.ts";
-import { cpuTicks, cpuTicksByThread, parseWrk, peakRssMb, type WrkResult, waitPort } from "./measure.ts";
+import {
+  cpuTicks,
+  cpuTicksByThread,
+  parseWrk,
+  peakRssMb,
+  type WrkResult,
+  waitPort,
+  writerIdle,
+} from "./measure.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -216,6 +224,8 @@ async function proxyFigures() {
   wrk(`http://127.0.0.1:${sampledPort}/v1/chat/completions`, 10);
   wrk(`http://127.0.0.1:${normalPort}/v1/chat/completions`, 10);
   const normalC1: WrkResult[] = [];
+  /** c=1 runs of intersebd whose writer was idle (SCHED_IDLE) from start to end: one replaced under load is not. */
+  let idleC1Runs = 0;
   /** µs per request at c=50 by thread group: intersebd storing every call, and storing none. */
   const threads = { loop: [] as number[], writer: [] as number[], other: [] as number[] };
   const nothingStored = { cpu: [] as number[], rps: [] as number[] };
@@ -224,7 +234,9 @@ async function proxyFigures() {
     for (const name of Object.keys(targets) as Name[]) {
       const url = `http://127.0.0.1:${targets[name]}/v1/chat/completions`;
       log(`run ${run}/${RUNS}: ${name}`);
+      const idleBefore = name === "intersebd" && writerIdle(serve.pid as number);
       samples[name].c1.push(wrk(url, 1));
+      if (idleBefore && writerIdle(serve.pid as number)) idleC1Runs++;
       const pid = pids[name];
       const before = pid ? cpuTicks(pid) : 0;
       const byThread = pid ? cpuTicksByThread(pid) : undefined;
@@ -285,6 +297,7 @@ async function proxyFigures() {
       writer: median(threads.writer),
       other: median(threads.other),
     },
+    writerIdleC1Runs: idleC1Runs,
     normalWriter: {
       rpsC1: median(normalC1.map((r) => r.rps)),
       p50C1: median(normalC1.map((r) => r.p50)),
@@ -911,7 +924,7 @@ try {
   );
   const nw = proxy.normalWriter;
   lines.push(
-    `| p50 / p99 ms, c=1, intersebd's writer at the ordinary CPU class (INTERSEBD_WRITER_PRIORITY=normal) | — | — | ${fmt(nw.p50C1)} / ${fmt(nw.p99C1)} |`,
+    `| p50 / p99 ms, c=1, intersebd's writer at the ordinary CPU class (INTERSEBD_WRITER_PRIORITY=normal; in the row above the writer was idle in ${proxy.writerIdleC1Runs} of ${RUNS} runs) | — | — | ${fmt(nw.p50C1)} / ${fmt(nw.p99C1)} |`,
   );
   lines.push(`| req/s, c=50 | ${fmt(d.rpsC50)} | ${fmt(b.rpsC50)} | ${fmt(x.rpsC50)} |`);
   lines.push(

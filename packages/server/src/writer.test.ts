@@ -74,7 +74,7 @@ function flushed(thread: WriterThread): Promise<void> {
   });
 }
 
-describe("the writer thread's CPU class", { skip: !LINUX }, () => {
+describe("the writer thread's CPU class", { skip: !LINUX, timeout: 60_000 }, () => {
   it("is SCHED_IDLE by default, and the ordinary class with INTERSEBD_WRITER_PRIORITY=normal", async () => {
     for (const [priority, policy] of [
       ["idle", SCHED_IDLE],
@@ -95,15 +95,18 @@ describe("the writer thread's CPU class", { skip: !LINUX }, () => {
     }
   });
 
-  it("is replaced by a writer at the ordinary class once its oldest call waits too long, which then works", async () => {
+  it("is replaced by a writer at the ordinary class once its oldest call waits too long, and returns after a calm", async () => {
     const log = keptLog();
     const { thread, fresh } = await writerOn("idle", log);
     try {
       const idleTid = thread.tid as string;
       assert.equal(threadPolicy(idleTid), SCHED_IDLE);
-      const restarted = new Promise<void>((resolve) => thread.onRestart(resolve));
+      let onRestart = () => {};
+      thread.onRestart(() => onRestart());
+      const nextRestart = () => new Promise<void>((resolve) => (onRestart = resolve));
+      let restarted = nextRestart();
       let age = 0;
-      thread.watchBacklog(() => age, 200);
+      thread.watchBacklog(() => age, { starvedAfterMs: 200, calmMs: 1500 });
       // Below the bound nothing happens.
       age = 150;
       await new Promise((r) => setTimeout(r, 300));
@@ -115,8 +118,27 @@ describe("the writer thread's CPU class", { skip: !LINUX }, () => {
       assert.equal(thread.idle, false);
       const warned = log.lines.filter((l) => l.startsWith("warn"));
       assert.equal(warned.length, 1, log.lines.join("\n"));
-      assert.match(warned[0] as string, /left calls unstored for 5\.0 s.*normal priority takes over/);
+      assert.match(
+        warned[0] as string,
+        /left calls unstored for 5\.0 s.*normal priority takes over for at least 2 s/,
+      );
       assert.ok(!log.lines.some((l) => l.startsWith("error")), "the replacement is not reported as a crash");
+      await flushed(thread);
+      // Calls wait again now and then (≥ 250 ms): no calm yet, the ordinary class stays.
+      const normalTid = thread.tid;
+      restarted = nextRestart();
+      age = 300;
+      await new Promise((r) => setTimeout(r, 1800));
+      assert.equal(thread.tid, normalTid, "no return while calls wait");
+      // Then none waits for the calm period: an idle writer takes over again, and works.
+      age = 0;
+      await restarted;
+      assert.equal(threadPolicy(thread.tid as string), SCHED_IDLE);
+      assert.equal(thread.idle, true);
+      assert.match(
+        log.lines.at(-1) as string,
+        /^info calls were stored without delay for 2 s: .*returns to idle/,
+      );
       await flushed(thread);
     } finally {
       await thread.stop();
@@ -125,7 +147,25 @@ describe("the writer thread's CPU class", { skip: !LINUX }, () => {
   });
 });
 
-describe("the writer thread of the bin as a process runs it", { skip: !LINUX }, () => {
+describe("stopping the writer while it is replaced", { skip: !LINUX, timeout: 30_000 }, () => {
+  it("returns, and starts no thread after: what was not stored stays in the journal", async () => {
+    const log = keptLog();
+    const { thread, fresh } = await writerOn("idle", log);
+    try {
+      const restarted = new Promise<string>((resolve) => thread.onRestart(() => resolve("restarted")));
+      thread.watchBacklog(() => 60_000, { starvedAfterMs: 20 });
+      // The old thread is being terminated (or has just ended); the successor starts 200 ms after its end.
+      await new Promise((r) => setTimeout(r, 60));
+      await thread.stop();
+      const outcome = await Promise.race([restarted, new Promise((r) => setTimeout(() => r("none"), 600))]);
+      assert.equal(outcome, "none", "no writer started after the stop");
+    } finally {
+      await fresh.drop();
+    }
+  });
+});
+
+describe("the writer thread of the bin as a process runs it", { skip: !LINUX, timeout: 90_000 }, () => {
   let fake: FakeUpstream;
   const children: ChildProcess[] = [];
   before(async () => {

@@ -173,9 +173,10 @@ export interface WriterThread {
   readonly idle: boolean;
   /**
    * Replaces an idle writer by one at normal priority once `backlogAgeMs()` (how long the oldest call sent to it
-   * has waited to be stored: WriterRecorder.oldestUnstoredMs) reaches `starvedAfterMs`.
+   * has waited to be stored: WriterRecorder.oldestUnstoredMs) reaches `starvedAfterMs`, and that one by an idle
+   * one again once calls have been stored without delay for `calmMs` (doubled after each replacement).
    */
-  watchBacklog(backlogAgeMs: () => number, starvedAfterMs?: number): void;
+  watchBacklog(backlogAgeMs: () => number, bounds?: { starvedAfterMs?: number; calmMs?: number }): void;
   /** Drains and closes the writer, then ends the thread. */
   stop(): Promise<void>;
 }
@@ -229,6 +230,16 @@ function withoutSemiSpaceFlag(start: () => Worker): Worker {
 export const WRITER_STARVED_MS = 3000;
 
 /**
+ * How long calls must be stored without delay (none waiting WRITER_BUSY_MS or more at any check) before a writer
+ * that replaced a starved idle one is itself replaced by an idle one: a busy hour must not cost the tail of the
+ * quiet ones after it. Doubled after each such return, up to WRITER_CALM_MAX_MS, so that a host busy on and off
+ * does not restart the writer every minute.
+ */
+export const WRITER_CALM_MS = 60_000;
+const WRITER_CALM_MAX_MS = 3_600_000;
+const WRITER_BUSY_MS = 250;
+
+/**
  * Starts the writer thread and waits until it has replayed what dead processes left. A thread that dies (a bug,
  * its heap limit) is replaced at once, and `onRestart` callbacks resend what it had not stored.
  */
@@ -243,6 +254,8 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
   let tid: string | undefined;
   let idle = false;
   let worker: Worker;
+  /** Whether `worker` has started (said "ready") and not ended: between a thread's end and its successor's start, none has. */
+  let ready = false;
   const spawn = () =>
     new Promise<void>((resolve, reject) => {
       worker = withoutSemiSpaceFlag(
@@ -260,6 +273,7 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
       );
       worker.on("message", (msg: FromWriterHost) => {
         if (msg.t === "ready") {
+          ready = true;
           tid = msg.tid;
           idle = msg.idle;
           if (msg.notIdle)
@@ -273,12 +287,13 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
         reject(err);
       });
       worker.on("exit", (code) => {
+        ready = false;
         if (stopping) return;
         if (replacing) replacing = false;
         else log.error(`writer thread exited (${code}); starting another`, { component: "recorder" });
         // After a short pause: a thread that cannot start at all must not spin.
         void sleep(200)
-          .then(spawn)
+          .then(() => (stopping ? Promise.reject(new Error("stopped")) : spawn()))
           .then(
             () => {
               for (const fn of restarts) fn();
@@ -300,23 +315,46 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
     get idle() {
       return idle;
     },
-    watchBacklog: (backlogAgeMs, starvedAfterMs = WRITER_STARVED_MS) => {
+    watchBacklog: (backlogAgeMs, bounds = {}) => {
+      const starvedAfterMs = bounds.starvedAfterMs ?? WRITER_STARVED_MS;
+      let calmMs = bounds.calmMs ?? WRITER_CALM_MS;
+      let calmSince = Date.now();
+      // An unprivileged thread cannot leave SCHED_IDLE, nor enter it again after: a new thread, started at the class
+      // asked for, takes over. Terminating rolls back the old one's open transaction; every call it had not stored
+      // is sent to the new one (onRestart), read back from the journal.
+      const replace = (priority: WriterSettings["priority"]) => {
+        replacing = true;
+        current = { ...current, priority };
+        void worker.terminate();
+      };
       const timer = setInterval(
         () => {
+          if (replacing || !ready) return;
           const age = backlogAgeMs();
-          if (!idle || replacing || age < starvedAfterMs) return;
-          // An unprivileged thread cannot leave SCHED_IDLE: a new one, at the class of the thread that starts it,
-          // takes over. Terminating rolls back the old one's open transaction; every call not yet stored is sent
-          // to the new one (onRestart), read back from the journal.
-          clearInterval(timer);
-          replacing = true;
-          current = { ...current, priority: "normal" };
-          log.warn(
-            `the writer thread, at idle CPU priority, left calls unstored for ${(age / 1000).toFixed(1)} s ` +
-              "(every core busy with other work); a writer at normal priority takes over (INTERSEBD_WRITER_PRIORITY)",
-            { component: "recorder" },
-          );
-          void worker.terminate();
+          if (age >= WRITER_BUSY_MS) calmSince = Date.now();
+          if (idle && age >= starvedAfterMs) {
+            log.warn(
+              `the writer thread, at idle CPU priority, left calls unstored for ${(age / 1000).toFixed(1)} s ` +
+                "(every core busy with other work); a writer at normal priority takes over " +
+                `for at least ${Math.round(calmMs / 1000)} s (INTERSEBD_WRITER_PRIORITY)`,
+              { component: "recorder" },
+            );
+            calmSince = Date.now();
+            replace("normal");
+          } else if (
+            !idle &&
+            settings.priority === "idle" &&
+            current.priority === "normal" &&
+            Date.now() - calmSince >= calmMs
+          ) {
+            log.info(
+              `calls were stored without delay for ${Math.round(calmMs / 1000)} s: ` +
+                "the writer returns to idle CPU priority",
+              { component: "recorder" },
+            );
+            calmMs = Math.min(calmMs * 2, WRITER_CALM_MAX_MS);
+            replace("idle");
+          }
         },
         Math.min(1000, starvedAfterMs / 2),
       );
@@ -326,6 +364,9 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
     stop: async () => {
       stopping = true;
       for (const timer of timers) clearInterval(timer);
+      // Stopped between a thread's end and its successor's start: what it had not stored stays in the answered
+      // journal, which the next start replays.
+      if (!ready) return;
       const stopped = new Promise<void>((resolve) => {
         listeners.push((msg) => {
           if (msg.t === "stopped") resolve();

@@ -249,7 +249,9 @@ for (const dialect of DIALECTS) {
         ],
       );
       assert.equal(human.candidates[0].criteria[0].byContext[1].n, 0);
-      // Stored as comparisons with their criterion, the regeneration as a.
+      // Stored as comparisons with their criterion, the regeneration as a. The regeneration went through the
+      // proxy, whose calls are written behind: once the writer has them all, it is there.
+      await suite.s.ctx.recorder.flush();
       const detail = await suite.s.api<Body>(`/api/calls/${good0.regenCallId}`);
       assert.equal(detail.status, 200);
       const list = (await suite.s.api<Body>("/api/conversations/evals")).body.data as Body[];
