@@ -118,6 +118,10 @@ export async function startTestServer(
       INTERSEBD_PORT: "0",
       INTERSEBD_UPSTREAM: opts.upstream ?? "http://127.0.0.1:9/v1",
       INTERSEBD_FLUSH_MS: "5",
+      // The writer at the ordinary CPU class: `npm test` runs four files at once on as few as two cores, which an idle
+      // writer (the default) would leave only the gaps of, so a call could reach the store seconds after its
+      // answer. The idle class has its own tests (writer.test.ts), and the bin's tests run the default.
+      INTERSEBD_WRITER_PRIORITY: "normal",
       // Every answer a test reads is checked against its route's response schema (a mismatch is a 500).
       INTERSEBD_CHECK_RESPONSES: "1",
       INTERSEBD_LOG_LEVEL: process.env.INTERSEBD_TEST_LOG ?? "silent",
