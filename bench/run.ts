@@ -924,7 +924,7 @@ try {
   );
   const nw = proxy.normalWriter;
   lines.push(
-    `| p50 / p99 ms, c=1, intersebd's writer at the ordinary CPU class (INTERSEBD_WRITER_PRIORITY=normal; in the row above the writer was idle in ${proxy.writerIdleC1Runs} of ${RUNS} runs) | — | — | ${fmt(nw.p50C1)} / ${fmt(nw.p99C1)} |`,
+    `| p50 / p99 ms, c=1, writer at the ordinary CPU class (the row above: idle in ${proxy.writerIdleC1Runs} of ${RUNS} runs) | — | — | ${fmt(nw.p50C1)} / ${fmt(nw.p99C1)} |`,
   );
   lines.push(`| req/s, c=50 | ${fmt(d.rpsC50)} | ${fmt(b.rpsC50)} | ${fmt(x.rpsC50)} |`);
   lines.push(
