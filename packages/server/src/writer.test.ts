@@ -74,19 +74,37 @@ function flushed(thread: WriterThread): Promise<void> {
   });
 }
 
+/** Waits until `check()` holds (polling), or fails naming `what`. */
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe("the writer thread's CPU class", { skip: !LINUX, timeout: 60_000 }, () => {
-  it("is SCHED_IDLE by default, and the ordinary class with INTERSEBD_WRITER_PRIORITY=normal", async () => {
-    for (const [priority, policy] of [
-      ["idle", SCHED_IDLE],
-      ["normal", SCHED_OTHER],
-    ] as const) {
+  it("starts at the ordinary class and moves into SCHED_IDLE after a calm; stays ordinary with INTERSEBD_WRITER_PRIORITY=normal", async () => {
+    for (const priority of ["idle", "normal"] as const) {
       const log = keptLog();
       const { thread, fresh } = await writerOn(priority, log);
       try {
         assert.ok(thread.tid, "the thread says which it is");
-        assert.equal(threadPolicy(thread.tid), policy, `${priority}: the thread's policy in /proc`);
-        assert.equal(thread.idle, priority === "idle");
-        assert.deepEqual(log.lines, [], "nothing to report");
+        assert.equal(threadPolicy(thread.tid), SCHED_OTHER, `${priority}: ordinary at start`);
+        let age = 300; // a call waits: no calm
+        thread.watchBacklog(() => age, { firstCalmMs: 400 });
+        await new Promise((r) => setTimeout(r, 700));
+        assert.equal(thread.idle, false, `${priority}: no calm, no idling`);
+        age = 0;
+        if (priority === "idle") await until(() => thread.idle, "the writer to idle");
+        else await new Promise((r) => setTimeout(r, 700));
+        const policy = priority === "idle" ? SCHED_IDLE : SCHED_OTHER;
+        assert.equal(threadPolicy(thread.tid), policy, `${priority}: the same thread's policy in /proc`);
+        assert.deepEqual(
+          log.lines.filter((l) => !l.startsWith("debug")),
+          [],
+          "nothing to report",
+        );
         await flushed(thread);
       } finally {
         await thread.stop();
@@ -95,18 +113,18 @@ describe("the writer thread's CPU class", { skip: !LINUX, timeout: 60_000 }, () 
     }
   });
 
-  it("is replaced by a writer at the ordinary class once its oldest call waits too long, and returns after a calm", async () => {
+  it("is replaced by a writer at the ordinary class once its oldest call waits too long, which idles again after a calm", async () => {
     const log = keptLog();
     const { thread, fresh } = await writerOn("idle", log);
     try {
-      const idleTid = thread.tid as string;
-      assert.equal(threadPolicy(idleTid), SCHED_IDLE);
       let onRestart = () => {};
       thread.onRestart(() => onRestart());
-      const nextRestart = () => new Promise<void>((resolve) => (onRestart = resolve));
-      let restarted = nextRestart();
+      const restarted = new Promise<void>((resolve) => (onRestart = resolve));
       let age = 0;
-      thread.watchBacklog(() => age, { starvedAfterMs: 200, calmMs: 1500 });
+      thread.watchBacklog(() => age, { starvedAfterMs: 200, firstCalmMs: 100, calmMs: 1500 });
+      await until(() => thread.idle, "the writer to idle");
+      const idleTid = thread.tid as string;
+      assert.equal(threadPolicy(idleTid), SCHED_IDLE);
       // Below the bound nothing happens.
       age = 150;
       await new Promise((r) => setTimeout(r, 300));
@@ -125,19 +143,18 @@ describe("the writer thread's CPU class", { skip: !LINUX, timeout: 60_000 }, () 
       assert.ok(!log.lines.some((l) => l.startsWith("error")), "the replacement is not reported as a crash");
       await flushed(thread);
       // Calls wait again now and then (≥ 250 ms): no calm yet, the ordinary class stays.
-      const normalTid = thread.tid;
-      restarted = nextRestart();
+      const normalTid = thread.tid as string;
       age = 300;
       await new Promise((r) => setTimeout(r, 1800));
-      assert.equal(thread.tid, normalTid, "no return while calls wait");
-      // Then none waits for the calm period: an idle writer takes over again, and works.
+      assert.equal(thread.idle, false, "no idling while calls wait");
+      // Then none waits for the calm period: the same thread moves into SCHED_IDLE, and works.
       age = 0;
-      await restarted;
-      assert.equal(threadPolicy(thread.tid as string), SCHED_IDLE);
-      assert.equal(thread.idle, true);
+      await until(() => thread.idle, "the replacement to idle");
+      assert.equal(thread.tid, normalTid, "no restart to idle");
+      assert.equal(threadPolicy(normalTid), SCHED_IDLE);
       assert.match(
         log.lines.at(-1) as string,
-        /^info calls were stored without delay for 2 s: .*returns to idle/,
+        /^info calls were stored without delay for 2 s: the writer moves to idle/,
       );
       await flushed(thread);
     } finally {
@@ -153,12 +170,15 @@ describe("stopping the writer while it is replaced", { skip: !LINUX, timeout: 30
     const { thread, fresh } = await writerOn("idle", log);
     try {
       const restarted = new Promise<string>((resolve) => thread.onRestart(() => resolve("restarted")));
-      thread.watchBacklog(() => 60_000, { starvedAfterMs: 20 });
+      // Calm until it idles, then starved at once.
+      thread.watchBacklog(() => (thread.idle ? 60_000 : 0), { starvedAfterMs: 20, firstCalmMs: 20 });
+      await until(() => thread.idle, "the writer to idle");
       // The old thread is being terminated (or has just ended); the successor starts 200 ms after its end.
       await new Promise((r) => setTimeout(r, 60));
       await thread.stop();
       const outcome = await Promise.race([restarted, new Promise((r) => setTimeout(() => r("none"), 600))]);
       assert.equal(outcome, "none", "no writer started after the stop");
+      assert.match(log.lines.join("\n"), /takes over/, "it was being replaced");
     } finally {
       await fresh.drop();
     }
@@ -200,6 +220,10 @@ describe("the writer thread of the bin as a process runs it", { skip: !LINUX, ti
     const fresh = await freshDatabase("sqlite");
     try {
       const { child } = await serve([], fresh.dataDir, fresh.db);
+      // The writer moves into SCHED_IDLE once calls have been stored without delay for a while (5 s).
+      const writerIdle = () =>
+        threadsOf(child.pid as number).some((t) => t.name === "WorkerThread" && t.policy === SCHED_IDLE);
+      await until(writerIdle, "the writer to idle", 20_000);
       const threads = threadsOf(child.pid as number);
       const policies = (name: string) => threads.filter((t) => t.name === name).map((t) => t.policy);
       assert.deepEqual(policies("WorkerThread"), [SCHED_IDLE], "one writer thread, idle");
@@ -233,6 +257,9 @@ describe("the writer thread of the bin as a process runs it", { skip: !LINUX, ti
     });
     try {
       const server = await serve(pin, fresh.dataDir, fresh.db);
+      // Nothing sent yet, so nothing waits: after its first calm the writer idles, and only then starves.
+      const writers = () => threadsOf(server.child.pid as number).filter((t) => t.name === "WorkerThread");
+      await until(() => writers().some((t) => t.policy === SCHED_IDLE), "the writer to idle", 30_000);
       const client = new OpenAI({ baseURL: `${server.base}/v1`, apiKey: "sk-test", timeout: 30_000 });
       const count = 8;
       for (let i = 0; i < count; i++)
@@ -248,9 +275,8 @@ describe("the writer thread of the bin as a process runs it", { skip: !LINUX, ti
       while ((await stored()) < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
       assert.equal(await stored(), count, `every answered call is stored; stderr:\n${server.stderr()}`);
       assert.match(server.stderr(), /a writer at normal priority takes over/);
-      const writers = threadsOf(server.child.pid as number).filter((t) => t.name === "WorkerThread");
       assert.deepEqual(
-        writers.map((t) => t.policy),
+        writers().map((t) => t.policy),
         [SCHED_OTHER],
         "the writer now runs at the ordinary class",
       );

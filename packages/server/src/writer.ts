@@ -50,11 +50,17 @@ export function writerSettings(config: Config, journalInstance?: string): Writer
 }
 
 /** Messages of the composition on the writer's channel, beside calls/writer.ts's. */
-export type ToWriterHost = ToWriter | { t: "rules"; rules: readonly Evaluator[] } | { t: "stop" };
+export type ToWriterHost =
+  | ToWriter
+  | { t: "rules"; rules: readonly Evaluator[] }
+  | { t: "stop" }
+  /** Move into SCHED_IDLE (answered by `idled`). */
+  | { t: "idle" };
 type FromWriterHost =
   | FromWriter
-  /** `notIdle`: why the thread runs at the ordinary CPU class although it was to be idle. */
-  | { t: "ready"; tid?: string; idle: boolean; notIdle?: string }
+  | { t: "ready"; tid?: string }
+  /** `notIdle`: why the thread stays at the ordinary CPU class. */
+  | { t: "idled"; idle: boolean; notIdle?: string }
   | { t: "stopped" }
   | { t: "log"; level: Exclude<LogLevel, "silent">; msg: string; fields?: LogFields };
 
@@ -145,22 +151,23 @@ export async function runWriterThread(settings: WriterSettings, port: MessagePor
   const writer = await openWriter(settings, log, channel.post);
   writer.serve(channel);
   port.on("message", (msg: ToWriterHost) => {
+    if (msg.t === "idle") {
+      const notIdle = runWhenIdle();
+      port.postMessage({
+        t: "idled",
+        idle: notIdle === null,
+        notIdle: notIdle ?? undefined,
+      } satisfies FromWriterHost);
+    }
     if (msg.t !== "stop") return;
     void writer.close().then(() => {
       port.postMessage({ t: "stopped" } satisfies FromWriterHost);
       port.close();
     });
   });
-  // The class last: the server waits for this thread's start (and its replay of what dead processes left), which
-  // an idle thread on a busy machine could make wait for as long as the machine stays busy.
-  const notIdle = settings.priority === "idle" ? runWhenIdle() : null;
-  const idle = settings.priority === "idle" && notIdle === null;
-  port.postMessage({
-    t: "ready",
-    tid: threadId(),
-    idle,
-    notIdle: notIdle ?? undefined,
-  } satisfies FromWriterHost);
+  // At the ordinary class: the server waits for this start (and its replay of what dead processes left), and a
+  // fresh thread's first batches run cold. The server moves it into SCHED_IDLE once calls are stored without delay.
+  port.postMessage({ t: "ready", tid: threadId() } satisfies FromWriterHost);
 }
 
 export interface WriterThread {
@@ -172,11 +179,15 @@ export interface WriterThread {
   readonly tid: string | undefined;
   readonly idle: boolean;
   /**
-   * Replaces an idle writer by one at normal priority once `backlogAgeMs()` (how long the oldest call sent to it
-   * has waited to be stored: WriterRecorder.oldestUnstoredMs) reaches `starvedAfterMs`, and that one by an idle
-   * one again once calls have been stored without delay for `calmMs` (doubled after each replacement).
+   * With `priority: "idle"`: moves the writer into SCHED_IDLE once calls have been stored without delay for
+   * `firstCalmMs`; replaces an idle writer by a new one, at the ordinary class, once `backlogAgeMs()` (how long the
+   * oldest call sent to it has waited: WriterRecorder.oldestUnstoredMs) reaches `starvedAfterMs`; idles that one
+   * after a calm of `calmMs`, doubled after each replacement.
    */
-  watchBacklog(backlogAgeMs: () => number, bounds?: { starvedAfterMs?: number; calmMs?: number }): void;
+  watchBacklog(
+    backlogAgeMs: () => number,
+    bounds?: { starvedAfterMs?: number; firstCalmMs?: number; calmMs?: number },
+  ): void;
   /** Drains and closes the writer, then ends the thread. */
   stop(): Promise<void>;
 }
@@ -230,11 +241,12 @@ function withoutSemiSpaceFlag(start: () => Worker): Worker {
 export const WRITER_STARVED_MS = 3000;
 
 /**
- * How long calls must be stored without delay (none waiting WRITER_BUSY_MS or more at any check) before a writer
- * that replaced a starved idle one is itself replaced by an idle one: a busy hour must not cost the tail of the
- * quiet ones after it. Doubled after each such return, up to WRITER_CALM_MAX_MS, so that a host busy on and off
- * does not restart the writer every minute.
+ * How long calls must be stored without delay (none waiting WRITER_BUSY_MS or more at any check) before the writer
+ * moves into SCHED_IDLE: first after its start (its first batches run cold), then after a replacement, when a busy
+ * hour must not cost the tail of the quiet ones after it. The second is doubled after each replacement, up to
+ * WRITER_CALM_MAX_MS, so that a host busy on and off does not restart the writer every minute.
  */
+export const WRITER_FIRST_CALM_MS = 5_000;
 export const WRITER_CALM_MS = 60_000;
 const WRITER_CALM_MAX_MS = 3_600_000;
 const WRITER_BUSY_MS = 250;
@@ -250,9 +262,11 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
   let stopping = false;
   /** Set while an idle thread is being replaced by a normal one: its exit is expected. */
   let replacing = false;
-  let current = settings;
   let tid: string | undefined;
   let idle = false;
+  /** Asked to idle, not answered yet; and whether it could not (no chrt, not Linux): then it is not asked again. */
+  let idling = false;
+  let cannotIdle = false;
   let worker: Worker;
   /** Whether `worker` has started (said "ready") and not ended: between a thread's end and its successor's start, none has. */
   let ready = false;
@@ -262,7 +276,7 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
         () =>
           new Worker(THREAD_CODE, {
             eval: true,
-            workerData: current,
+            workerData: settings,
             execArgv: EXEC_ARGV,
             // The writer holds a batch or two and the statement cache: its heap stays small, and a leak there must
             // end the thread (which is replaced), not grow the process.
@@ -275,10 +289,16 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
         if (msg.t === "ready") {
           ready = true;
           tid = msg.tid;
-          idle = msg.idle;
-          if (msg.notIdle)
-            log.info(`writer thread runs at normal CPU priority: ${msg.notIdle}`, { component: "recorder" });
+          idle = false;
+          idling = false;
           resolve();
+        } else if (msg.t === "idled") {
+          idling = false;
+          idle = msg.idle;
+          if (msg.notIdle) {
+            cannotIdle = true;
+            log.info(`writer thread stays at normal CPU priority: ${msg.notIdle}`, { component: "recorder" });
+          }
         } else if (msg.t === "log") log[msg.level](msg.msg, msg.fields);
         else for (const fn of listeners) fn(msg);
       });
@@ -316,47 +336,44 @@ export async function startWriterThread(settings: WriterSettings, log: Logger): 
       return idle;
     },
     watchBacklog: (backlogAgeMs, bounds = {}) => {
+      if (settings.priority !== "idle") return;
       const starvedAfterMs = bounds.starvedAfterMs ?? WRITER_STARVED_MS;
-      let calmMs = bounds.calmMs ?? WRITER_CALM_MS;
+      const calmMs = bounds.calmMs ?? WRITER_CALM_MS;
+      let calmNeededMs = bounds.firstCalmMs ?? WRITER_FIRST_CALM_MS;
+      let replacements = 0;
       let calmSince = Date.now();
-      // An unprivileged thread cannot leave SCHED_IDLE, nor enter it again after: a new thread, started at the class
-      // asked for, takes over. Terminating rolls back the old one's open transaction; every call it had not stored
-      // is sent to the new one (onRestart), read back from the journal.
-      const replace = (priority: WriterSettings["priority"]) => {
-        replacing = true;
-        current = { ...current, priority };
-        void worker.terminate();
-      };
       const timer = setInterval(
         () => {
           if (replacing || !ready) return;
           const age = backlogAgeMs();
           if (age >= WRITER_BUSY_MS) calmSince = Date.now();
           if (idle && age >= starvedAfterMs) {
+            // An unprivileged thread cannot leave SCHED_IDLE: a new one, at the ordinary class of the thread that
+            // starts it, takes over. Terminating rolls back the old one's open transaction (which frees SQLite's
+            // lock); every call it had not stored is sent to the new one (onRestart), read back from the journal.
+            calmNeededMs = Math.min(calmMs * 2 ** replacements++, WRITER_CALM_MAX_MS);
             log.warn(
               `the writer thread, at idle CPU priority, left calls unstored for ${(age / 1000).toFixed(1)} s ` +
                 "(every core busy with other work); a writer at normal priority takes over " +
-                `for at least ${Math.round(calmMs / 1000)} s (INTERSEBD_WRITER_PRIORITY)`,
+                `for at least ${Math.round(calmNeededMs / 1000)} s (INTERSEBD_WRITER_PRIORITY)`,
               { component: "recorder" },
             );
             calmSince = Date.now();
-            replace("normal");
-          } else if (
-            !idle &&
-            settings.priority === "idle" &&
-            current.priority === "normal" &&
-            Date.now() - calmSince >= calmMs
-          ) {
-            log.info(
-              `calls were stored without delay for ${Math.round(calmMs / 1000)} s: ` +
-                "the writer returns to idle CPU priority",
+            replacing = true;
+            void worker.terminate();
+          } else if (!idle && !idling && !cannotIdle && Date.now() - calmSince >= calmNeededMs) {
+            // A thread may always lower its own class: no restart this way.
+            const level = replacements > 0 ? "info" : "debug";
+            log[level](
+              `calls were stored without delay for ${Math.round(calmNeededMs / 1000)} s: ` +
+                "the writer moves to idle CPU priority",
               { component: "recorder" },
             );
-            calmMs = Math.min(calmMs * 2, WRITER_CALM_MAX_MS);
-            replace("idle");
+            idling = true;
+            worker.postMessage({ t: "idle" } satisfies ToWriterHost);
           }
         },
-        Math.min(1000, starvedAfterMs / 2),
+        Math.min(1000, starvedAfterMs / 2, calmNeededMs / 2),
       );
       timer.unref();
       timers.push(timer);

@@ -75,9 +75,10 @@ export const envSchema = z.object({
   INTERSEBD_FLUSH_MS: positiveInt.default(20),
   INTERSEBD_BATCH_SIZE: positiveInt.default(500),
   /**
-   * The CPU class of the SQLite writer thread: `idle` (Linux's SCHED_IDLE: it runs on cores nothing else wants,
-   * so its batches never make a request wait; util/thread-priority.ts) or `normal`. An idle writer whose oldest
-   * batch waits too long (every core busy with other work) is replaced by a normal one (writer.ts).
+   * The CPU class of the SQLite writer thread: `idle` (Linux's SCHED_IDLE, once calls are stored without delay: it
+   * runs on cores nothing else wants, so its batches never make a request wait; util/thread-priority.ts) or
+   * `normal`. An idle writer whose oldest batch waits too long (every core busy with other work) is replaced by a
+   * normal one (writer.ts).
    */
   INTERSEBD_WRITER_PRIORITY: z.enum(["idle", "normal"]).default("idle"),
   /**

@@ -118,9 +118,9 @@ export async function startTestServer(
       INTERSEBD_PORT: "0",
       INTERSEBD_UPSTREAM: opts.upstream ?? "http://127.0.0.1:9/v1",
       INTERSEBD_FLUSH_MS: "5",
-      // The writer at the ordinary CPU class: `npm test` runs four files at once on as few as two cores, which an idle
-      // writer (the default) would leave only the gaps of, so a call could reach the store seconds after its
-      // answer. The idle class has its own tests (writer.test.ts), and the bin's tests run the default.
+      // The writer at the ordinary CPU class: `npm test` runs four files at once on as few as two cores, which a writer
+      // that went idle (the default, after 5 s of calm) would leave only the gaps of, so a call could reach the store
+      // seconds after its answer. The idle class has its own tests (writer.test.ts); the bin's tests run the default.
       INTERSEBD_WRITER_PRIORITY: "normal",
       // Every answer a test reads is checked against its route's response schema (a mismatch is a 500).
       INTERSEBD_CHECK_RESPONSES: "1",
