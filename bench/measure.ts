@@ -3,6 +3,7 @@
  */
 import fs from "node:fs";
 import net from "node:net";
+import { SCHED_IDLE, threadPolicy } from "../packages/server/src/util/thread-priority.ts";
 
 export async function waitPort(port: number, tries = 600): Promise<void> {
   for (let i = 0; i < tries; i++) {
@@ -61,10 +62,8 @@ export function cpuTicksByThread(pid: number): { loop: number; workers: number; 
 export function writerIdle(pid: number): boolean | undefined {
   try {
     for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== "WorkerThread") continue;
-      // Field 41, the policy; SCHED_IDLE is 5.
-      return stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[38] === "5";
+      if (fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim() !== "WorkerThread") continue;
+      return threadPolicy(tid, pid) === SCHED_IDLE;
     }
   } catch {}
   return undefined;

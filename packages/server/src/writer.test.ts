@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { loadConfig } from "./config/index.ts";
@@ -203,7 +204,7 @@ describe("the writer thread of the bin as a process runs it", { skip: !LINUX, ti
     const child = spawn(command, rest, {
       env: {
         ...process.env,
-        PATH: `${process.execPath.replace(/\/node$/, "")}:${process.env.PATH}`,
+        PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`,
         INTERSEBD_LOG_LEVEL: "info",
       },
     });

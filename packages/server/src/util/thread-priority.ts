@@ -2,7 +2,7 @@
  * Linux's SCHED_IDLE class for a background thread: it runs on a core nothing else wants, and yields that core at
  * once to any ordinary thread that wakes up there.
  *
- * Why (README, "Where calls are written"): at c=1 the writer thread's batches (a few ms of SQLite work every
+ * Why (README, "The writer runs when nothing else wants the core"): at c=1 the writer thread's batches (a few ms of SQLite work every
  * 20 ms) shared a core with the proxy's loop, the fake upstream or the load generator often enough that the woken
  * thread waited out the writer's time slice; p99 through intersebd was 2.5-3x the bare proxy's. A lower nice value
  * or SCHED_BATCH changed nothing measurable (the kernel still lets the running thread finish its slice); with
