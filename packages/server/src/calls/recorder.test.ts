@@ -6,7 +6,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import type { Config } from "../config/index.ts";
 import {
   CLI_MAIN,
   DIALECTS,
@@ -52,6 +55,45 @@ async function startRelay(targetPort: number, port = 0) {
         for (const s of sockets) s.destroy();
       }),
   };
+}
+
+/**
+ * Another connection takes the store's write lock, as a slow disk or a busy database would hold up the writer (on
+ * SQLite within its busy timeout, 5 s, so that it waits rather than fails).
+ */
+async function holdWriteLock(db: Config["db"]): Promise<{ release(): Promise<void> }> {
+  if (db.kind === "sqlite") {
+    const holder = new DatabaseSync(db.file);
+    holder.exec("begin immediate");
+    return {
+      release: async () => {
+        holder.exec("commit");
+        holder.close();
+      },
+    };
+  }
+  const holder = new pg.Client({ connectionString: db.url });
+  await holder.connect();
+  await holder.query("begin");
+  await holder.query("lock table calls in exclusive mode");
+  return {
+    release: async () => {
+      await holder.query("commit");
+      await holder.end();
+    },
+  };
+}
+
+/** 40 calls, ten at a time, all answered. */
+async function fortyCalls(base: string): Promise<string[]> {
+  const answers: Response[] = [];
+  for (let round = 0; round < 4; round++)
+    answers.push(...(await Promise.all(Array.from({ length: 10 }, (_, i) => chat(base, `${round}.${i}`)))));
+  assert.ok(
+    answers.every((r) => r.status === 200),
+    "every proxied request answered",
+  );
+  return answers.map((r) => r.headers.get("x-intersebd-call-id") as string);
 }
 
 describe("write-behind recorder", () => {
@@ -163,6 +205,93 @@ describe("write-behind recorder", () => {
       await fresh.drop();
     }
   });
+
+  // The store slower than the traffic: another connection holds the write lock while calls keep coming.
+  for (const dialect of DIALECTS) {
+    it(`keeps the calls answered while the queue is full in the answered journal, and stores every one (${dialect})`, async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      const server = await startTestServer(dialect, {
+        upstream: fake.url,
+        env: { INTERSEBD_QUEUE_MAX: "5" },
+      });
+      const lock = await holdWriteLock(server.config.db);
+      let released = false;
+      try {
+        const ids = await fortyCalls(server.url);
+        const status = await server.api<{ queue: { depth: number; max: number; journaled: number } }>(
+          "/api/status",
+        );
+        const { depth, max, journaled } = status.body.queue;
+        assert.equal(max, 5);
+        assert.ok(depth <= 5, `memory holds at most the queue's bound: ${depth}`);
+        assert.equal(depth + journaled, ids.length, `the rest wait in the journal: ${depth} + ${journaled}`);
+        await lock.release();
+        released = true;
+        await server.ctx.recorder.flush();
+        const rows = await server.ctx.store.db
+          .selectFrom("calls")
+          .select("id")
+          .where("id", "in", ids)
+          .execute();
+        assert.deepEqual(
+          rows.map((r) => r.id).sort(),
+          [...ids].sort(),
+          "every call answered is stored, once",
+        );
+        const after = await server.api<{ queue: { depth: number; journaled: number } }>("/api/status");
+        assert.deepEqual([after.body.queue.depth, after.body.queue.journaled], [0, 0]);
+        const metrics = await (await fetch(`${server.url}/metrics`)).text();
+        assert.match(metrics, /^intersebd_dropped_records_total 0$/m, "none dropped");
+        assert.match(metrics, /^intersebd_journal_backlog 0$/m);
+      } finally {
+        if (!released) await lock.release();
+        await server.close();
+      }
+    });
+  }
+
+  for (const dialect of DIALECTS) {
+    it(`stores at the next start the calls that waited in the journal when the process was SIGKILLed (${dialect})`, async (t) => {
+      if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
+      const fresh = await freshDatabase(dialect);
+      const child = spawnServe(CLI_MAIN, fresh, {
+        INTERSEBD_UPSTREAM: fake.url,
+        INTERSEBD_QUEUE_MAX: "5",
+        INTERSEBD_LOG_LEVEL: "error",
+      });
+      child.stderr.pipe(process.stderr);
+      const exited = new Promise<void>((r) => child.on("exit", () => r()));
+      let lock: { release(): Promise<void> } | undefined;
+      try {
+        const { base } = await startupLine(child);
+        lock = await holdWriteLock(
+          dialect === "sqlite" ? { kind: "sqlite", file: fresh.db } : { kind: "postgres", url: fresh.db },
+        );
+        const ids = await fortyCalls(base);
+        const status = (await (await fetch(`${base}/api/status`)).json()) as { queue: { journaled: number } };
+        assert.ok(status.queue.journaled > 0, `calls wait in the journal: ${JSON.stringify(status.queue)}`);
+        child.kill("SIGKILL");
+        await exited;
+        await lock.release();
+        lock = undefined;
+        const server = await startTestServer(dialect, {
+          upstream: fake.url,
+          db: fresh.db,
+          dataDir: fresh.dataDir,
+        });
+        try {
+          const rows = await server.ctx.store.db.selectFrom("calls").select("id").execute();
+          assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "every call answered, stored once");
+        } finally {
+          await server.close();
+        }
+      } finally {
+        child.kill("SIGKILL");
+        await lock?.release();
+        await fresh.drop();
+      }
+    });
+  }
 
   for (const dialect of DIALECTS) {
     it(`sets aside a row the store refuses, stores the rest, and keeps the store marked reachable (${dialect})`, async (t) => {

@@ -20,13 +20,16 @@ import path from "node:path";
 import readline from "node:readline";
 import { isStoreUnavailable, type NewCallRow, type Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
+import { JournalBacklog, Overflow } from "./backlog.ts";
 import { type InsertHook, insertCalls } from "./insert.ts";
-import { AnsweredJournal } from "./journal.ts";
+import { AnsweredJournal, type Segment } from "./journal.ts";
 import { RejectedCalls, type RejectedMetrics, type RejectReason } from "./rejected.ts";
 
 /** The counters the recorder keeps; prom-client's objects fit. */
 export interface RecorderMetrics extends RejectedMetrics {
   queueDepth: { set(value: number): void };
+  /** Calls waiting in the answered journal only, the queue being full (calls/backlog.ts). */
+  journalBacklog?: { set(value: number): void };
   storedCalls: { inc(by?: number): void };
   spooledRecords: { inc(by?: number): void };
   replayedRecords: { inc(by?: number): void };
@@ -54,6 +57,8 @@ export interface Recorder {
   close(): Promise<void>;
   readonly storeReachable: boolean;
   readonly queueDepth: number;
+  /** Calls answered while the queue was full, waiting in the answered journal only (calls/backlog.ts). */
+  readonly journaled: number;
 }
 
 export interface RecorderOptions {
@@ -111,8 +116,12 @@ export class CallRecorder implements Recorder {
   readonly #metrics: RecorderMetrics;
   readonly #log: Logger;
   readonly #journal: AnsweredJournal;
+  readonly #backlog: JournalBacklog;
+  readonly #overflow: Overflow;
   readonly #rejected: RejectedCalls;
   #queue: Queued[] = [];
+  /** The calls of the batch being written, out of the queue and still in memory. */
+  #writing = 0;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #storeDown = false;
@@ -130,6 +139,8 @@ export class CallRecorder implements Recorder {
     this.#log = log;
     fs.mkdirSync(opts.spoolDir, { recursive: true });
     this.#journal = new AnsweredJournal({ dir: opts.spoolDir, instance: opts.journalInstance }, log);
+    this.#backlog = new JournalBacklog(this.#journal);
+    this.#overflow = new Overflow(opts.queueMax, metrics, log);
     this.#rejected = new RejectedCalls(opts.rejectedDir, metrics, log);
   }
 
@@ -138,14 +149,27 @@ export class CallRecorder implements Recorder {
     return !this.#storeDown;
   }
 
+  /** Calls in memory: queued, or in the batch being written (at most `queueMax`). */
   get queueDepth(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#writing;
+  }
+
+  /** Calls answered while the queue was full, waiting in the answered journal only (calls/backlog.ts). */
+  get journaled(): number {
+    return this.#backlog.size;
   }
 
   record(row: NewCallRow): void {
-    if (this.#closed || this.#queue.length >= this.#opts.queueMax) {
-      this.#metrics.droppedRecords.inc();
-      this.#log.warn(`capture queue full (${this.#opts.queueMax}); dropped call ${row.id}`);
+    if (this.#closed) {
+      this.#overflow.dropped(row.id, "the recorder is closed (the server is stopping)");
+      return;
+    }
+    // Behind the calls already waiting in the journal, in order, until the queue has room for them all.
+    if (this.#backlog.size > 0 || this.queueDepth >= this.#opts.queueMax) {
+      if (this.#backlog.add(JSON.stringify(row))) {
+        this.#overflow.journaled(this.#backlog.size);
+        this.#schedule(this.#opts.flushMs);
+      } else this.#overflow.dropped(row.id, "the queue is full and the answered journal cannot be written");
       return;
     }
     this.take(row, this.#journal.append(row));
@@ -157,7 +181,7 @@ export class CallRecorder implements Recorder {
    */
   take(row: NewCallRow, hold: Hold | undefined): void {
     this.#queue.push({ row, hold });
-    this.#metrics.queueDepth.set(this.#queue.length);
+    this.#metrics.queueDepth.set(this.queueDepth);
     if (this.#queue.length >= this.#opts.batchSize) this.#kick();
     else this.#schedule(this.#opts.flushMs);
   }
@@ -186,7 +210,7 @@ export class CallRecorder implements Recorder {
 
   /** Writes everything queued (to the store, or to the spool if it is down) and everything set aside. */
   async flush(): Promise<void> {
-    while (this.#queue.length > 0 || this.#running) {
+    while (this.#queue.length > 0 || this.#backlog.size > 0 || this.#running) {
       this.#kick();
       await this.#running;
     }
@@ -216,7 +240,8 @@ export class CallRecorder implements Recorder {
       .catch((err) => this.#log.error(`capture writer: ${String(err)}`))
       .finally(() => {
         this.#running = undefined;
-        if (this.#queue.length > 0) this.#schedule(this.#opts.flushMs);
+        this.#writing = 0;
+        if (this.#queue.length > 0 || this.#backlog.size > 0) this.#schedule(this.#opts.flushMs);
         else if (this.#storeDown) this.#schedule(Math.max(this.#nextProbeAt - Date.now(), 10));
       });
   }
@@ -227,12 +252,14 @@ export class CallRecorder implements Recorder {
       this.#orphansWanted = false;
       await this.#replayOrphans();
     }
+    this.#refill();
     while (this.#queue.length > 0) {
       // Under steady traffic the queue never empties, so the store is probed between batches as well: probing
       // only when the loop starts kept a recorder that saw one outage spooling for as long as traffic lasted.
       if (this.#storeDown && Date.now() >= this.#nextProbeAt) await this.#probeAndReplay();
       const queued = this.#queue.splice(0, this.#opts.batchSize);
-      this.#metrics.queueDepth.set(this.#queue.length);
+      this.#writing = queued.length;
+      this.#metrics.queueDepth.set(this.queueDepth);
       const batch = queued.map((q) => q.row);
       let kept = true;
       if (this.#storeDown) kept = await this.#spool(batch);
@@ -242,8 +269,11 @@ export class CallRecorder implements Recorder {
       if (kept) {
         // Stored, spooled or set aside: the journal lines can go.
         for (const q of queued) q.hold?.release();
+        this.#writing = 0;
+        if (this.queueDepth <= this.#opts.queueMax / 2) this.#refill();
         continue;
       }
+      this.#writing = 0;
       // Neither the store nor a spool file has them: their journal lines stay, and the next start stores them.
       const lost = queued.filter((q) => !q.hold).length;
       if (lost) this.#metrics.droppedRecords.inc(lost);
@@ -252,6 +282,26 @@ export class CallRecorder implements Recorder {
           (lost ? `; ${lost} calls lost (no journal either)` : ""),
       );
     }
+  }
+
+  /** Queues calls read back from the journal (calls/backlog.ts) while the queue has room. */
+  #refill(): void {
+    if (this.#backlog.size === 0) return;
+    const room = this.#opts.queueMax - this.queueDepth;
+    const { lines, segments } = this.#backlog.take(room, (segment, count, err) =>
+      this.#overflow.unreadable(segment.path, count, err),
+    );
+    for (const [i, line] of lines.entries()) {
+      const segment = segments[i] as Segment;
+      try {
+        this.#queue.push({ row: JSON.parse(line) as NewCallRow, hold: segment });
+      } catch (err) {
+        // Never expected (this process wrote the line); it stays in the journal for the next start.
+        this.#log.error(`an unreadable call line in ${segment.path} was skipped: ${String(err)}`);
+      }
+    }
+    this.#metrics.queueDepth.set(this.queueDepth);
+    this.#overflow.waiting(this.#backlog.size);
   }
 
   /**

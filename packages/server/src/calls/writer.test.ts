@@ -309,6 +309,82 @@ describe("the proxy's side of the writer (WriterRecorder, over a channel)", () =
     assert.deepEqual(again && idsIn(again.lines), ["call_0", "call_1", "call_2", "call_3"]);
   });
 
+  it("journals the calls that find the queue full, sends them in order as it drains, and flushes them all", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-writer-"));
+    const { end, posted, answer } = channel();
+    const m = metrics();
+    const recorder = new WriterRecorder(
+      end,
+      { journalInstance: `${process.pid}-1`, spoolDir: dir, rejectedDir: dir, queueMax: 4, batchSize: 2 },
+      m,
+      silent,
+    );
+    const many = Array.from(
+      { length: 11 },
+      (_, i) => ({ id: `call_${i}`, preview: "é" }) as unknown as NewCallRow,
+    );
+    for (const row of many) recorder.record(row);
+    assert.equal(m.droppedRecords.n, 0, "none dropped");
+    assert.deepEqual(
+      [recorder.queueDepth, recorder.journaled],
+      [4, 7],
+      "four in memory, the rest in the journal",
+    );
+    assert.deepEqual(
+      journalLines(dir).map((l) => JSON.parse(l).id),
+      many.map((r) => r.id),
+      "every call journaled before anything is stored",
+    );
+    const sent = () => rowsPosted(posted).flatMap((b) => idsIn(b.lines));
+    assert.deepEqual(sent(), ["call_0", "call_1", "call_2", "call_3"]);
+    // Stored a batch at a time: each time half the queue is free, the journal is read back to fill it.
+    const answered = new Set<number>();
+    for (let round = 0; round < 20 && answered.size < rowsPosted(posted).length; round++) {
+      const next = rowsPosted(posted).find((b) => !answered.has(b.seq));
+      if (!next) break;
+      answered.add(next.seq);
+      answer({ t: "done", seq: next.seq });
+      assert.ok(
+        recorder.queueDepth <= 4,
+        `never more than the queue's bound in memory: ${recorder.queueDepth}`,
+      );
+    }
+    assert.deepEqual(
+      sent(),
+      many.map((r) => r.id),
+      "each call sent once, in the order answered",
+    );
+    assert.deepEqual([recorder.queueDepth, recorder.journaled], [0, 0]);
+    // A flush with calls still in the journal sends them all before it resolves.
+    for (const row of many.slice(0, 4)) recorder.record({ ...row, id: `${row.id}_again` });
+    for (let i = 0; i < 7; i++) recorder.record({ ...(many[0] as NewCallRow), id: `late_${i}` });
+    assert.equal(recorder.journaled, 7);
+    // The writer answers everything posted, as it would: batches with done, flushes with reply.
+    const answering = async (work: Promise<void>) => {
+      let finished = false;
+      void work.then(() => {
+        finished = true;
+      });
+      for (let turn = 0; turn < 100 && !finished; turn++) {
+        for (const msg of posted.splice(0)) {
+          if (msg.t === "rows") answer({ t: "done", seq: msg.seq });
+          if (msg.t === "flush") answer({ t: "reply", id: msg.id });
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      await work;
+    };
+    await answering(recorder.flush());
+    assert.deepEqual(
+      [recorder.queueDepth, recorder.journaled],
+      [0, 0],
+      "the flush waited for the journal's calls",
+    );
+    await answering(recorder.close());
+    assert.deepEqual(journalLines(dir), [], "every call stored: the journal is gone");
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it("says how long the oldest call or request sent to the writer has waited for its answer (0 when none)", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-writer-"));
     const { end, posted, answer } = channel();

@@ -19,6 +19,7 @@
 import fs from "node:fs";
 import type { NewCallRow } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
+import { JournalBacklog, Overflow } from "./backlog.ts";
 import { AnsweredJournal, type Segment } from "./journal.ts";
 import type { CallRecorder, Hold, Recorder, RecorderMetrics } from "./recorder.ts";
 import { RejectedCalls, type RejectReason } from "./rejected.ts";
@@ -97,6 +98,8 @@ export class WriterRecorder implements Recorder {
   readonly #metrics: RecorderMetrics;
   readonly #log: Logger;
   readonly #journal: AnsweredJournal;
+  readonly #backlog: JournalBacklog;
+  readonly #overflow: Overflow;
   readonly #rejected: RejectedCalls;
   #pending: string[] = [];
   #pendingHolds: Array<Segment | undefined> = [];
@@ -123,6 +126,8 @@ export class WriterRecorder implements Recorder {
     this.#metrics = metrics;
     this.#log = log;
     this.#journal = new AnsweredJournal({ dir: opts.spoolDir, instance: opts.journalInstance }, log);
+    this.#backlog = new JournalBacklog(this.#journal);
+    this.#overflow = new Overflow(opts.queueMax, metrics, log);
     this.#rejected = new RejectedCalls(opts.rejectedDir, metrics, log);
     channel.onMessage((msg) => this.#receive(msg as FromWriter));
   }
@@ -131,8 +136,14 @@ export class WriterRecorder implements Recorder {
     return this.#reachable;
   }
 
+  /** Calls in memory: not yet sent to the writer, or sent and not yet answered (at most `queueMax`). */
   get queueDepth(): number {
     return this.#pending.length + this.#inflightRows;
+  }
+
+  /** Calls answered while the queue was full, waiting in the answered journal only (calls/backlog.ts). */
+  get journaled(): number {
+    return this.#backlog.size;
   }
 
   /**
@@ -150,12 +161,17 @@ export class WriterRecorder implements Recorder {
   }
 
   record(row: NewCallRow): void {
-    if (this.#closed || this.queueDepth >= this.#opts.queueMax) {
-      this.#metrics.droppedRecords.inc();
-      this.#log.warn(`capture queue full (${this.#opts.queueMax}); dropped call ${row.id}`);
+    if (this.#closed) {
+      this.#overflow.dropped(row.id, "the recorder is closed (the server is stopping)");
       return;
     }
     const line = JSON.stringify(row);
+    // Behind the calls already waiting in the journal, in order, until the queue has room for them all.
+    if (this.#backlog.size > 0 || this.queueDepth >= this.#opts.queueMax) {
+      if (this.#backlog.add(line)) this.#overflow.journaled(this.#backlog.size);
+      else this.#overflow.dropped(row.id, "the queue is full and the answered journal cannot be written");
+      return;
+    }
     const hold = this.#journal.appendLine(line);
     this.#pending.push(line);
     this.#pendingHolds.push(hold);
@@ -179,7 +195,15 @@ export class WriterRecorder implements Recorder {
 
   async flush(): Promise<void> {
     this.#send();
-    await this.#request((id) => ({ t: "flush", id }));
+    // The calls that wait in the journal now go as the queue has room, a queue's worth per round; the writer's
+    // answer to a flush covers what was sent before it, so the last round is one that had sent them all.
+    const target = this.#backlog.added;
+    for (;;) {
+      this.#refill();
+      const covered = this.#backlog.taken >= target;
+      await this.#request((id) => ({ t: "flush", id }));
+      if (covered) break;
+    }
     await this.#rejected.flush();
   }
 
@@ -243,6 +267,22 @@ export class WriterRecorder implements Recorder {
     this.#pendingUnjournaled = [];
   }
 
+  /** Sends the writer calls read back from the journal, a batch at a time, while the queue has room. */
+  #refill(): void {
+    while (this.#backlog.size > 0 && this.queueDepth < this.#opts.queueMax) {
+      const room = Math.min(this.#opts.batchSize, this.#opts.queueMax - this.queueDepth);
+      const { lines, segments } = this.#backlog.take(room, (segment, count, err) =>
+        this.#overflow.unreadable(segment.path, count, err),
+      );
+      if (lines.length === 0) break;
+      const seq = ++this.#seq;
+      this.#inflight.set(seq, { count: lines.length, sentAt: Date.now(), holds: segments, unjournaled: [] });
+      this.#inflightRows += lines.length;
+      this.#channel.post({ t: "rows", seq, lines: lines.join("\n") });
+    }
+    this.#overflow.waiting(this.#backlog.size);
+  }
+
   #request(build: (id: number) => ToWriter): Promise<void> {
     const id = ++this.#seq;
     const msg = build(id);
@@ -260,6 +300,8 @@ export class WriterRecorder implements Recorder {
         this.#inflight.delete(msg.seq);
         this.#inflightRows -= batch.count;
         for (const segment of batch.holds) segment?.release();
+        // Hysteresis: read the journal back once half the queue is free, not for every batch stored.
+        if (this.#backlog.size > 0 && this.queueDepth <= this.#opts.queueMax / 2) this.#refill();
         this.#metrics.queueDepth.set(this.queueDepth);
         return;
       }

@@ -32,6 +32,11 @@ export function createMetrics() {
       help: "Captured calls waiting in memory to be written to the store",
       registers: [registry],
     }),
+    journalBacklog: new Gauge({
+      name: "intersebd_journal_backlog",
+      help: "Captured calls waiting in the answered journal on disk to be written, the memory queue being full",
+      registers: [registry],
+    }),
     spooledRecords: new Counter({
       name: "intersebd_spooled_records_total",
       help: "Captured calls written to the spool file because the store was unreachable",
@@ -44,7 +49,7 @@ export function createMetrics() {
     }),
     droppedRecords: new Counter({
       name: "intersebd_dropped_records_total",
-      help: "Captured calls lost because both the memory queue and the spool file were unavailable",
+      help: "Captured calls lost: the memory queue was full and the answered journal could not be written, or no spool file either",
       registers: [registry],
     }),
     rejectedRecords: new Counter({

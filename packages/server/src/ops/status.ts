@@ -26,7 +26,16 @@ export const statusSchema = z.object({
   configHash: z.string().describe("the hash stored on each call captured now (calls/provenance.ts)"),
   auth: z.boolean().describe("whether requests need a key"),
   sampling: z.object({ rate: z.number(), rules: z.number().int(), hashUserIds: z.boolean() }),
-  queue: z.object({ depth: z.number().int(), max: z.number().int() }),
+  queue: z.object({
+    depth: z.number().int().describe("calls answered and waiting in memory to be stored (at most max)"),
+    max: z.number().int(),
+    journaled: z
+      .number()
+      .int()
+      .describe(
+        "calls answered while the queue was full, waiting in the answered journal on disk to be stored",
+      ),
+  }),
   spool: z
     .object({ files: z.number().int(), bytes: z.number().int() })
     .describe("calls waiting on disk for the store to answer"),
@@ -68,7 +77,7 @@ export async function statusView(ctx: AppContext, workers: StatusWorkers): Promi
       rules: config.sampling.rules.length,
       hashUserIds: config.userIds.hash,
     },
-    queue: { depth: recorder.queueDepth, max: config.queueMax },
+    queue: { depth: recorder.queueDepth, max: config.queueMax, journaled: recorder.journaled },
     spool: await spoolState(path.join(config.dataDir, "spool")),
     jobs: {
       evals: { inFlight: workers.evalWorker.inFlight },
