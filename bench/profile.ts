@@ -5,7 +5,7 @@
  * c=50; the profile covers the whole life of the process, so every request it served is counted (warm-up included)
  * and the times are divided by that count, exactly.
  *
- * Prints, per target, µs per request of the process's main thread by kind (intersebd's code, its dependencies, Node's
+ * Prints, per target, µs per request of the process's main thread (and of its writer thread, storing) by kind (intersebd's code, its dependencies, Node's
  * JavaScript, the socket writes, the collector, idle) and the functions that cost most. Sampling adds overhead, so
  * the figures are larger than the bench's `/proc` ones; compare targets with each other, not with those.
  * Options: --targets bare,nothing,stored (default all), --seconds S (default 6), --top N (default 25).
@@ -72,8 +72,8 @@ function wrk(seconds: number): number {
   return parseWrk(out, url).requests;
 }
 
-/** Profiles one target: the main thread's profile and the number of requests it served. */
-async function profile(target: Target): Promise<{ main: CpuProfile; requests: number }> {
+/** Profiles one target: the main thread's profile, the writer thread's (SQLite), and the requests served. */
+async function profile(target: Target): Promise<{ main: CpuProfile; writer?: CpuProfile; requests: number }> {
   const dir = path.join(TMP, `${target}-profiles`);
   const proxy = start(target, dir);
   await waitPort(PROXY_PORT);
@@ -85,7 +85,9 @@ async function profile(target: Target): Promise<{ main: CpuProfile; requests: nu
   // One file per thread, named by thread id: the main thread's is the first (`.0.`), the writer's after it.
   const file = fs.readdirSync(dir).find((f) => /\.0\.\d+\.cpuprofile$/.test(f));
   if (!file) throw new Error(`${target}: no profile of the main thread in ${dir}`);
-  return { main: JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as CpuProfile, requests };
+  const read = (f: string) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as CpuProfile;
+  const writer = fs.readdirSync(dir).find((f) => f !== file && f.endsWith(".cpuprofile"));
+  return { main: read(file), writer: writer ? read(writer) : undefined, requests };
 }
 
 const NATIVE_WRITES = new Set(["writev", "writeString", "writeBuffer", "writeUtf8String"]);
@@ -129,14 +131,20 @@ const upstream = spawn(CLI, ["fake-upstream", "--port", String(UPSTREAM_PORT)], 
 try {
   await waitPort(UPSTREAM_PORT);
   for (const target of opts.targets.split(",") as Target[]) {
-    const { main, requests } = await profile(target);
-    const { byKind, byFunction } = summarise(main, requests);
-    const busy = [...byKind].filter(([k]) => k !== "idle").reduce((sum, [, us]) => sum + us, 0);
-    console.log(`\n${target}: ${requests} requests; main thread ${busy.toFixed(1)} µs per request busy`);
-    for (const [kind, us] of rows(byKind)) console.log(`  ${us.toFixed(1).padStart(7)} µs  ${kind}`);
-    console.log("  top functions (self time):");
-    for (const [name, us] of rows(byFunction, Number(opts.top)))
-      console.log(`  ${us.toFixed(2).padStart(7)} µs  ${name}`);
+    const { main, writer, requests } = await profile(target);
+    for (const [thread, p] of [
+      ["main thread", main],
+      ["writer thread", writer],
+    ] as const) {
+      if (!p) continue;
+      const { byKind, byFunction } = summarise(p, requests);
+      const busy = [...byKind].filter(([k]) => k !== "idle").reduce((sum, [, us]) => sum + us, 0);
+      console.log(`\n${target}: ${requests} requests; ${thread} ${busy.toFixed(1)} µs per request busy`);
+      for (const [kind, us] of rows(byKind)) console.log(`  ${us.toFixed(1).padStart(7)} µs  ${kind}`);
+      console.log("  top functions (self time):");
+      for (const [name, us] of rows(byFunction, Number(opts.top)))
+        console.log(`  ${us.toFixed(2).padStart(7)} µs  ${name}`);
+    }
   }
 } finally {
   upstream.kill();
