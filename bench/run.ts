@@ -943,7 +943,7 @@ try {
   const x = proxy.intersebd;
   const lines: string[] = [];
   lines.push(
-    `intersebd benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.versions.node}, wrk, median of ${RUNS} run(s) of ${DURATION}s`,
+    `intersebd benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), Node ${process.versions.node}, wrk, median of ${RUNS} run(s) of ${DURATION}s`,
   );
   lines.push("");
   lines.push("| proxy, non-streaming and streaming | direct | bare reference | intersebd |");

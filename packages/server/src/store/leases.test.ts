@@ -246,3 +246,38 @@ describe("leased jobs on SQLite, beside the writer thread", () => {
     }
   });
 });
+
+describe("an idle worker's polls", () => {
+  it("spread out while they find nothing (up to 8 × pollMs), and come back to pollMs once a poke brings work", async () => {
+    const polls: number[] = [];
+    let work = 0;
+    class Worker extends LeasedWorker {
+      constructor() {
+        super("test worker", "tw", silent, { pollMs: 20 });
+      }
+      protected async heartbeat() {}
+      protected async claimAll() {
+        polls.push(performance.now());
+        for (; work > 0; work--) this.runTask(`job${work}`, "g", this.nextLease(), async () => {});
+      }
+    }
+    const w = new Worker();
+    w.start();
+    try {
+      await eventually(() => polls.length >= 8, 10_000, "eight polls");
+      const gaps = polls.slice(1).map((t, i) => t - (polls[i] as number));
+      // 20, 40, 80, 160, then 160 (8 × 20): timers fire late, never early.
+      assert.ok((gaps.at(-1) as number) >= 155, `the last gaps reach 8 × pollMs: ${gaps.map(Math.round)}`);
+      assert.ok((gaps[0] as number) < 120, `the first is about pollMs: ${gaps.map(Math.round)}`);
+      // Work arrives with a poke: it is claimed at once, and the next polls are pollMs apart again.
+      work = 1;
+      const before = polls.length;
+      w.poke();
+      await eventually(() => polls.length >= before + 3, 10_000, "polls after the poke");
+      const after = polls.slice(before);
+      assert.ok((after[2] as number) - (after[1] as number) < 120, "back to pollMs after work was found");
+    } finally {
+      await w.stop();
+    }
+  });
+});
