@@ -385,6 +385,38 @@ describe("the proxy's side of the writer (WriterRecorder, over a channel)", () =
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it("hands calls over at most once every 10 ms, and the first after a quiet spell on the next turn", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-writer-"));
+    const { end, posted } = channel();
+    const recorder = new WriterRecorder(
+      end,
+      { journalInstance: `${process.pid}-1`, spoolDir: dir, rejectedDir: dir, queueMax: 100, batchSize: 100 },
+      metrics(),
+      silent,
+    );
+    const turn = () => new Promise((r) => setImmediate(r));
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    recorder.record(rows[0] as NewCallRow);
+    await turn();
+    assert.equal(rowsPosted(posted).length, 1, "the first call goes on the next turn");
+    // Calls that end one per turn, as at c=1: held until 10 ms after the last hand-over, then sent together.
+    for (const row of rows.slice(1)) {
+      recorder.record(row);
+      await turn();
+    }
+    assert.equal(rowsPosted(posted).length, 1, "not one hand-over per call");
+    await sleep(15);
+    const sent = rowsPosted(posted);
+    assert.equal(sent.length, 2);
+    assert.deepEqual(idsIn((sent[1] as { lines: string }).lines), ["call_1", "call_2", "call_3"]);
+    // After a quiet spell longer than the spacing, the next call goes at once again.
+    await sleep(15);
+    recorder.record({ ...(rows[0] as NewCallRow), id: "call_later" });
+    await turn();
+    assert.equal(rowsPosted(posted).length, 3);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it("says how long the oldest call or request sent to the writer has waited for its answer (0 when none)", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "intersebd-writer-"));
     const { end, posted, answer } = channel();

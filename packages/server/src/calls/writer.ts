@@ -91,6 +91,9 @@ export interface WriterRecorderOptions {
   batchSize: number;
 }
 
+/** The least time between two hand-overs of calls to the writer, ms (`WriterRecorder.record`). */
+const HANDOVER_SPACING_MS = 10;
+
 /** The proxy's side: journals each call, hands it to the writer, releases its line once the writer says so. */
 export class WriterRecorder implements Recorder {
   readonly #channel: Channel<ToWriter>;
@@ -105,6 +108,8 @@ export class WriterRecorder implements Recorder {
   #pendingHolds: Array<Segment | undefined> = [];
   #pendingUnjournaled: string[] = [];
   #sendScheduled = false;
+  /** When calls last went to the writer (performance.now()). */
+  #lastSentAt = Number.NEGATIVE_INFINITY;
   readonly #inflight = new Map<number, Inflight>();
   #inflightRows = 0;
   readonly #requests = new Map<
@@ -178,9 +183,15 @@ export class WriterRecorder implements Recorder {
     if (!hold) this.#pendingUnjournaled.push(line);
     if (this.#pending.length >= this.#opts.batchSize) this.#send();
     else if (!this.#sendScheduled) {
-      // Calls finished in this turn of the loop go together: one message, one string.
+      // Calls finished in this turn of the loop go together: one message, one string. And at most one hand-over
+      // every HANDOVER_SPACING_MS: each wakes the writer thread, and at c=1, one per call (3,300 a second), those
+      // wakeups took cores that the proxy's loop, the upstream and the client were woken for (p99 at c=1, five
+      // interleaved rounds on 2 cores: 2.05-4.27 ms per call, 1.25-2.86 ms spaced by 10 ms; bare proxy 0.52-1.83).
+      // A call that ends after a quiet spell goes on the next turn, as before; the journal has it either way.
       this.#sendScheduled = true;
-      setImmediate(() => this.#send());
+      const wait = this.#lastSentAt + HANDOVER_SPACING_MS - performance.now();
+      if (wait <= 0) setImmediate(() => this.#send());
+      else setTimeout(() => this.#send(), wait);
     }
   }
 
@@ -252,6 +263,7 @@ export class WriterRecorder implements Recorder {
   #send(): void {
     this.#sendScheduled = false;
     if (this.#pending.length === 0) return;
+    this.#lastSentAt = performance.now();
     const seq = ++this.#seq;
     const count = this.#pending.length;
     this.#inflight.set(seq, {
