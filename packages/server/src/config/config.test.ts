@@ -51,6 +51,8 @@ describe("loadConfig", () => {
       kind: "sqlite",
       file: path.resolve("x.sqlite"),
     });
+    // SQLite's in-memory store is a name, not a path: it stays as it is, and no file is made for it.
+    assert.deepEqual(loadConfig({ INTERSEBD_DB: ":memory:" }).db, { kind: "sqlite", file: ":memory:" });
   });
 
   it("names the variable or flag at fault", () => {

@@ -429,7 +429,16 @@ export function loadConfig(
   const db: Config["db"] =
     dbSpec && /^postgres(ql)?:\/\//.test(dbSpec)
       ? { kind: "postgres", url: dbSpec }
-      : { kind: "sqlite", file: dbSpec ? path.resolve(dbSpec) : path.join(dataDir, "intersebd.sqlite") };
+      : {
+          kind: "sqlite",
+          // SQLite's name for a store in memory is not a path: resolved, it made a file called `:memory:` here.
+          file:
+            dbSpec === ":memory:"
+              ? dbSpec
+              : dbSpec
+                ? path.resolve(dbSpec)
+                : path.join(dataDir, "intersebd.sqlite"),
+        };
 
   const host = overrides.host ?? e.INTERSEBD_HOST;
   if (!e.INTERSEBD_API_KEY && !LOOPBACK_HOSTS.has(host)) {
