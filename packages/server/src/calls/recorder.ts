@@ -266,14 +266,13 @@ export class CallRecorder implements Recorder {
       else if (await this.#insertOrSetAside(batch)) {
         if (this.#opts.faultInject === "crash-after-insert") process.kill(process.pid, "SIGKILL");
       } else kept = await this.#spool(batch);
+      this.#writing = 0;
       if (kept) {
         // Stored, spooled or set aside: the journal lines can go.
         for (const q of queued) q.hold?.release();
-        this.#writing = 0;
         if (this.queueDepth <= this.#opts.queueMax / 2) this.#refill();
         continue;
       }
-      this.#writing = 0;
       // Neither the store nor a spool file has them: their journal lines stay, and the next start stores them.
       const lost = queued.filter((q) => !q.hold).length;
       if (lost) this.#metrics.droppedRecords.inc(lost);
