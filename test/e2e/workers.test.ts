@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -78,6 +79,14 @@ async function answeringPids(base: string, tries = 40): Promise<Set<number>> {
   return pids;
 }
 
+/** The primary's children (its workers), from /proc. */
+function workerPids(primary: number): number[] {
+  return readFileSync(`/proc/${primary}/task/${primary}/children`, "utf8")
+    .split(" ")
+    .filter(Boolean)
+    .map(Number);
+}
+
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
   return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
 }
@@ -97,6 +106,24 @@ describe("serve --workers 2", () => {
   before(async () => {
     fake = await startFakeUpstream({ keepRequests: false });
   });
+
+  /**
+   * `serve --workers 2` on a fresh database, logging errors only. Its stderr (the primary's and its workers')
+   * goes into failures' messages: a worker that could not start says why there.
+   */
+  async function serveTwoWorkers(fresh: { db: string; dataDir: string }, env: Record<string, string> = {}) {
+    let stderr = "";
+    const started = await startServeBin(
+      ["--workers", "2", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir, "-u", fake.url],
+      {
+        env: { INTERSEBD_LOG_LEVEL: "error", ...env },
+        stderr: (d) => {
+          stderr += d.toString();
+        },
+      },
+    );
+    return { ...started, stderr: () => stderr };
+  }
   after(async () => fake.close());
 
   it("exits 1, without forking workers forever, when the workers cannot listen (the port is taken)", async () => {
@@ -123,16 +150,51 @@ describe("serve --workers 2", () => {
     }
   });
 
+  it("keeps serving, and starts another later, when a replacement worker dies before it listens", async () => {
+    const fresh = await freshDatabase("sqlite");
+    try {
+      const { child, base, stderr } = await serveTwoWorkers(fresh);
+      const primary = child.pid as number;
+      try {
+        const first = await answeringPids(base);
+        assert.equal(first.size, 2);
+        const [victim, survivor] = [...first] as [number, number];
+        process.kill(victim, "SIGKILL");
+        // The replacement is killed the moment the primary forks it, long before it can listen (a start takes
+        // hundreds of milliseconds): as a replacement whose store refused it would die.
+        const replacement = await eventually(
+          () => workerPids(primary).find((pid) => pid !== survivor && pid !== victim),
+          10_000,
+          () => `the primary forks a replacement; stderr:\n${stderr()}`,
+        );
+        process.kill(replacement, "SIGKILL");
+        // The survivor answers meanwhile, and the primary tries again: two workers answer, neither the killed ones.
+        assert.equal(await healthPid(base), survivor);
+        await eventually(
+          async () => {
+            const pids = await answeringPids(base);
+            return pids.size === 2 && !pids.has(victim) && !pids.has(replacement);
+          },
+          30_000,
+          () => `a worker in place of the killed replacement; stderr:\n${stderr()}`,
+        );
+        assert.match(stderr(), /exited \(SIGKILL\) before it listened; starting another in \d+ ms/);
+        assert.equal(child.exitCode, null, "the primary still runs");
+      } finally {
+        child.kill("SIGKILL");
+      }
+    } finally {
+      await fresh.drop();
+    }
+  });
+
   for (const dialect of DIALECTS) {
     it(`answers on one port from two pids, stores every call once, and drains on SIGTERM (${dialect})`, async (t) => {
       if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
       const fresh = await freshDatabase(dialect);
       try {
-        const { child, base } = await startServeBin(
-          ["--workers", "2", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir, "-u", fake.url],
-          // A minute between flushes: what is stored by the exit was stored by the drain SIGTERM starts.
-          { env: { INTERSEBD_LOG_LEVEL: "error", INTERSEBD_FLUSH_MS: "60000" } },
-        );
+        // A minute between flushes: what is stored by the exit was stored by the drain SIGTERM starts.
+        const { child, base } = await serveTwoWorkers(fresh, { INTERSEBD_FLUSH_MS: "60000" });
         const exit = exited(child);
         try {
           const pids = await answeringPids(base);
@@ -172,10 +234,7 @@ describe("serve --workers 2", () => {
       if (dialect === "postgres" && !(await postgresAvailable())) return t.skip("PostgreSQL unreachable");
       const fresh = await freshDatabase(dialect);
       try {
-        const { child, base } = await startServeBin(
-          ["--workers", "2", "--port", "0", "--db", fresh.db, "--data-dir", fresh.dataDir, "-u", fake.url],
-          { env: { INTERSEBD_LOG_LEVEL: "error" } },
-        );
+        const { child, base, stderr } = await serveTwoWorkers(fresh);
         const exit = exited(child);
         try {
           const victim = [...(await answeringPids(base))][0] as number;
@@ -206,10 +265,10 @@ describe("serve --workers 2", () => {
               return pids.size === 2 && !pids.has(victim);
             },
             60_000,
-            "a new worker in the killed one's place",
+            () => `a new worker in the killed one's place; stderr:\n${stderr()}`,
           );
           child.kill("SIGTERM");
-          assert.equal((await exit).code, 0);
+          assert.equal((await exit).code, 0, stderr());
           const stored = await storedIds(dialect, fresh.db);
           const once = new Set(stored);
           assert.equal(once.size, stored.length, "no call stored twice");

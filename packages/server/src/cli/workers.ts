@@ -32,6 +32,10 @@ export function parseWorkers(value: string): number {
   return n;
 }
 
+/** The wait before the first retry of a replacement worker that exited before it listened; doubled each time. */
+const RESTART_BACKOFF_MS = 250;
+const RESTART_BACKOFF_MAX_MS = 30_000;
+
 /** What a worker tells the primary once it listens. */
 export interface Listening {
   t: "listening";
@@ -87,6 +91,8 @@ export async function runPrimary(
   let stopping = false;
   const listening = new Map<number, Listening>();
   let announced = false;
+  /** Replacements in a row that exited before they listened (reset by one that listens). */
+  let failedStarts = 0;
   const fork = () => {
     const worker = cluster.fork({ INTERSEBD_WORKER: "1" });
     workers.add(worker);
@@ -95,6 +101,7 @@ export async function runPrimary(
       clusterMetrics(worker, msg);
       if (msg.t !== "listening") return;
       listening.set(worker.id, msg as Listening);
+      if (announced) failedStarts = 0;
       if (!announced && listening.size === count) {
         announced = true;
         onListening(
@@ -107,7 +114,7 @@ export async function runPrimary(
       const listened = listening.delete(worker.id);
       workers.delete(worker);
       if (stopping) return;
-      if (!listened) {
+      if (!listened && !announced) {
         // It could not start (the port is taken, the store refuses): another would fail the same way, forever.
         // It said why on stderr; the others are stopped and the primary exits, as a single server would.
         log.error(`worker ${worker.process.pid} exited (${signal ?? code}) before it listened; stopping`, {
@@ -116,12 +123,26 @@ export async function runPrimary(
         void stop().then(() => process.exit(1));
         return;
       }
-      log.error(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`, {
-        component: "serve",
-      });
       // Its journal holds what it answered and had not seen stored: the writer replays it now.
       writer?.recorder.adoptOrphans();
-      fork();
+      if (listened) {
+        log.error(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`, {
+          component: "serve",
+        });
+        fork();
+        return;
+      }
+      // A replacement died during its start while the others serve (a store busy with the dead one's calls, a
+      // machine out of memory). Stopping them all would take the service down for one worker: it is tried
+      // again, later each time, for as long as it takes.
+      const delay = Math.min(RESTART_BACKOFF_MAX_MS, RESTART_BACKOFF_MS * 2 ** failedStarts++);
+      log.error(
+        `worker ${worker.process.pid} exited (${signal ?? code}) before it listened; starting another in ${delay} ms`,
+        { component: "serve" },
+      );
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, delay);
     });
   };
   let stopped: Promise<void> | undefined;

@@ -221,7 +221,7 @@ type Falsy = undefined | null | false | 0 | "";
 export async function eventually<T>(
   check: () => Promise<T> | T,
   timeoutMs = 5000,
-  what = "condition",
+  what: string | (() => string) = "condition",
 ): Promise<Exclude<T, Falsy>> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
@@ -233,7 +233,9 @@ export async function eventually<T>(
       last = err;
     }
     if (Date.now() > until)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+      throw new Error(
+        `timed out waiting for ${typeof what === "function" ? what() : what}${last ? `: ${String(last)}` : ""}`,
+      );
     await new Promise((r) => setTimeout(r, 20));
   }
 }
