@@ -34,14 +34,17 @@ const READ_BYTES = 1024 * 1024;
 
 export class JournalBacklog {
   readonly #journal: AnsweredJournal;
+  readonly #report: Overflow;
   #ranges: Range[] = [];
   #count = 0;
   /** Calls ever added, and ever read back or reported lost: a flush waits until the second reaches the first. */
   added = 0;
   taken = 0;
 
-  constructor(journal: AnsweredJournal) {
+  /** `queueMax`, `metrics` and `log`: what the operator is told of it (`Overflow`, below). */
+  constructor(journal: AnsweredJournal, queueMax: number, metrics: OverflowMetrics, log: Logger) {
     this.#journal = journal;
+    this.#report = new Overflow(queueMax, metrics, log);
   }
 
   /** Calls waiting in the journal only. */
@@ -50,12 +53,15 @@ export class JournalBacklog {
   }
 
   /**
-   * Journals one call's line to be read back later. False when the journal cannot take it (a full disk): the
-   * caller then has nowhere to keep the call.
+   * Journals one call's line (call `id`) to be read back later. False when the journal cannot take it (a full
+   * disk): the call is then dropped, counted and logged, having nowhere to be kept.
    */
-  add(line: string): boolean {
+  add(id: string, line: string): boolean {
     const segment = this.#journal.appendLine(line);
-    if (!segment) return false;
+    if (!segment) {
+      this.#report.dropped(id, "the queue is full and the answered journal cannot be written");
+      return false;
+    }
     const end = segment.bytes;
     const start = end - Buffer.byteLength(line) - 1;
     const last = this.#ranges.at(-1);
@@ -65,21 +71,21 @@ export class JournalBacklog {
     } else this.#ranges.push({ segment, start, end, count: 1 });
     this.#count++;
     this.added++;
+    this.#report.journaled(this.#count);
     return true;
+  }
+
+  /** A call the recorder refused for another reason (it is closed): counted and logged as the full queue's are. */
+  dropped(id: string, why: string): void {
+    this.#report.dropped(id, why);
   }
 
   /**
    * Reads back up to `max` calls, oldest first: their lines, and for each the segment to release once it is
-   * stored. A segment that cannot be read (never expected: one with unreleased lines is not deleted) is logged by
-   * the caller through `onLost`, and its calls are left to the next start's replay of the journal.
+   * stored. A segment that cannot be read (never expected: one with unreleased lines is not deleted) is logged,
+   * and its calls are left to the next start's replay of the journal.
    */
-  take(
-    max: number,
-    onLost: (segment: Segment, count: number, err: unknown) => void,
-  ): {
-    lines: string[];
-    segments: Segment[];
-  } {
+  take(max: number): { lines: string[]; segments: Segment[] } {
     const lines: string[] = [];
     const segments: Segment[] = [];
     while (lines.length < max && this.#ranges.length > 0) {
@@ -91,7 +97,7 @@ export class JournalBacklog {
         this.#ranges.shift();
         this.#count -= range.count;
         this.taken += range.count;
-        onLost(range.segment, range.count, err);
+        this.#report.unreadable(range.segment.path, range.count, err);
         continue;
       }
       let at = 0;
@@ -115,6 +121,7 @@ export class JournalBacklog {
         this.#ranges.shift();
       }
     }
+    this.#report.waiting(this.#count);
     return { lines, segments };
   }
 }
@@ -146,7 +153,7 @@ function readRange(file: string, start: number, end: number): Buffer {
  * a log line each cost more CPU than the proxy's own work). A call dropped (nowhere to keep it) is counted, and
  * logged once per episode.
  */
-export class Overflow {
+class Overflow {
   readonly #queueMax: number;
   readonly #metrics: OverflowMetrics;
   readonly #log: Logger;

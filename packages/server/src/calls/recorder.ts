@@ -20,7 +20,7 @@ import path from "node:path";
 import readline from "node:readline";
 import { isStoreUnavailable, type NewCallRow, type Store } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
-import { JournalBacklog, Overflow } from "./backlog.ts";
+import { JournalBacklog } from "./backlog.ts";
 import { type InsertHook, insertCalls } from "./insert.ts";
 import { AnsweredJournal, type Segment } from "./journal.ts";
 import { RejectedCalls, type RejectedMetrics, type RejectReason } from "./rejected.ts";
@@ -117,7 +117,6 @@ export class CallRecorder implements Recorder {
   readonly #log: Logger;
   readonly #journal: AnsweredJournal;
   readonly #backlog: JournalBacklog;
-  readonly #overflow: Overflow;
   readonly #rejected: RejectedCalls;
   #queue: Queued[] = [];
   /** The calls of the batch being written, out of the queue and still in memory. */
@@ -139,8 +138,7 @@ export class CallRecorder implements Recorder {
     this.#log = log;
     fs.mkdirSync(opts.spoolDir, { recursive: true });
     this.#journal = new AnsweredJournal({ dir: opts.spoolDir, instance: opts.journalInstance }, log);
-    this.#backlog = new JournalBacklog(this.#journal);
-    this.#overflow = new Overflow(opts.queueMax, metrics, log);
+    this.#backlog = new JournalBacklog(this.#journal, opts.queueMax, metrics, log);
     this.#rejected = new RejectedCalls(opts.rejectedDir, metrics, log);
   }
 
@@ -161,15 +159,12 @@ export class CallRecorder implements Recorder {
 
   record(row: NewCallRow): void {
     if (this.#closed) {
-      this.#overflow.dropped(row.id, "the recorder is closed (the server is stopping)");
+      this.#backlog.dropped(row.id, "the recorder is closed (the server is stopping)");
       return;
     }
     // Behind the calls already waiting in the journal, in order, until the queue has room for them all.
     if (this.#backlog.size > 0 || this.queueDepth >= this.#opts.queueMax) {
-      if (this.#backlog.add(JSON.stringify(row))) {
-        this.#overflow.journaled(this.#backlog.size);
-        this.#schedule(this.#opts.flushMs);
-      } else this.#overflow.dropped(row.id, "the queue is full and the answered journal cannot be written");
+      if (this.#backlog.add(row.id, JSON.stringify(row))) this.#schedule(this.#opts.flushMs);
       return;
     }
     this.take(row, this.#journal.append(row));
@@ -287,9 +282,7 @@ export class CallRecorder implements Recorder {
   #refill(): void {
     if (this.#backlog.size === 0) return;
     const room = this.#opts.queueMax - this.queueDepth;
-    const { lines, segments } = this.#backlog.take(room, (segment, count, err) =>
-      this.#overflow.unreadable(segment.path, count, err),
-    );
+    const { lines, segments } = this.#backlog.take(room);
     for (const [i, line] of lines.entries()) {
       const segment = segments[i] as Segment;
       try {
@@ -300,7 +293,6 @@ export class CallRecorder implements Recorder {
       }
     }
     this.#metrics.queueDepth.set(this.queueDepth);
-    this.#overflow.waiting(this.#backlog.size);
   }
 
   /**

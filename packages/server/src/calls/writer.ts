@@ -19,7 +19,7 @@
 import fs from "node:fs";
 import type { NewCallRow } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
-import { JournalBacklog, Overflow } from "./backlog.ts";
+import { JournalBacklog } from "./backlog.ts";
 import { AnsweredJournal, type Segment } from "./journal.ts";
 import type { CallRecorder, Hold, Recorder, RecorderMetrics } from "./recorder.ts";
 import { RejectedCalls, type RejectReason } from "./rejected.ts";
@@ -102,7 +102,6 @@ export class WriterRecorder implements Recorder {
   readonly #log: Logger;
   readonly #journal: AnsweredJournal;
   readonly #backlog: JournalBacklog;
-  readonly #overflow: Overflow;
   readonly #rejected: RejectedCalls;
   #pending: string[] = [];
   #pendingHolds: Array<Segment | undefined> = [];
@@ -131,8 +130,7 @@ export class WriterRecorder implements Recorder {
     this.#metrics = metrics;
     this.#log = log;
     this.#journal = new AnsweredJournal({ dir: opts.spoolDir, instance: opts.journalInstance }, log);
-    this.#backlog = new JournalBacklog(this.#journal);
-    this.#overflow = new Overflow(opts.queueMax, metrics, log);
+    this.#backlog = new JournalBacklog(this.#journal, opts.queueMax, metrics, log);
     this.#rejected = new RejectedCalls(opts.rejectedDir, metrics, log);
     channel.onMessage((msg) => this.#receive(msg as FromWriter));
   }
@@ -167,14 +165,13 @@ export class WriterRecorder implements Recorder {
 
   record(row: NewCallRow): void {
     if (this.#closed) {
-      this.#overflow.dropped(row.id, "the recorder is closed (the server is stopping)");
+      this.#backlog.dropped(row.id, "the recorder is closed (the server is stopping)");
       return;
     }
     const line = JSON.stringify(row);
     // Behind the calls already waiting in the journal, in order, until the queue has room for them all.
     if (this.#backlog.size > 0 || this.queueDepth >= this.#opts.queueMax) {
-      if (this.#backlog.add(line)) this.#overflow.journaled(this.#backlog.size);
-      else this.#overflow.dropped(row.id, "the queue is full and the answered journal cannot be written");
+      this.#backlog.add(row.id, line);
       return;
     }
     const hold = this.#journal.appendLine(line);
@@ -283,16 +280,13 @@ export class WriterRecorder implements Recorder {
   #refill(): void {
     while (this.#backlog.size > 0 && this.queueDepth < this.#opts.queueMax) {
       const room = Math.min(this.#opts.batchSize, this.#opts.queueMax - this.queueDepth);
-      const { lines, segments } = this.#backlog.take(room, (segment, count, err) =>
-        this.#overflow.unreadable(segment.path, count, err),
-      );
+      const { lines, segments } = this.#backlog.take(room);
       if (lines.length === 0) break;
       const seq = ++this.#seq;
       this.#inflight.set(seq, { count: lines.length, sentAt: Date.now(), holds: segments, unjournaled: [] });
       this.#inflightRows += lines.length;
       this.#channel.post({ t: "rows", seq, lines: lines.join("\n") });
     }
-    this.#overflow.waiting(this.#backlog.size);
   }
 
   #request(build: (id: number) => ToWriter): Promise<void> {
