@@ -96,12 +96,37 @@ async function fortyCalls(base: string): Promise<string[]> {
   return answers.map((r) => r.headers.get("x-intersebd-call-id") as string);
 }
 
+type Server = Awaited<ReturnType<typeof startTestServer>>;
+
+/** The ids of the calls in a server's store, sorted, each as many times as it is stored. */
+async function storedIds(server: Server): Promise<string[]> {
+  return (await server.ctx.store.db.selectFrom("calls").select("id").execute()).map((r) => r.id).sort();
+}
+
 describe("write-behind recorder", () => {
   let fake: FakeUpstream;
   before(async () => {
     fake = await startFakeUpstream({ keepRequests: false });
   });
   after(async () => fake.close());
+
+  /** A server started on a stopped one's store and data dir (its start replays what that one left), for `check`. */
+  async function nextStart(
+    dialect: (typeof DIALECTS)[number],
+    fresh: { db: string; dataDir: string },
+    check: (server: Server) => Promise<void>,
+  ): Promise<void> {
+    const server = await startTestServer(dialect, {
+      upstream: fake.url,
+      db: fresh.db,
+      dataDir: fresh.dataDir,
+    });
+    try {
+      await check(server);
+    } finally {
+      await server.close();
+    }
+  }
 
   it("stores every call exactly once when PostgreSQL goes down during traffic and comes back", async (t) => {
     if (!DIALECTS.includes("postgres") || !(await postgresAvailable()))
@@ -147,8 +172,7 @@ describe("write-behind recorder", () => {
         20_000,
         "all 40 calls stored after the database came back",
       );
-      const rows = await server.ctx.store.db.selectFrom("calls").select("id").execute();
-      assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "each call stored exactly once");
+      assert.deepEqual(await storedIds(server), [...ids].sort(), "each call stored exactly once");
       const left = fs.readdirSync(path.join(fresh.dataDir, "spool")).filter((f) => f.startsWith("spool-"));
       assert.deepEqual(left, [], "replayed spool files are removed");
     } finally {
@@ -187,19 +211,11 @@ describe("write-behind recorder", () => {
       assert.equal(lines.length, during.length, "each call of the outage is in the spool, once");
       await server.ctx.recorder.close();
 
-      const next = await startTestServer("sqlite", {
-        upstream: fake.url,
-        db: fresh.db,
-        dataDir: fresh.dataDir,
-      });
-      try {
+      await nextStart("sqlite", fresh, async (next) => {
         const ids = [...before, ...during].map((r) => r.headers.get("x-intersebd-call-id") as string);
-        const rows = await next.ctx.store.db.selectFrom("calls").select("id").execute();
-        assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "each call stored exactly once");
+        assert.deepEqual(await storedIds(next), [...ids].sort(), "each call stored exactly once");
         assert.deepEqual(fs.readdirSync(spoolDir), [], "the replayed spool is gone");
-      } finally {
-        await next.close();
-      }
+      });
     } finally {
       await server.close();
       await fresh.drop();
@@ -274,17 +290,9 @@ describe("write-behind recorder", () => {
         await exited;
         await lock.release();
         lock = undefined;
-        const server = await startTestServer(dialect, {
-          upstream: fake.url,
-          db: fresh.db,
-          dataDir: fresh.dataDir,
+        await nextStart(dialect, fresh, async (server) => {
+          assert.deepEqual(await storedIds(server), [...ids].sort(), "every call answered, stored once");
         });
-        try {
-          const rows = await server.ctx.store.db.selectFrom("calls").select("id").execute();
-          assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "every call answered, stored once");
-        } finally {
-          await server.close();
-        }
       } finally {
         child.kill("SIGKILL");
         await lock?.release();
@@ -316,10 +324,7 @@ describe("write-behind recorder", () => {
           true,
           "one bad row does not make the store look down",
         );
-        const ids = (await server.ctx.store.db.selectFrom("calls").select("id").execute())
-          .map((r) => r.id)
-          .sort();
-        assert.deepEqual(ids, [...good, "call_good_1", "call_good_2"].sort());
+        assert.deepEqual(await storedIds(server), [...good, "call_good_1", "call_good_2"].sort());
         const dataDir = server.config.dataDir;
         const rejected = fs.readdirSync(dataDir).filter((f) => f.startsWith("rejected-"));
         assert.equal(rejected.length, 1);
@@ -382,14 +387,8 @@ describe("write-behind recorder", () => {
           ),
           "the answered journal survived the kill",
         );
-        const server = await startTestServer(dialect, {
-          upstream: fake.url,
-          db: fresh.db,
-          dataDir: fresh.dataDir,
-        });
-        try {
-          const rows = await server.ctx.store.db.selectFrom("calls").select("id").execute();
-          assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), "every call once, none twice");
+        await nextStart(dialect, fresh, async (server) => {
+          assert.deepEqual(await storedIds(server), [...ids].sort(), "every call once, none twice");
           const tags = await server.ctx.store.db
             .selectFrom("callKeys")
             .selectAll()
@@ -401,9 +400,7 @@ describe("write-behind recorder", () => {
             [],
             "the replayed journal is gone",
           );
-        } finally {
-          await server.close();
-        }
+        });
       } finally {
         child.kill("SIGKILL");
         await fresh.drop();
