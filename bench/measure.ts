@@ -17,6 +17,23 @@ export async function waitPort(port: number, tries = 600): Promise<void> {
   throw new Error(`nothing listens on ${port}`);
 }
 
+/**
+ * Waits until the server on `port` has stored every call it answered (`GET /api/status`: nothing queued in memory
+ * nor waiting in the journal) and returns the seconds that took. A run at c=50 on two shared cores answers faster
+ * than the store takes calls; the run after it would otherwise measure the catch-up beside its own requests.
+ */
+export async function storeCaughtUp(port: number, timeoutMs = 120_000): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${port}/api/status`);
+    const { queue } = (await res.json()) as { queue: { depth: number; journaled: number } };
+    if (queue.depth === 0 && queue.journaled === 0) return (performance.now() - t0) / 1000;
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`the server on ${port} still has ${queue.depth + queue.journaled} calls to store`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** CPU time (user + system, every thread) the processes spent, in clock ticks; a process gone counts 0. */
 export function cpuTicks(...pids: number[]): number {
   let ticks = 0;
