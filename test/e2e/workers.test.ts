@@ -91,6 +91,23 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: str
   return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
 }
 
+/** The text of the first message of a stored call's request. */
+async function storedPrompt(dialect: "sqlite" | "postgres", db: string, id: string): Promise<string> {
+  const store = await openStoreOn(dialect, db);
+  try {
+    const row = await store.db
+      .selectFrom("calls")
+      .select("request")
+      .where("id", "=", id)
+      .executeTakeFirstOrThrow();
+    return (
+      (JSON.parse(row.request ?? "{}") as { messages: Array<{ content: string }> }).messages[0]?.content ?? ""
+    );
+  } finally {
+    await store.close();
+  }
+}
+
 /** Stored call ids, each as many times as it is stored. */
 async function storedIds(dialect: "sqlite" | "postgres", db: string): Promise<string[]> {
   const store = await openStoreOn(dialect, db);
@@ -200,8 +217,11 @@ describe("serve --workers 2", () => {
           const pids = await answeringPids(base);
           assert.equal(pids.size, 2, "two processes answer on the port");
           assert.ok(!pids.has(child.pid as number), "the primary answers no request itself");
+          // One call long and not ASCII, as a long conversation's: the workers hand it to the primary's writer over
+          // their IPC channel, whole.
+          const long = `${'日本語の長い会話 🙂 "quoted" '.repeat(3000)}end`;
           const ids = await Promise.all(
-            Array.from({ length: 60 }, (_, i) => answeredCall(base, `drained ${i}`)),
+            Array.from({ length: 60 }, (_, i) => answeredCall(base, i === 0 ? long : `drained ${i}`)),
           );
           assert.ok(ids.every(Boolean), "every call answered");
           // A scrape reaches one worker or the other: each answers with both workers' counters, summed.
@@ -222,6 +242,7 @@ describe("serve --workers 2", () => {
           assert.deepEqual(await exit, { code: 0, signal: null }, "the primary exits cleanly once drained");
           const stored = await storedIds(dialect, fresh.db);
           assert.deepEqual([...stored].sort(), [...(ids as string[])].sort(), "every call stored, once");
+          assert.equal(await storedPrompt(dialect, fresh.db, ids[0] as string), long, "the long call, whole");
         } finally {
           child.kill("SIGKILL");
         }
