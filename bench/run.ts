@@ -269,6 +269,22 @@ async function proxyFigures() {
     nothingStored.cpu.push(perRequest(cpuTicks(sampled.pid as number) - before, r50.requests));
     nothingStored.rps.push(r50.rps);
   }
+  // Calls the size of a real conversation's turn (bench/post-long.lua, 11 KB each way): bare and intersebd in turn.
+  const long = {
+    bare: { cpu: [] as number[], rps: [] as number[] },
+    intersebd: { cpu: [] as number[], rps: [] as number[] },
+  };
+  for (let run = 1; run <= RUNS; run++) {
+    for (const name of ["bare", "intersebd"] as const) {
+      log(`run ${run}/${RUNS}: ${name}, 11 KB calls`);
+      const pid = pids[name] as number;
+      const before = cpuTicks(pid);
+      const r = wrk(`http://127.0.0.1:${targets[name]}/v1/chat/completions`, 50, "post-long.lua");
+      if (name === "intersebd") await storeCaughtUp(servePort);
+      long[name].cpu.push(perRequest(cpuTicks(pid) - before, r.requests));
+      long[name].rps.push(r.rps);
+    }
+  }
   const stream: Record<Name, { ttfb: number; total: number }> = {
     direct: await streaming(fakePort, 300),
     bare: await streaming(barePort, 300),
@@ -314,6 +330,10 @@ async function proxyFigures() {
       rpsC1: median(normalC1.map((r) => r.rps)),
       p50C1: median(normalC1.map((r) => r.p50)),
       p99C1: median(normalC1.map((r) => r.p99)),
+    },
+    longCalls: {
+      bare: { cpuUsPerReq: median(long.bare.cpu), rpsC50: median(long.bare.rps) },
+      intersebd: { cpuUsPerReq: median(long.intersebd.cpu), rpsC50: median(long.intersebd.rps) },
     },
     nothingStored: {
       cpuUsPerReq: median(nothingStored.cpu),
@@ -999,6 +1019,10 @@ try {
   lines.push(
     `| intersebd storing every call: event loop / writer thread / other threads (GC, libuv); the writer stored its last calls ${fmt(proxy.catchUpS, 1)} s after the run (median) | ${fmt(t.loop, 0)} / ${fmt(t.writer, 0)} / ${fmt(t.other, 0)} | ${fmt(x.rpsC50)} | ${fmt(x.peakRssMb, 0)} |`,
   );
+  const lc = proxy.longCalls;
+  lines.push(
+    `| 11 KB calls (bench/post-long.lua; the answer as long): bare reference / intersebd storing every call | ${fmt(lc.bare.cpuUsPerReq, 0)} / ${fmt(lc.intersebd.cpuUsPerReq, 0)} | ${fmt(lc.bare.rpsC50)} / ${fmt(lc.intersebd.rpsC50)} | — |`,
+  );
   lines.push("");
   const er = experiments.routing;
   const sh = experiments.shadow;
@@ -1087,6 +1111,12 @@ try {
       `${fmt((x.cpuUsPerReq ?? 0) / (b.cpuUsPerReq ?? 1))}×`,
       "≤ 1.6×",
       (x.cpuUsPerReq ?? 1e9) / (b.cpuUsPerReq ?? 1) <= 1.6,
+    ],
+    [
+      "  the same, 11 KB calls (bench/post-long.lua)",
+      `${fmt(proxy.longCalls.intersebd.cpuUsPerReq / proxy.longCalls.bare.cpuUsPerReq)}×`,
+      "—",
+      null,
     ],
     [
       "peak RSS vs bare reference",
