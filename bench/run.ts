@@ -269,6 +269,8 @@ async function proxyFigures() {
     nothingStored.cpu.push(perRequest(cpuTicks(sampled.pid as number) - before, r50.requests));
     nothingStored.rps.push(r50.rps);
   }
+  // Peak RSS under the small calls' load, before the long calls below raise both processes' peaks.
+  const peakRss = { bare: peakRssMb(bare.pid as number), intersebd: peakRssMb(serve.pid as number) };
   // Calls the size of a real conversation's turn (bench/post-long.lua, 11 KB each way): bare and intersebd in turn.
   const long = {
     bare: { cpu: [] as number[], rps: [] as number[] },
@@ -307,7 +309,7 @@ async function proxyFigures() {
     p50C50: median(samples[name].c50.map((r) => r.p50)),
     p99C50: median(samples[name].c50.map((r) => r.p99)),
     cpuUsPerReq: samples[name].cpu.length ? median(samples[name].cpu) : null,
-    peakRssMb: pids[name] ? peakRssMb(pids[name] as number) : null,
+    peakRssMb: name === "direct" ? null : peakRss[name],
     streamTtfbMs: stream[name].ttfb,
     streamTotalMs: stream[name].total,
     streamResponsesTtfbMs: streamResponses[name].ttfb,
@@ -332,8 +334,16 @@ async function proxyFigures() {
       p99C1: median(normalC1.map((r) => r.p99)),
     },
     longCalls: {
-      bare: { cpuUsPerReq: median(long.bare.cpu), rpsC50: median(long.bare.rps) },
-      intersebd: { cpuUsPerReq: median(long.intersebd.cpu), rpsC50: median(long.intersebd.rps) },
+      bare: {
+        cpuUsPerReq: median(long.bare.cpu),
+        rpsC50: median(long.bare.rps),
+        peakRssMb: peakRssMb(bare.pid as number),
+      },
+      intersebd: {
+        cpuUsPerReq: median(long.intersebd.cpu),
+        rpsC50: median(long.intersebd.rps),
+        peakRssMb: peakRssMb(serve.pid as number),
+      },
     },
     nothingStored: {
       cpuUsPerReq: median(nothingStored.cpu),
@@ -1021,7 +1031,7 @@ try {
   );
   const lc = proxy.longCalls;
   lines.push(
-    `| 11 KB calls (bench/post-long.lua; the answer as long): bare reference / intersebd storing every call | ${fmt(lc.bare.cpuUsPerReq, 0)} / ${fmt(lc.intersebd.cpuUsPerReq, 0)} | ${fmt(lc.bare.rpsC50)} / ${fmt(lc.intersebd.rpsC50)} | — |`,
+    `| 11 KB calls (bench/post-long.lua; the answer as long): bare reference / intersebd storing every call | ${fmt(lc.bare.cpuUsPerReq, 0)} / ${fmt(lc.intersebd.cpuUsPerReq, 0)} | ${fmt(lc.bare.rpsC50)} / ${fmt(lc.intersebd.rpsC50)} | ${fmt(lc.bare.peakRssMb, 0)} / ${fmt(lc.intersebd.peakRssMb, 0)} |`,
   );
   lines.push("");
   const er = experiments.routing;
