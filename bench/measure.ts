@@ -24,8 +24,11 @@ export async function waitPort(port: number, tries = 600): Promise<void> {
  */
 export async function storeCaughtUp(port: number, timeoutMs = 120_000): Promise<number> {
   const t0 = performance.now();
+  // The calls wrk cut at its end are recorded as the server sees their connections close, a moment after.
+  await new Promise((r) => setTimeout(r, 100));
   for (;;) {
     const res = await fetch(`http://127.0.0.1:${port}/api/status`);
+    if (!res.ok) throw new Error(`GET /api/status on ${port}: ${res.status} ${await res.text()}`);
     const { queue } = (await res.json()) as { queue: { depth: number; journaled: number } };
     if (queue.depth === 0 && queue.journaled === 0) return (performance.now() - t0) / 1000;
     if (performance.now() - t0 > timeoutMs)

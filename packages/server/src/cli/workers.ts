@@ -32,9 +32,21 @@ export function parseWorkers(value: string): number {
   return n;
 }
 
-/** The wait before the first retry of a replacement worker that exited before it listened; doubled each time. */
+/**
+ * A worker that exits before it listened, or within RESTART_STABLE_MS of it, is replaced after RESTART_BACKOFF_MS,
+ * doubled for each such exit in a row up to RESTART_BACKOFF_MAX_MS (a crash loop must not fork as fast as it can);
+ * the count starts again once no worker has exited that way for twice the longest wait.
+ */
 const RESTART_BACKOFF_MS = 250;
 const RESTART_BACKOFF_MAX_MS = 30_000;
+const RESTART_STABLE_MS = 10_000;
+
+/**
+ * V8's serializer for the workers' IPC (below) where Node reads its frames right: before nodejs/node#56106 a frame
+ * whose 4-byte length arrived split across two reads stopped the channel for good, which a busy primary would meet
+ * sooner or later. Node 24, which the project pins, has the fix; older runtimes keep the default JSON encoding.
+ */
+const ADVANCED_IPC = Number(process.versions.node.split(".")[0]) >= 24;
 
 /** What a worker tells the primary once it listens. */
 export interface Listening {
@@ -89,16 +101,18 @@ export async function runPrimary(
   // A scrape of /metrics reaches one worker, which asks here for every worker's figures (metrics/cluster.ts).
   const clusterMetrics = serveClusterMetrics();
   let stopping = false;
-  const listening = new Map<number, Listening>();
+  /** When each worker that listens began to (performance.now()), by worker id. */
+  const listening = new Map<number, number>();
   let announced = false;
-  /** Replacements in a row that exited before they listened (reset by one that listens). */
-  let failedStarts = 0;
+  /** Workers in a row that exited before they listened or soon after, and when the last one did. */
+  let quickExits = 0;
+  let lastQuickExit = Number.NEGATIVE_INFINITY;
   // Workers send the primary's writer each call as a JSON line. With node:cluster's default ("json") every
   // message is JSON-encoded again on the way, escaping each quote of those lines, and parsed again in the primary:
   // 5 µs per call of 1.6 KB, 215 µs per call of 44 KB (a long conversation). V8's serializer ("advanced") copies
   // the string: 0.7 and 35 µs. Through `serve --workers 2` on two shared cores, calls of 11 KB (a 22 KB row), four
   // interleaved pairs of runs at c=50: 938-991 against 1,007-1,095 µs of CPU per request over the whole tree.
-  cluster.setupPrimary({ serialization: "advanced" });
+  if (ADVANCED_IPC) cluster.setupPrimary({ serialization: "advanced" });
   const fork = () => {
     const worker = cluster.fork({ INTERSEBD_WORKER: "1" });
     workers.add(worker);
@@ -106,8 +120,7 @@ export async function runPrimary(
     worker.on("message", (msg: { t: string }) => {
       clusterMetrics(worker, msg);
       if (msg.t !== "listening") return;
-      listening.set(worker.id, msg as Listening);
-      if (announced) failedStarts = 0;
+      listening.set(worker.id, performance.now());
       if (!announced && listening.size === count) {
         announced = true;
         onListening(
@@ -116,7 +129,12 @@ export async function runPrimary(
         );
       }
     });
+    // A fork the system refuses (EAGAIN, ENOMEM) is an 'error' and then an 'exit': logged here, retried there.
+    worker.on("error", (err) =>
+      log.error(`worker ${worker.process.pid ?? "?"}: ${err.message}`, { component: "serve" }),
+    );
     worker.on("exit", (code, signal) => {
+      const listenedAt = listening.get(worker.id);
       const listened = listening.delete(worker.id);
       workers.delete(worker);
       if (stopping) return;
@@ -131,21 +149,24 @@ export async function runPrimary(
       }
       // Its journal holds what it answered and had not seen stored: the writer replays it now.
       writer?.recorder.adoptOrphans();
-      if (listened) {
-        log.error(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`, {
-          component: "serve",
-        });
+      const why = `worker ${worker.process.pid} exited (${signal ?? code})`;
+      const now = performance.now();
+      if (listenedAt !== undefined && now - listenedAt >= RESTART_STABLE_MS) {
+        log.error(`${why}; starting another`, { component: "serve" });
         fork();
         return;
       }
-      // A replacement died during its start while the others serve (a store busy with the dead one's calls, a
-      // machine out of memory). Stopping them all would take the service down for one worker: it is tried
-      // again, later each time, for as long as it takes.
-      const delay = Math.min(RESTART_BACKOFF_MAX_MS, RESTART_BACKOFF_MS * 2 ** failedStarts++);
-      log.error(
-        `worker ${worker.process.pid} exited (${signal ?? code}) before it listened; starting another in ${delay} ms`,
-        { component: "serve" },
-      );
+      // A replacement died during its start (a store busy with the dead one's calls, a machine out of memory), or
+      // a worker soon after it: stopping every worker would take the service down for one, and forking again at
+      // once could loop as fast as the machine forks. It is tried again, later each time, for as long as it takes.
+      if (now - lastQuickExit > 2 * RESTART_BACKOFF_MAX_MS) quickExits = 0;
+      lastQuickExit = now;
+      const delay = Math.min(RESTART_BACKOFF_MAX_MS, RESTART_BACKOFF_MS * 2 ** quickExits++);
+      const when =
+        listenedAt === undefined
+          ? "before it listened"
+          : `${Math.round(now - listenedAt)} ms after it listened`;
+      log.error(`${why} ${when}; starting another in ${delay} ms`, { component: "serve" });
       setTimeout(() => {
         if (!stopping) fork();
       }, delay);
