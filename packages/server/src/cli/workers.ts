@@ -135,10 +135,10 @@ export async function runPrimary(
     );
     worker.on("exit", (code, signal) => {
       const listenedAt = listening.get(worker.id);
-      const listened = listening.delete(worker.id);
+      listening.delete(worker.id);
       workers.delete(worker);
       if (stopping) return;
-      if (!listened && !announced) {
+      if (listenedAt === undefined && !announced) {
         // It could not start (the port is taken, the store refuses): another would fail the same way, forever.
         // It said why on stderr; the others are stopped and the primary exits, as a single server would.
         log.error(`worker ${worker.process.pid} exited (${signal ?? code}) before it listened; stopping`, {
